@@ -1,0 +1,2 @@
+//! Discovery (being written).
+pub mod trace;

@@ -1,0 +1,78 @@
+//! The discovery trace: every URL tried during discovery, its HTTP status and what was
+//! concluded from it. Errors print it; `mcp-oauth doctor` prints it in full.
+
+use serde::Serialize;
+use std::fmt;
+
+/// What was concluded from one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict", content = "detail")]
+pub enum Verdict {
+    /// This document was used.
+    Used,
+    /// Tried and skipped; the next candidate was tried (the string says why).
+    Skipped(String),
+    /// Refused because it broke a rule (the string names the rule).
+    Rejected(String),
+    /// Not requested, because an earlier candidate answered (kept for `doctor`).
+    NotTried,
+    /// Informational (e.g. the challenge as parsed).
+    Note(String),
+}
+
+/// One step of discovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// What this attempt was for: "challenge", "prm (resource_metadata header)",
+    /// "prm (path-inserted well-known)", "as metadata (RFC 8414)", ...
+    pub what: String,
+    pub url: String,
+    /// HTTP status, when a response came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Every attempt of one discovery run, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiscoveryTrace {
+    pub attempts: Vec<Attempt>,
+}
+
+impl DiscoveryTrace {
+    pub fn push(&mut self, what: impl Into<String>, url: impl Into<String>, status: Option<u16>, verdict: Verdict) {
+        self.attempts.push(Attempt {
+            what: what.into(),
+            url: url.into(),
+            status,
+            verdict,
+        });
+    }
+
+    /// URLs that were actually requested, in order.
+    pub fn requested_urls(&self) -> impl Iterator<Item = &str> {
+        self.attempts
+            .iter()
+            .filter(|a| !matches!(a.verdict, Verdict::NotTried | Verdict::Note(_)))
+            .map(|a| a.url.as_str())
+    }
+}
+
+impl fmt::Display for DiscoveryTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "discovery trace:")?;
+        for a in &self.attempts {
+            let status = a.status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "-".into());
+            let verdict = match &a.verdict {
+                Verdict::Used => "used".to_string(),
+                Verdict::Skipped(why) => format!("skipped: {why}"),
+                Verdict::Rejected(why) => format!("REJECTED: {why}"),
+                Verdict::NotTried => "not tried".to_string(),
+                Verdict::Note(n) => n.clone(),
+            };
+            writeln!(f, "  - {}: {} [{status}] {verdict}", a.what, a.url)?;
+        }
+        Ok(())
+    }
+}

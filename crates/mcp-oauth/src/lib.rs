@@ -1,0 +1,37 @@
+//! # mcp-oauth
+//!
+//! The client side of MCP authorization (spec revision 2026-07-28, with the 2025-03-26,
+//! 2025-06-18 and 2025-11-25 behaviours it replaced), done by the book:
+//!
+//! - [`challenge`]: `WWW-Authenticate` parsing (RFC 9110 §11.6.1) and the typed Bearer view;
+//! - [`discovery`]: Protected Resource Metadata (RFC 9728) in spec order, then
+//!   authorization server metadata (RFC 8414 / OIDC Discovery) with issuer validation,
+//!   each attempt recorded in a [`discovery::trace::DiscoveryTrace`];
+//! - [`registration`]: pre-registered clients, Client ID Metadata Documents, Dynamic
+//!   Client Registration (RFC 7591);
+//! - [`authorize`]: authorization code + PKCE S256, loopback redirect, RFC 9207 `iss`,
+//!   RFC 8707 `resource`;
+//! - [`token`]: the token endpoint (client authentication, exchange, refresh);
+//! - [`store`]: credentials at rest;
+//! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
+//!   and answers challenges (refresh, re-authorization, step-up);
+//! - [`mcp`]: a small Streamable HTTP MCP client that applies authorization to every
+//!   request and speaks both the stateful (2025) and the stateless (2026-07-28) lifecycle.
+
+pub mod authorize;
+pub mod challenge;
+pub mod client;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod mcp;
+pub mod registration;
+pub mod secret;
+pub mod store;
+pub mod token;
+pub(crate) mod util;
+
+// pub use client::OAuthClient;
+// pub use config::OAuthConfig;
+pub use error::{Error, Result, Step};

@@ -1,0 +1,38 @@
+//! A small MCP client over Streamable HTTP. (Being written.)
+//!
+//! Authorization is pluggable through [`RequestAuth`]: the client asks it for an
+//! `Authorization` header before every request and reports every 401/403 to it; when
+//! the hook says so (by returning `Ok`), the request is sent again.
+
+use crate::error::Result;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the client saw when the server refused a request with 401 or 403.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The URL the refused request went to.
+    pub url: String,
+    pub status: u16,
+    /// Every `WWW-Authenticate` field value of the response, in order.
+    pub www_authenticate: Vec<String>,
+    /// Whether the refused request carried an `Authorization` header.
+    pub sent_credentials: bool,
+    /// How many times this same request has already been refused and retried (0 on the
+    /// first refusal). Implementations bound their retries with it.
+    pub attempt: u32,
+}
+
+/// Supplies credentials to the MCP client and reacts to refusals.
+pub trait RequestAuth: Send + Sync {
+    /// The `Authorization` header value for a request to `url`, or `None` when there is
+    /// no credential (yet). Implementations must return `None` for any URL other than
+    /// the resource the credential was issued for.
+    fn authorization<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<http::HeaderValue>>>;
+
+    /// The server refused a request. `Ok(())` means new credentials are in place and the
+    /// request should be sent again; an error is final for this request.
+    fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<()>>;
+}

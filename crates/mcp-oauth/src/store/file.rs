@@ -1,0 +1,3 @@
+//! File store (being written).
+#[derive(Debug)]
+pub struct FileStore;

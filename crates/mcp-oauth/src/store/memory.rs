@@ -1,0 +1,3 @@
+//! Memory store (being written).
+#[derive(Debug, Default)]
+pub struct MemoryStore;

@@ -1,0 +1,204 @@
+//! Where credentials live between runs.
+//!
+//! Two kinds of records:
+//! - [`CredentialRecord`]: the tokens for one MCP server (and profile), bound to the
+//!   canonical `resource` they were issued for and the `issuer` of the authorization
+//!   server that issued them. Keyed by [`CredentialKey`] (server URL as the user gave it,
+//!   plus an optional profile) so that a process with a valid stored token can go
+//!   straight to the server without any discovery traffic.
+//! - [`ClientRegistration`]: a client id obtained by Dynamic Client Registration, keyed
+//!   by the authorization server's `issuer` and the redirect URI ([`ClientKey`]). A client
+//!   id is only ever presented to the issuer that issued it (SEP-2352).
+//!
+//! [`FileStore`] is the default (0700 directory, 0600 files, atomic writes, cross-process
+//! locks); [`MemoryStore`] is for tests and one-shot processes.
+
+mod file;
+mod memory;
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+
+use crate::error::Result;
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a client id was obtained (the spec's registration priority order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationKind {
+    /// Configured by the user.
+    PreRegistered,
+    /// A Client ID Metadata Document URL used as the client id.
+    ClientIdMetadataDocument,
+    /// RFC 7591 Dynamic Client Registration.
+    Dynamic,
+}
+
+impl fmt::Display for RegistrationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RegistrationKind::PreRegistered => "pre-registered",
+            RegistrationKind::ClientIdMetadataDocument => "client id metadata document",
+            RegistrationKind::Dynamic => "dynamic client registration",
+        })
+    }
+}
+
+/// A client as known to one authorization server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    /// The issuer of the authorization server this client id belongs to.
+    pub issuer: String,
+    pub redirect_uri: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
+    /// Unix seconds; `None` or 0 means it does not expire (RFC 7591 §3.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<u64>,
+    /// `none`, `client_secret_basic` or `client_secret_post`.
+    pub token_endpoint_auth_method: String,
+    pub kind: RegistrationKind,
+    /// Unix seconds.
+    pub registered_at: u64,
+}
+
+impl fmt::Debug for ClientRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRegistration")
+            .field("issuer", &self.issuer)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &crate::secret::redacted(&self.client_secret))
+            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// Tokens from one token response, with the absolute expiry computed when received.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub access_token: AccessToken,
+    /// As returned by the server (`Bearer`, `bearer`, `DPoP`, ...).
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
+    /// Unix seconds; `None` when the server gave no `expires_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Scopes granted, as returned (space separated); `None` when the response had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Scopes we asked for (space separated), kept for step-up unions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_scope: Option<String>,
+    /// Unix seconds.
+    pub obtained_at: u64,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("refresh_token", &crate::secret::redacted(&self.refresh_token))
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .field("requested_scope", &self.requested_scope)
+            .finish()
+    }
+}
+
+/// Everything needed to use and renew the credential of one MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    /// The MCP server URL as the user gave it.
+    pub server_url: String,
+    /// The canonical resource the tokens were issued for: the PRM `resource` string,
+    /// verbatim (or the configured override).
+    pub resource: String,
+    /// The issuer of the authorization server that issued the tokens.
+    pub issuer: String,
+    /// Token endpoint used for refreshes (from validated metadata), so a refresh needs
+    /// no discovery.
+    pub token_endpoint: String,
+    /// Revocation endpoint (RFC 7009), if the AS advertised one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// The resource indicator sent (None when omitted by configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_indicator: Option<String>,
+    pub client: ClientRegistration,
+    pub tokens: TokenSet,
+}
+
+/// Key of a [`CredentialRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CredentialKey {
+    pub server_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl CredentialKey {
+    pub fn new(server_url: impl Into<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            profile: None,
+        }
+    }
+    pub fn with_profile(mut self, profile: Option<String>) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+/// Key of a stored [`ClientRegistration`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientKey {
+    pub issuer: String,
+    pub redirect_uri: String,
+}
+
+/// A held cross-process lock; released when dropped.
+pub struct StoreLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl StoreLock {
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreLock")
+    }
+}
+
+/// A place to keep credentials. Implementations must make every `save_*` atomic (a
+/// reader sees the old or the new record, never a mix) and `lock` exclusive across
+/// every process that shares the store.
+///
+/// The methods are blocking (small files); async callers run them on a blocking thread.
+pub trait CredentialStore: Send + Sync + 'static {
+    fn load(&self, key: &CredentialKey) -> Result<Option<CredentialRecord>>;
+    fn save(&self, key: &CredentialKey, record: &CredentialRecord) -> Result<()>;
+    /// Returns whether there was a record.
+    fn remove(&self, key: &CredentialKey) -> Result<bool>;
+    fn list(&self) -> Result<Vec<(CredentialKey, CredentialRecord)>>;
+
+    fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>>;
+    fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()>;
+    fn remove_client(&self, key: &ClientKey) -> Result<bool>;
+
+    /// Blocks until this caller holds the exclusive lock for `key` (across processes
+    /// for persistent stores). Used to make refreshes and logins single-flight.
+    fn lock(&self, key: &CredentialKey) -> Result<StoreLock>;
+}
