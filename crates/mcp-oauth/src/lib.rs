@@ -32,6 +32,6 @@ pub mod store;
 pub mod token;
 pub(crate) mod util;
 
-// pub use client::OAuthClient;
-// pub use config::OAuthConfig;
+pub use client::OAuthClient;
+pub use config::OAuthConfig;
 pub use error::{Error, Result, Step};

@@ -1,1 +1,241 @@
-//! (being written)
+//! Client registration in the spec's priority order: a pre-registered client from
+//! configuration, then a Client ID Metadata Document URL (when the authorization server
+//! supports it), then Dynamic Client Registration (RFC 7591), else an error that tells
+//! the user what to register.
+//!
+//! A client id is bound to the issuer that issued it: registrations are stored under
+//! (issuer, redirect URI) and only ever presented to that issuer (SEP-2352).
+
+use crate::config::OAuthConfig;
+use crate::discovery::Discovery;
+use crate::error::{Error, OAuthErrorBody, Result, Step};
+use crate::http::HttpClient;
+use crate::secret::ClientSecret;
+use crate::store::{ClientKey, ClientRegistration, CredentialStore, RegistrationKind};
+use crate::util::now_secs;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Picks `client_secret_basic` or `client_secret_post` for a client that has a secret,
+/// from what the AS supports (RFC 8414's default is `client_secret_basic`).
+pub fn secret_auth_method(supported: &[String]) -> &'static str {
+    if supported.iter().any(|m| m == "client_secret_basic") {
+        "client_secret_basic"
+    } else if supported.iter().any(|m| m == "client_secret_post") {
+        "client_secret_post"
+    } else {
+        "client_secret_basic"
+    }
+}
+
+/// Obtain the client to use with the discovered authorization server.
+pub async fn obtain_client(
+    http: &HttpClient,
+    config: &OAuthConfig,
+    discovery: &Discovery,
+    redirect_uri: &str,
+    store: &Arc<dyn CredentialStore>,
+) -> Result<ClientRegistration> {
+    let meta = &discovery.metadata;
+    let issuer = meta.issuer.clone();
+
+    if let Some(pre) = &config.client {
+        let bound_elsewhere = pre.issuer.as_deref().is_some_and(|i| i != issuer);
+        if !bound_elsewhere {
+            let method = match (&pre.token_endpoint_auth_method, &pre.client_secret) {
+                (Some(m), _) => m.clone(),
+                (None, Some(_)) => secret_auth_method(&meta.token_auth_methods()).to_string(),
+                (None, None) => "none".to_string(),
+            };
+            tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
+            return Ok(ClientRegistration {
+                issuer,
+                redirect_uri: redirect_uri.to_string(),
+                client_id: pre.client_id.clone(),
+                client_secret: pre.client_secret.clone(),
+                client_secret_expires_at: None,
+                token_endpoint_auth_method: method,
+                kind: RegistrationKind::PreRegistered,
+                registered_at: now_secs(),
+            });
+        }
+        tracing::info!(
+            configured = pre.issuer.as_deref().unwrap_or_default(),
+            %issuer,
+            "the pre-registered client belongs to another authorization server; not presenting it here"
+        );
+    }
+
+    if meta.client_id_metadata_document_supported == Some(true)
+        && let Some(url) = &config.client_metadata_url
+    {
+        tracing::info!(client_id = %url, "using a client ID metadata document");
+        return Ok(ClientRegistration {
+            issuer,
+            redirect_uri: redirect_uri.to_string(),
+            client_id: url.clone(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: "none".into(),
+            kind: RegistrationKind::ClientIdMetadataDocument,
+            registered_at: now_secs(),
+        });
+    }
+
+    if let Some(endpoint) = &meta.registration_endpoint {
+        let key = ClientKey {
+            issuer: issuer.clone(),
+            redirect_uri: redirect_uri.to_string(),
+        };
+        let stored = {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || store.load_client(&key))
+                .await
+                .map_err(|e| Error::Config(format!("store task failed: {e}")))??
+        };
+        if let Some(reg) = stored.filter(|r| r.issuer == issuer && !secret_expired(r)) {
+            tracing::info!(client_id = %reg.client_id, %issuer, "reusing the dynamically registered client");
+            return Ok(reg);
+        }
+        let reg = register(http, config, discovery, endpoint, redirect_uri).await?;
+        let store = store.clone();
+        let reg2 = reg.clone();
+        tokio::task::spawn_blocking(move || store.save_client(&key, &reg2))
+            .await
+            .map_err(|e| Error::Config(format!("store task failed: {e}")))??;
+        return Ok(reg);
+    }
+
+    let cimd_hint = if meta.client_id_metadata_document_supported == Some(true) {
+        " or set client_metadata_url (--client-metadata-url) to your client ID metadata document"
+    } else {
+        ""
+    };
+    Err(Error::Action {
+        step: Step::Registration,
+        message: format!(
+            "the authorization server {issuer} offers no dynamic client registration{}; \
+             register a client there with redirect URI {redirect_uri} and pass its id with \
+             --client-id (and the secret with --client-secret-env or --client-secret-file, if \
+             it has one){cimd_hint}",
+            if meta.client_id_metadata_document_supported == Some(true) {
+                ""
+            } else {
+                " and does not support client ID metadata documents"
+            }
+        ),
+    })
+}
+
+fn secret_expired(r: &ClientRegistration) -> bool {
+    matches!(r.client_secret_expires_at, Some(t) if t != 0 && t <= now_secs() + 60)
+}
+
+#[derive(Deserialize)]
+struct RegistrationResponse {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    client_secret_expires_at: Option<u64>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+}
+
+/// RFC 7591 registration of a native (loopback-redirect) client.
+pub async fn register(
+    http: &HttpClient,
+    config: &OAuthConfig,
+    discovery: &Discovery,
+    endpoint: &str,
+    redirect_uri: &str,
+) -> Result<ClientRegistration> {
+    let meta = &discovery.metadata;
+    let supported = meta.token_auth_methods();
+    // A public client (no secret) is what a native app is (RFC 8252 §8.4); fall back to
+    // a secret-based method only when the AS does not accept public clients.
+    let method = if meta.token_endpoint_auth_methods_supported.is_none() || supported.iter().any(|m| m == "none") {
+        "none"
+    } else {
+        secret_auth_method(&supported)
+    };
+    let mut grant_types = vec!["authorization_code"];
+    if meta
+        .grant_types_supported
+        .as_ref()
+        .is_none_or(|g| g.iter().any(|x| x == "refresh_token"))
+    {
+        grant_types.push("refresh_token");
+    }
+    let body = json!({
+        "client_name": config.client_name,
+        "redirect_uris": [redirect_uri],
+        "grant_types": grant_types,
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "application_type": "native",
+    });
+    tracing::info!(%endpoint, "registering a client (RFC 7591)");
+    let req = http.reqwest().post(endpoint).json(&body);
+    let fetched = http.send(Step::Registration, endpoint, req).await?;
+    if !(200..300).contains(&fetched.status) {
+        if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(&fetched.body) {
+            return Err(Error::OAuth {
+                step: Step::Registration,
+                url: endpoint.to_string(),
+                status: fetched.status,
+                body: err,
+            });
+        }
+        return Err(Error::Status {
+            step: Step::Registration,
+            url: endpoint.to_string(),
+            status: fetched.status,
+            body_excerpt: fetched.text_excerpt(),
+        });
+    }
+    let resp: RegistrationResponse = serde_json::from_slice(&fetched.body).map_err(|e| {
+        Error::rule(
+            Step::Registration,
+            endpoint,
+            format!("the registration response is not valid RFC 7591 JSON: {e}"),
+        )
+    })?;
+    if resp.client_id.is_empty() {
+        return Err(Error::rule(Step::Registration, endpoint, "the registration response has an empty client_id"));
+    }
+    // Some servers send `"client_secret": ""` for public clients: that is no secret.
+    let client_secret = resp.client_secret.filter(|s| !s.is_empty()).map(ClientSecret::new);
+    let token_endpoint_auth_method = resp.token_endpoint_auth_method.unwrap_or_else(|| {
+        if client_secret.is_some() && method == "none" {
+            secret_auth_method(&supported).to_string()
+        } else {
+            method.to_string()
+        }
+    });
+    Ok(ClientRegistration {
+        issuer: meta.issuer.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        client_id: resp.client_id,
+        client_secret,
+        client_secret_expires_at: resp.client_secret_expires_at,
+        token_endpoint_auth_method,
+        kind: RegistrationKind::Dynamic,
+        registered_at: now_secs(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_method_choice() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(secret_auth_method(&s(&["client_secret_post"])), "client_secret_post");
+        assert_eq!(secret_auth_method(&s(&["client_secret_post", "client_secret_basic"])), "client_secret_basic");
+        assert_eq!(secret_auth_method(&s(&["none"])), "client_secret_basic");
+    }
+}

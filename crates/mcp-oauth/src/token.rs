@@ -1,1 +1,310 @@
-//! (being written)
+//! The token endpoint: client authentication (RFC 6749 §2.3, OAuth 2.1 §2.4), the
+//! authorization code exchange and refresh (RFC 6749 §4.1.3, §6), and response parsing
+//! that is strict about what matters (an access token, the error body) and tolerant of
+//! what real servers get wrong (`token_type` casing, `expires_in` as a string, an error
+//! with HTTP 200).
+
+use crate::error::{Error, OAuthErrorBody, Result, Step};
+use crate::http::HttpClient;
+use crate::secret::{AccessToken, AuthorizationCode, PkceVerifier, RefreshToken};
+use crate::store::{ClientRegistration, TokenSet};
+use crate::util::now_secs;
+use base64::Engine;
+use serde::Deserialize;
+
+/// A grant to redeem at the token endpoint.
+#[derive(Debug)]
+pub enum Grant<'a> {
+    AuthorizationCode {
+        code: &'a AuthorizationCode,
+        verifier: &'a PkceVerifier,
+        redirect_uri: &'a str,
+    },
+    RefreshToken {
+        refresh_token: &'a RefreshToken,
+        /// Scopes to ask for (Entra wants them repeated on refresh); `None` keeps the grant's.
+        scope: Option<&'a str>,
+    },
+}
+
+/// A token request.
+#[derive(Debug)]
+pub struct TokenRequest<'a> {
+    pub token_endpoint: &'a str,
+    pub client: &'a ClientRegistration,
+    pub grant: Grant<'a>,
+    /// RFC 8707 `resource`, sent verbatim.
+    pub resource: Option<&'a str>,
+    /// The scopes asked for, recorded in the result for later step-up unions.
+    pub requested_scope: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct RawTokenResponse {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_uri: Option<String>,
+}
+
+fn step_of(grant: &Grant<'_>) -> Step {
+    match grant {
+        Grant::AuthorizationCode { .. } => Step::TokenExchange,
+        Grant::RefreshToken { .. } => Step::Refresh,
+    }
+}
+
+/// Percent-encoding for HTTP Basic client credentials: RFC 6749 §2.3.1 says the id and
+/// secret are `application/x-www-form-urlencoded` before base64.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The `Authorization: Basic` value for a client.
+pub fn basic_auth_value(client_id: &str, secret: &str) -> String {
+    let raw = format!("{}:{}", form_encode(client_id), form_encode(secret));
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// Builds the form body and headers for the request (exposed for tests and `doctor`).
+pub fn build_form(req: &TokenRequest<'_>) -> Result<(Vec<(String, String)>, Option<String>)> {
+    let step = step_of(&req.grant);
+    let mut form: Vec<(String, String)> = Vec::new();
+    match &req.grant {
+        Grant::AuthorizationCode {
+            code,
+            verifier,
+            redirect_uri,
+        } => {
+            form.push(("grant_type".into(), "authorization_code".into()));
+            form.push(("code".into(), code.expose().into()));
+            form.push(("redirect_uri".into(), (*redirect_uri).into()));
+            form.push(("code_verifier".into(), verifier.expose().into()));
+        }
+        Grant::RefreshToken { refresh_token, scope } => {
+            form.push(("grant_type".into(), "refresh_token".into()));
+            form.push(("refresh_token".into(), refresh_token.expose().into()));
+            if let Some(s) = scope {
+                form.push(("scope".into(), (*s).into()));
+            }
+        }
+    }
+    if let Some(r) = req.resource {
+        form.push(("resource".into(), r.into()));
+    }
+    let client = req.client;
+    let mut basic = None;
+    match client.token_endpoint_auth_method.as_str() {
+        "none" => form.push(("client_id".into(), client.client_id.clone())),
+        "client_secret_basic" => {
+            let secret = client.client_secret.as_ref().ok_or_else(|| missing_secret(step, req))?;
+            basic = Some(basic_auth_value(&client.client_id, secret.expose()));
+        }
+        "client_secret_post" => {
+            let secret = client.client_secret.as_ref().ok_or_else(|| missing_secret(step, req))?;
+            form.push(("client_id".into(), client.client_id.clone()));
+            form.push(("client_secret".into(), secret.expose().into()));
+        }
+        other => {
+            return Err(Error::rule(
+                step,
+                req.token_endpoint,
+                format!("token endpoint auth method {other:?} is not supported by this client"),
+            ));
+        }
+    }
+    Ok((form, basic))
+}
+
+fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
+    Error::rule(
+        step,
+        req.token_endpoint,
+        format!(
+            "client {} uses {} but has no client secret; configure one (--client-secret-env)",
+            req.client.client_id, req.client.token_endpoint_auth_method
+        ),
+    )
+}
+
+/// Sends the request and parses the response into a [`TokenSet`].
+pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
+    let step = step_of(&req.grant);
+    let (form, basic) = build_form(req)?;
+    let mut builder = http
+        .reqwest()
+        .post(req.token_endpoint)
+        .header(http::header::ACCEPT, "application/json")
+        .form(&form);
+    if let Some(b) = basic {
+        builder = builder.header(http::header::AUTHORIZATION, b);
+    }
+    let fetched = http.send(step, req.token_endpoint, builder).await?;
+    parse_token_response(step, req.token_endpoint, fetched.status, &fetched.body, req.requested_scope)
+}
+
+/// Parses a token endpoint response (success or RFC 6749 §5.2 error).
+pub fn parse_token_response(
+    step: Step,
+    url: &str,
+    status: u16,
+    body: &[u8],
+    requested_scope: Option<&str>,
+) -> Result<TokenSet> {
+    let raw: Option<RawTokenResponse> = serde_json::from_slice(body).ok();
+    if let Some(RawTokenResponse {
+        error: Some(error),
+        error_description,
+        error_uri,
+        ..
+    }) = &raw
+    {
+        // Also catches errors sent with HTTP 200, as GitHub does.
+        return Err(Error::OAuth {
+            step,
+            url: url.to_string(),
+            status,
+            body: OAuthErrorBody {
+                error: error.clone(),
+                error_description: error_description.clone(),
+                error_uri: error_uri.clone(),
+            },
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            step,
+            url: url.to_string(),
+            status,
+            body_excerpt: crate::util::excerpt(&String::from_utf8_lossy(body), 200),
+        });
+    }
+    let Some(raw) = raw else {
+        return Err(Error::rule(step, url, "the token response is not JSON"));
+    };
+    let access_token = raw
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::rule(step, url, "the token response has no access_token"))?;
+    let token_type = raw.token_type.unwrap_or_else(|| "Bearer".into());
+    let expires_in = match raw.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_f64().map(|f| f.max(0.0) as u64),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    let now = now_secs();
+    Ok(TokenSet {
+        access_token: AccessToken::new(access_token),
+        token_type,
+        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+        expires_at: expires_in.map(|s| now + s),
+        scope: raw.scope,
+        requested_scope: requested_scope.map(str::to_string),
+        obtained_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::ClientSecret;
+    use crate::store::RegistrationKind;
+
+    fn client(method: &str, secret: Option<&str>) -> ClientRegistration {
+        ClientRegistration {
+            issuer: "https://as".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            client_id: "id:with space".into(),
+            client_secret: secret.map(ClientSecret::new),
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: method.into(),
+            kind: RegistrationKind::Dynamic,
+            registered_at: 0,
+        }
+    }
+
+    #[test]
+    fn basic_auth_encodes_before_base64() {
+        // RFC 6749 §2.3.1: form-urlencode, then base64.
+        let v = basic_auth_value("id:with space", "s&c/t");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(v.trim_start_matches("Basic "))
+            .unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "id%3Awith+space:s%26c%2Ft");
+    }
+
+    #[test]
+    fn forms_per_auth_method() {
+        let rt = RefreshToken::new("r1");
+        for (method, secret, want_basic, want_secret_in_body) in [
+            ("none", None, false, false),
+            ("client_secret_basic", Some("s"), true, false),
+            ("client_secret_post", Some("s"), false, true),
+        ] {
+            let c = client(method, secret);
+            let (form, basic) = build_form(&TokenRequest {
+                token_endpoint: "https://as/token",
+                client: &c,
+                grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
+                resource: Some("http://localhost:3000"),
+                requested_scope: None,
+            })
+            .unwrap();
+            assert_eq!(basic.is_some(), want_basic, "{method}");
+            assert_eq!(form.iter().any(|(k, _)| k == "client_secret"), want_secret_in_body, "{method}");
+            assert_eq!(form.iter().any(|(k, _)| k == "client_id"), !want_basic, "{method}");
+            assert!(form.contains(&("resource".into(), "http://localhost:3000".into())));
+        }
+        let c = client("client_secret_basic", None);
+        let err = build_form(&TokenRequest {
+            token_endpoint: "https://as/token",
+            client: &c,
+            grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
+            resource: None,
+            requested_scope: None,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no client secret"), "{err}");
+    }
+
+    #[test]
+    fn tolerant_parsing() {
+        let t = parse_token_response(
+            Step::TokenExchange,
+            "u",
+            200,
+            br#"{"access_token":"a","token_type":"bearer","expires_in":"3600","refresh_token":"r"}"#,
+            Some("x"),
+        )
+        .unwrap();
+        assert_eq!(t.token_type, "bearer");
+        assert!(t.expires_at.unwrap() >= now_secs() + 3599);
+        assert_eq!(t.refresh_token.unwrap().expose(), "r");
+        assert_eq!(t.requested_scope.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn errors_are_typed_even_with_200() {
+        let e = parse_token_response(Step::Refresh, "u", 200, br#"{"error":"bad_verification_code"}"#, None).unwrap_err();
+        assert_eq!(e.oauth_error(), Some("bad_verification_code"));
+        let e = parse_token_response(Step::Refresh, "u", 400, br#"{"error":"invalid_grant","error_description":"expired"}"#, None).unwrap_err();
+        assert!(e.to_string().contains("invalid_grant: expired"), "{e}");
+        let e = parse_token_response(Step::Refresh, "u", 502, b"<html>bad gateway</html>", None).unwrap_err();
+        assert!(e.to_string().contains("502"), "{e}");
+        let e = parse_token_response(Step::Refresh, "u", 200, br#"{"token_type":"Bearer"}"#, None).unwrap_err();
+        assert!(e.to_string().contains("no access_token"), "{e}");
+    }
+}

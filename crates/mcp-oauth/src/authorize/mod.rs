@@ -1,1 +1,336 @@
-//! (being written)
+//! The authorization code flow with PKCE S256 (RFC 7636), `state`, RFC 8707 `resource`
+//! and RFC 9207 `iss` validation, and the user agent that carries it: a loopback
+//! redirect listener ([`loopback`]) and a browser opener ([`browser`]).
+
+pub mod browser;
+pub mod loopback;
+
+use crate::error::{Error, Result, Step};
+use crate::secret::{AuthorizationCode, PkceVerifier};
+use crate::util::random_token;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// A PKCE verifier and its S256 challenge.
+#[derive(Debug, Clone)]
+pub struct Pkce {
+    pub verifier: PkceVerifier,
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// 32 random bytes give a 43-character verifier, the minimum length RFC 7636 §4.1
+    /// allows with 256 bits of entropy.
+    pub fn new() -> Self {
+        Self::from_verifier(PkceVerifier::new(random_token(32)))
+    }
+
+    pub fn from_verifier(verifier: PkceVerifier) -> Self {
+        let digest = Sha256::digest(verifier.expose().as_bytes());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        Self { verifier, challenge }
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything needed to build an authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest<'a> {
+    pub authorization_endpoint: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub state: &'a str,
+    pub code_challenge: &'a str,
+    pub extra: &'a [(String, String)],
+}
+
+impl AuthorizationRequest<'_> {
+    /// The URL to send the browser to. Parameters already in the endpoint's query are
+    /// kept (RFC 6749 §3.1); ours are appended form-encoded.
+    pub fn url(&self) -> Result<String> {
+        let mut url = url::Url::parse(self.authorization_endpoint).map_err(|e| {
+            Error::rule(
+                Step::Authorization,
+                self.authorization_endpoint,
+                format!("authorization_endpoint is not a URL: {e}"),
+            )
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", self.client_id)
+                .append_pair("redirect_uri", self.redirect_uri)
+                .append_pair("state", self.state)
+                .append_pair("code_challenge", self.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(s) = self.scope {
+                q.append_pair("scope", s);
+            }
+            if let Some(r) = self.resource {
+                q.append_pair("resource", r);
+            }
+            for (k, v) in self.extra {
+                q.append_pair(k, v);
+            }
+        }
+        Ok(url.into())
+    }
+}
+
+/// The parameters of the redirect back to us (RFC 6749 §4.1.2 / §4.1.2.1, RFC 9207).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub code: Option<AuthorizationCode>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub error_uri: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &crate::secret::redacted(&self.code))
+            .field("state", &self.state.as_ref().map(|_| "[present]"))
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl CallbackParams {
+    /// Parses a query string (`a=b&c=d`, form-encoded). The first occurrence of a
+    /// parameter wins; RFC 6749 §3.1 forbids repeating them, and we refuse a repeated
+    /// `code`, `state` or `iss` rather than guess.
+    pub fn from_query(query: &str) -> std::result::Result<Self, String> {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if seen.contains_key(k.as_ref()) {
+                if matches!(k.as_ref(), "code" | "state" | "iss") {
+                    return Err(format!("the redirect repeats the {k:?} parameter"));
+                }
+                continue;
+            }
+            seen.insert(k.into_owned(), v.into_owned());
+        }
+        Ok(Self {
+            code: seen.remove("code").map(AuthorizationCode::new),
+            state: seen.remove("state"),
+            iss: seen.remove("iss"),
+            error: seen.remove("error"),
+            error_description: seen.remove("error_description"),
+            error_uri: seen.remove("error_uri"),
+        })
+    }
+
+    /// Parses a pasted redirect URL, a bare query, or a bare code.
+    pub fn from_pasted(input: &str) -> std::result::Result<Self, String> {
+        let input = input.trim();
+        if let Ok(url) = url::Url::parse(input) {
+            return Self::from_query(url.query().unwrap_or_default());
+        }
+        if input.contains('=') {
+            return Self::from_query(input.trim_start_matches('?'));
+        }
+        if input.is_empty() {
+            return Err("nothing was pasted".into());
+        }
+        Ok(Self {
+            code: Some(AuthorizationCode::new(input)),
+            ..Default::default()
+        })
+    }
+}
+
+/// What the callback is checked against: recorded before the browser is opened.
+#[derive(Debug, Clone)]
+pub struct PendingAuthorization {
+    pub state: String,
+    /// The issuer from validated metadata (RFC 9207 compares against it).
+    pub expected_issuer: String,
+    /// Whether that issuer came from validated metadata; without metadata (2025-03-26
+    /// fallback) there is nothing authentic to compare `iss` with.
+    pub issuer_validated: bool,
+    /// `authorization_response_iss_parameter_supported` of the metadata.
+    pub iss_supported: bool,
+    /// Accept a bare code without `state` (paste mode, where the user pasted only a code).
+    pub allow_missing_state: bool,
+}
+
+/// Validates the redirect: `iss` first (RFC 9207 §2.4, before acting on anything else,
+/// including an error), then `state`, then `error`, then the code.
+pub fn validate_callback(params: &CallbackParams, pending: &PendingAuthorization) -> Result<AuthorizationCode> {
+    let fail = |rule: String| Error::Rule {
+        step: Step::Authorization,
+        url: "the authorization redirect".into(),
+        rule,
+    };
+    if pending.issuer_validated {
+        // The spec's table: advertised → required; present → compared, advertised or not.
+        // Simple string comparison: no case folding, no trailing-slash or port normalisation.
+        match (&params.iss, pending.iss_supported) {
+            (Some(iss), _) if iss != &pending.expected_issuer => {
+                return Err(fail(format!(
+                    "iss {iss:?} is not the issuer {:?} of the authorization server the request \
+                     was sent to (RFC 9207: possible mix-up attack); the response was discarded",
+                    pending.expected_issuer
+                )));
+            }
+            (None, true) => {
+                return Err(fail(format!(
+                    "the authorization server {} advertises \
+                     authorization_response_iss_parameter_supported but its response has no iss \
+                     (RFC 9207 §2.4); the response was discarded",
+                    pending.expected_issuer
+                )));
+            }
+            _ => {}
+        }
+    }
+    match &params.state {
+        Some(s) if s == &pending.state => {}
+        Some(_) => return Err(fail("state does not match the request (possible CSRF); the response was discarded".into())),
+        None if pending.allow_missing_state && params.code.is_some() && params.error.is_none() => {}
+        None => return Err(fail("the redirect has no state parameter; the response was discarded".into())),
+    }
+    if let Some(error) = &params.error {
+        let mut msg = format!("the authorization server refused: {error}");
+        if let Some(d) = &params.error_description {
+            msg.push_str(&format!(": {d}"));
+        }
+        if let Some(u) = &params.error_uri {
+            msg.push_str(&format!(" (see {u})"));
+        }
+        return Err(Error::Action {
+            step: Step::Authorization,
+            message: msg,
+        });
+    }
+    params
+        .code
+        .clone()
+        .filter(|c| !c.expose().is_empty())
+        .ok_or_else(|| fail("the redirect has neither a code nor an error".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        let p = Pkce::from_verifier(PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert_eq!(p.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        let fresh = Pkce::new();
+        assert_eq!(fresh.verifier.expose().len(), 43);
+    }
+
+    #[test]
+    fn authorization_url_carries_every_parameter() {
+        let extra = vec![("access_type".to_string(), "offline".to_string())];
+        let url = AuthorizationRequest {
+            authorization_endpoint: "https://as.example/authorize?tenant=a",
+            client_id: "c 1",
+            redirect_uri: "http://127.0.0.1:5000/callback",
+            scope: Some("mcp:read mcp:write"),
+            resource: Some("http://localhost:3000"),
+            state: "st",
+            code_challenge: "ch",
+            extra: &extra,
+        }
+        .url()
+        .unwrap();
+        let u = url::Url::parse(&url).unwrap();
+        let q: HashMap<_, _> = u.query_pairs().into_owned().collect();
+        assert_eq!(q["tenant"], "a");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], "c 1");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["scope"], "mcp:read mcp:write");
+        // The resource string is sent exactly as published: no trailing slash added.
+        assert_eq!(q["resource"], "http://localhost:3000");
+        assert_eq!(q["access_type"], "offline");
+    }
+
+    fn pending(iss_supported: bool) -> PendingAuthorization {
+        PendingAuthorization {
+            state: "s1".into(),
+            expected_issuer: "http://localhost:9000".into(),
+            issuer_validated: true,
+            iss_supported,
+            allow_missing_state: false,
+        }
+    }
+
+    fn cb(q: &str) -> CallbackParams {
+        CallbackParams::from_query(q).unwrap()
+    }
+
+    #[test]
+    fn rfc9207_table() {
+        let ok = "code=c&state=s1&iss=http%3A%2F%2Flocalhost%3A9000";
+        assert!(validate_callback(&cb(ok), &pending(true)).is_ok());
+        assert!(validate_callback(&cb(ok), &pending(false)).is_ok());
+        // advertised, absent → reject
+        assert!(validate_callback(&cb("code=c&state=s1"), &pending(true)).is_err());
+        // not advertised, absent → proceed
+        assert!(validate_callback(&cb("code=c&state=s1"), &pending(false)).is_ok());
+        // wrong, advertised or not → reject
+        for adv in [true, false] {
+            let e = validate_callback(&cb("code=c&state=s1&iss=https%3A%2F%2Fevil.example.com"), &pending(adv)).unwrap_err();
+            assert!(e.to_string().contains("mix-up"), "{e}");
+        }
+        // trailing slash is a different issuer
+        assert!(validate_callback(&cb("code=c&state=s1&iss=http%3A%2F%2Flocalhost%3A9000%2F"), &pending(false)).is_err());
+    }
+
+    #[test]
+    fn iss_checked_before_error_is_shown() {
+        let e = validate_callback(
+            &cb("error=access_denied&error_description=phish&state=s1&iss=https%3A%2F%2Fevil"),
+            &pending(false),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("phish"), "{e}");
+    }
+
+    #[test]
+    fn state_rules() {
+        assert!(validate_callback(&cb("code=c&state=other"), &pending(false)).is_err());
+        assert!(validate_callback(&cb("code=c"), &pending(false)).is_err());
+        let mut p = pending(false);
+        p.allow_missing_state = true;
+        assert!(validate_callback(&CallbackParams::from_pasted("abc").unwrap(), &p).is_ok());
+    }
+
+    #[test]
+    fn error_response_is_reported() {
+        let e = validate_callback(&cb("error=access_denied&error_description=no+way&state=s1"), &pending(false)).unwrap_err();
+        assert!(e.to_string().contains("access_denied: no way"), "{e}");
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(CallbackParams::from_query("code=a&code=b&state=s").is_err());
+    }
+
+    #[test]
+    fn pasted_forms() {
+        let p = CallbackParams::from_pasted("http://127.0.0.1:1/callback?code=x&state=y").unwrap();
+        assert_eq!(p.code.unwrap().expose(), "x");
+        assert_eq!(p.state.as_deref(), Some("y"));
+        let p = CallbackParams::from_pasted("?code=x&state=y").unwrap();
+        assert_eq!(p.state.as_deref(), Some("y"));
+        assert_eq!(CallbackParams::from_pasted(" abc \n").unwrap().code.unwrap().expose(), "abc");
+        assert!(CallbackParams::from_pasted("  ").is_err());
+    }
+}

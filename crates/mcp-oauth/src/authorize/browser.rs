@@ -1,0 +1,95 @@
+//! Opening the authorization URL in the user's browser.
+//!
+//! Hand-written rather than the `open` or `webbrowser` crates: `open` ignores `$BROWSER`,
+//! and `webbrowser` runs text-mode browsers in the foreground with our stdio, which
+//! would corrupt the stdio of `mcp-oauth proxy`. Here the browser always runs detached,
+//! with stdin, stdout and stderr pointed at /dev/null.
+
+use crate::error::{Error, Result, Step};
+use std::process::{Command, Stdio};
+
+/// Something that shows the user the authorization URL.
+pub trait Browser: Send + Sync {
+    /// Start showing `url`; must not block until the user is done.
+    fn open(&self, url: &str) -> Result<()>;
+}
+
+/// `$BROWSER` when set (a `:`-separated list of commands, each may contain `%s`), else
+/// the platform's opener (`xdg-open`, `open`, `cmd /c start`).
+#[derive(Debug, Clone, Default)]
+pub struct SystemBrowser;
+
+impl Browser for SystemBrowser {
+    fn open(&self, url: &str) -> Result<()> {
+        let mut last_err = None;
+        for cmd in commands(std::env::var("BROWSER").ok().as_deref(), url) {
+            match spawn_detached(&cmd) {
+                Ok(()) => return Ok(()),
+                Err(e) => last_err = Some(format!("{}: {e}", cmd[0])),
+            }
+        }
+        Err(Error::Action {
+            step: Step::Authorization,
+            message: format!(
+                "could not open a browser ({}); open this URL yourself, or use --no-browser: {url}",
+                last_err.unwrap_or_else(|| "no opener found".into())
+            ),
+        })
+    }
+}
+
+/// The commands to try, in order.
+fn commands(browser_env: Option<&str>, url: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    if let Some(list) = browser_env.filter(|s| !s.trim().is_empty()) {
+        for entry in list.split(':').filter(|e| !e.trim().is_empty()) {
+            let mut parts: Vec<String> = entry.split_whitespace().map(str::to_string).collect();
+            if parts.iter().any(|p| p.contains("%s")) {
+                for p in &mut parts {
+                    *p = p.replace("%s", url);
+                }
+            } else {
+                parts.push(url.to_string());
+            }
+            out.push(parts);
+        }
+        return out;
+    }
+    if cfg!(target_os = "macos") {
+        out.push(vec!["open".into(), url.into()]);
+    } else if cfg!(windows) {
+        // `start`'s first quoted argument is a window title; give it an empty one.
+        out.push(vec!["cmd".into(), "/C".into(), "start".into(), "\"\"".into(), url.replace('&', "^&")]);
+    } else {
+        out.push(vec!["xdg-open".into(), url.into()]);
+    }
+    out
+}
+
+fn spawn_detached(cmd: &[String]) -> std::io::Result<()> {
+    let mut child = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Reap it in the background so it does not linger as a zombie.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_env_forms() {
+        let c = commands(Some("firefox --new-tab"), "http://u");
+        assert_eq!(c, vec![vec!["firefox", "--new-tab", "http://u"]]);
+        let c = commands(Some("w3m %s:lynx"), "http://u");
+        assert_eq!(c, vec![vec!["w3m", "http://u"], vec!["lynx", "http://u"]]);
+        assert!(!commands(None, "http://u").is_empty());
+    }
+}

@@ -1,0 +1,305 @@
+//! Protected Resource Metadata (RFC 9728) discovery, in the order the MCP spec gives:
+//! the `resource_metadata` URL of the challenge (absolute, or relative to the request
+//! URL), else the path-inserted well-known URL, else the root one. The root is never
+//! asked before the path-inserted URL.
+
+use super::trace::{DiscoveryTrace, Verdict};
+use crate::error::{Error, Result, Step};
+use crate::http::HttpClient;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// The fields of a PRM document that MCP clients use. Strings are kept exactly as
+/// published: `resource` is sent back verbatim as the RFC 8707 indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedResourceMetadata {
+    pub resource: String,
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_methods_supported: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+}
+
+/// Where a PRM candidate URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrmSource {
+    /// `resource_metadata` in the `WWW-Authenticate` challenge.
+    Header,
+    /// `/.well-known/oauth-protected-resource/<path>`.
+    PathInserted,
+    /// `/.well-known/oauth-protected-resource`.
+    Root,
+}
+
+impl PrmSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            PrmSource::Header => "prm (resource_metadata of the challenge)",
+            PrmSource::PathInserted => "prm (path-inserted well-known)",
+            PrmSource::Root => "prm (root well-known)",
+        }
+    }
+}
+
+/// A PRM document found and validated.
+#[derive(Debug, Clone)]
+pub struct FoundPrm {
+    pub metadata: ProtectedResourceMetadata,
+    pub url: String,
+    pub source: PrmSource,
+}
+
+/// The candidate URLs, in order. `resource_metadata` is resolved against the server URL
+/// when relative (RFC 9728 §5.1 says it is a URL; relative references are common enough
+/// in the wild, and resolving them is unambiguous).
+pub fn candidates(
+    server_url: &str,
+    resource_metadata: Option<&str>,
+    trace: &mut DiscoveryTrace,
+) -> Result<Vec<(PrmSource, String)>> {
+    let base = Url::parse(server_url).map_err(|e| {
+        Error::Config(format!("the MCP server URL {server_url:?} is not an absolute URL: {e}"))
+    })?;
+    let mut out = Vec::new();
+    if let Some(rm) = resource_metadata {
+        match Url::parse(rm) {
+            // Absolute: keep the string as sent.
+            Ok(_) => out.push((PrmSource::Header, rm.to_string())),
+            Err(url::ParseError::RelativeUrlWithoutBase) => match base.join(rm) {
+                Ok(abs) => {
+                    trace.push(
+                        "challenge",
+                        rm,
+                        None,
+                        Verdict::Note(format!("relative resource_metadata resolved to {abs}")),
+                    );
+                    out.push((PrmSource::Header, abs.to_string()));
+                }
+                Err(e) => trace.push(
+                    "challenge",
+                    rm,
+                    None,
+                    Verdict::Skipped(format!("resource_metadata cannot be resolved: {e}")),
+                ),
+            },
+            Err(e) => trace.push(
+                "challenge",
+                rm,
+                None,
+                Verdict::Skipped(format!("resource_metadata is not a URL: {e}")),
+            ),
+        }
+    }
+    let origin = origin_of(&base);
+    let path = base.path();
+    if !(path.is_empty() || path == "/") {
+        out.push((PrmSource::PathInserted, format!("{origin}{WELL_KNOWN}{path}")));
+    }
+    out.push((PrmSource::Root, format!("{origin}{WELL_KNOWN}")));
+    Ok(out)
+}
+
+/// `scheme://host[:port]` without a trailing slash.
+pub(crate) fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Does the PRM `resource` identify the MCP server at `server_url`?
+///
+/// RFC 9728 §3.3 asks for identity with the URL the metadata was derived from. MCP
+/// servers commonly publish a less specific identifier (their origin, as the spec's
+/// canonical-URI examples allow), so we accept a `resource` that has the same origin and
+/// whose path is the server path or a path-segment prefix of it. Anything else (another
+/// host, scheme or port, or an unrelated path) is refused: a token for it could be
+/// replayed against a different resource.
+pub fn resource_matches(resource: &str, server_url: &str) -> bool {
+    let (Ok(r), Ok(s)) = (Url::parse(resource), Url::parse(server_url)) else {
+        return false;
+    };
+    if r.fragment().is_some() || r.origin() != s.origin() {
+        return false;
+    }
+    let rp = r.path().trim_end_matches('/');
+    let sp = s.path().trim_end_matches('/');
+    rp.is_empty() || sp == rp || sp.starts_with(&format!("{rp}/"))
+}
+
+/// Fetch candidates in order; the first valid document wins. A document whose `resource`
+/// does not identify the server is a hard error (no fallback: the server is telling us
+/// its tokens belong elsewhere). `Ok(None)` when no candidate had a document.
+pub async fn discover(
+    http: &HttpClient,
+    server_url: &str,
+    resource_metadata: Option<&str>,
+    trace: &mut DiscoveryTrace,
+) -> Result<Option<FoundPrm>> {
+    let cands = candidates(server_url, resource_metadata, trace)?;
+    let mut iter = cands.into_iter();
+    while let Some((source, url)) = iter.next() {
+        let fetched = match http.get(Step::ResourceMetadata, &url).await {
+            Ok(f) => f,
+            Err(e) => {
+                trace.push(source.label(), &url, None, Verdict::Skipped(e.to_string()));
+                continue;
+            }
+        };
+        if !(200..300).contains(&fetched.status) {
+            trace.push(
+                source.label(),
+                &url,
+                Some(fetched.status),
+                Verdict::Skipped(format!("HTTP {}", fetched.status)),
+            );
+            continue;
+        }
+        if !fetched.looks_like_json() {
+            trace.push(
+                source.label(),
+                &url,
+                Some(fetched.status),
+                Verdict::Skipped(format!("not JSON: {}", fetched.text_excerpt())),
+            );
+            continue;
+        }
+        let metadata: ProtectedResourceMetadata = match serde_json::from_slice(&fetched.body) {
+            Ok(m) => m,
+            Err(e) => {
+                trace.push(
+                    source.label(),
+                    &url,
+                    Some(fetched.status),
+                    Verdict::Skipped(format!("not a protected resource metadata document: {e}")),
+                );
+                continue;
+            }
+        };
+        if !resource_matches(&metadata.resource, server_url) {
+            let rule = format!(
+                "protected resource metadata names resource {:?}, which does not identify the \
+                 MCP server {server_url:?} (RFC 9728 §3.3); refusing to request tokens for it",
+                metadata.resource
+            );
+            trace.push(source.label(), &url, Some(fetched.status), Verdict::Rejected(rule.clone()));
+            return Err(Error::Discovery {
+                step: Step::ResourceMetadata,
+                message: format!("{url}: {rule}"),
+                trace: trace.clone(),
+            });
+        }
+        if metadata.authorization_servers.is_empty() {
+            let rule = "protected resource metadata lists no authorization_servers \
+                        (the MCP spec requires at least one)";
+            trace.push(source.label(), &url, Some(fetched.status), Verdict::Rejected(rule.into()));
+            return Err(Error::Discovery {
+                step: Step::ResourceMetadata,
+                message: format!("{url}: {rule}"),
+                trace: trace.clone(),
+            });
+        }
+        trace.push(source.label(), &url, Some(fetched.status), Verdict::Used);
+        for (s, rest) in iter {
+            trace.push(s.label(), rest, None, Verdict::NotTried);
+        }
+        return Ok(Some(FoundPrm {
+            metadata,
+            url,
+            source,
+        }));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(server: &str, rm: Option<&str>) -> Vec<String> {
+        let mut t = DiscoveryTrace::default();
+        candidates(server, rm, &mut t)
+            .unwrap()
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
+    }
+
+    #[test]
+    fn candidate_order_header_then_path_then_root() {
+        assert_eq!(
+            urls(
+                "http://localhost:8888/mcp",
+                Some("http://localhost:8888/.well-known/oauth-protected-resource/mcp")
+            ),
+            [
+                "http://localhost:8888/.well-known/oauth-protected-resource/mcp",
+                "http://localhost:8888/.well-known/oauth-protected-resource/mcp",
+                "http://localhost:8888/.well-known/oauth-protected-resource",
+            ]
+        );
+        assert_eq!(
+            urls("https://example.com/public/mcp", None),
+            [
+                "https://example.com/.well-known/oauth-protected-resource/public/mcp",
+                "https://example.com/.well-known/oauth-protected-resource",
+            ]
+        );
+    }
+
+    #[test]
+    fn server_at_root_has_no_path_candidate() {
+        assert_eq!(
+            urls("https://example.com", None),
+            ["https://example.com/.well-known/oauth-protected-resource"]
+        );
+        assert_eq!(
+            urls("https://example.com/", None),
+            ["https://example.com/.well-known/oauth-protected-resource"]
+        );
+    }
+
+    #[test]
+    fn relative_resource_metadata_is_resolved_against_the_request_url() {
+        assert_eq!(
+            urls("https://h.example/a/mcp", Some("/.well-known/oauth-protected-resource/a/mcp"))[0],
+            "https://h.example/.well-known/oauth-protected-resource/a/mcp"
+        );
+        assert_eq!(
+            urls("https://h.example/a/mcp", Some("meta.json"))[0],
+            "https://h.example/a/meta.json"
+        );
+    }
+
+    #[test]
+    fn absolute_resource_metadata_is_kept_verbatim() {
+        // No normalisation: the string the server sent is the one requested.
+        assert_eq!(urls("http://h:1/mcp", Some("http://h:1/custom/metadata/location.json"))[0],
+            "http://h:1/custom/metadata/location.json");
+    }
+
+    #[test]
+    fn resource_matching() {
+        for (r, s, want) in [
+            ("http://localhost:3000/mcp", "http://localhost:3000/mcp", true),
+            ("http://localhost:3000", "http://localhost:3000/mcp", true),
+            ("http://localhost:3000/", "http://localhost:3000/mcp", true),
+            ("HTTP://LOCALHOST:3000/mcp", "http://localhost:3000/mcp", true),
+            ("https://h/mcp", "https://h:443/mcp/", true),
+            ("https://h/mcp", "https://h/mcp/sub", true),
+            ("https://evil.example.com/mcp", "http://localhost:3000/mcp", false),
+            ("http://localhost:3001/mcp", "http://localhost:3000/mcp", false),
+            ("https://localhost:3000/mcp", "http://localhost:3000/mcp", false),
+            ("http://localhost:3000/mc", "http://localhost:3000/mcp", false),
+            ("http://localhost:3000/other", "http://localhost:3000/mcp", false),
+            ("http://localhost:3000/mcp#x", "http://localhost:3000/mcp", false),
+            ("not a url", "http://localhost:3000/mcp", false),
+        ] {
+            assert_eq!(resource_matches(r, s), want, "{r} vs {s}");
+        }
+    }
+}
