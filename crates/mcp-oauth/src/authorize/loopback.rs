@@ -107,11 +107,14 @@ impl LoopbackListener {
             .into_iter()
             .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
             .collect();
-        let responder = CallbackResponder {
-            outcome_tx,
-            tasks,
-        };
-        match tokio::time::timeout(timeout, params_rx).await {
+        let responder = CallbackResponder { outcome_tx };
+        let result = tokio::time::timeout(timeout, params_rx).await;
+        // Stop accepting now: the port is free again for the next login, while the
+        // browser's connection, served by its own task, waits for the outcome.
+        for t in tasks {
+            t.abort();
+        }
+        match result {
             Ok(Ok(Ok(params))) => Ok((params, responder)),
             Ok(Ok(Err(msg))) => {
                 responder.finish(Err(msg.clone()));
@@ -119,7 +122,7 @@ impl LoopbackListener {
             }
             Ok(Err(_)) => Err(Error::rule(Step::Authorization, self.redirect_uri, "the redirect listener stopped")),
             Err(_) => {
-                responder.abort();
+                drop(responder);
                 Err(Error::Timeout {
                     step: Step::Authorization,
                     url: self.redirect_uri,
@@ -156,31 +159,17 @@ struct Shared {
     outcome_rx: watch::Receiver<Option<std::result::Result<(), String>>>,
 }
 
-/// Sends the final page to the browser and stops the listener.
+/// Sends the final page to the waiting browser. Dropping it without calling
+/// [`CallbackResponder::finish`] shows the browser an error page.
 #[derive(Debug)]
 pub struct CallbackResponder {
     outcome_tx: watch::Sender<Option<std::result::Result<(), String>>>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl CallbackResponder {
-    /// Renders the outcome in the browser, then stops listening after a short grace
-    /// period for the page to be delivered.
+    /// Renders the outcome in the browser.
     pub fn finish(self, outcome: std::result::Result<(), String>) {
         let _ = self.outcome_tx.send(Some(outcome));
-        let tasks = self.tasks;
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            for t in tasks {
-                t.abort();
-            }
-        });
-    }
-
-    fn abort(self) {
-        for t in self.tasks {
-            t.abort();
-        }
     }
 }
 

@@ -1,0 +1,342 @@
+//! The engine against servers that break the rules on purpose: each case must end in a
+//! clear error naming the URL and the rule, with nothing requested that should not be
+//! (no authorization request after a bad PRM, no token request after a bad `iss`) and
+//! nothing written to the store.
+
+mod support;
+
+use mcp_oauth::authorize::browser::Browser;
+use mcp_oauth::client::Reason;
+use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth::store::{CredentialStore, MemoryStore};
+use mcp_oauth::{OAuthClient, OAuthConfig};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Follows redirects the way a browser whose user clicks "allow" would.
+struct FollowingBrowser;
+
+impl Browser for FollowingBrowser {
+    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let c = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .unwrap();
+            let _ = c.get(url).send().await;
+        });
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct World {
+    /// `None`: the correct `<base>/mcp`.
+    prm_resource: Option<String>,
+    /// `None`: the correct issuer (the base URL).
+    published_issuer: Option<String>,
+    s256: Option<Vec<&'static str>>,
+    iss: Iss,
+    iss_supported: bool,
+    as_metadata_html: bool,
+    as_metadata_huge: bool,
+    as_metadata_hangs: bool,
+    /// Serve a PRM at all?
+    prm: bool,
+    as_metadata: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Iss {
+    Correct,
+    Absent,
+    Wrong,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            prm_resource: None,
+            published_issuer: None,
+            s256: Some(vec!["S256"]),
+            iss: Iss::Correct,
+            iss_supported: true,
+            as_metadata_html: false,
+            as_metadata_huge: false,
+            as_metadata_hangs: false,
+            prm: true,
+            as_metadata: true,
+        }
+    }
+}
+
+async fn serve(w: World) -> MockServer {
+    MockServer::start(move |base, req| {
+        let w = w.clone();
+        async move {
+            match (req.method.as_str(), req.path.as_str()) {
+                ("GET", "/.well-known/oauth-protected-resource/mcp") if w.prm => json(
+                    200,
+                    json!({
+                        "resource": w.prm_resource.clone().unwrap_or(format!("{base}/mcp")),
+                        "authorization_servers": [base],
+                        "scopes_supported": ["mcp:read"],
+                    }),
+                ),
+                ("GET", "/.well-known/oauth-authorization-server") if w.as_metadata => {
+                    if w.as_metadata_hangs {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    if w.as_metadata_html {
+                        return text(200, "text/html", "<html><body>Sign in</body></html>");
+                    }
+                    if w.as_metadata_huge {
+                        return text(200, "application/json", vec![b' '; 3 * 1024 * 1024]);
+                    }
+                    let mut m = json!({
+                        "issuer": w.published_issuer.clone().unwrap_or(base.clone()),
+                        "authorization_endpoint": format!("{base}/authorize"),
+                        "token_endpoint": format!("{base}/token"),
+                        "registration_endpoint": format!("{base}/register"),
+                        "response_types_supported": ["code"],
+                        "authorization_response_iss_parameter_supported": w.iss_supported,
+                    });
+                    if let Some(s) = &w.s256 {
+                        m["code_challenge_methods_supported"] = json!(s);
+                    }
+                    json(200, m)
+                }
+                ("POST", "/register") => json(201, json!({"client_id": "client-1"})),
+                ("GET", "/authorize") => {
+                    let q = query_map(&req.query);
+                    let mut loc = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
+                    match w.iss {
+                        Iss::Correct => loc.push_str(&format!("&iss={}", urlenc(&base))),
+                        Iss::Wrong => loc.push_str("&iss=https%3A%2F%2Fevil.example.com"),
+                        Iss::Absent => {}
+                    }
+                    redirect(&loc)
+                }
+                ("POST", "/token") => json(
+                    200,
+                    json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-1"}),
+                ),
+                _ => not_found(),
+            }
+        }
+    })
+    .await
+}
+
+fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn client(base: &str, policy: HttpPolicy, store: Arc<MemoryStore>) -> OAuthClient {
+    let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
+    cfg.redirect.port = Some(0);
+    cfg.callback_timeout = Duration::from_secs(5);
+    OAuthClient::new(cfg, HttpClient::new(policy).unwrap(), store, Arc::new(FollowingBrowser))
+}
+
+fn challenge(base: &str) -> Vec<String> {
+    vec![format!(
+        "Bearer error=\"invalid_token\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+    )]
+}
+
+async fn run(w: World) -> (MockServer, Arc<MemoryStore>, mcp_oauth::Result<mcp_oauth::store::CredentialRecord>) {
+    run_with(w, HttpPolicy::default(), None).await
+}
+
+async fn run_with(
+    w: World,
+    policy: HttpPolicy,
+    header: Option<Vec<String>>,
+) -> (MockServer, Arc<MemoryStore>, mcp_oauth::Result<mcp_oauth::store::CredentialRecord>) {
+    let server = serve(w).await;
+    let store = Arc::new(MemoryStore::new());
+    let c = client(&server.base, policy, store.clone());
+    let header = header.unwrap_or_else(|| challenge(&server.base));
+    let r = tokio::time::timeout(Duration::from_secs(30), c.authorize(&header, Reason::Unauthorized))
+        .await
+        .expect("the flow must end in bounded time");
+    (server, store, r)
+}
+
+fn store_is_empty(store: &MemoryStore) -> bool {
+    store.list().unwrap().is_empty()
+}
+
+#[tokio::test]
+async fn happy_path_sends_resource_verbatim_and_never_probes_root() {
+    let (server, store, r) = run(World::default()).await;
+    let rec = r.expect("flow succeeds");
+    assert_eq!(rec.resource, format!("{}/mcp", server.base));
+    assert_eq!(rec.issuer, server.base);
+    let authz = &server.requests_to("/authorize")[0];
+    let q = query_map(&authz.query);
+    assert_eq!(q["resource"], format!("{}/mcp", server.base));
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["scope"], "mcp:read");
+    let token = &server.requests_to("/token")[0];
+    let form = query_map(&token.body);
+    assert_eq!(form["resource"], format!("{}/mcp", server.base));
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code_verifier"].len(), 43);
+    assert!(!server.paths().iter().any(|p| p == "/.well-known/oauth-protected-resource"));
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_resource_is_refused_before_any_authorization() {
+    let w = World {
+        prm_resource: Some("https://evil.example.com/mcp".into()),
+        ..Default::default()
+    };
+    let (server, store, r) = run(w).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("RFC 9728") && e.contains("https://evil.example.com/mcp"), "{e}");
+    assert!(e.contains("/.well-known/oauth-protected-resource/mcp"), "names the PRM URL: {e}");
+    assert!(server.requests_to("/authorize").is_empty());
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn wrong_issuer_is_refused() {
+    let w = World {
+        published_issuer: Some("https://attacker.example.com".into()),
+        ..Default::default()
+    };
+    let (server, store, r) = run(w).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("attacker.example.com") && e.contains("RFC 8414"), "{e}");
+    assert!(e.contains("/.well-known/oauth-authorization-server"), "{e}");
+    assert!(server.requests_to("/authorize").is_empty());
+    assert!(server.requests_to("/register").is_empty());
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn missing_or_wrong_pkce_metadata_is_refused() {
+    let (_, store, r) = run(World { s256: None, ..Default::default() }).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("code_challenge_methods_supported") && e.contains("allow_missing_pkce_metadata"), "{e}");
+    assert!(store_is_empty(&store));
+    let (server, _, r) = run(World { s256: Some(vec!["plain"]), ..Default::default() }).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("without S256"), "{e}");
+    assert!(server.requests_to("/authorize").is_empty());
+}
+
+#[tokio::test]
+async fn wrong_iss_stops_before_the_token_endpoint() {
+    for supported in [true, false] {
+        let w = World {
+            iss: Iss::Wrong,
+            iss_supported: supported,
+            ..Default::default()
+        };
+        let (server, store, r) = run(w).await;
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("evil.example.com") && e.contains("RFC 9207"), "{e}");
+        assert!(server.requests_to("/token").is_empty());
+        assert!(store_is_empty(&store));
+    }
+    let (server, _, r) = run(World { iss: Iss::Absent, ..Default::default() }).await;
+    assert!(r.unwrap_err().to_string().contains("has no iss"));
+    assert!(server.requests_to("/token").is_empty());
+    let (_, _, r) = run(World { iss: Iss::Absent, iss_supported: false, ..Default::default() }).await;
+    r.expect("no iss, not advertised: proceed");
+}
+
+#[tokio::test]
+async fn html_metadata_is_skipped_and_reported() {
+    let (_, store, r) = run(World { as_metadata_html: true, ..Default::default() }).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("not JSON") && e.contains("/.well-known/oauth-authorization-server"), "{e}");
+    assert!(e.contains("/.well-known/openid-configuration"), "tried the OIDC candidate too: {e}");
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn oversized_metadata_is_refused() {
+    let (_, store, r) = run(World { as_metadata_huge: true, ..Default::default() }).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("larger than"), "{e}");
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn hanging_server_times_out_in_bounded_time() {
+    let policy = HttpPolicy {
+        request_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let (_, store, r) = run_with(World { as_metadata_hangs: true, ..Default::default() }, policy, None).await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("no answer from") && e.contains("/.well-known/oauth-authorization-server"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn malformed_challenge_falls_back_to_the_path_inserted_well_known() {
+    let header = vec!["Bearer resource_metadata=\"unterminated".to_string()];
+    let (server, _, r) = run_with(World::default(), HttpPolicy::default(), Some(header)).await;
+    r.expect("discovery recovers through the well-known URL");
+    let prm = server.paths().into_iter().find(|p| p.contains("oauth-protected-resource")).unwrap();
+    assert_eq!(prm, "/.well-known/oauth-protected-resource/mcp");
+}
+
+#[tokio::test]
+async fn relative_resource_metadata_is_resolved() {
+    let header = vec!["Bearer resource_metadata=\"/.well-known/oauth-protected-resource/mcp\"".to_string()];
+    let (server, _, r) = run_with(World::default(), HttpPolicy::default(), Some(header)).await;
+    r.expect("relative URL resolved against the request URL");
+    assert_eq!(server.requests_to("/.well-known/oauth-protected-resource/mcp").len(), 1);
+}
+
+#[tokio::test]
+async fn legacy_fallback_uses_default_endpoints() {
+    let w = World {
+        prm: false,
+        as_metadata: false,
+        ..Default::default()
+    };
+    let (server, store, r) = run_with(w, HttpPolicy::default(), Some(vec!["Bearer".into()])).await;
+    let rec = r.expect("2025-03-26 fallback works");
+    assert_eq!(rec.token_endpoint, format!("{}/token", server.base));
+    assert_eq!(server.requests_to("/register").len(), 1);
+    assert_eq!(store.list().unwrap().len(), 1);
+    // Both well-knowns were tried, the path-inserted one first.
+    let paths = server.paths();
+    let pi = paths.iter().position(|p| p == "/.well-known/oauth-protected-resource/mcp").unwrap();
+    let root = paths.iter().position(|p| p == "/.well-known/oauth-protected-resource").unwrap();
+    assert!(pi < root);
+}
+
+#[tokio::test]
+async fn dcr_registration_is_reused_for_the_same_issuer() {
+    let server = serve(World::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    // The default redirect port is stable per server, so the redirect URI, and with it
+    // the registration, stays the same across logins.
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(5);
+    let c = OAuthClient::new(cfg, HttpClient::new(HttpPolicy::default()).unwrap(), store.clone(), Arc::new(FollowingBrowser));
+    c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    c.authorize(&challenge(&server.base), Reason::Login).await.unwrap();
+    assert_eq!(server.requests_to("/register").len(), 1);
+    let redirects: Vec<String> = server
+        .requests_to("/authorize")
+        .iter()
+        .map(|r| query_map(&r.query)["redirect_uri"].clone())
+        .collect();
+    assert_eq!(redirects[0], redirects[1]);
+    assert_eq!(server.requests_to("/authorize").len(), 2);
+}
