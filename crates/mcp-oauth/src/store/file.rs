@@ -1,3 +1,1252 @@
-//! File store (being written).
-#[derive(Debug)]
-pub struct FileStore;
+//! [`FileStore`]: credentials as small JSON files in a private directory.
+//!
+//! Layout under the store directory (`<name>` is the first 32 hex characters of the
+//! SHA-256 of the key's canonical JSON, so any URL gives a safe file name):
+//!
+//! ```text
+//! <dir>/                      0700
+//!   credentials/<name>.json   0600  {"version":1,"key":CredentialKey,"record":CredentialRecord}
+//!   clients/<name>.json       0600  {"version":1,"key":ClientKey,"registration":ClientRegistration}
+//!   locks/<name>.lock         0600  empty; held with an advisory lock during refresh/login
+//! ```
+//!
+//! Every write goes to a temporary file in the same directory (created 0600 before any
+//! byte is written), is flushed to disk, renamed over the target, and the directory is
+//! then flushed too: a crash leaves either the old or the new file, never a mix. Files
+//! are never truncated in place. On Windows, the Unix modes do not apply; the files are
+//! protected by the ACL of the (per-user) directory they live in.
+//!
+//! ```
+//! use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = FileStore::new(dir.path().join("mcp-oauth"));
+//! let key = CredentialKey::new("https://mcp.example.com/mcp");
+//! assert!(store.load(&key)?.is_none());
+//! {
+//!     // Single-flight: other processes calling `lock(&key)` wait here.
+//!     let _guard = store.lock(&key)?;
+//!     // ... refresh the token and `store.save(&key, &record)` ...
+//! }
+//! assert!(store.list()?.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+use super::{
+    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, StoreLock,
+};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Format version written in every file.
+const FORMAT_VERSION: u64 = 1;
+/// Credential files are a few KiB; anything much larger is not one of ours.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+const CREDENTIALS_DIR: &str = "credentials";
+const CLIENTS_DIR: &str = "clients";
+const LOCKS_DIR: &str = "locks";
+/// Environment variable that overrides [`FileStore::default_location`].
+pub(crate) const HOME_ENV: &str = "MCP_OAUTH_HOME";
+
+/// Credentials stored as files in a private directory; see the [module docs](self).
+///
+/// Cheap to clone; several `FileStore`s (in one or several processes) may share a
+/// directory: writes are atomic and [`CredentialStore::lock`] is exclusive across all of
+/// them.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    /// A store rooted at `dir`. Nothing is touched until the first write or lock; the
+    /// directory (and its parents) are then created with mode 0700.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The store in its default location:
+    ///
+    /// 1. `$MCP_OAUTH_HOME` when set and not empty (a relative path is made absolute
+    ///    against the current directory), so tests, containers and users with several
+    ///    identities can point the tool at another directory;
+    /// 2. otherwise `mcp-oauth` in the platform's per-user *data* directory
+    ///    ([`dirs::data_dir`]: `$XDG_DATA_HOME` or `~/.local/share` on Linux,
+    ///    `~/Library/Application Support` on macOS, `%APPDATA%` on Windows). Credentials
+    ///    are state that must survive, so not the cache directory (which may be wiped),
+    ///    and not the config directory (often kept in dotfile repositories or synced,
+    ///    where tokens must not end up).
+    pub fn default_location() -> Result<FileStore> {
+        default_dir(std::env::var_os(HOME_ENV)).map(FileStore::new)
+    }
+
+    /// The directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_in(&self, sub: &str, name: &str, ext: &str) -> PathBuf {
+        self.dir.join(sub).join(format!("{name}.{ext}"))
+    }
+
+    /// Creates (or checks) `<dir>` and `<dir>/<sub>`, both private.
+    fn ensure_dirs(&self, sub: &str) -> Result<PathBuf> {
+        ensure_private_dir(&self.dir, false)?;
+        let path = self.dir.join(sub);
+        ensure_private_dir(&path, true)?;
+        Ok(path)
+    }
+
+    fn load_entry<K, V>(&self, kind: Kind, key: &K) -> Result<Option<V>>
+    where
+        K: Serialize + DeserializeOwned + PartialEq,
+        V: DeserializeOwned,
+    {
+        let path = self.path_in(kind.subdir(), &file_name(key)?, "json");
+        let Some(bytes) = read_file(&path)? else {
+            return Ok(None);
+        };
+        let (stored_key, value) = parse_entry::<K, V>(&path, &bytes, kind)?;
+        if stored_key != *key {
+            // A SHA-256 prefix collision (or a file copied by hand): not our record.
+            tracing::debug!(path = %path.display(), "stored file belongs to another key; treating as absent");
+            return Ok(None);
+        }
+        Ok(Some(value))
+    }
+
+    fn save_entry<K: Serialize>(
+        &self,
+        kind: Kind,
+        key: &K,
+        contents: &impl Serialize,
+    ) -> Result<()> {
+        let dir = self.ensure_dirs(kind.subdir())?;
+        let path = dir.join(format!("{}.json", file_name(key)?));
+        let mut bytes = serde_json::to_vec_pretty(contents)
+            .map_err(|e| store_err(&path, format!("cannot serialize the {}: {e}", kind.noun())))?;
+        bytes.push(b'\n');
+        write_atomic(&dir, &path, &bytes)
+    }
+
+    fn remove_entry<K>(&self, kind: Kind, key: &K) -> Result<bool>
+    where
+        K: Serialize + DeserializeOwned + PartialEq,
+    {
+        let dir = self.dir.join(kind.subdir());
+        let path = dir.join(format!("{}.json", file_name(key)?));
+        let Some(bytes) = read_file(&path)? else {
+            return Ok(false);
+        };
+        // Leave a file that clearly belongs to another key alone; a corrupt file is removed
+        // (that is how `logout` repairs it).
+        if let Some(other) = key_of::<K>(&bytes)
+            && other != *key
+        {
+            return Ok(false);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(&path, "removing", &e)),
+        }
+        sync_dir(&dir);
+        Ok(true)
+    }
+}
+
+impl CredentialStore for FileStore {
+    fn load(&self, key: &CredentialKey) -> Result<Option<CredentialRecord>> {
+        self.load_entry(Kind::Credential, key)
+    }
+
+    fn save(&self, key: &CredentialKey, record: &CredentialRecord) -> Result<()> {
+        #[derive(Serialize)]
+        struct CredentialFile<'a> {
+            version: u64,
+            key: &'a CredentialKey,
+            record: &'a CredentialRecord,
+        }
+        self.save_entry(
+            Kind::Credential,
+            key,
+            &CredentialFile {
+                version: FORMAT_VERSION,
+                key,
+                record,
+            },
+        )
+    }
+
+    fn remove(&self, key: &CredentialKey) -> Result<bool> {
+        self.remove_entry(Kind::Credential, key)
+    }
+
+    /// Every readable credential, sorted by key. Files that cannot be read or parsed are
+    /// skipped with a warning (this feeds `status`, which should still show the rest);
+    /// `load` of the same key reports the problem as an error.
+    fn list(&self) -> Result<Vec<(CredentialKey, CredentialRecord)>> {
+        let dir = self.dir.join(CREDENTIALS_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir, "listing", &e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&dir, "listing", &e))?;
+            let path = entry.path();
+            let file_name = entry.file_name();
+            let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if stem.starts_with('.') {
+                continue;
+            }
+            let parsed = read_file(&path).and_then(|bytes| match bytes {
+                Some(bytes) => {
+                    parse_entry::<CredentialKey, CredentialRecord>(&path, &bytes, Kind::Credential)
+                        .map(Some)
+                }
+                None => Ok(None), // removed since read_dir
+            });
+            match parsed {
+                Ok(Some((key, record))) => {
+                    if file_name_matches(&key, stem) {
+                        out.push((key, record));
+                    } else {
+                        tracing::warn!(
+                            path = %path.display(),
+                            server_url = %key.server_url,
+                            "skipping a credential file whose name does not match its key (copied or renamed by hand?)"
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable credential file")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>> {
+        self.load_entry(Kind::Client, key)
+    }
+
+    fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()> {
+        #[derive(Serialize)]
+        struct ClientFile<'a> {
+            version: u64,
+            key: &'a ClientKey,
+            registration: &'a ClientRegistration,
+        }
+        self.save_entry(
+            Kind::Client,
+            key,
+            &ClientFile {
+                version: FORMAT_VERSION,
+                key,
+                registration,
+            },
+        )
+    }
+
+    fn remove_client(&self, key: &ClientKey) -> Result<bool> {
+        self.remove_entry(Kind::Client, key)
+    }
+
+    /// Takes an exclusive lock on `<dir>/locks/<name>.lock`, blocking until it is free.
+    ///
+    /// The lock is *advisory* (`flock` on Unix, `LockFileEx` on Windows): it excludes
+    /// every other `lock` call on the same key, from this or any other process and from
+    /// any `FileStore` on the same directory, but does not stop anyone from reading or
+    /// writing the files. It is released when the returned [`StoreLock`] is dropped or
+    /// the process exits (even by a crash). It is not re-entrant: locking a key twice
+    /// without dropping the first guard deadlocks. Lock files are left in place (deleting
+    /// them would race with a waiter that already opened one). On network file systems
+    /// the guarantee is only as good as the file system's lock support.
+    fn lock(&self, key: &CredentialKey) -> Result<StoreLock> {
+        let dir = self.ensure_dirs(LOCKS_DIR)?;
+        let path = dir.join(format!("{}.lock", file_name(key)?));
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&path)
+            .map_err(|e| io_err(&path, "opening the lock file", &e))?;
+        loop {
+            match file.lock() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(&path, "locking", &e)),
+            }
+        }
+        Ok(StoreLock::new(file))
+    }
+}
+
+/// The two kinds of files.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Credential,
+    Client,
+}
+
+impl Kind {
+    fn subdir(self) -> &'static str {
+        match self {
+            Kind::Credential => CREDENTIALS_DIR,
+            Kind::Client => CLIENTS_DIR,
+        }
+    }
+    /// Name of the field holding the value.
+    fn field(self) -> &'static str {
+        match self {
+            Kind::Credential => "record",
+            Kind::Client => "registration",
+        }
+    }
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Credential => "stored credential",
+            Kind::Client => "stored client registration",
+        }
+    }
+    /// What the user can do about a file we cannot use.
+    fn fix(self) -> &'static str {
+        match self {
+            Kind::Credential => {
+                "run `mcp-oauth logout <server>` for this server (or delete the file) and log in again"
+            }
+            Kind::Client => {
+                "delete the file (or run `mcp-oauth logout <server>`); a client is registered again at the next login"
+            }
+        }
+    }
+}
+
+/// `$MCP_OAUTH_HOME` (absolute) or `<data dir>/mcp-oauth`.
+fn default_dir(env: Option<OsString>) -> Result<PathBuf> {
+    if let Some(home) = env.filter(|h| !h.is_empty()) {
+        let home = PathBuf::from(home);
+        return std::path::absolute(&home).map_err(|e| {
+            store_err(
+                &home,
+                format!("cannot make {HOME_ENV} an absolute path: {e}"),
+            )
+        });
+    }
+    dirs::data_dir().map(|d| d.join("mcp-oauth")).ok_or_else(|| Error::Store {
+        path: format!("${HOME_ENV}"),
+        message: format!(
+            "cannot determine the per-user data directory (is HOME set?); set {HOME_ENV} to the directory where credentials should be kept"
+        ),
+    })
+}
+
+/// First 32 hex characters of the SHA-256 of the key's canonical JSON (compact
+/// `serde_json` output: fields in declaration order, `None` fields omitted).
+fn file_name<K: Serialize>(key: &K) -> Result<String> {
+    let json = serde_json::to_vec(key).map_err(|e| Error::Store {
+        path: String::new(),
+        message: format!("cannot serialize a store key: {e}"),
+    })?;
+    let digest = Sha256::digest(&json);
+    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn file_name_matches<K: Serialize>(key: &K, stem: &str) -> bool {
+    file_name(key).is_ok_and(|n| n == stem)
+}
+
+/// Reads a whole (small) file; `None` when it does not exist.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, "reading", &e)),
+    };
+    #[cfg(unix)]
+    if let Ok(meta) = file.metadata() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:o}"),
+                "credential store file is accessible to other users; run `chmod 600` on it"
+            );
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_err(path, "reading", &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(store_err(
+            path,
+            "is larger than 1 MiB, so it is not a file written by mcp-oauth; move it away or delete it",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Parses a store file, checking the format version.
+fn parse_entry<K: DeserializeOwned, V: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    kind: Kind,
+) -> Result<(K, V)> {
+    let corrupt = |detail: String| {
+        store_err(
+            path,
+            format!(
+                "cannot read this {}: {detail}. The file was left as it is; {}",
+                kind.noun(),
+                kind.fix()
+            ),
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(describe_json_error(&e)))?;
+    let serde_json::Value::Object(mut obj) = value else {
+        return Err(corrupt("it is not a JSON object".into()));
+    };
+    match obj.get("version").map(serde_json::Value::as_u64) {
+        None => return Err(corrupt("it has no `version` field".into())),
+        Some(Some(FORMAT_VERSION)) => {}
+        Some(Some(v)) if v > FORMAT_VERSION => {
+            return Err(store_err(
+                path,
+                format!(
+                    "this {} was written by a newer version of mcp-oauth (format version {v}; this \
+                     version reads version {FORMAT_VERSION}); upgrade mcp-oauth, or {}",
+                    kind.noun(),
+                    kind.fix()
+                ),
+            ));
+        }
+        Some(_) => {
+            return Err(corrupt(
+                "its `version` field is not a known format version".into(),
+            ));
+        }
+    }
+    let mut take = |field: &str| {
+        obj.remove(field)
+            .ok_or_else(|| corrupt(format!("it has no `{field}` field")))
+    };
+    let key = take("key")?;
+    let val = take(kind.field())?;
+    let key = serde_json::from_value(key)
+        .map_err(|e| corrupt(format!("bad `key`: {}", describe_json_error(&e))))?;
+    let val = serde_json::from_value(val).map_err(|e| {
+        corrupt(format!(
+            "bad `{}`: {}",
+            kind.field(),
+            describe_json_error(&e)
+        ))
+    })?;
+    Ok((key, val))
+}
+
+/// The key of a store file, if that much can be parsed.
+fn key_of<K: DeserializeOwned>(bytes: &[u8]) -> Option<K> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    serde_json::from_value(value.get_mut("key")?.take()).ok()
+}
+
+/// A serde_json error, without any value from the file: data errors such as
+/// `invalid type: string "…"` quote the offending value, which could be a token.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = if e.line() > 0 {
+        format!(" at line {} column {}", e.line(), e.column())
+    } else {
+        String::new()
+    };
+    match e.classify() {
+        Category::Eof => format!("it is truncated{at}"),
+        Category::Syntax => format!("it is not valid JSON ({e})"),
+        Category::Io => format!("it could not be read ({e})"),
+        Category::Data => {
+            let msg = e.to_string();
+            if msg.contains('"')
+                || msg.starts_with("unknown variant")
+                || msg.starts_with("invalid value")
+            {
+                format!("a field has a value of the wrong type or form{at}")
+            } else {
+                msg
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file (0600) in `dir`, fsync, rename, fsync
+/// of the directory.
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o600));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| io_err(dir, "creating a temporary file in", &e))?;
+    // On any error below, dropping `tmp` deletes the temporary file.
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| io_err(tmp.path(), "writing", &e))?;
+    tmp.persist(path)
+        .map_err(|e| io_err(path, "replacing", &e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Flushes a directory entry change (rename, unlink) to disk. Failure is only logged:
+/// by then the change is visible, so reporting the operation as failed would be wrong.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(path = %dir.display(), error = %e, "could not flush the directory to disk");
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Makes sure `path` is a directory only its owner can enter. Created with mode 0700.
+/// An existing one that is more open is tightened when `tighten` (the store's own
+/// subdirectories) or else only reported (the store root may be a directory the user
+/// chose through `MCP_OAUTH_HOME`).
+fn ensure_private_dir(path: &Path, tighten: bool) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            check_dir_mode(path, &meta, tighten);
+            Ok(())
+        }
+        Ok(_) => Err(store_err(
+            path,
+            format!(
+                "exists but is not a directory; move it away or set {HOME_ENV} to another directory"
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut builder = fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder
+                .create(path)
+                .map_err(|e| io_err(path, "creating", &e))?;
+            // The umask may have removed bits we need (it cannot have added any).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| io_err(path, "setting permissions on", &e))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_err(path, "accessing", &e)),
+    }
+}
+
+#[cfg(unix)]
+fn check_dir_mode(path: &Path, meta: &fs::Metadata, tighten: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    if tighten {
+        match fs::set_permissions(path, fs::Permissions::from_mode(0o700)) {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:o}"),
+                "credential store directory was accessible to other users; changed its mode to 700"
+            ),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:o}"),
+                error = %e,
+                "credential store directory is accessible to other users and could not be changed; run `chmod 700` on it"
+            ),
+        }
+    } else {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{mode:o}"),
+            "credential store directory is accessible to other users; consider `chmod 700` on it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn check_dir_mode(_path: &Path, _meta: &fs::Metadata, _tighten: bool) {}
+
+fn store_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Store {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// An I/O error on `path` while `doing` something to it, with what to do about it.
+fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
+    let message = match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "permission denied while {doing} it; make sure it and the directories above it belong \
+             to the current user (`chmod 700` for directories, `chmod 600` for files), or set \
+             {HOME_ENV} to a directory you own"
+        ),
+        io::ErrorKind::ReadOnlyFilesystem => format!(
+            "{doing} it failed: the file system is read-only; set {HOME_ENV} to a writable directory"
+        ),
+        io::ErrorKind::StorageFull => {
+            format!("{doing} it failed: no space left on the device; free some space and retry")
+        }
+        io::ErrorKind::NotADirectory => format!(
+            "{doing} it failed: a component of the path is not a directory; move it away or set \
+             {HOME_ENV} to another directory"
+        ),
+        _ => format!("{doing} it failed: {e}"),
+    };
+    store_err(path, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+    use crate::store::{RegistrationKind, TokenSet};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn client(issuer: &str) -> ClientRegistration {
+        ClientRegistration {
+            issuer: issuer.into(),
+            redirect_uri: "http://127.0.0.1:33418/callback".into(),
+            client_id: "client-123".into(),
+            client_secret: Some(ClientSecret::new("client-secret-value")),
+            client_secret_expires_at: Some(0),
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            kind: RegistrationKind::Dynamic,
+            registered_at: 1_700_000_000,
+        }
+    }
+
+    fn record(server: &str, access: &str) -> CredentialRecord {
+        CredentialRecord {
+            server_url: server.into(),
+            resource: server.into(),
+            issuer: "https://auth.example.com".into(),
+            token_endpoint: "https://auth.example.com/token".into(),
+            revocation_endpoint: Some("https://auth.example.com/revoke".into()),
+            resource_indicator: Some(server.into()),
+            client: client("https://auth.example.com"),
+            tokens: TokenSet {
+                access_token: AccessToken::new(access),
+                token_type: "Bearer".into(),
+                refresh_token: Some(RefreshToken::new("refresh-token-value")),
+                expires_at: Some(1_700_003_600),
+                scope: Some("mcp:read".into()),
+                requested_scope: Some("mcp:read".into()),
+                obtained_at: 1_700_000_000,
+            },
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, FileStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path().join("home"));
+        (tmp, store)
+    }
+
+    fn cred_path(store: &FileStore, key: &CredentialKey) -> PathBuf {
+        store.path_in(CREDENTIALS_DIR, &file_name(key).unwrap(), "json")
+    }
+
+    fn store_error(e: Error) -> (String, String) {
+        match e {
+            Error::Store { path, message } => (path, message),
+            other => panic!("expected a store error, got {other:?}"),
+        }
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn missing_store_is_empty() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        assert_eq!(store.load(&key).unwrap(), None);
+        assert!(!store.remove(&key).unwrap());
+        assert!(store.list().unwrap().is_empty());
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        assert_eq!(store.load_client(&ck).unwrap(), None);
+        assert!(!store.remove_client(&ck).unwrap());
+        assert!(!store.dir().exists(), "reads must not create the directory");
+    }
+
+    #[test]
+    fn credential_round_trip() {
+        let (_tmp, store) = store();
+        let a = CredentialKey::new("https://a.example.com/mcp");
+        let a_work = a.clone().with_profile(Some("work".into()));
+        let b = CredentialKey::new("https://b.example.com/mcp?x=1&y=/../..");
+
+        store
+            .save(&a, &record("https://a.example.com/mcp", "at-a"))
+            .unwrap();
+        store
+            .save(&a_work, &record("https://a.example.com/mcp", "at-a-work"))
+            .unwrap();
+        store
+            .save(&b, &record("https://b.example.com/mcp", "at-b"))
+            .unwrap();
+
+        assert_eq!(
+            store
+                .load(&a)
+                .unwrap()
+                .unwrap()
+                .tokens
+                .access_token
+                .expose(),
+            "at-a"
+        );
+        assert_eq!(
+            store
+                .load(&a_work)
+                .unwrap()
+                .unwrap()
+                .tokens
+                .access_token
+                .expose(),
+            "at-a-work"
+        );
+        assert_eq!(
+            store.load(&b).unwrap(),
+            Some(record("https://b.example.com/mcp", "at-b"))
+        );
+
+        // Overwrite.
+        store
+            .save(&a, &record("https://a.example.com/mcp", "at-a2"))
+            .unwrap();
+        assert_eq!(
+            store
+                .load(&a)
+                .unwrap()
+                .unwrap()
+                .tokens
+                .access_token
+                .expose(),
+            "at-a2"
+        );
+
+        let listed = store.list().unwrap();
+        let keys: Vec<_> = listed.iter().map(|(k, _)| k.clone()).collect();
+        let mut expected = vec![a.clone(), a_work.clone(), b.clone()];
+        expected.sort();
+        assert_eq!(keys, expected);
+        assert_eq!(listed[0].1.tokens.access_token.expose(), "at-a2");
+
+        assert!(store.remove(&a).unwrap());
+        assert!(!store.remove(&a).unwrap());
+        assert_eq!(store.load(&a).unwrap(), None);
+        assert!(store.load(&a_work).unwrap().is_some());
+        assert_eq!(store.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn client_round_trip() {
+        let (_tmp, store) = store();
+        let k1 = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1:33418/callback".into(),
+        };
+        let k2 = ClientKey {
+            issuer: "https://other.example.com/tenant".into(),
+            redirect_uri: "http://127.0.0.1:33418/callback".into(),
+        };
+        store
+            .save_client(&k1, &client("https://auth.example.com"))
+            .unwrap();
+        store
+            .save_client(&k2, &client("https://other.example.com/tenant"))
+            .unwrap();
+        assert_eq!(
+            store.load_client(&k1).unwrap(),
+            Some(client("https://auth.example.com"))
+        );
+        assert_eq!(
+            store.load_client(&k2).unwrap(),
+            Some(client("https://other.example.com/tenant"))
+        );
+        assert!(store.remove_client(&k1).unwrap());
+        assert!(!store.remove_client(&k1).unwrap());
+        assert_eq!(store.load_client(&k1).unwrap(), None);
+        assert!(store.load_client(&k2).unwrap().is_some());
+        // Clients are not credentials.
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn layout_and_format() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+
+        let name = file_name(&key).unwrap();
+        assert_eq!(name.len(), 32);
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        // Canonical JSON of the key: `{"server_url":"..."}`.
+        let expected: String = Sha256::digest(br#"{"server_url":"https://mcp.example.com/mcp"}"#)
+            [..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(name, expected);
+
+        let path = store.dir().join("credentials").join(format!("{name}.json"));
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["key"]["server_url"], "https://mcp.example.com/mcp");
+        assert_eq!(json["record"]["tokens"]["access_token"], "at");
+
+        // What other tests do: edit `record.tokens.expires_at` in place.
+        let mut json = json;
+        json["record"]["tokens"]["expires_at"] = serde_json::json!(42);
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        assert_eq!(
+            store.load(&key).unwrap().unwrap().tokens.expires_at,
+            Some(42)
+        );
+
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        let cpath = store
+            .dir()
+            .join("clients")
+            .join(format!("{}.json", file_name(&ck).unwrap()));
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(cpath).unwrap()).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["key"]["issuer"], "https://auth.example.com");
+        assert_eq!(json["registration"]["client_id"], "client-123");
+
+        drop(store.lock(&key).unwrap());
+        assert!(
+            store
+                .dir()
+                .join("locks")
+                .join(format!("{name}.lock"))
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn no_temp_files_remain() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        for i in 0..3 {
+            store
+                .save(
+                    &key,
+                    &record("https://mcp.example.com/mcp", &format!("at{i}")),
+                )
+                .unwrap();
+        }
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        assert_eq!(names_in(store.dir()), vec!["clients", "credentials"]);
+        assert_eq!(
+            names_in(&store.dir().join("credentials")),
+            vec![format!("{}.json", file_name(&key).unwrap())]
+        );
+        assert_eq!(
+            names_in(&store.dir().join("clients")),
+            vec![format!("{}.json", file_name(&ck).unwrap())]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+        // tempfile's own default, which the store relies on as well as setting it.
+        let tmp = tempfile::tempdir().unwrap();
+        let named = tempfile::NamedTempFile::new_in(tmp.path()).unwrap();
+        assert_eq!(mode(named.path()), 0o600);
+
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        drop(store.lock(&key).unwrap());
+
+        for d in ["", "credentials", "clients", "locks"] {
+            assert_eq!(mode(&store.dir().join(d)), 0o700, "{d}");
+        }
+        assert_eq!(mode(&cred_path(&store, &key)), 0o600);
+        assert_eq!(
+            mode(&store.path_in(CLIENTS_DIR, &file_name(&ck).unwrap(), "json")),
+            0o600
+        );
+        assert_eq!(
+            mode(&store.path_in(LOCKS_DIR, &file_name(&key).unwrap(), "lock")),
+            0o600
+        );
+
+        // An existing subdirectory that is too open is tightened at the next write.
+        fs::set_permissions(
+            store.dir().join("credentials"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at2"))
+            .unwrap();
+        assert_eq!(mode(&store.dir().join("credentials")), 0o700);
+        assert_eq!(mode(&cred_path(&store, &key)), 0o600);
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let other = CredentialKey::new("https://other.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        store
+            .save(&other, &record("https://other.example.com/mcp", "at"))
+            .unwrap();
+        let path = cred_path(&store, &key);
+
+        for garbage in [
+            &b"{\"version\":1,\"key\":{\"server_url\":"[..], // truncated
+            b"not json at all",
+            b"[1,2,3]",
+            b"{\"key\":{\"server_url\":\"https://mcp.example.com/mcp\"}}",
+            b"{\"version\":1,\"key\":{\"server_url\":\"https://mcp.example.com/mcp\"},\"record\":{}}",
+        ] {
+            fs::write(&path, garbage).unwrap();
+            let (p, message) = store_error(store.load(&key).unwrap_err());
+            assert_eq!(p, path.display().to_string());
+            assert!(message.contains("mcp-oauth logout"), "{message}");
+            let shown = Error::Store {
+                path: p,
+                message,
+            }
+            .to_string();
+            assert!(shown.contains(&path.display().to_string()), "{shown}");
+            assert!(path.exists(), "a corrupt file must not be deleted by load");
+        }
+
+        // `list` skips it and still shows the rest.
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, other);
+
+        // `remove` (what logout does) clears it.
+        assert!(store.remove(&key).unwrap());
+        assert!(!path.exists());
+        assert_eq!(store.load(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn corrupt_client_file_is_a_clear_error() {
+        let (_tmp, store) = store();
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        let path = store.path_in(CLIENTS_DIR, &file_name(&ck).unwrap(), "json");
+        fs::write(&path, "{").unwrap();
+        let (p, message) = store_error(store.load_client(&ck).unwrap_err());
+        assert_eq!(p, path.display().to_string());
+        assert!(message.contains("delete the file"), "{message}");
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_values() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        let path = cred_path(&store, &key);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        json["record"]["tokens"]["expires_at"] = serde_json::json!("sekrit-token-value");
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let (_, message) = store_error(store.load(&key).unwrap_err());
+        assert!(!message.contains("sekrit"), "{message}");
+        assert!(message.contains("record"), "{message}");
+
+        // Missing fields are named (no value to leak there).
+        json["record"]["tokens"]
+            .as_object_mut()
+            .unwrap()
+            .remove("token_type");
+        json["record"]["tokens"]["expires_at"] = serde_json::json!(1);
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let (_, message) = store_error(store.load(&key).unwrap_err());
+        assert!(message.contains("token_type"), "{message}");
+    }
+
+    #[test]
+    fn newer_format_version_is_reported() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        let path = cred_path(&store, &key);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        json["version"] = serde_json::json!(2);
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let (_, message) = store_error(store.load(&key).unwrap_err());
+        assert!(message.contains("newer version"), "{message}");
+    }
+
+    #[test]
+    fn file_of_another_key_is_absent() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let other = CredentialKey::new("https://other.example.com/mcp");
+        store
+            .save(&other, &record("https://other.example.com/mcp", "at"))
+            .unwrap();
+        // Simulate a hash collision: `other`'s file under `key`'s name.
+        fs::copy(cred_path(&store, &other), cred_path(&store, &key)).unwrap();
+        assert_eq!(store.load(&key).unwrap(), None);
+        assert!(!store.remove(&key).unwrap());
+        assert!(
+            cred_path(&store, &key).exists(),
+            "must not delete another key's file"
+        );
+        // `list` shows each key once (the misnamed copy is skipped).
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn not_a_directory_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let store = FileStore::new(file.clone());
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let (p, message) = store_error(
+            store
+                .save(&key, &record("https://mcp.example.com/mcp", "at"))
+                .unwrap_err(),
+        );
+        assert_eq!(p, file.display().to_string());
+        assert!(message.contains("not a directory"), "{message}");
+    }
+
+    #[test]
+    fn io_error_messages_are_actionable() {
+        let path = Path::new("/x/credentials/abc.json");
+        let (p, m) = store_error(io_err(
+            path,
+            "reading",
+            &io::Error::from(io::ErrorKind::PermissionDenied),
+        ));
+        assert_eq!(p, "/x/credentials/abc.json");
+        assert!(m.contains("permission denied while reading"), "{m}");
+        assert!(m.contains("chmod") && m.contains(HOME_ENV), "{m}");
+        let (_, m) = store_error(io_err(
+            path,
+            "replacing",
+            &io::Error::from(io::ErrorKind::ReadOnlyFilesystem),
+        ));
+        assert!(m.contains("read-only") && m.contains(HOME_ENV), "{m}");
+    }
+
+    #[test]
+    fn default_location_rules() {
+        let abs = std::env::temp_dir().join("mcp-oauth-home");
+        assert_eq!(
+            default_dir(Some(abs.clone().into_os_string())).unwrap(),
+            abs
+        );
+        let rel = default_dir(Some("relative/home".into())).unwrap();
+        assert!(
+            rel.is_absolute() && rel.ends_with("relative/home"),
+            "{rel:?}"
+        );
+        if let Some(data) = dirs::data_dir() {
+            assert_eq!(default_dir(None).unwrap(), data.join("mcp-oauth"));
+            assert_eq!(
+                default_dir(Some(OsString::new())).unwrap(),
+                data.join("mcp-oauth")
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_never_leave_a_torn_file() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "initial"))
+            .unwrap();
+        let dir = store.dir().to_path_buf();
+        let done = Arc::new(AtomicBool::new(false));
+
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let dir = dir.clone();
+                let key = key.clone();
+                std::thread::spawn(move || {
+                    let store = FileStore::new(dir); // as another process would
+                    for i in 0..20 {
+                        // Vary the length so a torn write would show.
+                        let token = format!("t{t}-{i}-{}", "x".repeat(t * 100 + i));
+                        store
+                            .save(&key, &record("https://mcp.example.com/mcp", &token))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let (dir, key, done) = (dir.clone(), key.clone(), done.clone());
+            std::thread::spawn(move || {
+                let store = FileStore::new(dir);
+                let mut reads = 0u32;
+                while !done.load(Ordering::Relaxed) {
+                    let rec = store
+                        .load(&key)
+                        .expect("a reader must never see a torn file");
+                    assert!(rec.is_some());
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        assert!(store.load(&key).unwrap().is_some());
+        assert_eq!(
+            names_in(&dir.join("credentials")).len(),
+            1,
+            "temp files left behind"
+        );
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_handles() {
+        let (_tmp, store) = store();
+        let other = FileStore::new(store.dir().to_path_buf()); // separate File handles
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+
+        let held = store.lock(&key).unwrap();
+        // A different key is independent.
+        drop(
+            other
+                .lock(&CredentialKey::new("https://other.example.com/mcp"))
+                .unwrap(),
+        );
+
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                let guard = other.lock(&key).unwrap();
+                tx.send(()).unwrap();
+                drop(guard);
+            })
+        };
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(300)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "second locker got the lock while the first held it"
+        );
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("second locker did not get the lock after release");
+        waiter.join().unwrap();
+        // And it can be taken again.
+        drop(store.lock(&key).unwrap());
+    }
+
+    #[test]
+    fn store_lock_is_send_sync_static() {
+        fn assert_bounds<T: Send + Sync + 'static>(_: &T) {}
+        let (_tmp, store) = store();
+        let guard = store
+            .lock(&CredentialKey::new("https://mcp.example.com/mcp"))
+            .unwrap();
+        assert_bounds(&guard);
+        assert_bounds(&store);
+    }
+}
