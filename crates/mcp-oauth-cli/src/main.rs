@@ -1,1 +1,75 @@
-fn main() {}
+//! `mcp-oauth`: OAuth for remote MCP servers from the command line.
+
+mod commands;
+mod settings;
+mod ui;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcp-oauth",
+    version,
+    about = "OAuth for remote MCP servers that simply works",
+    long_about = "Connects to OAuth-protected MCP servers: follows the server's challenge to its \
+                  protected resource metadata, discovers the authorization server, registers a \
+                  client, runs the PKCE authorization code flow in your browser and keeps the \
+                  tokens fresh.",
+    after_help = "Examples:\n  mcp-oauth call https://example.com/mcp\n  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'\n\nCredentials are stored under $MCP_OAUTH_HOME, else the XDG data directory (~/.local/share/mcp-oauth)."
+)]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Call a tool on an MCP server (or list its tools), authorizing when challenged.
+    Call(commands::call::CallArgs),
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,mcp_oauth=info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Logs always go to stderr: stdout is for results (and, for `proxy`, protocol).
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Call(args) => commands::call::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ui::print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -78,8 +78,16 @@ pub fn basic_auth_value(client_id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
+/// The body and client authentication of a token request.
+#[derive(Debug)]
+pub struct TokenForm {
+    pub form: Vec<(String, String)>,
+    /// `Authorization: Basic …` value, for `client_secret_basic`.
+    pub basic: Option<String>,
+}
+
 /// Builds the form body and headers for the request (exposed for tests and `doctor`).
-pub fn build_form(req: &TokenRequest<'_>) -> Result<(Vec<(String, String)>, Option<String>)> {
+pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
     let step = step_of(&req.grant);
     let mut form: Vec<(String, String)> = Vec::new();
     match &req.grant {
@@ -125,7 +133,7 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<(Vec<(String, String)>, Opti
             ));
         }
     }
-    Ok((form, basic))
+    Ok(TokenForm { form, basic })
 }
 
 fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
@@ -142,7 +150,7 @@ fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
 /// Sends the request and parses the response into a [`TokenSet`].
 pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
     let step = step_of(&req.grant);
-    let (form, basic) = build_form(req)?;
+    let TokenForm { form, basic } = build_form(req)?;
     let mut builder = http
         .reqwest()
         .post(req.token_endpoint)
@@ -255,7 +263,7 @@ mod tests {
             ("client_secret_post", Some("s"), false, true),
         ] {
             let c = client(method, secret);
-            let (form, basic) = build_form(&TokenRequest {
+            let TokenForm { form, basic } = build_form(&TokenRequest {
                 token_endpoint: "https://as/token",
                 client: &c,
                 grant: Grant::RefreshToken { refresh_token: &rt, scope: None },

@@ -1,8 +1,27 @@
-//! A small MCP client over Streamable HTTP. (Being written.)
+//! A small MCP client over Streamable HTTP: [`McpClient`].
 //!
 //! Authorization is pluggable through [`RequestAuth`]: the client asks it for an
 //! `Authorization` header before every request and reports every 401/403 to it; when
 //! the hook says so (by returning `Ok`), the request is sent again.
+//!
+//! - `client`: the lifecycles (stateful 2025 sessions, stateless 2026-07-28, and the
+//!   choice between them, see [`Protocol`]);
+//! - `transport`: POSTs, authorization and refusals, JSON and SSE responses;
+//! - [`sse`]: an incremental Server-Sent Events parser;
+//! - `headers`: `Mcp-Name` / `Mcp-Param-*` request metadata headers.
+
+mod client;
+mod headers;
+pub mod sse;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{
+    LATEST_STATEFUL_VERSION, McpClient, McpClientOptions, Protocol, STATEFUL_VERSIONS,
+    STATELESS_VERSION, text_content,
+};
 
 use crate::error::Result;
 use std::future::Future;

@@ -1,0 +1,78 @@
+//! `mcp-oauth call <URL> [TOOL] [--args JSON]`
+
+use crate::settings::OAuthArgs;
+use crate::ui::AnnouncingBrowser;
+use anyhow::Context;
+use clap::Args;
+use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth::mcp::{McpClient, McpClientOptions};
+use mcp_oauth::store::FileStore;
+use mcp_oauth::OAuthClient;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct CallArgs {
+    /// The MCP server URL, e.g. https://example.com/mcp
+    pub url: String,
+    /// The tool to call; without it, the server's tools are listed.
+    pub tool: Option<String>,
+    /// Tool arguments as a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub args: String,
+    /// Print the whole JSON result instead of its text content.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+pub async fn run(args: CallArgs) -> anyhow::Result<()> {
+    let arguments: serde_json::Value =
+        serde_json::from_str(&args.args).context("--args is not valid JSON")?;
+    if !arguments.is_object() {
+        anyhow::bail!("--args must be a JSON object, e.g. '{{\"text\":\"hi\"}}'");
+    }
+    let config = args.oauth.to_config(&args.url)?;
+    let http = HttpClient::new(HttpPolicy::default())?;
+    let store = Arc::new(FileStore::default_location()?);
+    let oauth = Arc::new(OAuthClient::new(config, http.clone(), store, Arc::new(AnnouncingBrowser::default())));
+    let mcp = McpClient::new(
+        args.url.clone(),
+        http.reqwest().clone(),
+        McpClientOptions::default(),
+        Some(oauth),
+    );
+    mcp.connect().await?;
+    let result = match &args.tool {
+        None => {
+            let tools = mcp.list_tools().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&tools)?);
+            } else {
+                for t in &tools {
+                    let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+                    let desc = t.get("description").and_then(|v| v.as_str()).unwrap_or("");
+                    println!("{name}\t{}", desc.lines().next().unwrap_or(""));
+                }
+            }
+            Ok(())
+        }
+        Some(tool) => {
+            let res = mcp.call_tool(tool, arguments).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&res)?);
+            } else {
+                println!("{}", mcp_oauth::mcp::text_content(&res));
+            }
+            if res.get("isError").and_then(|v| v.as_bool()) == Some(true) {
+                Err(anyhow::anyhow!("the tool {tool} reported an error"))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    if let Err(e) = mcp.close().await {
+        tracing::info!(error = %e, "closing the session failed");
+    }
+    result
+}

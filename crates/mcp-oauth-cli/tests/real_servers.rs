@@ -1,0 +1,630 @@
+//! End-to-end test of the `mcp-oauth` binary against real third-party servers:
+//!
+//! * authorization server: `oidc-provider` (tests/node/oidc-as.mjs, Node 22 from tests/node),
+//!   with open DCR, PKCE, RFC 8707 resource indicators (JWT access tokens with `aud` = the
+//!   MCP URL), rotating refresh tokens and headless auto-login/consent;
+//! * MCP server: the official MCP Python SDK (tests/python/mcp_server.py), whose 401 names
+//!   its protected resource metadata at `/.well-known/oauth-protected-resource/mcp` (the
+//!   root well-known URL is a 404);
+//! * browser: tests/browser.sh (curl following redirects) as `$BROWSER`.
+//!
+//! The dependencies are installed by `scripts/bootstrap`, which writes
+//! `.deps/test-deps.json`; `scripts/test` runs this test with `MCP_OAUTH_TEST_DEPS=<abs
+//! path of .deps>` and `MCP_OAUTH_REQUIRE_REAL=1`. Without `MCP_OAUTH_TEST_DEPS` the test
+//! prints a loud skip notice and passes, unless `MCP_OAUTH_REQUIRE_REAL=1`.
+//!
+//! All traffic is on 127.0.0.1. Every child process is killed when the test ends (guards),
+//! and the servers also exit when their stdin (a pipe held by this process) closes.
+#![cfg(unix)]
+
+use serde_json::Value;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
+const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
+const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const FIRST_RUN_TIMEOUT: Duration = Duration::from_secs(120);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
+/// Paths from `.deps/test-deps.json` (written by scripts/bootstrap).
+struct Deps {
+    node: PathBuf,
+    python: PathBuf,
+    oidc_as: PathBuf,
+    mcp_server: PathBuf,
+    browser: PathBuf,
+}
+
+fn deps() -> Option<Deps> {
+    let dir = match std::env::var_os(DEPS_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => {
+            if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
+                panic!(
+                    "{DEPS_ENV} is not set but {REQUIRE_ENV}=1: the real-server test must not be \
+                     skipped. Run scripts/test (or scripts/bootstrap, then set \
+                     {DEPS_ENV}=<repo>/.deps)."
+                );
+            }
+            // Written to the real stderr, not eprintln!, so that libtest's output capture
+            // does not hide it.
+            let bar = "!".repeat(78);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "\n{bar}\nSKIPPED real_servers: {DEPS_ENV} is not set, so the real oidc-provider \
+                 + MCP Python SDK test did NOT run.\nRun scripts/test (or scripts/bootstrap and \
+                 {DEPS_ENV}=<repo>/.deps cargo test) to run it.\n{bar}\n"
+            );
+            return None;
+        }
+    };
+    let manifest = dir.join("test-deps.json");
+    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "{DEPS_ENV}={} but {} is unreadable ({e}); run scripts/bootstrap",
+            dir.display(),
+            manifest.display()
+        )
+    });
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
+    let path = |k: &str| {
+        let p = PathBuf::from(
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{} has no \"{k}\"", manifest.display())),
+        );
+        assert!(
+            p.exists(),
+            "{} (\"{k}\" in {}) does not exist; run scripts/bootstrap",
+            p.display(),
+            manifest.display()
+        );
+        p
+    };
+    Some(Deps {
+        node: path("node"),
+        python: path("python"),
+        oidc_as: path("oidc_as"),
+        mcp_server: path("mcp_server"),
+        browser: path("browser"),
+    })
+}
+
+/// A server child process: killed (and reaped) on drop.
+struct Server {
+    name: &'static str,
+    child: Child,
+    /// Held open: the server exits when it is closed (…_EXIT_ON_STDIN_EOF=1).
+    _stdin: Option<ChildStdin>,
+    ready: Value,
+    stderr_path: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(name: &'static str, mut cmd: Command, logdir: &Path) -> Server {
+        let stderr_path = logdir.join(format!("{name}.stderr"));
+        let stderr = File::create(&stderr_path).expect("create stderr log");
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the child can never block on a full pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let mut server = Server {
+            name,
+            child,
+            _stdin: stdin,
+            ready: Value::Null,
+            stderr_path,
+        };
+        let line = rx.recv_timeout(SERVER_READY_TIMEOUT).unwrap_or_default();
+        match serde_json::from_str::<Value>(line.trim()) {
+            Ok(v) if v["ready"] == Value::Bool(true) => server.ready = v,
+            _ => panic!(
+                "{name} did not print its ready line within {SERVER_READY_TIMEOUT:?} (got {line:?}); \
+                 stderr:\n{}",
+                tail(&server.stderr_path, 4000)
+            ),
+        }
+        eprintln!("[real_servers] {name} ready: {}", server.ready);
+        server
+    }
+
+    fn field(&self, key: &str) -> String {
+        self.ready[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} ready line has no {key}: {}", self.name, self.ready))
+            .to_owned()
+    }
+}
+
+/// Last `max` bytes of a file, for diagnostics.
+fn tail(path: &Path, max: usize) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.read_to_string(&mut s);
+    }
+    if s.len() > max {
+        let mut cut = s.len() - max;
+        while !s.is_char_boundary(cut) {
+            cut += 1;
+        }
+        s = format!("...{}", &s[cut..]);
+    }
+    s
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+struct RunOutput {
+    status: ExitStatus,
+    stdout: String,
+}
+
+/// Everything one test needs: servers, paths and the logs they write.
+struct Ctx {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    logdir: PathBuf,
+    as_log: PathBuf,
+    mcp_log: PathBuf,
+    browser_log: PathBuf,
+    browser: PathBuf,
+    mcp_url: String,
+    issuer: String,
+    // Dropped last-to-first: MCP server, then the AS.
+    servers: Vec<Server>,
+    runs: usize,
+}
+
+impl Ctx {
+    fn start(deps: &Deps) -> Ctx {
+        let tmp = tempfile::Builder::new()
+            .prefix("mcp-oauth-real-servers.")
+            .tempdir()
+            .expect("tempdir");
+        let logdir = tmp.path().join("logs");
+        fs::create_dir_all(&logdir).expect("create log dir");
+        let as_log = logdir.join("as.log");
+        let mcp_log = logdir.join("mcp.log");
+        let browser_log = logdir.join("browser.log");
+
+        let mut cmd = Command::new(&deps.node);
+        cmd.arg(&deps.oidc_as)
+            .arg("0")
+            .env("AS_LOG", &as_log)
+            .env("AT_TTL", "300")
+            .env("AS_EXIT_ON_STDIN_EOF", "1");
+        let oidc = Server::start("oidc-provider", cmd, &logdir);
+        let issuer = oidc.field("issuer");
+
+        let mut cmd = Command::new(&deps.python);
+        cmd.arg(&deps.mcp_server)
+            .arg("--issuer")
+            .arg(&issuer)
+            .env("MCP_LOG", &mcp_log)
+            .env("MCP_EXIT_ON_STDIN_EOF", "1")
+            .env("PYTHONUNBUFFERED", "1");
+        let mcp = Server::start("mcp-server", cmd, &logdir);
+        let mcp_url = mcp.field("url");
+
+        Ctx {
+            home: tmp.path().join("home"),
+            logdir,
+            as_log,
+            mcp_log,
+            browser_log,
+            browser: deps.browser.clone(),
+            mcp_url,
+            issuer,
+            servers: vec![oidc, mcp],
+            runs: 0,
+            _tmp: tmp,
+        }
+    }
+
+    /// Runs `mcp-oauth <args>` with the test's store, browser and no proxy.
+    fn mcp_oauth(&mut self, args: &[&str], timeout: Duration) -> RunOutput {
+        self.runs += 1;
+        let n = self.runs;
+        let out_path = self.logdir.join(format!("run{n}.stdout"));
+        let err_path = self.logdir.join(format!("run{n}.stderr"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+        cmd.args(args)
+            .env("MCP_OAUTH_HOME", &self.home)
+            .env("BROWSER", &self.browser)
+            .env("BROWSER_LOG", &self.browser_log)
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(File::create(&out_path).expect("stdout file"))
+            .stderr(File::create(&err_path).expect("stderr file"));
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        eprintln!("[real_servers] run {n}: mcp-oauth {}", args.join(" "));
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("spawn mcp-oauth");
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait mcp-oauth") {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "mcp-oauth {} did not finish within {timeout:?}\n{}",
+                    args.join(" "),
+                    self.dump()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        let out = RunOutput {
+            status,
+            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        };
+        eprintln!(
+            "[real_servers] run {n}: {} in {:.1}s",
+            out.status,
+            started.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    fn as_entries(&self) -> Vec<Value> {
+        json_lines(&self.as_log)
+    }
+
+    /// Number of `POST /token` requests with this grant_type (any grant_type if None).
+    fn token_requests(&self, grant_type: Option<&str>) -> usize {
+        self.as_entries()
+            .iter()
+            .filter(|e| e["path"] == "/token")
+            .filter(|e| grant_type.is_none_or(|g| e["grant_type"] == g))
+            .count()
+    }
+
+    /// Times `$BROWSER` was invoked.
+    fn browser_opens(&self) -> usize {
+        fs::read_to_string(&self.browser_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" open url="))
+            .count()
+    }
+
+    fn root_prm_requests(&self) -> Vec<Value> {
+        json_lines(&self.mcp_log)
+            .into_iter()
+            .filter(|e| {
+                e["path"].as_str().is_some_and(|p| {
+                    p.trim_end_matches('/') == "/.well-known/oauth-protected-resource"
+                })
+            })
+            .collect()
+    }
+
+    fn credential_files(&self) -> Vec<PathBuf> {
+        let dir = self.home.join("credentials");
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// Sets `record.tokens.expires_at` of every stored credential to `when`; returns how
+    /// many records were edited. Written like the store writes (0600 temp file + rename).
+    fn expire_access_tokens(&self, when: u64) -> usize {
+        let mut edited = 0;
+        for path in self.credential_files() {
+            let text = fs::read_to_string(&path).expect("read credential file");
+            let mut v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+            let Some(tokens) = v
+                .get_mut("record")
+                .and_then(|r| r.get_mut("tokens"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            assert!(
+                tokens.get("refresh_token").is_some_and(|t| !t.is_null()),
+                "stored record in {} has no refresh_token, so it cannot be refreshed \
+                 (oidc-provider issued one: see the AS log)\n{}",
+                path.display(),
+                self.dump()
+            );
+            tokens.insert("expires_at".into(), Value::from(when));
+            let tmp = path.with_extension("json.test-edit");
+            {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .expect("create temp credential file");
+                f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes())
+                    .expect("write temp credential file");
+                f.sync_all().expect("sync temp credential file");
+            }
+            fs::rename(&tmp, &path).expect("rename credential file");
+            edited += 1;
+        }
+        edited
+    }
+
+    /// Everything useful for a failure message.
+    fn dump(&self) -> String {
+        let mut s = format!(
+            "\n===== diagnostics (logs in {}; MCP {}; issuer {}) =====\n",
+            self.logdir.display(),
+            self.mcp_url,
+            self.issuer
+        );
+        for n in 1..=self.runs {
+            for ext in ["stdout", "stderr"] {
+                let p = self.logdir.join(format!("run{n}.{ext}"));
+                s += &format!("--- mcp-oauth run {n} {ext}:\n{}\n", tail(&p, 6000));
+            }
+        }
+        for (name, p) in [
+            ("AS log", &self.as_log),
+            ("MCP log", &self.mcp_log),
+            ("browser log", &self.browser_log),
+        ] {
+            s += &format!("--- {name}:\n{}\n", tail(p, 6000));
+        }
+        for server in &self.servers {
+            s += &format!(
+                "--- {} stderr:\n{}\n",
+                server.name,
+                tail(&server.stderr_path, 4000)
+            );
+        }
+        for p in self.credential_files() {
+            s += &format!("--- stored credential file: {}\n", p.display());
+        }
+        s
+    }
+
+    #[track_caller]
+    fn check(&self, cond: bool, what: &str) {
+        if !cond {
+            panic!("{what}{}", self.dump());
+        }
+        eprintln!("[real_servers]   ok: {what}");
+    }
+
+    #[track_caller]
+    fn check_success(&self, out: &RunOutput, what: &str) {
+        self.check(
+            out.status.success(),
+            &format!("{what}: mcp-oauth exited with {}", out.status),
+        );
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // MCP server first, then the authorization server.
+        while let Some(server) = self.servers.pop() {
+            drop(server);
+        }
+        if std::env::var_os("MCP_OAUTH_KEEP_TEST_LOGS").is_some() {
+            let mut name = self._tmp.path().as_os_str().to_owned();
+            name.push("-kept");
+            let kept = PathBuf::from(name);
+            let _ = fs::rename(self._tmp.path(), &kept);
+            eprintln!("[real_servers] logs kept in {}", kept.display());
+        }
+    }
+}
+
+#[test]
+fn python_sdk_server_with_oidc_provider() {
+    let Some(deps) = deps() else { return };
+    let mut ctx = Ctx::start(&deps);
+    let url = ctx.mcp_url.clone();
+    let echo_args = ["call", url.as_str(), "echo", "--args", r#"{"text":"hi"}"#];
+
+    // (a) First run: full discovery + DCR + browser authorization + token, then the call.
+    let out = ctx.mcp_oauth(&echo_args, FIRST_RUN_TIMEOUT);
+    ctx.check_success(&out, "first call (authorization through $BROWSER)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        &format!(
+            "first call prints the echo result (stdout {:?})",
+            out.stdout
+        ),
+    );
+    ctx.check(
+        ctx.browser_opens() == 1,
+        &format!(
+            "the browser was opened once (opened {})",
+            ctx.browser_opens()
+        ),
+    );
+    ctx.check(
+        ctx.token_requests(Some("authorization_code")) == 1,
+        "exactly one authorization_code grant at the AS",
+    );
+    ctx.check(
+        ctx.root_prm_requests().is_empty(),
+        "no request for the root /.well-known/oauth-protected-resource after the first run",
+    );
+    ctx.check(
+        !ctx.credential_files().is_empty(),
+        "a credential record was stored under $MCP_OAUTH_HOME/credentials",
+    );
+
+    // (c) Second run: stored access token, no browser, no token request.
+    let (opens, tokens) = (ctx.browser_opens(), ctx.token_requests(None));
+    let out = ctx.mcp_oauth(&echo_args, RUN_TIMEOUT);
+    ctx.check_success(&out, "second call (stored token)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        "second call prints the echo result",
+    );
+    ctx.check(
+        ctx.browser_opens() == opens,
+        "second call opened no browser",
+    );
+    ctx.check(
+        ctx.token_requests(None) == tokens,
+        "second call made no /token request",
+    );
+
+    // (d) Expired access token: exactly one refresh_token grant, no browser.
+    let edited = ctx.expire_access_tokens(now() - 3600);
+    ctx.check(edited >= 1, "marked the stored access token as expired");
+    let (opens, codes, refreshes) = (
+        ctx.browser_opens(),
+        ctx.token_requests(Some("authorization_code")),
+        ctx.token_requests(Some("refresh_token")),
+    );
+    let out = ctx.mcp_oauth(&echo_args, RUN_TIMEOUT);
+    ctx.check_success(&out, "third call (expired access token)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        "third call prints the echo result",
+    );
+    ctx.check(
+        ctx.token_requests(Some("refresh_token")) == refreshes + 1,
+        &format!(
+            "exactly one refresh_token grant reached the AS (saw {})",
+            ctx.token_requests(Some("refresh_token")) - refreshes
+        ),
+    );
+    ctx.check(
+        ctx.token_requests(Some("authorization_code")) == codes,
+        "no new authorization_code grant",
+    );
+    ctx.check(ctx.browser_opens() == opens, "third call opened no browser");
+    let refresh = ctx
+        .as_entries()
+        .into_iter()
+        .rev()
+        .find(|e| e["path"] == "/token" && e["grant_type"] == "refresh_token")
+        .expect("refresh entry");
+    ctx.check(
+        refresh["status"] == 200 && refresh.get("error").is_none(),
+        &format!("the refresh succeeded at the AS ({refresh})"),
+    );
+    ctx.check(
+        refresh["resource"] == url.as_str() || refresh["resource"] == serde_json::json!([url]),
+        &format!("the refresh request carried resource={url} ({refresh})"),
+    );
+
+    // Tools list: no tool name. Uses the refreshed (stored) token.
+    let tokens = ctx.token_requests(None);
+    let out = ctx.mcp_oauth(&["call", url.as_str()], RUN_TIMEOUT);
+    ctx.check_success(&out, "tools list");
+    ctx.check(
+        out.stdout.contains("echo"),
+        &format!("tools list mentions echo (stdout {:?})", out.stdout),
+    );
+    ctx.check(
+        ctx.token_requests(None) == tokens,
+        "tools list reused the refreshed access token (no /token request)",
+    );
+    ctx.check(ctx.browser_opens() == opens, "tools list opened no browser");
+
+    // (e) The rotated refresh token was persisted: a second refresh works too. (With the
+    // old, already used refresh token oidc-provider would answer invalid_grant and revoke
+    // the whole grant: reuse detection.)
+    ctx.check(
+        ctx.expire_access_tokens(now() - 3600) >= 1,
+        "marked the refreshed access token as expired",
+    );
+    let refreshes = ctx.token_requests(Some("refresh_token"));
+    let out = ctx.mcp_oauth(&echo_args, RUN_TIMEOUT);
+    ctx.check_success(&out, "fifth call (second refresh, rotated refresh token)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        "fifth call prints the echo result",
+    );
+    ctx.check(
+        ctx.token_requests(Some("refresh_token")) == refreshes + 1,
+        "exactly one more refresh_token grant",
+    );
+    ctx.check(ctx.browser_opens() == opens, "fifth call opened no browser");
+
+    // (b) Over all runs: never the root PRM; no token request was refused.
+    ctx.check(
+        ctx.root_prm_requests().is_empty(),
+        &format!(
+            "the MCP server never saw a request for the root \
+             /.well-known/oauth-protected-resource ({:?})",
+            ctx.root_prm_requests()
+        ),
+    );
+    let refused: Vec<Value> = ctx
+        .as_entries()
+        .into_iter()
+        .filter(|e| e["path"] == "/token" && e.get("error").is_some())
+        .collect();
+    ctx.check(
+        refused.is_empty(),
+        &format!("the AS refused no token request ({refused:?})"),
+    );
+}
