@@ -22,7 +22,8 @@ use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use crate::mcp::{BoxFuture, Refusal, RequestAuth};
 use crate::registration;
-use crate::store::{CredentialRecord, CredentialStore, StoreLock, TokenSet};
+use crate::secret::AuthorizationCode;
+use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
 use crate::token::{self, Grant, TokenRequest};
 use crate::util::{now_secs, random_token, union_scopes};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -366,66 +367,17 @@ impl OAuthClient {
             resource = discovery.resource.as_deref().unwrap_or("(omitted)"),
             "discovered the authorization server"
         );
-        let listener = LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
-        let redirect_uri = listener.redirect_uri().to_string();
-        let client =
-            registration::obtain_client(&self.http, &self.config, &discovery, &redirect_uri, &self.store).await?;
         let scope = self.select_scope(&discovery, &reason);
-        let pkce = Pkce::new();
-        let state = random_token(24);
-        let authz_endpoint = discovery.metadata.authorization_endpoint.clone().unwrap_or_default();
-        let url = AuthorizationRequest {
-            authorization_endpoint: &authz_endpoint,
-            client_id: &client.client_id,
-            redirect_uri: &redirect_uri,
-            scope: scope.as_deref(),
-            resource: discovery.resource.as_deref(),
-            state: &state,
-            code_challenge: &pkce.challenge,
-            extra: &self.config.authorize_params,
-        }
-        .url()?;
-        let pending = PendingAuthorization {
-            state,
-            expected_issuer: discovery.metadata.issuer.clone(),
-            issuer_validated: discovery.issuer_validated(),
-            iss_supported: discovery.metadata.authorization_response_iss_parameter_supported == Some(true),
-            allow_missing_state: false,
-        };
-        tracing::info!(scope = scope.as_deref().unwrap_or("(none)"), "opening the browser for authorization");
-        self.browser.open(&url)?;
-        let (params, responder) = listener.wait(self.config.callback_timeout).await?;
-        let code = match authorize::validate_callback(&params, &pending) {
-            Ok(c) => c,
-            Err(e) => {
-                responder.finish(Err(e.to_string()));
-                return Err(e);
-            }
-        };
-        let token_endpoint = discovery.metadata.token_endpoint.clone().unwrap_or_default();
-        let tokens = token::request_tokens(
-            &self.http,
-            &TokenRequest {
-                token_endpoint: &token_endpoint,
-                client: &client,
-                grant: Grant::AuthorizationCode {
-                    code: &code,
-                    verifier: &pkce.verifier,
-                    redirect_uri: &redirect_uri,
-                },
-                resource: discovery.resource.as_deref(),
-                requested_scope: scope.as_deref(),
-            },
-        )
-        .await;
-        let tokens = match tokens {
-            Ok(t) => t,
-            Err(e) => {
-                responder.finish(Err(e.to_string()));
-                return Err(e);
-            }
-        };
-        let record = CredentialRecord {
+        let (client, tokens) = self.code_flow_with_loopback(&discovery, scope.as_deref()).await?;
+        let record = self.record_from(&discovery, client, tokens);
+        self.save_record(&record).await?;
+        tracing::info!("authorization complete");
+        Ok(record)
+    }
+
+    /// The record to store for tokens obtained after `discovery`.
+    fn record_from(&self, discovery: &Discovery, client: ClientRegistration, tokens: TokenSet) -> CredentialRecord {
+        CredentialRecord {
             server_url: self.config.server_url.clone(),
             resource: discovery
                 .prm
@@ -433,19 +385,103 @@ impl OAuthClient {
                 .map(|p| p.metadata.resource.clone())
                 .unwrap_or_else(|| self.config.server_url.clone()),
             issuer: discovery.metadata.issuer.clone(),
-            token_endpoint,
+            token_endpoint: discovery.metadata.token_endpoint.clone().unwrap_or_default(),
             revocation_endpoint: discovery.metadata.revocation_endpoint.clone(),
             resource_indicator: discovery.resource.clone(),
             client,
             tokens,
-        };
-        if let Err(e) = self.save_record(&record).await {
-            responder.finish(Err(format!("the tokens could not be stored: {e}")));
-            return Err(e);
         }
-        responder.finish(Ok(()));
-        tracing::info!("authorization complete");
-        Ok(record)
+    }
+
+    /// Registration and the authorization code flow through the browser and the loopback
+    /// listener. The browser's page is rendered only once the tokens are in hand.
+    async fn code_flow_with_loopback(
+        &self,
+        discovery: &Discovery,
+        scope: Option<&str>,
+    ) -> Result<(ClientRegistration, TokenSet)> {
+        let listener = LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
+        let redirect_uri = listener.redirect_uri().to_string();
+        let client =
+            registration::obtain_client(&self.http, &self.config, discovery, &redirect_uri, &self.store).await?;
+        let pkce = Pkce::new();
+        let state = random_token(24);
+        let url = self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
+        let pending = PendingAuthorization {
+            state,
+            expected_issuer: discovery.metadata.issuer.clone(),
+            issuer_validated: discovery.issuer_validated(),
+            iss_supported: discovery.metadata.authorization_response_iss_parameter_supported == Some(true),
+            allow_missing_state: false,
+        };
+        tracing::info!(scope = scope.unwrap_or("(none)"), "opening the browser for authorization");
+        self.browser.open(&url)?;
+        let (params, responder) = listener.wait(self.config.callback_timeout).await?;
+        let outcome = async {
+            let code = authorize::validate_callback(&params, &pending)?;
+            self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope).await
+        }
+        .await;
+        match outcome {
+            Ok(tokens) => {
+                responder.finish(Ok(()));
+                Ok((client, tokens))
+            }
+            Err(e) => {
+                responder.finish(Err(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// The authorization request URL.
+    fn authorization_url(
+        &self,
+        discovery: &Discovery,
+        client: &ClientRegistration,
+        redirect_uri: &str,
+        scope: Option<&str>,
+        state: &str,
+        pkce: &Pkce,
+    ) -> Result<String> {
+        AuthorizationRequest {
+            authorization_endpoint: discovery.metadata.authorization_endpoint.as_deref().unwrap_or_default(),
+            client_id: &client.client_id,
+            redirect_uri,
+            scope,
+            resource: discovery.resource.as_deref(),
+            state,
+            code_challenge: &pkce.challenge,
+            extra: &self.config.authorize_params,
+        }
+        .url()
+    }
+
+    /// Redeems an authorization code (with the PKCE verifier and the `resource`).
+    async fn exchange_code(
+        &self,
+        discovery: &Discovery,
+        client: &ClientRegistration,
+        code: &AuthorizationCode,
+        pkce: &Pkce,
+        redirect_uri: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenSet> {
+        token::request_tokens(
+            &self.http,
+            &TokenRequest {
+                token_endpoint: discovery.metadata.token_endpoint.as_deref().unwrap_or_default(),
+                client,
+                grant: Grant::AuthorizationCode {
+                    code,
+                    verifier: &pkce.verifier,
+                    redirect_uri,
+                },
+                resource: discovery.resource.as_deref(),
+                requested_scope: scope,
+            },
+        )
+        .await
     }
 
     /// The spec's scope selection: configuration > step-up union > challenge `scope` >
