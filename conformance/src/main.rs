@@ -12,10 +12,11 @@
 
 use anyhow::Context;
 use mcp_oauth::authorize::browser::Browser;
-use mcp_oauth::config::PreRegisteredClient;
+use mcp_oauth::assertion::SigningKey;
+use mcp_oauth::config::{AssertionSource, EnterpriseSettings, PreRegisteredClient};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions, Protocol};
-use mcp_oauth::secret::ClientSecret;
+use mcp_oauth::secret::{Assertion, ClientSecret, PrivateKeyPem};
 use mcp_oauth::store::MemoryStore;
 use mcp_oauth::{OAuthClient, OAuthConfig};
 use serde::Deserialize;
@@ -28,14 +29,32 @@ const OVERALL_LIMIT: Duration = Duration::from_secs(25);
 /// The client id metadata document URL the suite's mock expects (it is never fetched).
 const CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 
+/// The suite's context: credentials and the like, each mapped to the configuration
+/// setting a user would use for it.
 #[derive(Debug, Default, Deserialize)]
 struct ScenarioContext {
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
     client_secret: Option<String>,
+    /// The issuer the credentials belong to.
     #[serde(default)]
     issuer: Option<String>,
+    /// A private key for `private_key_jwt` (`--private-key`).
+    #[serde(default)]
+    private_key_pem: Option<String>,
+    #[serde(default)]
+    signing_algorithm: Option<String>,
+    /// Enterprise-managed authorization: the IdP and the user's ID token there.
+    #[serde(default)]
+    idp_client_id: Option<String>,
+    #[serde(default)]
+    idp_id_token: Option<String>,
+    #[serde(default)]
+    idp_token_endpoint: Option<String>,
+    /// A workload identity token (`--assertion-file`).
+    #[serde(default)]
+    valid_jwt: Option<String>,
 }
 
 /// Follows redirects like a browser that the user clicks "allow" in.
@@ -65,7 +84,24 @@ fn config(server_url: &str, ctx: &ScenarioContext) -> OAuthConfig {
             client_secret: ctx.client_secret.clone().map(ClientSecret::new),
             issuer: ctx.issuer.clone(),
             token_endpoint_auth_method: None,
+            private_key: ctx.private_key_pem.as_ref().map(|pem| SigningKey {
+                pem: PrivateKeyPem::new(pem.clone()),
+                alg: ctx.signing_algorithm.clone().unwrap_or_else(|| "ES256".into()),
+            }),
         });
+    }
+    if let (Some(endpoint), Some(id_token), Some(idp_client)) =
+        (&ctx.idp_token_endpoint, &ctx.idp_id_token, &ctx.idp_client_id)
+    {
+        c.enterprise = Some(EnterpriseSettings {
+            idp_token_endpoint: endpoint.clone(),
+            idp_client_id: idp_client.clone(),
+            idp_client_secret: None,
+            id_token: AssertionSource::Value(Assertion::new(id_token.clone())),
+        });
+    }
+    if let Some(jwt) = &ctx.valid_jwt {
+        c.workload_assertion = Some(AssertionSource::Value(Assertion::new(jwt.clone())));
     }
     c.client_metadata_url = Some(CIMD_URL.into());
     c.client_name = "mcp-oauth-conformance".into();

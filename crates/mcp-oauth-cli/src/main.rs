@@ -1,6 +1,8 @@
 //! `mcp-oauth`: OAuth for remote MCP servers from the command line.
 
 mod commands;
+mod config_file;
+mod proxy;
 mod settings;
 mod ui;
 
@@ -16,7 +18,7 @@ use std::process::ExitCode;
                   protected resource metadata, discovers the authorization server, registers a \
                   client, runs the PKCE authorization code flow in your browser and keeps the \
                   tokens fresh.",
-    after_help = "Examples:\n  mcp-oauth call https://example.com/mcp\n  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'\n\nCredentials are stored under $MCP_OAUTH_HOME, else the XDG data directory (~/.local/share/mcp-oauth)."
+    after_help = "Examples:\n  mcp-oauth login https://example.com/mcp\n  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'\n  mcp-oauth token --header https://example.com/mcp\n  mcp-oauth status\n  mcp-oauth doctor https://example.com/mcp\n  mcp-oauth logout https://example.com/mcp\n\nCredentials are stored under $MCP_OAUTH_HOME, else the XDG data directory (~/.local/share/mcp-oauth).\nPer-server settings: $MCP_OAUTH_CONFIG, else ~/.config/mcp-oauth/config.toml (see the README).\nExit status: 0 success, 1 failure, 2 usage error, 3 `token`: log in first."
 )]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -31,6 +33,20 @@ struct Cli {
 enum Command {
     /// Call a tool on an MCP server (or list its tools), authorizing when challenged.
     Call(commands::call::CallArgs),
+    /// Log in to an MCP server now: discovery, registration, authorization; tokens stored.
+    Login(commands::login::LoginArgs),
+    /// Print a valid access token (refreshed when needed) for scripts.
+    Token(commands::token::TokenArgs),
+    /// Show the stored credentials (a table, or --json).
+    Status(commands::status::StatusArgs),
+    /// Delete stored credentials, revoking them at the authorization server (RFC 7009).
+    Logout(commands::logout::LogoutArgs),
+    /// Explain every step of a server's OAuth discovery, without logging in.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Print shell completions.
+    Completions(commands::completions::CompletionsArgs),
+    /// Serve a remote MCP server on stdio (for hosts that launch servers), with OAuth.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -63,13 +79,20 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Call(args) => commands::call::run(args).await,
+            Command::Login(args) => commands::login::run(args).await,
+            Command::Token(args) => commands::token::run(args).await,
+            Command::Status(args) => commands::status::run(args).await,
+            Command::Logout(args) => commands::logout::run(args).await,
+            Command::Doctor(args) => commands::doctor::run(args).await,
+            Command::Completions(args) => commands::completions::run(args),
+            Command::Proxy(args) => proxy::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             ui::print_error(&e);
-            ExitCode::FAILURE
+            ExitCode::from(ui::exit_code(&e))
         }
     }
 }

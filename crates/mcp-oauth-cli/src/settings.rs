@@ -1,91 +1,455 @@
-//! Command-line flags that become an [`OAuthConfig`].
+//! The settings of one server: the configuration file ([`crate::config_file`]) with the
+//! command-line flags on top, turned into an [`OAuthConfig`].
+//!
+//! Every setting that weakens a security check says so in `--help` and is logged (a
+//! warning on stderr) whenever it is used.
 
+use crate::config_file::{self, DpopName, InteractionName, Scopes, ServerSettings};
 use clap::Args;
-use mcp_oauth::config::{PkceMetadataPolicy, PreRegisteredClient, ResourceSetting};
-use mcp_oauth::secret::ClientSecret;
 use mcp_oauth::OAuthConfig;
+use mcp_oauth::authorize::paste;
+use mcp_oauth::config::{
+    DpopPolicy, Interaction, PkceMetadataPolicy, PreRegisteredClient, ResourceSetting,
+};
+use mcp_oauth::secret::ClientSecret;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-/// OAuth settings for one server.
+/// OAuth settings for one server (flags; the configuration file supplies the rest).
 #[derive(Args, Debug, Clone, Default)]
 pub struct OAuthArgs {
+    /// Configuration file (must exist) [default: $MCP_OAUTH_CONFIG, else
+    /// $XDG_CONFIG_HOME/mcp-oauth/config.toml, each optional].
+    #[arg(long, value_name = "FILE", help_heading = "Settings")]
+    pub config: Option<PathBuf>,
+    /// Account name, for several logins on one server (a `profiles.<NAME>` table in the
+    /// configuration file, and a separate stored credential).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "MCP_OAUTH_PROFILE",
+        help_heading = "Settings"
+    )]
+    pub profile: Option<String>,
+
     /// Use this pre-registered client id instead of registering one.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", help_heading = "Client")]
     pub client_id: Option<String>,
-    /// Read the client secret from this environment variable (never pass secrets in argv).
-    #[arg(long, value_name = "VAR", requires = "client_id")]
+    /// Read the client secret from this environment variable (secrets never go in argv).
+    #[arg(long, value_name = "VAR", help_heading = "Client")]
     pub client_secret_env: Option<String>,
     /// Read the client secret from this file.
-    #[arg(long, value_name = "FILE", requires = "client_id", conflicts_with = "client_secret_env")]
-    pub client_secret_file: Option<std::path::PathBuf>,
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "client_secret_env",
+        help_heading = "Client"
+    )]
+    pub client_secret_file: Option<PathBuf>,
     /// A Client ID Metadata Document URL to use as client id where the server supports it.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Client")]
     pub client_metadata_url: Option<String>,
+
     /// Scopes to request (space separated), instead of the server's.
-    #[arg(long)]
+    #[arg(long, value_name = "SCOPES", help_heading = "Authorization")]
     pub scope: Option<String>,
-    /// Port of the loopback redirect URI (default: a stable port per server).
-    #[arg(long, value_name = "PORT")]
-    pub redirect_port: Option<u16>,
-    /// Host of the loopback redirect URI.
-    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
-    pub redirect_host: String,
-    /// Path of the loopback redirect URI.
-    #[arg(long, value_name = "PATH", default_value = "/callback")]
-    pub redirect_path: String,
-    /// Send this RFC 8707 resource instead of the server's.
-    #[arg(long, value_name = "URI", conflicts_with = "no_resource")]
+    /// Extra authorization request parameter, repeatable (Google: access_type=offline and
+    /// prompt=consent for a refresh token).
+    #[arg(
+        long = "authorize-param",
+        value_name = "KEY=VALUE",
+        help_heading = "Authorization"
+    )]
+    pub authorize_params: Vec<String>,
+    /// Send this RFC 8707 resource instead of the one the server publishes.
+    #[arg(
+        long,
+        value_name = "URI",
+        conflicts_with = "no_resource",
+        help_heading = "Authorization"
+    )]
     pub resource: Option<String>,
-    /// Send no resource parameter (Microsoft Entra). WEAKENS SECURITY: tokens are not
-    /// bound to this server by the request.
-    #[arg(long)]
+    /// WEAKENS SECURITY: send no resource parameter, so tokens are not bound to this server
+    /// by the request (Microsoft Entra rejects it with v2 scopes, AADSTS9010010).
+    #[arg(long, help_heading = "Authorization")]
     pub no_resource: bool,
-    /// Accept an authorization server whose metadata omits code_challenge_methods_supported
-    /// (AWS Cognito). WEAKENS SECURITY: PKCE support is assumed, not verified.
-    #[arg(long)]
+    /// Authorization server metadata URL, for servers whose discovery is absent or broken.
+    #[arg(
+        long = "as-metadata-url",
+        value_name = "URL",
+        help_heading = "Authorization"
+    )]
+    pub as_metadata_url: Option<String>,
+    /// Which authorization server to use (issuer) when the server lists several.
+    #[arg(long, value_name = "ISSUER", help_heading = "Authorization")]
+    pub authorization_server: Option<String>,
+    /// WEAKENS SECURITY: accept an authorization server whose metadata omits
+    /// code_challenge_methods_supported (AWS Cognito); PKCE support is assumed, not verified.
+    #[arg(long, help_heading = "Authorization")]
     pub allow_missing_pkce_metadata: bool,
-    /// Seconds to wait for the browser to come back.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub auth_timeout: u64,
+
+    /// Print the authorization URL and read the redirect URL (or the code) pasted on stdin,
+    /// instead of opening a browser (SSH sessions, containers). Chosen automatically when
+    /// there is no display or the session is over SSH and stdin is a terminal.
+    #[arg(long, conflicts_with_all = ["device", "browser"], help_heading = "Interaction")]
+    pub no_browser: bool,
+    /// Use the device authorization grant (RFC 8628): enter a code on any device.
+    #[arg(long, conflicts_with = "browser", help_heading = "Interaction")]
+    pub device: bool,
+    /// Bind tokens to a key (DPoP, RFC 9449): auto = when the authorization server offers
+    /// it [default: auto]. `never` gives plain Bearer tokens, for `mcp-oauth token`.
+    #[arg(long, value_name = "MODE", help_heading = "Authorization")]
+    pub dpop: Option<DpopName>,
+    /// Open a browser even where paste mode would be chosen automatically.
+    #[arg(long, help_heading = "Interaction")]
+    pub browser: bool,
+    /// Seconds to wait for the browser, the paste or the device approval [default: 300].
+    #[arg(long, value_name = "SECS", help_heading = "Interaction")]
+    pub auth_timeout: Option<u64>,
+
+    /// Full loopback redirect URI, e.g. http://localhost:3118/callback (for a client
+    /// registered with it).
+    #[arg(long, value_name = "URI", help_heading = "Redirect URI")]
+    pub redirect_uri: Option<String>,
+    /// Port of the loopback redirect URI [default: a stable port per server].
+    #[arg(long, value_name = "PORT", help_heading = "Redirect URI")]
+    pub redirect_port: Option<u16>,
+    /// Host of the loopback redirect URI [default: 127.0.0.1].
+    #[arg(long, value_name = "HOST", help_heading = "Redirect URI")]
+    pub redirect_host: Option<String>,
+    /// Path of the loopback redirect URI [default: /callback].
+    #[arg(long, value_name = "PATH", help_heading = "Redirect URI")]
+    pub redirect_path: Option<String>,
+
+    /// Send a static Authorization header read from this environment variable, and no
+    /// OAuth for this server (a bare token gets "Bearer ").
+    #[arg(long, value_name = "VAR", help_heading = "Static credentials")]
+    pub authorization_env: Option<String>,
+    /// Like --authorization-env, from a file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "authorization_env",
+        help_heading = "Static credentials"
+    )]
+    pub authorization_file: Option<PathBuf>,
+}
+
+/// The settings of one server, resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub config: OAuthConfig,
+    /// A static `Authorization` header value: OAuth is off for this server.
+    pub static_authorization: Option<String>,
+    /// The configuration file used, if one was read.
+    pub config_file: Option<PathBuf>,
 }
 
 impl OAuthArgs {
-    pub fn to_config(&self, server_url: &str) -> anyhow::Result<OAuthConfig> {
-        let mut c = OAuthConfig::new(server_url);
-        if let Some(id) = &self.client_id {
-            let secret = match (&self.client_secret_env, &self.client_secret_file) {
-                (Some(var), _) => Some(ClientSecret::new(std::env::var(var).map_err(|_| {
-                    anyhow::anyhow!("--client-secret-env {var}: that environment variable is not set")
-                })?)),
-                (None, Some(file)) => Some(ClientSecret::new(
-                    std::fs::read_to_string(file)
-                        .map_err(|e| anyhow::anyhow!("--client-secret-file {}: {e}", file.display()))?
-                        .trim()
-                        .to_string(),
-                )),
-                (None, None) => None,
+    /// Everything about `server_url`: the configuration file's layers, then the flags.
+    pub fn resolve(&self, server_url: &str) -> anyhow::Result<Resolved> {
+        let (path, explicit) = match &self.config {
+            Some(p) => (Some(p.clone()), true),
+            None => (config_file::default_path(), false),
+        };
+        let file = match &path {
+            Some(p) => config_file::load(p, explicit)?,
+            None => Default::default(),
+        };
+        let from_file = file.settings_for(server_url, self.profile.as_deref())?;
+        if file.server(server_url).is_some() {
+            tracing::info!(file = %path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), "using the configuration file's settings for this server");
+        }
+        let settings = from_file.overlay(&self.as_settings()?);
+        let config = build_config(server_url, self.profile.clone(), &settings, self.browser)?;
+        let static_authorization = static_authorization(&settings)?;
+        if static_authorization.is_some() {
+            tracing::warn!(
+                server = server_url,
+                "a static Authorization header is configured: OAuth is off for this server"
+            );
+        }
+        Ok(Resolved {
+            config,
+            static_authorization,
+            config_file: path.filter(|p| p.exists()),
+        })
+    }
+
+    /// The flags as a settings layer.
+    fn as_settings(&self) -> anyhow::Result<ServerSettings> {
+        let mut params = BTreeMap::new();
+        for p in &self.authorize_params {
+            let Some((k, v)) = p.split_once('=') else {
+                anyhow::bail!("--authorize-param {p:?}: expected KEY=VALUE");
             };
-            c.client = Some(PreRegisteredClient {
-                client_id: id.clone(),
-                client_secret: secret,
-                ..Default::default()
-            });
+            params.insert(k.to_string(), v.to_string());
         }
-        c.client_metadata_url = self.client_metadata_url.clone();
-        c.scopes = self.scope.clone();
-        c.redirect.host = self.redirect_host.clone();
-        c.redirect.port = self.redirect_port;
-        c.redirect.path = self.redirect_path.clone();
-        if self.no_resource {
-            tracing::warn!("--no-resource: no resource indicator is sent (weakens audience binding)");
+        Ok(ServerSettings {
+            client_id: self.client_id.clone(),
+            client_secret_env: self.client_secret_env.clone(),
+            client_secret_file: self.client_secret_file.clone(),
+            client_metadata_url: self.client_metadata_url.clone(),
+            scopes: self.scope.clone().map(Scopes::One),
+            resource: if self.no_resource {
+                Some("omit".into())
+            } else {
+                self.resource.clone()
+            },
+            authorize_params: (!params.is_empty()).then_some(params),
+            auth_server_metadata_url: self.as_metadata_url.clone(),
+            authorization_server: self.authorization_server.clone(),
+            allow_missing_pkce_metadata: self.allow_missing_pkce_metadata.then_some(true),
+            redirect_uri: self.redirect_uri.clone(),
+            redirect_host: self.redirect_host.clone(),
+            redirect_port: self.redirect_port,
+            redirect_path: self.redirect_path.clone(),
+            interaction: if self.no_browser {
+                Some(InteractionName::Paste)
+            } else if self.device {
+                Some(InteractionName::Device)
+            } else if self.browser {
+                Some(InteractionName::Browser)
+            } else {
+                None
+            },
+            auth_timeout: self.auth_timeout,
+            dpop: self.dpop,
+            authorization_env: self.authorization_env.clone(),
+            authorization_file: self.authorization_file.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+/// `~/…` is the home directory (the configuration file is not read by a shell).
+fn expand_home(path: &std::path::Path) -> PathBuf {
+    match (path.strip_prefix("~"), dirs::home_dir()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn read_secret_file(what: &str, path: &std::path::Path) -> anyhow::Result<String> {
+    let path = &expand_home(path);
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))?;
+    let s = s.trim().to_string();
+    if s.is_empty() {
+        anyhow::bail!("{what} {} is empty", path.display());
+    }
+    Ok(s)
+}
+
+fn read_secret_env(what: &str, var: &str) -> anyhow::Result<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => anyhow::bail!("{what} {var}: that environment variable is not set (or empty)"),
+    }
+}
+
+fn static_authorization(s: &ServerSettings) -> anyhow::Result<Option<String>> {
+    let raw = match (&s.authorization_env, &s.authorization_file) {
+        (Some(var), _) => read_secret_env("authorization_env", var)?,
+        (None, Some(f)) => read_secret_file("authorization_file", f)?,
+        (None, None) => return Ok(None),
+    };
+    // A bare token becomes a Bearer credential; "Scheme value" is used as is.
+    Ok(Some(if raw.contains(' ') {
+        raw
+    } else {
+        format!("Bearer {raw}")
+    }))
+}
+
+fn build_config(
+    server_url: &str,
+    profile: Option<String>,
+    s: &ServerSettings,
+    browser_forced: bool,
+) -> anyhow::Result<OAuthConfig> {
+    let mut c = OAuthConfig::new(server_url);
+    c.profile = profile;
+    if let Some(id) = &s.client_id {
+        let secret = match (&s.client_secret_env, &s.client_secret_file) {
+            (Some(var), _) => Some(ClientSecret::new(read_secret_env(
+                "client_secret_env",
+                var,
+            )?)),
+            (None, Some(file)) => Some(ClientSecret::new(read_secret_file(
+                "client_secret_file",
+                file,
+            )?)),
+            (None, None) => None,
+        };
+        c.client = Some(PreRegisteredClient {
+            client_id: id.clone(),
+            client_secret: secret,
+            issuer: s.client_issuer.clone(),
+            token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
+            ..Default::default()
+        });
+    } else if s.client_secret_env.is_some() || s.client_secret_file.is_some() {
+        anyhow::bail!(
+            "a client secret is configured without a client id (--client-id / client_id)"
+        );
+    }
+    c.client_metadata_url = s.client_metadata_url.clone();
+    c.scopes = s
+        .scopes
+        .as_ref()
+        .map(Scopes::joined)
+        .filter(|x| !x.trim().is_empty());
+    match s.resource.as_deref() {
+        Some("omit") => {
+            tracing::warn!(
+                server = server_url,
+                "resource = \"omit\" (--no-resource): no resource indicator is sent, so tokens are not \
+                 bound to this server by the request (weakens a security check)"
+            );
             c.resource = ResourceSetting::Omit;
-        } else if let Some(r) = &self.resource {
-            c.resource = ResourceSetting::Override(r.clone());
         }
-        if self.allow_missing_pkce_metadata {
-            tracing::warn!("--allow-missing-pkce-metadata: PKCE support is assumed, not verified (weakens a security check)");
-            c.pkce_metadata = PkceMetadataPolicy::AllowMissing;
+        Some(r) => c.resource = ResourceSetting::Override(r.to_string()),
+        None => {}
+    }
+    if let Some(p) = &s.authorize_params {
+        c.authorize_params = p.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    c.auth_server_metadata_url = s.auth_server_metadata_url.clone();
+    c.authorization_server = s.authorization_server.clone();
+    if s.allow_missing_pkce_metadata == Some(true) {
+        tracing::warn!(
+            server = server_url,
+            "allow_missing_pkce_metadata (--allow-missing-pkce-metadata): PKCE support is assumed, not \
+             verified (weakens a security check)"
+        );
+        c.pkce_metadata = PkceMetadataPolicy::AllowMissing;
+    }
+    if let Some(uri) = &s.redirect_uri {
+        let u = url::Url::parse(uri).map_err(|e| anyhow::anyhow!("redirect URI {uri:?}: {e}"))?;
+        if u.scheme() != "http" {
+            anyhow::bail!(
+                "redirect URI {uri:?}: a loopback redirect URI uses http (RFC 8252 §7.3)"
+            );
         }
-        c.callback_timeout = std::time::Duration::from_secs(self.auth_timeout);
-        Ok(c)
+        c.redirect.host = u
+            .host_str()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_string();
+        c.redirect.port = u.port();
+        c.redirect.path = u.path().to_string();
+    }
+    if let Some(h) = &s.redirect_host {
+        c.redirect.host = h.clone();
+    }
+    if let Some(p) = s.redirect_port {
+        c.redirect.port = Some(p);
+    }
+    if let Some(p) = &s.redirect_path {
+        c.redirect.path = p.clone();
+    }
+    if let Some(t) = s.auth_timeout {
+        c.callback_timeout = std::time::Duration::from_secs(t);
+    }
+    if let Some(o) = s.request_offline_access {
+        c.request_offline_access = o;
+    }
+    match s.dpop {
+        Some(DpopName::Auto) => c.dpop = DpopPolicy::Auto,
+        Some(DpopName::Always) => c.dpop = DpopPolicy::Always,
+        Some(DpopName::Never) => c.dpop = DpopPolicy::Never,
+        None => {}
+    }
+    c.interaction = match s.interaction {
+        Some(InteractionName::Browser) => Interaction::Browser,
+        Some(InteractionName::Paste) => Interaction::Paste,
+        Some(InteractionName::Device) => Interaction::Device,
+        None if !browser_forced => match paste::headless_reason() {
+            Some(why) if paste::stdin_is_terminal() => {
+                eprintln!(
+                    "No browser here ({why}): paste mode. Use --browser to open one anyway, or --device."
+                );
+                Interaction::Paste
+            }
+            _ => Interaction::Browser,
+        },
+        None => Interaction::Browser,
+    };
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile_dir();
+        let path = dir.join("config.toml");
+        std::fs::write(
+            &path,
+            r#"
+[servers."https://h.example/mcp"]
+client_id = "from-file"
+scopes = "a"
+resource = "omit"
+redirect_uri = "http://localhost:3118/oauth/callback"
+interaction = "device"
+authorize_params = { access_type = "offline" }
+"#,
+        )
+        .unwrap();
+        let args = OAuthArgs {
+            config: Some(path.clone()),
+            scope: Some("b c".into()),
+            authorize_params: vec!["prompt=consent".into()],
+            ..Default::default()
+        };
+        let r = args.resolve("https://h.example/mcp").unwrap();
+        let c = r.config;
+        assert_eq!(c.client.as_ref().unwrap().client_id, "from-file");
+        assert_eq!(c.scopes.as_deref(), Some("b c"));
+        assert_eq!(c.resource, ResourceSetting::Omit);
+        assert_eq!(c.redirect.host, "localhost");
+        assert_eq!(c.redirect.port, Some(3118));
+        assert_eq!(c.redirect.path, "/oauth/callback");
+        assert_eq!(c.interaction, Interaction::Device);
+        assert_eq!(c.authorize_params.len(), 2);
+        assert!(r.static_authorization.is_none());
+        assert_eq!(r.config_file.as_deref(), Some(path.as_path()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn tilde_is_the_home_directory() {
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(
+            expand_home(std::path::Path::new("~/.secrets/x")),
+            home.join(".secrets/x")
+        );
+        assert_eq!(
+            expand_home(std::path::Path::new("/abs/x")),
+            PathBuf::from("/abs/x")
+        );
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let args = OAuthArgs {
+            config: Some("/nonexistent/mcp-oauth.toml".into()),
+            ..Default::default()
+        };
+        assert!(args.resolve("https://h.example/mcp").is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "mcp-oauth-settings-{}-{}",
+            std::process::id(),
+            line!()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
     }
 }

@@ -1,25 +1,342 @@
-//! What the user sees on stderr: the authorization URL, errors.
+//! What the user sees on stderr: the authorization URL, progress while waiting (a
+//! spinner on a terminal, plain lines otherwise), colours that respect `NO_COLOR`, and
+//! errors that name the step, the URL, the HTTP status and the next command to run.
 
-use mcp_oauth::authorize::browser::{Browser, SystemBrowser};
+use mcp_oauth::authorize::browser::{Browser, Progress, SystemBrowser};
+use mcp_oauth::authorize::device::DevicePrompt;
+use mcp_oauth::authorize::paste;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// Shows the authorization URL on stderr, then opens the system browser.
-#[derive(Debug, Default)]
+/// Colours on stderr: only on a terminal, never with `NO_COLOR` set (https://no-color.org)
+/// or `TERM=dumb`.
+pub fn color() -> bool {
+    static COLOR: OnceLock<bool> = OnceLock::new();
+    *COLOR.get_or_init(|| {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            && std::io::stderr().is_terminal()
+    })
+}
+
+/// Colours on stdout (for `doctor` and `status` output).
+pub fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        && std::io::stdout().is_terminal()
+}
+
+pub fn paint(code: &str, s: &str) -> String {
+    if color() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn bold(s: &str) -> String {
+    paint("1", s)
+}
+
+/// Bold on stdout (only when stdout is a terminal and colours are allowed).
+pub fn bold_out(s: &str) -> String {
+    if color_stdout() {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn warn(msg: &str) {
+    eprintln!("{} {msg}", paint("1;33", "warning:"));
+}
+
+/// A spinner on a terminal; one plain line otherwise.
+struct Spinner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(message: String) -> Spinner {
+        let stop = Arc::new(AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            eprintln!("{message}");
+            return Spinner { stop, thread: None };
+        }
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let start = Instant::now();
+            let mut i = 0;
+            while !s.load(Ordering::Relaxed) {
+                let secs = start.elapsed().as_secs();
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K{} {message} ({secs}s, Ctrl-C to cancel)",
+                    paint("36", &frames[i % frames.len()].to_string())
+                );
+                let _ = err.flush();
+                drop(err);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        });
+        Spinner {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The user's side of the flows: opens the system browser (announcing the URL), reads a
+/// pasted redirect, shows device codes, and shows progress.
+#[derive(Default)]
 pub struct AnnouncingBrowser {
     inner: SystemBrowser,
+    spinner: Mutex<Option<Spinner>>,
+}
+
+impl std::fmt::Debug for AnnouncingBrowser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnnouncingBrowser")
+    }
+}
+
+impl AnnouncingBrowser {
+    fn spin(&self, message: String) {
+        let mut g = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = g.take() {
+            old.finish();
+        }
+        *g = Some(Spinner::start(message));
+    }
+
+    fn stop(&self) {
+        let mut g = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = g.take() {
+            old.finish();
+        }
+    }
+}
+
+impl Drop for AnnouncingBrowser {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Browser for AnnouncingBrowser {
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
         eprintln!("Opening your browser to authorize. If it does not open, visit:\n  {url}");
-        self.inner.open(url)
+        self.inner.open(url)?;
+        self.spin("Waiting for the browser to come back".into());
+        Ok(())
+    }
+
+    fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> mcp_oauth::Result<String> {
+        self.stop();
+        eprintln!("{}", bold("Paste mode (no browser on this machine)"));
+        eprintln!("{}", paste::instructions(url, redirect_uri));
+        let line = paste::read_line(&mut std::io::stdin().lock())?;
+        Ok(line)
+    }
+
+    fn show_device_code(&self, prompt: &DevicePrompt) -> mcp_oauth::Result<()> {
+        self.stop();
+        eprintln!(
+            "To authorize, open {} on any device and enter the code\n\n    {}\n",
+            prompt.verification_uri,
+            bold(&prompt.user_code)
+        );
+        if let Some(c) = &prompt.verification_uri_complete {
+            eprintln!("(or open {c}, which carries the code)\n");
+        }
+        Ok(())
+    }
+
+    fn progress(&self, event: &Progress) {
+        match event {
+            Progress::WaitingForOtherProcess { server_url } => {
+                self.spin(format!("Another mcp-oauth process is logging in to (or refreshing) {server_url}; waiting for it"))
+            }
+            Progress::OtherProcessDone { .. } => {
+                self.stop();
+                eprintln!("The other process finished; using its result.");
+            }
+            Progress::WaitingForDevice { .. } => self.spin("Waiting for the code to be approved".into()),
+            Progress::Exchanging => self.spin("Exchanging the code for tokens".into()),
+            Progress::Finished => self.stop(),
+            _ => {}
+        }
     }
 }
 
+/// An error the command line prints with a next step, and exits with a given code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Exit codes.
+pub mod exit {
+    /// Any failure.
+    pub const FAILURE: u8 = 1;
+    /// `token`: no usable credential and `--login` was not given.
+    pub const LOGIN_REQUIRED: u8 = 3;
+}
+
+/// `e` with the next command to run for `server_url`, from what went wrong.
+pub fn with_hint(e: anyhow::Error, server_url: &str) -> anyhow::Error {
+    if e.downcast_ref::<CliError>().is_some() {
+        return e;
+    }
+    let hint = hint_for(&e, server_url);
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(&format!("\n  caused by: {s}"));
+        src = s.source();
+    }
+    anyhow::Error::new(CliError {
+        message,
+        hint,
+        code: exit::FAILURE,
+    })
+}
+
+fn hint_for(e: &anyhow::Error, url: &str) -> Option<String> {
+    use mcp_oauth::{Error, Step};
+    let doctor = format!("run `mcp-oauth doctor {url}` to see every step of discovery");
+    let login = format!("run `mcp-oauth login {url}`");
+    let err = e.downcast_ref::<Error>()?;
+    Some(match err {
+        Error::OAuth { body, .. } if body.error == "invalid_grant" => {
+            format!("the authorization server no longer accepts the stored grant; {login}")
+        }
+        Error::OAuth { step: Step::Registration, .. } => format!("{doctor}; or pre-register a client (--client-id)"),
+        Error::Timeout {
+            step: Step::Authorization,
+            ..
+        } => "nothing came back in time; on a machine without a browser use --no-browser (paste) or --device".into(),
+        Error::Discovery { .. } => doctor,
+        Error::Rule { step, .. } | Error::Status { step, .. } | Error::Transport { step, .. } | Error::Timeout { step, .. } => {
+            match step {
+                Step::Refresh => format!("{login}, or {doctor}"),
+                Step::Store => return None,
+                _ => doctor,
+            }
+        }
+        Error::Action { step: Step::Registration, .. } => doctor,
+        Error::Config(_) => format!("check the settings (`mcp-oauth {} --help`)", "login"),
+        _ => return None,
+    })
+}
+
 pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
+    if let Some(c) = e.downcast_ref::<CliError>() {
+        eprintln!("{} {}", paint("1;31", "error:"), c.message);
+        if let Some(h) = &c.hint {
+            eprintln!("{} {h}", paint("1;36", "next:"));
+        }
+        return;
+    }
+    eprintln!("{} {e}", paint("1;31", "error:"));
     let mut src = e.source();
     while let Some(s) = src {
         eprintln!("  caused by: {s}");
         src = s.source();
+    }
+}
+
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<CliError>()
+        .map_or(exit::FAILURE, |c| c.code)
+}
+
+/// "in 4m 10s" / "3m ago" / "now".
+pub fn relative(secs_from_now: i64) -> String {
+    let a = secs_from_now.unsigned_abs();
+    let s = if a >= 86400 {
+        format!("{}d {}h", a / 86400, (a % 86400) / 3600)
+    } else if a >= 3600 {
+        format!("{}h {}m", a / 3600, (a % 3600) / 60)
+    } else if a >= 60 {
+        format!("{}m {}s", a / 60, a % 60)
+    } else {
+        format!("{a}s")
+    };
+    if secs_from_now >= 0 {
+        format!("in {s}")
+    } else {
+        format!("{s} ago")
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_000_000), "2026-11-18 11:06:40 UTC");
+        assert_eq!(relative(250), "in 4m 10s");
+        assert_eq!(relative(-59), "59s ago");
+        assert_eq!(relative(90000), "in 1d 1h");
     }
 }

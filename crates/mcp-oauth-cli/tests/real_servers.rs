@@ -228,8 +228,24 @@ struct Ctx {
     runs: usize,
 }
 
+/// Server variants.
+#[derive(Clone, Copy)]
+struct Variant {
+    /// `mcp_server.py --prm-as`: "exact" (issuer verbatim) or "sdk" (the unmodified SDK's
+    /// PRM, whose pydantic URL type adds a trailing slash to the path-less issuer).
+    prm_as: &'static str,
+    /// Whether oidc-as.mjs serves its metadata at the RFC 8414 well-known URL too (false:
+    /// 404 there, only /.well-known/openid-configuration works).
+    rfc8414: bool,
+}
+
+const DEFAULT: Variant = Variant {
+    prm_as: "exact",
+    rfc8414: true,
+};
+
 impl Ctx {
-    fn start(deps: &Deps) -> Ctx {
+    fn start(deps: &Deps, variant: Variant) -> Ctx {
         let tmp = tempfile::Builder::new()
             .prefix("mcp-oauth-real-servers.")
             .tempdir()
@@ -245,6 +261,7 @@ impl Ctx {
             .arg("0")
             .env("AS_LOG", &as_log)
             .env("AT_TTL", "300")
+            .env("AS_RFC8414", if variant.rfc8414 { "1" } else { "0" })
             .env("AS_EXIT_ON_STDIN_EOF", "1");
         let oidc = Server::start("oidc-provider", cmd, &logdir);
         let issuer = oidc.field("issuer");
@@ -253,6 +270,8 @@ impl Ctx {
         cmd.arg(&deps.mcp_server)
             .arg("--issuer")
             .arg(&issuer)
+            .arg("--prm-as")
+            .arg(variant.prm_as)
             .env("MCP_LOG", &mcp_log)
             .env("MCP_EXIT_ON_STDIN_EOF", "1")
             .env("PYTHONUNBUFFERED", "1");
@@ -483,7 +502,7 @@ impl Drop for Ctx {
 #[test]
 fn python_sdk_server_with_oidc_provider() {
     let Some(deps) = deps() else { return };
-    let mut ctx = Ctx::start(&deps);
+    let mut ctx = Ctx::start(&deps, DEFAULT);
     let url = ctx.mcp_url.clone();
     let echo_args = ["call", url.as_str(), "echo", "--args", r#"{"text":"hi"}"#];
 
@@ -626,5 +645,79 @@ fn python_sdk_server_with_oidc_provider() {
     ctx.check(
         refused.is_empty(),
         &format!("the AS refused no token request ({refused:?})"),
+    );
+}
+
+/// A first call (browser authorization) and a second one (stored token) against a
+/// server variant.
+fn authorize_then_reuse(deps: &Deps, variant: Variant) -> Ctx {
+    let mut ctx = Ctx::start(deps, variant);
+    let url = ctx.mcp_url.clone();
+    let args = ["call", url.as_str(), "echo", "--args", r#"{"text":"hi"}"#];
+    let out = ctx.mcp_oauth(&args, FIRST_RUN_TIMEOUT);
+    ctx.check_success(&out, "first call (authorization through $BROWSER)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        "first call prints the echo result",
+    );
+    ctx.check(ctx.browser_opens() == 1, "the browser was opened once");
+    let tokens = ctx.token_requests(None);
+    let out = ctx.mcp_oauth(&args, RUN_TIMEOUT);
+    ctx.check_success(&out, "second call (stored token)");
+    ctx.check(
+        out.stdout.contains("hi"),
+        "second call prints the echo result",
+    );
+    ctx.check(ctx.browser_opens() == 1, "second call opened no browser");
+    ctx.check(
+        ctx.token_requests(None) == tokens,
+        "second call made no /token request",
+    );
+    ctx.check(
+        ctx.root_prm_requests().is_empty(),
+        "no request for the root /.well-known/oauth-protected-resource",
+    );
+    ctx
+}
+
+/// The unmodified Python SDK lists the issuer in PRM `authorization_servers` as
+/// "http://127.0.0.1:<port>/" (pydantic adds the slash) while oidc-provider's metadata says
+/// "http://127.0.0.1:<port>": a path-less issuer differing only by that trailing slash
+/// (python-sdk #1919) must still work.
+#[test]
+fn python_sdk_prm_with_trailing_slash_issuer() {
+    let Some(deps) = deps() else { return };
+    let ctx = authorize_then_reuse(
+        &deps,
+        Variant {
+            prm_as: "sdk",
+            rfc8414: true,
+        },
+    );
+    ctx.check(
+        fs::read_to_string(&ctx.mcp_log)
+            .unwrap_or_default()
+            .contains("/.well-known/oauth-protected-resource/mcp"),
+        "the client read the SDK's PRM",
+    );
+}
+
+/// An authorization server with metadata only at /.well-known/openid-configuration (404 at
+/// the RFC 8414 URL): the client must fall back to OpenID Connect discovery.
+#[test]
+fn oidc_discovery_fallback() {
+    let Some(deps) = deps() else { return };
+    let ctx = authorize_then_reuse(
+        &deps,
+        Variant {
+            prm_as: "exact",
+            rfc8414: false,
+        },
+    );
+    ctx.check(
+        ctx.as_entries()
+            .iter()
+            .any(|e| e["path"] == "/.well-known/openid-configuration" && e["status"] == 200),
+        "the client read the AS metadata from /.well-known/openid-configuration",
     );
 }

@@ -16,7 +16,9 @@ use crate::authorize::browser::Browser;
 use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
-use crate::config::OAuthConfig;
+use crate::assertion;
+use crate::config::{DpopPolicy, GrantKind, OAuthConfig};
+use crate::dpop::DpopKey;
 use crate::discovery::{self, Discovery};
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
@@ -24,13 +26,18 @@ use crate::mcp::{BoxFuture, Refusal, RequestAuth};
 use crate::registration;
 use crate::secret::AuthorizationCode;
 use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
-use crate::token::{self, Grant, TokenRequest};
+use crate::store::RegistrationKind;
+use crate::token::{self, DpopContext, Grant, TokenRequest, grant_types};
 use crate::util::{now_secs, random_token, union_scopes};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// A request is re-sent after at most this many (re-)authorizations.
 pub const MAX_AUTHORIZATIONS_PER_REQUEST: u32 = 3;
+
+// Paste and device modes, explicit logins, waiting for sibling processes.
+mod interactive;
+pub use interactive::LoginOutcome;
 
 /// Why an interactive authorization is being run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +63,11 @@ pub struct OAuthClient {
     generation: AtomicU64,
     /// In-process single flight for refreshes and logins.
     flow: tokio::sync::Mutex<()>,
+    /// The latest DPoP nonces from the authorization server and the MCP server.
+    as_nonce: std::sync::Mutex<Option<String>>,
+    rs_nonce: std::sync::Mutex<Option<String>>,
+    /// The DPoP key of the authorization flow under way (set under `flow`).
+    flow_dpop: std::sync::Mutex<Option<DpopKey>>,
 }
 
 impl std::fmt::Debug for OAuthClient {
@@ -79,6 +91,9 @@ impl OAuthClient {
             cached: RwLock::new(None),
             generation: AtomicU64::new(0),
             flow: tokio::sync::Mutex::new(()),
+            as_nonce: std::sync::Mutex::new(None),
+            rs_nonce: std::sync::Mutex::new(None),
+            flow_dpop: std::sync::Mutex::new(None),
         }
     }
 
@@ -161,9 +176,8 @@ impl OAuthClient {
     }
 
     async fn lock_store(&self) -> Result<StoreLock> {
-        let store = self.store.clone();
-        let key = self.config.credential_key();
-        blocking(move || store.lock(&key)).await
+        // Says so (stderr, progress) when another process holds the lock.
+        self.lock_store_noting_wait().await.map(|(lock, _waited)| lock)
     }
 
     /// The cached record, else the stored one.
@@ -195,8 +209,10 @@ impl OAuthClient {
         }
     }
 
-    /// Refresh `rec`'s token, single-flight across tasks and processes. A token that a
-    /// sibling obtained while we waited is adopted instead.
+    /// Renew `rec`'s token, single-flight across tasks and processes: with its refresh
+    /// token, or, for grants that need no user (client credentials, workload and
+    /// enterprise assertions), by minting a new one. A token that a sibling obtained
+    /// while we waited is adopted instead.
     pub async fn refresh(&self, rec: &CredentialRecord) -> Result<CredentialRecord> {
         let _flow = self.flow.lock().await;
         let _lock = self.lock_store().await?;
@@ -210,13 +226,38 @@ impl OAuthClient {
             return Ok(latest.clone());
         }
         let base = latest.unwrap_or_else(|| rec.clone());
+        let dpop_key = base.dpop_key.as_ref().map(DpopKey::from_material).transpose()?;
         let Some(rt) = base.tokens.refresh_token.clone() else {
-            return Err(Error::Action {
-                step: Step::Refresh,
-                message: "no refresh token is stored; log in again".into(),
-            });
+            let Some(kind) = non_interactive_grant(&base.grant) else {
+                return Err(Error::Action {
+                    step: Step::Refresh,
+                    message: format!(
+                        "no refresh token is stored for {}; log in again (mcp-oauth login {})",
+                        base.server_url, base.server_url
+                    ),
+                });
+            };
+            tracing::info!(grant = %base.grant, "minting a new access token");
+            let tokens = self
+                .mint(
+                    kind,
+                    &MintTarget {
+                        issuer: &base.issuer,
+                        token_endpoint: &base.token_endpoint,
+                        resource: base.resource_indicator.as_deref(),
+                    },
+                    &base.client,
+                    base.tokens.requested_scope.as_deref(),
+                    dpop_key.as_ref(),
+                )
+                .await?;
+            let mut next = base.clone();
+            next.tokens = tokens;
+            self.save_record(&next).await?;
+            return Ok(next);
         };
         tracing::info!(token_endpoint = %base.token_endpoint, "refreshing the access token");
+        let assertion = self.client_assertion_for(&base.client, &base.issuer)?;
         let result = token::request_tokens(
             &self.http,
             &TokenRequest {
@@ -228,6 +269,11 @@ impl OAuthClient {
                 },
                 resource: base.resource_indicator.as_deref(),
                 requested_scope: base.tokens.requested_scope.as_deref(),
+                client_assertion: assertion.as_deref(),
+                dpop: dpop_key.as_ref().map(|key| DpopContext {
+                    key,
+                    nonce: &self.as_nonce,
+                }),
             },
         )
         .await;
@@ -293,6 +339,9 @@ impl OAuthClient {
     }
 
     async fn handle_unauthorized(&self, refusal: &Refusal, entry_generation: u64) -> Result<()> {
+        if self.take_rs_nonce(refusal) {
+            return Ok(());
+        }
         if refusal.sent_credentials {
             tracing::info!(url = %refusal.url, "the server refused the access token");
             let sent = self.cached();
@@ -302,7 +351,7 @@ impl OAuthClient {
             }
             if let Some(rec) = sent
                 && refusal.attempt == 0
-                && rec.tokens.refresh_token.is_some()
+                && (rec.tokens.refresh_token.is_some() || non_interactive_grant(&rec.grant).is_some())
             {
                 match self.refresh(&rec).await {
                     Ok(_) => return Ok(()),
@@ -331,9 +380,32 @@ impl OAuthClient {
             .map(|_| ())
     }
 
+    /// A `DPoP error="use_dpop_nonce"` challenge with a `DPoP-Nonce` (RFC 9449 §9): keep
+    /// the nonce and send the request again with a proof that carries it.
+    fn take_rs_nonce(&self, refusal: &Refusal) -> bool {
+        let Some(nonce) = &refusal.dpop_nonce else {
+            return false;
+        };
+        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+        let asks_for_nonce = challenge::dpop(&challenges)
+            .and_then(|c| c.error)
+            .is_some_and(|e| e == "use_dpop_nonce");
+        if !asks_for_nonce {
+            return false;
+        }
+        let mut slot = self.rs_nonce.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_deref() == Some(nonce.as_str()) {
+            // The same nonce was already sent and refused: retrying would loop.
+            return false;
+        }
+        tracing::info!("the MCP server asked for a DPoP nonce; retrying with it");
+        *slot = Some(nonce.clone());
+        true
+    }
+
     async fn handle_forbidden(&self, refusal: &Refusal) -> Result<()> {
         let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
-        let bearer = challenge::bearer(&challenges);
+        let bearer = challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges));
         let Some(b) = bearer.filter(|b| b.error.as_deref() == Some("insufficient_scope")) else {
             return Err(Error::Status {
                 step: Step::McpRequest,
@@ -367,16 +439,42 @@ impl OAuthClient {
             resource = discovery.resource.as_deref().unwrap_or("(omitted)"),
             "discovered the authorization server"
         );
-        let scope = self.select_scope(&discovery, &reason);
-        let (client, tokens) = self.code_flow_with_loopback(&discovery, scope.as_deref()).await?;
-        let record = self.record_from(&discovery, client, tokens);
+        let kind = self.resolve_grant(&discovery);
+        let scope = self.select_scope(&discovery, &reason, kind == GrantKind::AuthorizationCode);
+        let dpop_key = if self.dpop_enabled(&discovery) {
+            Some(DpopKey::generate()?)
+        } else {
+            None
+        };
+        *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
+        let (client, tokens) = match non_interactive(kind) {
+            Some(k) => {
+                let client = self.non_interactive_client(&discovery, k)?;
+                let target = MintTarget {
+                    issuer: &discovery.metadata.issuer,
+                    token_endpoint: discovery.metadata.token_endpoint.as_deref().unwrap_or_default(),
+                    resource: discovery.resource.as_deref(),
+                };
+                let tokens = self.mint(k, &target, &client, scope.as_deref(), dpop_key.as_ref()).await?;
+                (client, tokens)
+            }
+            None => self.interactive_flow(&discovery, scope.as_deref()).await?,
+        };
+        let record = self.record_from(&discovery, client, tokens, grant_name(kind), dpop_key.as_ref());
         self.save_record(&record).await?;
         tracing::info!("authorization complete");
         Ok(record)
     }
 
     /// The record to store for tokens obtained after `discovery`.
-    fn record_from(&self, discovery: &Discovery, client: ClientRegistration, tokens: TokenSet) -> CredentialRecord {
+    fn record_from(
+        &self,
+        discovery: &Discovery,
+        client: ClientRegistration,
+        tokens: TokenSet,
+        grant: &str,
+        dpop_key: Option<&DpopKey>,
+    ) -> CredentialRecord {
         CredentialRecord {
             server_url: self.config.server_url.clone(),
             resource: discovery
@@ -390,7 +488,185 @@ impl OAuthClient {
             resource_indicator: discovery.resource.clone(),
             client,
             tokens,
+            grant: grant.to_string(),
+            dpop_key: dpop_key.map(DpopKey::to_material),
         }
+    }
+
+    /// The grant to use with the discovered authorization server (see [`GrantKind::Auto`]).
+    fn resolve_grant(&self, d: &Discovery) -> GrantKind {
+        if self.config.grant != GrantKind::Auto {
+            return self.config.grant;
+        }
+        if self.config.workload_assertion.is_some() {
+            return GrantKind::JwtBearer;
+        }
+        if self.config.enterprise.is_some() {
+            return GrantKind::EnterpriseManaged;
+        }
+        let has_credentials = self
+            .config
+            .client
+            .as_ref()
+            .is_some_and(|c| c.client_secret.is_some() || c.private_key.is_some());
+        let grants = d.metadata.grant_types_supported.as_deref().unwrap_or_default();
+        let offers = |g: &str| grants.iter().any(|x| x == g);
+        if has_credentials && offers("client_credentials") && !offers("authorization_code") {
+            tracing::info!("the authorization server offers client_credentials and not authorization_code; using client credentials");
+            return GrantKind::ClientCredentials;
+        }
+        GrantKind::AuthorizationCode
+    }
+
+    /// Whether to bind tokens to a DPoP key with this authorization server.
+    fn dpop_enabled(&self, d: &Discovery) -> bool {
+        match self.config.dpop {
+            DpopPolicy::Never => false,
+            DpopPolicy::Always => true,
+            DpopPolicy::Auto => d
+                .metadata
+                .dpop_signing_alg_values_supported
+                .as_ref()
+                .is_some_and(|algs| algs.iter().any(|a| a == crate::dpop::DPOP_ALG)),
+        }
+    }
+
+    /// The pre-registered client a grant without a user needs.
+    fn non_interactive_client(&self, d: &Discovery, kind: GrantKind) -> Result<ClientRegistration> {
+        let issuer = &d.metadata.issuer;
+        let Some(pre) = self.config.client.as_ref().filter(|c| c.issuer.as_deref().is_none_or(|i| i == issuer)) else {
+            return Err(Error::Action {
+                step: Step::Registration,
+                message: format!(
+                    "{} needs a client registered at {issuer}: pass --client-id, with \
+                     --client-secret-env or --private-key when it is confidential",
+                    grant_name(kind)
+                ),
+            });
+        };
+        let method = registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
+        Ok(ClientRegistration {
+            issuer: issuer.clone(),
+            redirect_uri: String::new(),
+            client_id: pre.client_id.clone(),
+            client_secret: pre.client_secret.clone(),
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: method,
+            kind: RegistrationKind::PreRegistered,
+            registered_at: now_secs(),
+        })
+    }
+
+    /// A signed client assertion when `client` authenticates with `private_key_jwt`.
+    fn client_assertion_for(&self, client: &ClientRegistration, audience: &str) -> Result<Option<String>> {
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Ok(None);
+        }
+        let key = self
+            .config
+            .client
+            .as_ref()
+            .and_then(|c| c.private_key.as_ref())
+            .ok_or_else(|| Error::Config(format!("client {} uses private_key_jwt but no private key is configured (--private-key)", client.client_id)))?;
+        assertion::client_assertion(key, &client.client_id, audience).map(Some)
+    }
+
+    /// Obtains tokens with a grant that needs no user.
+    async fn mint(
+        &self,
+        kind: GrantKind,
+        target: &MintTarget<'_>,
+        client: &ClientRegistration,
+        scope: Option<&str>,
+        dpop_key: Option<&DpopKey>,
+    ) -> Result<TokenSet> {
+        let assertion_owned;
+        let grant = match kind {
+            GrantKind::ClientCredentials => Grant::ClientCredentials { scope },
+            GrantKind::JwtBearer => {
+                let source = self.config.workload_assertion.as_ref().ok_or_else(|| {
+                    Error::Config("the jwt-bearer grant needs a workload assertion (--assertion-file)".into())
+                })?;
+                assertion_owned = source.load()?;
+                Grant::JwtBearer {
+                    assertion: &assertion_owned,
+                    scope,
+                }
+            }
+            GrantKind::EnterpriseManaged => {
+                assertion_owned = self.id_jag(target, scope).await?;
+                Grant::JwtBearer {
+                    assertion: &assertion_owned,
+                    scope,
+                }
+            }
+            GrantKind::Auto | GrantKind::AuthorizationCode => {
+                return Err(Error::Config("the authorization code grant needs a user".into()));
+            }
+        };
+        let client_assertion = self.client_assertion_for(client, target.issuer)?;
+        // No retry on failure: a rejected assertion is reported as is (retrying the same
+        // assertion, or falling back to another grant, would only hide the problem).
+        token::request_tokens(
+            &self.http,
+            &TokenRequest {
+                token_endpoint: target.token_endpoint,
+                client,
+                grant,
+                resource: target.resource,
+                requested_scope: scope,
+                client_assertion: client_assertion.as_deref(),
+                dpop: dpop_key.map(|key| DpopContext {
+                    key,
+                    nonce: &self.as_nonce,
+                }),
+            },
+        )
+        .await
+    }
+
+    /// Enterprise-managed authorization, first leg: exchange the user's ID token at the
+    /// enterprise IdP for an ID-JAG addressed to the MCP authorization server (RFC 8693).
+    async fn id_jag(&self, target: &MintTarget<'_>, scope: Option<&str>) -> Result<crate::secret::Assertion> {
+        let ent = self.config.enterprise.as_ref().ok_or_else(|| {
+            Error::Config("enterprise-managed authorization needs the IdP settings (--idp-token-endpoint, --id-token-file)".into())
+        })?;
+        let id_token = ent.id_token.load()?;
+        let idp_client = ClientRegistration {
+            issuer: String::new(),
+            redirect_uri: String::new(),
+            client_id: ent.idp_client_id.clone(),
+            client_secret: ent.idp_client_secret.clone(),
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: if ent.idp_client_secret.is_some() {
+                "client_secret_basic".into()
+            } else {
+                "none".into()
+            },
+            kind: RegistrationKind::PreRegistered,
+            registered_at: now_secs(),
+        };
+        tracing::info!(idp = %ent.idp_token_endpoint, audience = %target.issuer, "exchanging the ID token for an ID-JAG");
+        let jag = token::request_tokens(
+            &self.http,
+            &TokenRequest {
+                token_endpoint: &ent.idp_token_endpoint,
+                client: &idp_client,
+                grant: Grant::TokenExchange {
+                    subject_token: &id_token,
+                    subject_token_type: grant_types::ID_TOKEN,
+                    requested_token_type: grant_types::ID_JAG,
+                    audience: target.issuer,
+                    scope,
+                },
+                resource: target.resource,
+                requested_scope: scope,
+                client_assertion: None,
+                dpop: None,
+            },
+        )
+        .await?;
+        Ok(crate::secret::Assertion::new(jag.access_token.expose()))
     }
 
     /// Registration and the authorization code flow through the browser and the loopback
@@ -467,6 +743,7 @@ impl OAuthClient {
         redirect_uri: &str,
         scope: Option<&str>,
     ) -> Result<TokenSet> {
+        let flow_dpop = self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()).clone();
         token::request_tokens(
             &self.http,
             &TokenRequest {
@@ -479,6 +756,11 @@ impl OAuthClient {
                 },
                 resource: discovery.resource.as_deref(),
                 requested_scope: scope,
+                client_assertion: self.client_assertion_for(client, &discovery.metadata.issuer)?.as_deref(),
+                dpop: flow_dpop.as_ref().map(|key| DpopContext {
+                    key,
+                    nonce: &self.as_nonce,
+                }),
             },
         )
         .await
@@ -486,7 +768,7 @@ impl OAuthClient {
 
     /// The spec's scope selection: configuration > step-up union > challenge `scope` >
     /// PRM `scopes_supported` > none; plus `offline_access` when the AS lists it.
-    fn select_scope(&self, d: &Discovery, reason: &Reason) -> Option<String> {
+    fn select_scope(&self, d: &Discovery, reason: &Reason, offline_ok: bool) -> Option<String> {
         let base = if let Some(s) = &self.config.scopes {
             Some(s.clone())
         } else if let Reason::StepUp(s) = reason {
@@ -498,6 +780,7 @@ impl OAuthClient {
         };
         let base = base.filter(|s| !s.trim().is_empty());
         if self.config.scopes.is_none()
+            && offline_ok
             && self.config.request_offline_access
             && d.metadata.supports_scope("offline_access")
         {
@@ -507,33 +790,60 @@ impl OAuthClient {
         base
     }
 
-    fn header_for(&self, tokens: &TokenSet) -> Result<http::HeaderValue> {
-        let mut v = http::HeaderValue::from_str(&format!("Bearer {}", tokens.access_token.expose()))
-            .map_err(|_| Error::rule(Step::McpRequest, &self.config.server_url, "the access token has characters not allowed in a header"))?;
-        v.set_sensitive(true);
-        Ok(v)
+    /// `Authorization` (and, for a DPoP-bound token, a fresh `DPoP` proof for this
+    /// method and URL) for `rec`'s token.
+    fn headers_for(&self, rec: &CredentialRecord, method: &str, url: &str) -> Result<http::HeaderMap> {
+        let bad = |_| Error::rule(Step::McpRequest, &self.config.server_url, "the access token has characters not allowed in a header");
+        let token = rec.tokens.access_token.expose();
+        let mut map = http::HeaderMap::new();
+        let dpop_bound = rec.tokens.token_type.eq_ignore_ascii_case("dpop");
+        match (&rec.dpop_key, dpop_bound) {
+            (Some(material), true) => {
+                let key = DpopKey::from_material(material)?;
+                let nonce = self.rs_nonce.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let proof = key.proof(method, url, Some(token), nonce.as_deref())?;
+                let mut auth = http::HeaderValue::from_str(&format!("DPoP {token}")).map_err(bad)?;
+                auth.set_sensitive(true);
+                map.insert(http::header::AUTHORIZATION, auth);
+                map.insert("dpop", http::HeaderValue::from_str(&proof).map_err(bad)?);
+            }
+            (None, true) => {
+                return Err(Error::rule(
+                    Step::McpRequest,
+                    &self.config.server_url,
+                    "the stored token is DPoP-bound but its key is missing; log in again",
+                ));
+            }
+            _ => {
+                // The exact casing `Bearer` (RFC 6750 §2.1), whatever `token_type` said.
+                let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(bad)?;
+                auth.set_sensitive(true);
+                map.insert(http::header::AUTHORIZATION, auth);
+            }
+        }
+        Ok(map)
     }
 
-    async fn authorization_header(&self, url: &str) -> Result<Option<http::HeaderValue>> {
+    async fn request_headers_for(&self, method: &str, url: &str) -> Result<http::HeaderMap> {
         if !self.is_our_resource(url) {
             // Never send a token anywhere but the resource it was issued for.
-            return Ok(None);
+            return Ok(http::HeaderMap::new());
         }
         let Some(rec) = self.current().await? else {
-            return Ok(None);
+            return Ok(http::HeaderMap::new());
         };
         if !self.expiring(&rec.tokens) {
-            return self.header_for(&rec.tokens).map(Some);
+            return self.headers_for(&rec, method, url);
         }
-        if rec.tokens.refresh_token.is_none() {
+        if rec.tokens.refresh_token.is_none() && non_interactive_grant(&rec.grant).is_none() {
             // Expired with no way to renew: let the server's challenge start a new flow.
-            return Ok(None);
+            return Ok(http::HeaderMap::new());
         }
         match self.refresh(&rec).await {
-            Ok(next) => self.header_for(&next.tokens).map(Some),
+            Ok(next) => self.headers_for(&next, method, url),
             Err(e) => {
-                tracing::warn!(error = %e, "refreshing ahead of expiry failed");
-                Ok(None)
+                tracing::warn!(error = %e, "renewing the token ahead of expiry failed");
+                Ok(http::HeaderMap::new())
             }
         }
     }
@@ -541,7 +851,16 @@ impl OAuthClient {
 
 impl RequestAuth for OAuthClient {
     fn authorization<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<http::HeaderValue>>> {
-        Box::pin(self.authorization_header(url))
+        Box::pin(async move {
+            Ok(self
+                .request_headers_for("POST", url)
+                .await?
+                .remove(http::header::AUTHORIZATION))
+        })
+    }
+
+    fn request_headers<'a>(&'a self, method: &'a str, url: &'a str) -> BoxFuture<'a, Result<http::HeaderMap>> {
+        Box::pin(self.request_headers_for(method, url))
     }
 
     fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<()>> {
@@ -554,4 +873,39 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         path: String::new(),
         message: format!("the store task failed: {e}"),
     })?
+}
+
+/// Where a grant without a user sends its token request.
+struct MintTarget<'a> {
+    issuer: &'a str,
+    token_endpoint: &'a str,
+    resource: Option<&'a str>,
+}
+
+/// The grant if it needs no user.
+fn non_interactive(kind: GrantKind) -> Option<GrantKind> {
+    match kind {
+        GrantKind::ClientCredentials | GrantKind::JwtBearer | GrantKind::EnterpriseManaged => Some(kind),
+        GrantKind::Auto | GrantKind::AuthorizationCode => None,
+    }
+}
+
+/// The name stored in [`CredentialRecord::grant`].
+fn grant_name(kind: GrantKind) -> &'static str {
+    match kind {
+        GrantKind::ClientCredentials => "client_credentials",
+        GrantKind::JwtBearer => "jwt_bearer",
+        GrantKind::EnterpriseManaged => "enterprise_managed",
+        GrantKind::Auto | GrantKind::AuthorizationCode => "authorization_code",
+    }
+}
+
+/// The stored grant name back, when it is one that needs no user.
+fn non_interactive_grant(name: &str) -> Option<GrantKind> {
+    match name {
+        "client_credentials" => Some(GrantKind::ClientCredentials),
+        "jwt_bearer" => Some(GrantKind::JwtBearer),
+        "enterprise_managed" => Some(GrantKind::EnterpriseManaged),
+        _ => None,
+    }
 }

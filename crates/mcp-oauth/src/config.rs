@@ -2,7 +2,8 @@
 //! every setting that weakens a security check says so in its documentation, and the
 //! engine logs a warning whenever one is used.
 
-use crate::secret::ClientSecret;
+use crate::assertion::SigningKey;
+use crate::secret::{Assertion, ClientSecret};
 use std::time::Duration;
 
 /// Which `resource` indicator (RFC 8707) to send.
@@ -39,9 +40,11 @@ pub struct PreRegisteredClient {
     /// The issuer this client belongs to. When set, the client is used only with that
     /// authorization server (a client id is meaningful only to its issuer).
     pub issuer: Option<String>,
-    /// `none`, `client_secret_basic` or `client_secret_post`; chosen from the AS metadata
-    /// when unset.
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`; chosen
+    /// from the credentials and the AS metadata when unset.
     pub token_endpoint_auth_method: Option<String>,
+    /// A private key for `private_key_jwt` (RFC 7523 client assertions).
+    pub private_key: Option<SigningKey>,
 }
 
 impl std::fmt::Debug for PreRegisteredClient {
@@ -51,8 +54,79 @@ impl std::fmt::Debug for PreRegisteredClient {
             .field("client_secret", &crate::secret::redacted(&self.client_secret))
             .field("issuer", &self.issuer)
             .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("private_key", &self.private_key.as_ref().map(|k| &k.alg))
             .finish()
     }
+}
+
+/// Which OAuth grant obtains tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GrantKind {
+    /// Decided from the configuration and the authorization server: a configured
+    /// workload assertion → [`GrantKind::JwtBearer`]; configured enterprise settings →
+    /// [`GrantKind::EnterpriseManaged`]; client credentials configured and an AS that
+    /// offers `client_credentials` but not `authorization_code` →
+    /// [`GrantKind::ClientCredentials`]; otherwise [`GrantKind::AuthorizationCode`].
+    #[default]
+    Auto,
+    /// A user in a browser (PKCE).
+    AuthorizationCode,
+    /// The client acts on its own behalf (MCP `oauth-client-credentials` extension).
+    ClientCredentials,
+    /// Workload identity federation: an RFC 7523 jwt-bearer grant with a JWT the
+    /// platform issued to this workload (MCP `auth/wif`).
+    JwtBearer,
+    /// Enterprise-managed authorization (SEP-990): RFC 8693 exchange of an ID token for
+    /// an ID-JAG at the enterprise IdP, then the jwt-bearer grant at the MCP AS.
+    EnterpriseManaged,
+}
+
+/// Where a JWT to present comes from. Files and environment variables are read at each
+/// use, so a platform that rotates the token is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionSource {
+    Value(Assertion),
+    File(std::path::PathBuf),
+    Env(String),
+}
+
+impl AssertionSource {
+    pub fn load(&self) -> crate::Result<Assertion> {
+        let v = match self {
+            AssertionSource::Value(a) => return Ok(a.clone()),
+            AssertionSource::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| crate::Error::Config(format!("cannot read the assertion file {}: {e}", p.display())))?,
+            AssertionSource::Env(var) => std::env::var(var)
+                .map_err(|_| crate::Error::Config(format!("the environment variable {var} (assertion) is not set")))?,
+        };
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(crate::Error::Config("the assertion is empty".into()));
+        }
+        Ok(Assertion::new(v))
+    }
+}
+
+/// Enterprise-managed authorization: the enterprise IdP and the user's ID token there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnterpriseSettings {
+    /// The IdP's token endpoint (where the RFC 8693 exchange happens).
+    pub idp_token_endpoint: String,
+    /// Our client id at the IdP.
+    pub idp_client_id: String,
+    pub idp_client_secret: Option<ClientSecret>,
+    /// The ID token issued to the user by the IdP.
+    pub id_token: AssertionSource,
+}
+
+/// When to sender-constrain tokens with DPoP (RFC 9449).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DpopPolicy {
+    /// When the AS advertises ES256 in `dpop_signing_alg_values_supported`.
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 /// Where the authorization server sends the browser back to.
@@ -74,6 +148,21 @@ impl Default for RedirectSettings {
             path: "/callback".into(),
         }
     }
+}
+
+/// How the user takes part in an interactive authorization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Interaction {
+    /// Open the browser; a loopback listener receives the redirect (RFC 8252 §7.3).
+    #[default]
+    Browser,
+    /// Show the authorization URL and read back the redirect URL (or the bare code) the
+    /// user pastes: for SSH sessions and machines without a browser. The redirect URI is
+    /// still the registered loopback one; nothing listens on it.
+    Paste,
+    /// The device authorization grant (RFC 8628), when the authorization server
+    /// advertises `device_authorization_endpoint`.
+    Device,
 }
 
 /// Configuration of the OAuth client for one MCP server.
@@ -106,6 +195,13 @@ pub struct OAuthConfig {
     pub request_offline_access: bool,
     /// Refresh this long before expiry.
     pub refresh_margin: Duration,
+    /// Browser + loopback (default), paste, or device grant.
+    pub interaction: Interaction,
+    pub grant: GrantKind,
+    /// A workload identity JWT (for [`GrantKind::JwtBearer`]).
+    pub workload_assertion: Option<AssertionSource>,
+    pub enterprise: Option<EnterpriseSettings>,
+    pub dpop: DpopPolicy,
 }
 
 impl OAuthConfig {
@@ -126,6 +222,11 @@ impl OAuthConfig {
             callback_timeout: Duration::from_secs(300),
             request_offline_access: true,
             refresh_margin: Duration::from_secs(60),
+            interaction: Interaction::default(),
+            grant: GrantKind::default(),
+            workload_assertion: None,
+            enterprise: None,
+            dpop: DpopPolicy::default(),
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Step {
     TokenExchange,
     /// Refreshing a token.
     Refresh,
+    /// Revoking a token (RFC 7009).
+    Revocation,
     /// Reading or writing the credential store.
     Store,
     /// Configuration given by the user.
@@ -41,6 +43,7 @@ impl fmt::Display for Step {
             Step::Authorization => "authorization",
             Step::TokenExchange => "token exchange",
             Step::Refresh => "token refresh",
+            Step::Revocation => "token revocation",
             Step::Store => "credential store",
             Step::Config => "configuration",
         })

@@ -18,15 +18,21 @@
 //! - [`mcp`]: a small Streamable HTTP MCP client that applies authorization to every
 //!   request and speaks both the stateful (2025) and the stateless (2026-07-28) lifecycle.
 
+pub mod assertion;
 pub mod authorize;
 pub mod challenge;
 pub mod client;
+pub(crate) mod client_auth;
 pub mod config;
 pub mod discovery;
+pub mod doctor;
+pub mod dpop;
 pub mod error;
 pub mod http;
 pub mod mcp;
+pub mod proxy;
 pub mod registration;
+pub mod revocation;
 pub mod secret;
 pub mod store;
 pub mod token;

@@ -6,7 +6,7 @@
 //! A client id is bound to the issuer that issued it: registrations are stored under
 //! (issuer, redirect URI) and only ever presented to that issuer (SEP-2352).
 
-use crate::config::OAuthConfig;
+use crate::config::{OAuthConfig, PreRegisteredClient};
 use crate::discovery::Discovery;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
@@ -29,6 +29,17 @@ pub fn secret_auth_method(supported: &[String]) -> &'static str {
     }
 }
 
+/// How a pre-registered client authenticates: as configured, else `private_key_jwt` with
+/// a private key, a secret method the AS supports with a secret, `none` without either.
+pub fn pre_registered_auth_method(pre: &PreRegisteredClient, supported: &[String]) -> String {
+    match (&pre.token_endpoint_auth_method, &pre.private_key, &pre.client_secret) {
+        (Some(m), _, _) => m.clone(),
+        (None, Some(_), _) => "private_key_jwt".to_string(),
+        (None, None, Some(_)) => secret_auth_method(supported).to_string(),
+        (None, None, None) => "none".to_string(),
+    }
+}
+
 /// Obtain the client to use with the discovered authorization server.
 pub async fn obtain_client(
     http: &HttpClient,
@@ -43,11 +54,7 @@ pub async fn obtain_client(
     if let Some(pre) = &config.client {
         let bound_elsewhere = pre.issuer.as_deref().is_some_and(|i| i != issuer);
         if !bound_elsewhere {
-            let method = match (&pre.token_endpoint_auth_method, &pre.client_secret) {
-                (Some(m), _) => m.clone(),
-                (None, Some(_)) => secret_auth_method(&meta.token_auth_methods()).to_string(),
-                (None, None) => "none".to_string(),
-            };
+            let method = pre_registered_auth_method(pre, &meta.token_auth_methods());
             tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
             return Ok(ClientRegistration {
                 issuer,
@@ -168,6 +175,9 @@ pub async fn register(
         .is_none_or(|g| g.iter().any(|x| x == "refresh_token"))
     {
         grant_types.push("refresh_token");
+    }
+    if config.interaction == crate::config::Interaction::Device && meta.device_authorization_endpoint.is_some() {
+        grant_types.push(crate::authorize::device::GRANT_TYPE);
     }
     let body = json!({
         "client_name": config.client_name,

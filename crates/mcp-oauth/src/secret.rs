@@ -50,6 +50,24 @@ secret_type!(
     /// A PKCE code verifier (RFC 7636 §4.1).
     PkceVerifier
 );
+secret_type!(
+    /// A device verification code (RFC 8628 §3.2); the user never sees it.
+    DeviceCode
+);
+
+secret_type!(
+    /// A PEM-encoded private key (PKCS#8), for `private_key_jwt` client authentication.
+    PrivateKeyPem
+);
+secret_type!(
+    /// A JWT handed to us to present: a workload identity token (RFC 7523 assertion) or
+    /// an enterprise ID token (the subject of an RFC 8693 exchange).
+    Assertion
+);
+secret_type!(
+    /// A DPoP private key (PKCS#8 DER, base64url), kept with the credential it is bound to.
+    DpopKeyMaterial
+);
 
 /// Shorthand used by the `Debug` impls of structs that hold optional secrets.
 pub(crate) fn redacted<T>(v: &Option<T>) -> &'static str {

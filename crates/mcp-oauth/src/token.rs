@@ -6,7 +6,9 @@
 
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
-use crate::secret::{AccessToken, AuthorizationCode, PkceVerifier, RefreshToken};
+use crate::assertion::CLIENT_ASSERTION_TYPE;
+use crate::dpop::DpopKey;
+use crate::secret::{AccessToken, Assertion, AuthorizationCode, PkceVerifier, RefreshToken};
 use crate::store::{ClientRegistration, TokenSet};
 use crate::util::now_secs;
 use base64::Engine;
@@ -25,6 +27,37 @@ pub enum Grant<'a> {
         /// Scopes to ask for (Entra wants them repeated on refresh); `None` keeps the grant's.
         scope: Option<&'a str>,
     },
+    /// OAuth 2.1 §4.2 / the MCP `oauth-client-credentials` extension.
+    ClientCredentials { scope: Option<&'a str> },
+    /// RFC 7523 §2.1 authorization grant: a workload identity token, or an ID-JAG.
+    JwtBearer {
+        assertion: &'a Assertion,
+        scope: Option<&'a str>,
+    },
+    /// RFC 8693 token exchange (at an enterprise IdP: ID token → ID-JAG).
+    TokenExchange {
+        subject_token: &'a Assertion,
+        subject_token_type: &'a str,
+        requested_token_type: &'a str,
+        audience: &'a str,
+        scope: Option<&'a str>,
+    },
+}
+
+/// The grant type URNs used here.
+pub mod grant_types {
+    pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+    pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+}
+
+/// DPoP for one token request: the key, and the latest nonce the server gave
+/// (updated in place when the server supplies a new one).
+#[derive(Debug)]
+pub struct DpopContext<'a> {
+    pub key: &'a DpopKey,
+    pub nonce: &'a std::sync::Mutex<Option<String>>,
 }
 
 /// A token request.
@@ -37,6 +70,10 @@ pub struct TokenRequest<'a> {
     pub resource: Option<&'a str>,
     /// The scopes asked for, recorded in the result for later step-up unions.
     pub requested_scope: Option<&'a str>,
+    /// A signed client assertion, for `private_key_jwt`.
+    pub client_assertion: Option<&'a str>,
+    /// Sender-constrain the token with DPoP.
+    pub dpop: Option<DpopContext<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -61,8 +98,8 @@ struct RawTokenResponse {
 
 fn step_of(grant: &Grant<'_>) -> Step {
     match grant {
-        Grant::AuthorizationCode { .. } => Step::TokenExchange,
         Grant::RefreshToken { .. } => Step::Refresh,
+        _ => Step::TokenExchange,
     }
 }
 
@@ -108,6 +145,35 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
                 form.push(("scope".into(), (*s).into()));
             }
         }
+        Grant::ClientCredentials { scope } => {
+            form.push(("grant_type".into(), "client_credentials".into()));
+            if let Some(s) = scope {
+                form.push(("scope".into(), (*s).into()));
+            }
+        }
+        Grant::JwtBearer { assertion, scope } => {
+            form.push(("grant_type".into(), grant_types::JWT_BEARER.into()));
+            form.push(("assertion".into(), assertion.expose().into()));
+            if let Some(s) = scope {
+                form.push(("scope".into(), (*s).into()));
+            }
+        }
+        Grant::TokenExchange {
+            subject_token,
+            subject_token_type,
+            requested_token_type,
+            audience,
+            scope,
+        } => {
+            form.push(("grant_type".into(), grant_types::TOKEN_EXCHANGE.into()));
+            form.push(("requested_token_type".into(), (*requested_token_type).into()));
+            form.push(("subject_token".into(), subject_token.expose().into()));
+            form.push(("subject_token_type".into(), (*subject_token_type).into()));
+            form.push(("audience".into(), (*audience).into()));
+            if let Some(s) = scope {
+                form.push(("scope".into(), (*s).into()));
+            }
+        }
     }
     if let Some(r) = req.resource {
         form.push(("resource".into(), r.into()));
@@ -124,6 +190,21 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
             let secret = client.client_secret.as_ref().ok_or_else(|| missing_secret(step, req))?;
             form.push(("client_id".into(), client.client_id.clone()));
             form.push(("client_secret".into(), secret.expose().into()));
+        }
+        "private_key_jwt" => {
+            let assertion = req.client_assertion.ok_or_else(|| {
+                Error::rule(
+                    step,
+                    req.token_endpoint,
+                    format!(
+                        "client {} uses private_key_jwt but no private key is configured (--private-key)",
+                        client.client_id
+                    ),
+                )
+            })?;
+            form.push(("client_id".into(), client.client_id.clone()));
+            form.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
+            form.push(("client_assertion".into(), assertion.into()));
         }
         other => {
             return Err(Error::rule(
@@ -147,20 +228,47 @@ fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
     )
 }
 
-/// Sends the request and parses the response into a [`TokenSet`].
+/// Sends the request and parses the response into a [`TokenSet`]. With DPoP, a
+/// `use_dpop_nonce` error is answered once with a new proof carrying the server's nonce
+/// (RFC 9449 §8).
 pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
     let step = step_of(&req.grant);
     let TokenForm { form, basic } = build_form(req)?;
-    let mut builder = http
-        .reqwest()
-        .post(req.token_endpoint)
-        .header(http::header::ACCEPT, "application/json")
-        .form(&form);
-    if let Some(b) = basic {
-        builder = builder.header(http::header::AUTHORIZATION, b);
+    let mut nonce_retried = false;
+    loop {
+        let mut builder = http
+            .reqwest()
+            .post(req.token_endpoint)
+            .header(http::header::ACCEPT, "application/json")
+            .form(&form);
+        if let Some(b) = &basic {
+            builder = builder.header(http::header::AUTHORIZATION, b);
+        }
+        if let Some(d) = &req.dpop {
+            let nonce = d.nonce.lock().ok().and_then(|n| n.clone());
+            let proof = d.key.proof("POST", req.token_endpoint, None, nonce.as_deref())?;
+            builder = builder.header("DPoP", proof);
+        }
+        let fetched = http.send(step, req.token_endpoint, builder).await?;
+        let server_nonce = fetched
+            .headers
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let (Some(d), Some(n)) = (&req.dpop, &server_nonce)
+            && let Ok(mut slot) = d.nonce.lock()
+        {
+            *slot = Some(n.clone());
+        }
+        let parsed = parse_token_response(step, req.token_endpoint, fetched.status, &fetched.body, req.requested_scope);
+        match parsed {
+            Err(e) if e.oauth_error() == Some("use_dpop_nonce") && req.dpop.is_some() && server_nonce.is_some() && !nonce_retried => {
+                tracing::info!(url = %req.token_endpoint, "the authorization server asked for a DPoP nonce; retrying once with it");
+                nonce_retried = true;
+            }
+            other => return other,
+        }
     }
-    let fetched = http.send(step, req.token_endpoint, builder).await?;
-    parse_token_response(step, req.token_endpoint, fetched.status, &fetched.body, req.requested_scope)
 }
 
 /// Parses a token endpoint response (success or RFC 6749 §5.2 error).
@@ -269,6 +377,8 @@ mod tests {
                 grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
                 resource: Some("http://localhost:3000"),
                 requested_scope: None,
+                client_assertion: None,
+                dpop: None,
             })
             .unwrap();
             assert_eq!(basic.is_some(), want_basic, "{method}");
@@ -283,9 +393,57 @@ mod tests {
             grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
             resource: None,
             requested_scope: None,
+            client_assertion: None,
+            dpop: None,
         })
         .unwrap_err();
         assert!(err.to_string().contains("no client secret"), "{err}");
+    }
+
+    #[test]
+    fn extension_grant_forms() {
+        let a = Assertion::new("jwt.value.sig");
+        let c = client("private_key_jwt", None);
+        let TokenForm { form, basic } = build_form(&TokenRequest {
+            token_endpoint: "https://as/token",
+            client: &c,
+            grant: Grant::ClientCredentials { scope: Some("s1") },
+            resource: Some("https://r/mcp"),
+            requested_scope: None,
+            client_assertion: Some("signed"),
+            dpop: None,
+        })
+        .unwrap();
+        assert!(basic.is_none());
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some("client_credentials"));
+        assert_eq!(get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
+        assert_eq!(get("client_assertion"), Some("signed"));
+        assert_eq!(get("scope"), Some("s1"));
+
+        let c = client("none", None);
+        let TokenForm { form, .. } = build_form(&TokenRequest {
+            token_endpoint: "https://idp/token",
+            client: &c,
+            grant: Grant::TokenExchange {
+                subject_token: &a,
+                subject_token_type: grant_types::ID_TOKEN,
+                requested_token_type: grant_types::ID_JAG,
+                audience: "https://as",
+                scope: None,
+            },
+            resource: Some("https://r/mcp"),
+            requested_scope: None,
+            client_assertion: None,
+            dpop: None,
+        })
+        .unwrap();
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some(grant_types::TOKEN_EXCHANGE));
+        assert_eq!(get("subject_token"), Some("jwt.value.sig"));
+        assert_eq!(get("audience"), Some("https://as"));
+        assert_eq!(get("resource"), Some("https://r/mcp"));
+        assert_eq!(get("client_id"), Some("id:with space"));
     }
 
     #[test]

@@ -32,16 +32,29 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
     if !arguments.is_object() {
         anyhow::bail!("--args must be a JSON object, e.g. '{{\"text\":\"hi\"}}'");
     }
-    let config = args.oauth.to_config(&args.url)?;
+    let resolved = args.oauth.resolve(&args.url)?;
     let http = HttpClient::new(HttpPolicy::default())?;
-    let store = Arc::new(FileStore::default_location()?);
-    let oauth = Arc::new(OAuthClient::new(config, http.clone(), store, Arc::new(AnnouncingBrowser::default())));
-    let mcp = McpClient::new(
-        args.url.clone(),
-        http.reqwest().clone(),
-        McpClientOptions::default(),
-        Some(oauth),
-    );
+    let mut options = McpClientOptions::default();
+    let auth: Option<Arc<dyn mcp_oauth::mcp::RequestAuth>> = match &resolved.static_authorization {
+        // A static Authorization header: no OAuth for this server.
+        Some(value) => {
+            let mut v = http::HeaderValue::from_str(value)
+                .map_err(|_| anyhow::anyhow!("the static Authorization header has characters not allowed in a header"))?;
+            v.set_sensitive(true);
+            options.headers.insert(http::header::AUTHORIZATION, v);
+            None
+        }
+        None => {
+            let store = Arc::new(FileStore::default_location()?);
+            Some(Arc::new(OAuthClient::new(
+                resolved.config,
+                http.clone(),
+                store,
+                Arc::new(AnnouncingBrowser::default()),
+            )))
+        }
+    };
+    let mcp = McpClient::new(args.url.clone(), http.reqwest().clone(), options, auth);
     mcp.connect().await?;
     let result = match &args.tool {
         None => {

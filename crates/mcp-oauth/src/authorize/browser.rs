@@ -8,10 +8,46 @@
 use crate::error::{Error, Result, Step};
 use std::process::{Command, Stdio};
 
-/// Something that shows the user the authorization URL.
+/// What an authorization is waiting for, for progress displays ([`Browser::progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// Another process (or client) holds this server's lock: it is logging in or
+    /// refreshing. This one waits for it, then uses its result when there is one.
+    WaitingForOtherProcess { server_url: String },
+    /// The other process finished; its result is being looked at.
+    OtherProcessDone { server_url: String },
+    /// Waiting for the user to approve the device code (RFC 8628).
+    WaitingForDevice { verification_uri: String },
+    /// The redirect (or the approval) arrived; redeeming it at the token endpoint.
+    Exchanging,
+    /// The interactive part of the authorization is over, successfully or not.
+    Finished,
+}
+
+/// The user's side of an authorization: a browser to open, and the hooks of the other
+/// interaction modes ([`crate::config::Interaction`]). Only [`open`](Self::open) has to be
+/// written; the others default to plain stdin/stderr behaviour.
 pub trait Browser: Send + Sync {
     /// Start showing `url`; must not block until the user is done.
     fn open(&self, url: &str) -> Result<()>;
+
+    /// Paste mode: show `url` and return what the user pasted back (the redirect URL
+    /// their browser could not load, or the bare code). Blocking; runs on a blocking
+    /// thread. Default: instructions on stderr, one line from stdin.
+    fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> Result<String> {
+        super::paste::read_from_stdin(url, redirect_uri)
+    }
+
+    /// Device mode: show where to go and which code to enter. Must not block.
+    /// Default: on stderr.
+    fn show_device_code(&self, prompt: &super::device::DevicePrompt) -> Result<()> {
+        eprintln!("{}", prompt.instructions());
+        Ok(())
+    }
+
+    /// Progress of the flow (for a spinner, or a line in a log). Default: nothing.
+    fn progress(&self, _event: &Progress) {}
 }
 
 /// `$BROWSER` when set (a `:`-separated list of commands, each may contain `%s`), else

@@ -38,6 +38,25 @@ pub fn stable_port(server_url: &str) -> u16 {
     10000 + (u16::from_be_bytes([d[0], d[1]]) % 20000)
 }
 
+/// The redirect URI for `settings` without binding anything: for paste and device modes,
+/// where the authorization server must still see the registered loopback redirect URI but
+/// nothing listens on it. A port of 0 ("any free port") means the stable port here.
+pub fn redirect_uri_for(settings: &RedirectSettings, server_url: &str) -> Result<String> {
+    bind_addrs(&settings.host)?;
+    let port = settings.port.filter(|p| *p != 0).unwrap_or_else(|| stable_port(server_url));
+    Ok(format_redirect_uri(&settings.host, port, &settings.path))
+}
+
+fn format_redirect_uri(host: &str, port: u16, path: &str) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    format!("http://{host}:{port}{path}")
+}
+
 fn bind_addrs(host: &str) -> Result<Vec<IpAddr>> {
     if host.eq_ignore_ascii_case("localhost") {
         // `localhost` may resolve to either family in the browser: listen on both.
@@ -181,7 +200,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(req, shared.clone()));
+            // No keep-alive: a browser that kept this connection open would send the
+            // next login's redirect here, to a flow that is already over, instead of
+            // to the new listener.
             let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });
@@ -266,6 +289,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn redirect_uri_without_a_listener() {
+        let s = RedirectSettings::default();
+        let port = stable_port("http://h/mcp");
+        assert_eq!(redirect_uri_for(&s, "http://h/mcp").unwrap(), format!("http://127.0.0.1:{port}/callback"));
+        let s = RedirectSettings {
+            host: "::1".into(),
+            port: Some(8765),
+            path: "oauth/cb".into(),
+        };
+        assert_eq!(redirect_uri_for(&s, "http://h/mcp").unwrap(), "http://[::1]:8765/oauth/cb");
+        let s = RedirectSettings {
+            host: "example.com".into(),
+            ..Default::default()
+        };
+        assert!(redirect_uri_for(&s, "http://h/mcp").is_err());
+    }
+
     #[tokio::test]
     async fn page_waits_for_the_outcome() {
         let l = LoopbackListener::bind(&settings(0), "http://x").await.unwrap();
@@ -285,6 +326,32 @@ mod tests {
         let (status, body) = tokio::time::timeout(Duration::from_secs(5), browser).await.unwrap().unwrap();
         assert_eq!(status, 400);
         assert!(body.contains("invalid_grant"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_pooled_browser_connection_reaches_the_next_listener() {
+        // One client with a connection pool, as a browser has: the second login's
+        // redirect must reach the second listener, not the first flow's connection.
+        let browser = reqwest::Client::new();
+        let settings = settings(0);
+        let first = LoopbackListener::bind(&settings, "http://x").await.unwrap();
+        let uri = first.redirect_uri().to_string();
+        let port: u16 = uri.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+        let b1 = browser.clone();
+        let u1 = uri.clone();
+        let t1 = tokio::spawn(async move { b1.get(format!("{u1}?code=one&state=s")).send().await.unwrap().status() });
+        let (p1, r1) = first.wait(Duration::from_secs(5)).await.unwrap();
+        r1.finish(Ok(()));
+        assert_eq!(t1.await.unwrap(), 200);
+        assert_eq!(p1.code.unwrap().expose(), "one");
+
+        let second = LoopbackListener::bind(&RedirectSettings { port: Some(port), ..settings }, "http://x").await.unwrap();
+        assert_eq!(second.redirect_uri(), uri);
+        let t2 = tokio::spawn(async move { browser.get(format!("{uri}?code=two&state=s")).send().await.unwrap().status() });
+        let (p2, r2) = second.wait(Duration::from_secs(5)).await.unwrap();
+        r2.finish(Ok(()));
+        assert_eq!(p2.code.unwrap().expose(), "two");
+        assert_eq!(t2.await.unwrap(), 200);
     }
 
     #[tokio::test]

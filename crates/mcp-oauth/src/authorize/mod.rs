@@ -3,7 +3,9 @@
 //! redirect listener ([`loopback`]) and a browser opener ([`browser`]).
 
 pub mod browser;
+pub mod device;
 pub mod loopback;
+pub mod paste;
 
 use crate::error::{Error, Result, Step};
 use crate::secret::{AuthorizationCode, PkceVerifier};

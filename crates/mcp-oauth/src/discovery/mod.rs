@@ -71,9 +71,11 @@ pub fn read_challenge(www_authenticate: &[String], trace: &mut DiscoveryTrace) -
     for e in errors {
         trace.push("challenge", "", None, Verdict::Skipped(e.to_string()));
     }
-    let bearer = challenge::bearer(&challenges);
+    // A server that only accepts DPoP-bound tokens challenges with `DPoP`, whose
+    // parameters (resource_metadata, scope, error) read the same way.
+    let bearer = challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges));
     if let Some(b) = &bearer {
-        trace.push("challenge", "", None, Verdict::Note(format!("parsed Bearer challenge: {b:?}")));
+        trace.push("challenge", "", None, Verdict::Note(format!("parsed challenge: {b:?}")));
     } else if !www_authenticate.is_empty() {
         trace.push("challenge", "", None, Verdict::Note("no Bearer challenge".into()));
     }

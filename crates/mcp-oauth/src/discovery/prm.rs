@@ -131,6 +131,71 @@ pub fn resource_matches(resource: &str, server_url: &str) -> bool {
     rp.is_empty() || sp == rp || sp.starts_with(&format!("{rp}/"))
 }
 
+/// What one PRM candidate URL answered.
+#[derive(Debug, Clone)]
+pub enum PrmFetch {
+    /// A PRM document (not yet checked against the server).
+    Document { status: u16, metadata: ProtectedResourceMetadata },
+    /// Not usable; try the next candidate. `status` when a response came back.
+    Unusable { status: Option<u16>, why: String },
+}
+
+/// Fetches one candidate URL.
+pub async fn fetch(http: &HttpClient, url: &str) -> PrmFetch {
+    let fetched = match http.get(Step::ResourceMetadata, url).await {
+        Ok(f) => f,
+        Err(e) => {
+            return PrmFetch::Unusable {
+                status: None,
+                why: e.to_string(),
+            };
+        }
+    };
+    let status = Some(fetched.status);
+    if !(200..300).contains(&fetched.status) {
+        return PrmFetch::Unusable {
+            status,
+            why: format!("HTTP {}", fetched.status),
+        };
+    }
+    if !fetched.looks_like_json() {
+        return PrmFetch::Unusable {
+            status,
+            why: format!("not JSON: {}", fetched.text_excerpt()),
+        };
+    }
+    match serde_json::from_slice(&fetched.body) {
+        Ok(metadata) => PrmFetch::Document {
+            status: fetched.status,
+            metadata,
+        },
+        Err(e) => PrmFetch::Unusable {
+            status,
+            why: format!("not a protected resource metadata document: {e}"),
+        },
+    }
+}
+
+/// The rule a fetched PRM document breaks for `server_url`, if any: its `resource` must
+/// identify the server, and it must list an authorization server.
+pub fn check(metadata: &ProtectedResourceMetadata, server_url: &str) -> Option<String> {
+    if !resource_matches(&metadata.resource, server_url) {
+        return Some(format!(
+            "protected resource metadata names resource {:?}, which does not identify the \
+             MCP server {server_url:?} (RFC 9728 §3.3); refusing to request tokens for it",
+            metadata.resource
+        ));
+    }
+    if metadata.authorization_servers.is_empty() {
+        return Some(
+            "protected resource metadata lists no authorization_servers \
+             (the MCP spec requires at least one)"
+                .into(),
+        );
+    }
+    None
+}
+
 /// Fetch candidates in order; the first valid document wins. A document whose `resource`
 /// does not identify the server is a hard error (no fallback: the server is telling us
 /// its tokens belong elsewhere). `Ok(None)` when no candidate had a document.
@@ -143,67 +208,22 @@ pub async fn discover(
     let cands = candidates(server_url, resource_metadata, trace)?;
     let mut iter = cands.into_iter();
     while let Some((source, url)) = iter.next() {
-        let fetched = match http.get(Step::ResourceMetadata, &url).await {
-            Ok(f) => f,
-            Err(e) => {
-                trace.push(source.label(), &url, None, Verdict::Skipped(e.to_string()));
+        let (status, metadata) = match fetch(http, &url).await {
+            PrmFetch::Unusable { status, why } => {
+                trace.push(source.label(), &url, status, Verdict::Skipped(why));
                 continue;
             }
+            PrmFetch::Document { status, metadata } => (status, metadata),
         };
-        if !(200..300).contains(&fetched.status) {
-            trace.push(
-                source.label(),
-                &url,
-                Some(fetched.status),
-                Verdict::Skipped(format!("HTTP {}", fetched.status)),
-            );
-            continue;
-        }
-        if !fetched.looks_like_json() {
-            trace.push(
-                source.label(),
-                &url,
-                Some(fetched.status),
-                Verdict::Skipped(format!("not JSON: {}", fetched.text_excerpt())),
-            );
-            continue;
-        }
-        let metadata: ProtectedResourceMetadata = match serde_json::from_slice(&fetched.body) {
-            Ok(m) => m,
-            Err(e) => {
-                trace.push(
-                    source.label(),
-                    &url,
-                    Some(fetched.status),
-                    Verdict::Skipped(format!("not a protected resource metadata document: {e}")),
-                );
-                continue;
-            }
-        };
-        if !resource_matches(&metadata.resource, server_url) {
-            let rule = format!(
-                "protected resource metadata names resource {:?}, which does not identify the \
-                 MCP server {server_url:?} (RFC 9728 §3.3); refusing to request tokens for it",
-                metadata.resource
-            );
-            trace.push(source.label(), &url, Some(fetched.status), Verdict::Rejected(rule.clone()));
+        if let Some(rule) = check(&metadata, server_url) {
+            trace.push(source.label(), &url, Some(status), Verdict::Rejected(rule.clone()));
             return Err(Error::Discovery {
                 step: Step::ResourceMetadata,
                 message: format!("{url}: {rule}"),
                 trace: trace.clone(),
             });
         }
-        if metadata.authorization_servers.is_empty() {
-            let rule = "protected resource metadata lists no authorization_servers \
-                        (the MCP spec requires at least one)";
-            trace.push(source.label(), &url, Some(fetched.status), Verdict::Rejected(rule.into()));
-            return Err(Error::Discovery {
-                step: Step::ResourceMetadata,
-                message: format!("{url}: {rule}"),
-                trace: trace.clone(),
-            });
-        }
-        trace.push(source.label(), &url, Some(fetched.status), Verdict::Used);
+        trace.push(source.label(), &url, Some(status), Verdict::Used);
         for (s, rest) in iter {
             trace.push(s.label(), rest, None, Verdict::NotTried);
         }

@@ -11,7 +11,7 @@
 //! - `headers`: `Mcp-Name` / `Mcp-Param-*` request metadata headers.
 
 mod client;
-mod headers;
+pub(crate) mod headers;
 pub mod sse;
 mod transport;
 
@@ -42,6 +42,8 @@ pub struct Refusal {
     /// How many times this same request has already been refused and retried (0 on the
     /// first refusal). Implementations bound their retries with it.
     pub attempt: u32,
+    /// The `DPoP-Nonce` header of the response (RFC 9449 §9), if any.
+    pub dpop_nonce: Option<String>,
 }
 
 /// Supplies credentials to the MCP client and reacts to refusals.
@@ -50,6 +52,21 @@ pub trait RequestAuth: Send + Sync {
     /// no credential (yet). Implementations must return `None` for any URL other than
     /// the resource the credential was issued for.
     fn authorization<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<http::HeaderValue>>>;
+
+    /// Every authorization header for a request (`Authorization`, and `DPoP` for
+    /// sender-constrained tokens, whose proof binds the method and URL). The default
+    /// sends [`RequestAuth::authorization`] alone.
+    fn request_headers<'a>(&'a self, method: &'a str, url: &'a str) -> BoxFuture<'a, Result<http::HeaderMap>> {
+        let _ = method;
+        Box::pin(async move {
+            let mut map = http::HeaderMap::new();
+            if let Some(mut v) = self.authorization(url).await? {
+                v.set_sensitive(true);
+                map.insert(http::header::AUTHORIZATION, v);
+            }
+            Ok(map)
+        })
+    }
 
     /// The server refused a request. `Ok(())` means new credentials are in place and the
     /// request should be sent again; an error is final for this request.

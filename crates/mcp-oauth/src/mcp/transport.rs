@@ -151,12 +151,17 @@ impl Transport {
                 all.insert(name.clone(), value.clone());
             }
             let mut sent_credentials = all.contains_key(header::AUTHORIZATION);
-            if let Some(auth) = &self.auth
-                && let Some(mut value) = auth.authorization(&self.url).await?
-            {
-                value.set_sensitive(true);
-                all.insert(header::AUTHORIZATION, value);
-                sent_credentials = true;
+            if let Some(auth) = &self.auth {
+                let auth_headers = auth.request_headers(method.as_str(), &self.url).await?;
+                if auth_headers.contains_key(header::AUTHORIZATION) {
+                    sent_credentials = true;
+                }
+                for (name, mut value) in auth_headers {
+                    if let Some(name) = name {
+                        value.set_sensitive(true);
+                        all.insert(name, value);
+                    }
+                }
             }
             let mut req = self.http.request(method.clone(), &self.url).headers(all);
             if let Some(b) = body {
@@ -187,6 +192,11 @@ impl Transport {
             if !refused {
                 return Ok((resp, deadline));
             }
+            let dpop_nonce = resp
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             drop(resp);
             tracing::debug!(url = %self.url, status = status.as_u16(), attempt, "MCP server refused the request");
             let Some(auth) = &self.auth else {
@@ -205,6 +215,7 @@ impl Transport {
                 www_authenticate: challenges,
                 sent_credentials,
                 attempt,
+                dpop_nonce,
             };
             auth.on_refusal(&refusal).await?;
             attempt += 1;

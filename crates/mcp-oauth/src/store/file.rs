@@ -277,6 +277,33 @@ impl CredentialStore for FileStore {
     /// them would race with a waiter that already opened one). On network file systems
     /// the guarantee is only as good as the file system's lock support.
     fn lock(&self, key: &CredentialKey) -> Result<StoreLock> {
+        let (path, file) = self.open_lock_file(key)?;
+        loop {
+            match file.lock() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(&path, "locking", &e)),
+            }
+        }
+        Ok(StoreLock::new(file))
+    }
+
+    fn try_lock(&self, key: &CredentialKey) -> Result<Option<StoreLock>> {
+        let (path, file) = self.open_lock_file(key)?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(StoreLock::new(file))),
+                Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(&path, "locking", &e)),
+            }
+        }
+    }
+}
+
+impl FileStore {
+    /// Opens (creating it 0600 if needed) the lock file of `key`.
+    fn open_lock_file(&self, key: &CredentialKey) -> Result<(PathBuf, File)> {
         let dir = self.ensure_dirs(LOCKS_DIR)?;
         let path = dir.join(format!("{}.lock", file_name(key)?));
         let mut options = OpenOptions::new();
@@ -289,14 +316,7 @@ impl CredentialStore for FileStore {
         let file = options
             .open(&path)
             .map_err(|e| io_err(&path, "opening the lock file", &e))?;
-        loop {
-            match file.lock() {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(&path, "locking", &e)),
-            }
-        }
-        Ok(StoreLock::new(file))
+        Ok((path, file))
     }
 }
 
@@ -676,6 +696,8 @@ mod tests {
                 requested_scope: Some("mcp:read".into()),
                 obtained_at: 1_700_000_000,
             },
+            grant: "authorization_code".into(),
+            dpop_key: None,
         }
     }
 
@@ -1201,6 +1223,17 @@ mod tests {
             1,
             "temp files left behind"
         );
+    }
+
+    #[test]
+    fn try_lock_reports_a_held_lock() {
+        let (_tmp, store) = store();
+        let other = FileStore::new(store.dir().to_path_buf());
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let held = store.try_lock(&key).unwrap().expect("free lock");
+        assert!(other.try_lock(&key).unwrap().is_none(), "held elsewhere");
+        drop(held);
+        assert!(other.try_lock(&key).unwrap().is_some(), "released");
     }
 
     #[test]

@@ -129,6 +129,20 @@ impl CredentialStore for MemoryStore {
             key: key.clone(),
         }))
     }
+
+    fn try_lock(&self, key: &CredentialKey) -> Result<Option<StoreLock>> {
+        let table = &self.inner.locks;
+        let mut held = relock(&table.held);
+        if held.contains(key) {
+            return Ok(None);
+        }
+        held.insert(key.clone());
+        drop(held);
+        Ok(Some(StoreLock::new(MemoryLockGuard {
+            table: Arc::clone(table),
+            key: key.clone(),
+        })))
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +184,8 @@ mod tests {
                 requested_scope: None,
                 obtained_at: 1_700_000_000,
             },
+            grant: "authorization_code".into(),
+            dpop_key: None,
         }
     }
 

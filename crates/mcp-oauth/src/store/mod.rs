@@ -20,7 +20,7 @@ pub use file::FileStore;
 pub use memory::MemoryStore;
 
 use crate::error::Result;
-use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use crate::secret::{AccessToken, ClientSecret, DpopKeyMaterial, RefreshToken};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -133,6 +133,17 @@ pub struct CredentialRecord {
     pub resource_indicator: Option<String>,
     pub client: ClientRegistration,
     pub tokens: TokenSet,
+    /// How the tokens were obtained (`authorization_code`, `client_credentials`,
+    /// `jwt_bearer`, `enterprise_managed`), which says how to renew them.
+    #[serde(default = "default_grant")]
+    pub grant: String,
+    /// The DPoP key the tokens are bound to, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<DpopKeyMaterial>,
+}
+
+fn default_grant() -> String {
+    "authorization_code".into()
 }
 
 /// Key of a [`CredentialRecord`].
@@ -201,4 +212,11 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// Blocks until this caller holds the exclusive lock for `key` (across processes
     /// for persistent stores). Used to make refreshes and logins single-flight.
     fn lock(&self, key: &CredentialKey) -> Result<StoreLock>;
+
+    /// Like [`lock`](Self::lock), but returns `Ok(None)` at once when someone else holds
+    /// the lock, so that a caller can say that it is about to wait (and for what). The
+    /// default blocks like `lock`.
+    fn try_lock(&self, key: &CredentialKey) -> Result<Option<StoreLock>> {
+        self.lock(key).map(Some)
+    }
 }

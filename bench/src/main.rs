@@ -1,0 +1,899 @@
+//! `mcp-oauth-bench`: three ways to reach the same loopback MCP echo server, measured in
+//! one run.
+//!
+//! 1. **direct**: this process POSTs Streamable HTTP itself (one keep-alive client);
+//! 2. **mcp-oauth proxy**: `mcp-oauth proxy <url>` launched as a stdio server;
+//! 3. **mcp-remote**: `node mcp-remote/dist/proxy.js <url>` (the npm package pinned in
+//!    tests/node/package.json), launched the same way.
+//!
+//! The server (in this process, hyper) is an OAuth-protected, session-based (2025-11-25)
+//! MCP server with one `echo` tool answering `application/json`; a minimal authorization
+//! server (metadata, registration, an authorization endpoint that approves at once, a
+//! token endpoint) runs next to it. Both proxies log in once through the real OAuth flow
+//! (with `tests/browser.sh` as the browser) before anything is measured, so every
+//! measurement starts with a valid stored token.
+//!
+//! Measured per way: cold start (spawn → `initialize` reply; median of N) and the HTTP
+//! requests the server saw before that reply; p50/p99 latency of sequential `tools/call`s
+//! with a small and a 100 KB payload; throughput with 16 requests in flight; for the two
+//! proxies, peak RSS (VmHWM) and CPU time (utime + stime) per 1000 calls. Printed as a
+//! Markdown table with ratios, plus a JSON summary (`--json FILE`).
+//!
+//! Run `bench/run` (builds what is needed), or see `--help`.
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::oneshot;
+
+const USAGE: &str = "usage: mcp-oauth-bench [--mcp-oauth BIN] [--node BIN] [--mcp-remote JS] [--browser SH]
+                       [--cold N] [--small N] [--large N] [--throughput N] [--json FILE]
+
+Defaults are relative to the repository root (the current directory):
+  --mcp-oauth   target/release/mcp-oauth
+  --node        tests/node/node_modules/.bin/node
+  --mcp-remote  tests/node/node_modules/mcp-remote/dist/proxy.js
+  --browser     tests/browser.sh
+  --cold 7  --small 1000  --large 200  --throughput 4000";
+
+struct Args {
+    mcp_oauth: PathBuf,
+    node: PathBuf,
+    mcp_remote: PathBuf,
+    browser: PathBuf,
+    cold: usize,
+    small: usize,
+    large: usize,
+    throughput: usize,
+    json: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        mcp_oauth: "target/release/mcp-oauth".into(),
+        node: "tests/node/node_modules/.bin/node".into(),
+        mcp_remote: "tests/node/node_modules/mcp-remote/dist/proxy.js".into(),
+        browser: "tests/browser.sh".into(),
+        cold: 7,
+        small: 1000,
+        large: 200,
+        throughput: 4000,
+        json: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = it.next().ok_or_else(|| anyhow!("{flag} needs a value\n{USAGE}"))?;
+        let n = || value.parse::<usize>().map_err(|_| anyhow!("{flag}: not a number"));
+        match flag.as_str() {
+            "--mcp-oauth" => a.mcp_oauth = value.into(),
+            "--node" => a.node = value.into(),
+            "--mcp-remote" => a.mcp_remote = value.into(),
+            "--browser" => a.browser = value.into(),
+            "--cold" => a.cold = n()?.max(1),
+            "--small" => a.small = n()?.max(10),
+            "--large" => a.large = n()?.max(10),
+            "--throughput" => a.throughput = n()?.max(16),
+            "--json" => a.json = Some(value.into()),
+            _ => bail!("unknown flag {flag}\n{USAGE}"),
+        }
+    }
+    for p in [&a.mcp_oauth, &a.node, &a.mcp_remote, &a.browser] {
+        if !p.exists() {
+            bail!("{} does not exist (build with `cargo build --release -p mcp-oauth-cli`, install the node deps with scripts/bootstrap)", p.display());
+        }
+    }
+    a.mcp_oauth = a.mcp_oauth.canonicalize()?;
+    a.node = a.node.canonicalize()?;
+    a.mcp_remote = a.mcp_remote.canonicalize()?;
+    a.browser = a.browser.canonicalize()?;
+    Ok(a)
+}
+
+// -------------------------------------------------------------------------------------
+// The servers
+// -------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct State {
+    tokens: Mutex<HashSet<String>>,
+    sessions: Mutex<HashSet<String>>,
+    next: AtomicU64,
+    /// Every HTTP request to the MCP server's origin (MCP endpoint and well-known URLs).
+    mcp_requests: AtomicU64,
+    /// Requests to the authorization server.
+    as_requests: AtomicU64,
+    mcp_url: OnceLock<String>,
+    issuer: OnceLock<String>,
+}
+
+type Resp = hyper::Response<Full<Bytes>>;
+
+fn resp(status: u16, content_type: Option<&str>, body: impl Into<Bytes>) -> Resp {
+    let mut b = hyper::Response::builder().status(status);
+    if let Some(ct) = content_type {
+        b = b.header("content-type", ct);
+    }
+    b.body(Full::new(body.into())).expect("response")
+}
+
+fn json_resp(status: u16, v: &Value) -> Resp {
+    resp(status, Some("application/json"), v.to_string())
+}
+
+async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, mcp: bool) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let state = state.clone();
+                async move {
+                    Ok::<_, Infallible>(if mcp {
+                        mcp_server(&state, req).await
+                    } else {
+                        auth_server(&state, req).await
+                    })
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+async fn mcp_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
+    state.mcp_requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_string();
+    let mcp_url = state.mcp_url.get().expect("mcp url");
+    let origin = mcp_url.trim_end_matches("/mcp");
+    if path.starts_with("/.well-known/oauth-protected-resource") {
+        return json_resp(
+            200,
+            &json!({
+                "resource": mcp_url,
+                "authorization_servers": [state.issuer.get().expect("issuer")],
+                "scopes_supported": ["mcp"],
+                "bearer_methods_supported": ["header"],
+            }),
+        );
+    }
+    if path != "/mcp" {
+        return resp(404, None, "");
+    }
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    if !token.is_some_and(|t| state.tokens.lock().unwrap().contains(&t)) {
+        let mut r = resp(401, None, "");
+        r.headers_mut().insert(
+            "www-authenticate",
+            format!(r#"Bearer resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp""#)
+                .parse()
+                .unwrap(),
+        );
+        return r;
+    }
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match req.method().as_str() {
+        "GET" => return resp(405, None, ""),
+        "DELETE" => {
+            if let Some(s) = session {
+                state.sessions.lock().unwrap().remove(&s);
+            }
+            return resp(200, None, "");
+        }
+        "POST" => {}
+        _ => return resp(405, None, ""),
+    }
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return json_resp(400, &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}}));
+    };
+    let method = msg["method"].as_str().unwrap_or("");
+    let id = msg.get("id").cloned();
+    if method == "initialize" {
+        let s = format!("session-{}", state.next.fetch_add(1, Ordering::Relaxed));
+        state.sessions.lock().unwrap().insert(s.clone());
+        let requested = msg["params"]["protocolVersion"].as_str().unwrap_or("2025-11-25");
+        let version = if ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"].contains(&requested) {
+            requested
+        } else {
+            "2025-11-25"
+        };
+        let mut r = json_resp(
+            200,
+            &json!({"jsonrpc": "2.0", "id": id, "result": {
+                "protocolVersion": version,
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "bench-echo", "version": "1"},
+            }}),
+        );
+        r.headers_mut().insert("mcp-session-id", s.parse().unwrap());
+        return r;
+    }
+    match &session {
+        None => return json_resp(400, &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": "missing session"}})),
+        Some(s) if !state.sessions.lock().unwrap().contains(s) => return resp(404, None, ""),
+        _ => {}
+    }
+    let Some(id) = id else {
+        return resp(202, None, "");
+    };
+    if method.is_empty() {
+        return resp(202, None, ""); // a response from the client
+    }
+    let result = match method {
+        "tools/list" => json!({"tools": [{"name": "echo", "description": "Echo the text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}),
+        "tools/call" => json!({"content": [{"type": "text", "text": msg["params"]["arguments"]["text"]}]}),
+        "ping" | "resources/list" | "prompts/list" => match method {
+            "resources/list" => json!({"resources": []}),
+            "prompts/list" => json!({"prompts": []}),
+            _ => json!({}),
+        },
+        _ => {
+            return json_resp(200, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}));
+        }
+    };
+    json_resp(200, &json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+async fn auth_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
+    state.as_requests.fetch_add(1, Ordering::Relaxed);
+    let issuer = state.issuer.get().expect("issuer").clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") => json_resp(
+            200,
+            &json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "registration_endpoint": format!("{issuer}/register"),
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "scopes_supported": ["mcp"],
+                "authorization_response_iss_parameter_supported": true,
+            }),
+        ),
+        ("POST", "/register") => {
+            let reg: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+            let n = state.next.fetch_add(1, Ordering::Relaxed);
+            let mut out = reg.clone();
+            out["client_id"] = json!(format!("bench-client-{n}"));
+            out["client_id_issued_at"] = json!(0);
+            out["token_endpoint_auth_method"] = json!("none");
+            json_resp(201, &out)
+        }
+        ("GET", "/authorize") => {
+            let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let Some(redirect) = params.get("redirect_uri") else {
+                return resp(400, None, "no redirect_uri");
+            };
+            let mut to = url::Url::parse(redirect).expect("redirect_uri");
+            {
+                let mut q = to.query_pairs_mut();
+                q.append_pair("code", &format!("code-{}", state.next.fetch_add(1, Ordering::Relaxed)));
+                if let Some(s) = params.get("state") {
+                    q.append_pair("state", s);
+                }
+                q.append_pair("iss", &issuer);
+            }
+            let mut r = resp(302, None, "");
+            r.headers_mut().insert("location", to.as_str().parse().unwrap());
+            r
+        }
+        ("POST", "/token") => {
+            let n = state.next.fetch_add(1, Ordering::Relaxed);
+            let token = format!("at-{n}");
+            state.tokens.lock().unwrap().insert(token.clone());
+            json_resp(
+                200,
+                &json!({"access_token": token, "token_type": "Bearer", "expires_in": 86400, "refresh_token": format!("rt-{n}"), "scope": "mcp"}),
+            )
+        }
+        _ => resp(404, None, ""),
+    }
+}
+
+// -------------------------------------------------------------------------------------
+// A stdio host
+// -------------------------------------------------------------------------------------
+
+type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Instant>>>>;
+
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    pid: u32,
+    waiters: Waiters,
+    next_id: u64,
+    /// Lines on stdout that were not JSON (must stay 0).
+    junk: Arc<AtomicU64>,
+}
+
+impl Peer {
+    fn spawn(mut cmd: Command) -> Result<Peer> {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().context("spawn")?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
+        let junk = Arc::new(AtomicU64::new(0));
+        let (w, j) = (waiters.clone(), junk.clone());
+        tokio::spawn(async move {
+            let mut lines = BufReader::with_capacity(1 << 20, stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let at = Instant::now();
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    j.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("bench: non-JSON line on stdout: {:.200}", line);
+                    continue;
+                };
+                if let Some(id) = v.get("id").and_then(Value::as_u64)
+                    && v.get("method").is_none()
+                {
+                    if v.get("error").is_some() {
+                        eprintln!("bench: error response: {:.300}", line);
+                    }
+                    if let Some(tx) = w.lock().unwrap().remove(&id) {
+                        let _ = tx.send(at);
+                    }
+                }
+            }
+        });
+        Ok(Peer {
+            child,
+            stdin,
+            pid,
+            waiters,
+            next_id: 1,
+            junk,
+        })
+    }
+
+    /// Writes a request; the receiver fires when its response arrives.
+    async fn send(&mut self, method: &str, params: &Value) -> Result<oneshot::Receiver<Instant>> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().unwrap().insert(id, tx);
+        let mut line = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        line.push(b'\n');
+        self.stdin.write_all(&line).await?;
+        Ok(rx)
+    }
+
+    async fn call(&mut self, method: &str, params: &Value) -> Result<Duration> {
+        let start = Instant::now();
+        let rx = self.send(method, params).await?;
+        let at = tokio::time::timeout(Duration::from_secs(120), rx)
+            .await
+            .map_err(|_| anyhow!("no answer to {method} within 120 s"))??;
+        Ok(at - start)
+    }
+
+    async fn notify(&mut self, method: &str) -> Result<()> {
+        let mut line = serde_json::to_vec(&json!({"jsonrpc": "2.0", "method": method}))?;
+        line.push(b'\n');
+        self.stdin.write_all(&line).await?;
+        Ok(())
+    }
+
+    async fn stop(mut self) {
+        drop(self.stdin);
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+fn init_params() -> Value {
+    json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "mcp-oauth-bench", "version": "1"}})
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime is field 14, stime 15 (1-based); `rest` starts at field 3.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// -------------------------------------------------------------------------------------
+// Measurements
+// -------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone)]
+struct Results {
+    name: String,
+    cold_ms: f64,
+    cold_requests: u64,
+    small_p50_us: f64,
+    small_p99_us: f64,
+    large_p50_us: f64,
+    large_p99_us: f64,
+    throughput: f64,
+    peak_rss_kib: Option<u64>,
+    cpu_per_1000: Option<f64>,
+    junk_lines: u64,
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e6
+}
+
+fn small_args() -> Value {
+    json!({"name": "echo", "arguments": {"text": "hello"}})
+}
+
+fn large_args() -> Value {
+    json!({"name": "echo", "arguments": {"text": "x".repeat(100 * 1024)}})
+}
+
+enum Way<'a> {
+    Proxy { name: &'a str, make: &'a dyn Fn() -> Command },
+    Direct,
+}
+
+async fn measure(way: Way<'_>, state: &Arc<State>, a: &Args) -> Result<Results> {
+    match way {
+        Way::Direct => measure_direct(state, a).await,
+        Way::Proxy { name, make } => {
+            let mut r = Results {
+                name: name.to_string(),
+                ..Default::default()
+            };
+            // Cold starts.
+            let mut colds = Vec::new();
+            let mut reqs = Vec::new();
+            for _ in 0..a.cold {
+                let before = state.mcp_requests.load(Ordering::SeqCst);
+                let start = Instant::now();
+                let mut p = Peer::spawn(make())?;
+                let d = p.call("initialize", &init_params()).await?;
+                let _ = d;
+                colds.push(start.elapsed());
+                reqs.push(state.mcp_requests.load(Ordering::SeqCst) - before);
+                p.stop().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r.cold_ms = percentile(&mut colds, 0.5) / 1000.0;
+            reqs.sort();
+            r.cold_requests = reqs[reqs.len() / 2];
+
+            // A session for the rest.
+            let mut p = Peer::spawn(make())?;
+            p.call("initialize", &init_params()).await?;
+            p.notify("notifications/initialized").await?;
+            p.call("tools/list", &json!({})).await?;
+            let cpu0 = cpu_seconds(p.pid);
+            let (small, large) = (small_args(), large_args());
+            for _ in 0..50 {
+                p.call("tools/call", &small).await?;
+            }
+            let mut lat = Vec::with_capacity(a.small);
+            for _ in 0..a.small {
+                lat.push(p.call("tools/call", &small).await?);
+            }
+            r.small_p50_us = percentile(&mut lat, 0.5);
+            r.small_p99_us = percentile(&mut lat, 0.99);
+            let mut lat = Vec::with_capacity(a.large);
+            for _ in 0..a.large {
+                lat.push(p.call("tools/call", &large).await?);
+            }
+            r.large_p50_us = percentile(&mut lat, 0.5);
+            r.large_p99_us = percentile(&mut lat, 0.99);
+            // 16 in flight.
+            let start = Instant::now();
+            let mut inflight = tokio::task::JoinSet::new();
+            let mut sent = 0;
+            while sent < a.throughput || !inflight.is_empty() {
+                while sent < a.throughput && inflight.len() < 16 {
+                    let rx = p.send("tools/call", &small).await?;
+                    inflight.spawn(async move { tokio::time::timeout(Duration::from_secs(120), rx).await });
+                    sent += 1;
+                }
+                if let Some(res) = inflight.join_next().await {
+                    res?.map_err(|_| anyhow!("a call timed out"))??;
+                }
+            }
+            r.throughput = a.throughput as f64 / start.elapsed().as_secs_f64();
+            let calls = 50 + a.small + a.large + a.throughput;
+            r.cpu_per_1000 = Some((cpu_seconds(p.pid) - cpu0) / calls as f64 * 1000.0);
+            r.peak_rss_kib = Some(peak_rss_kib(p.pid));
+            r.junk_lines = p.junk.load(Ordering::Relaxed);
+            p.stop().await;
+            Ok(r)
+        }
+    }
+}
+
+struct Direct {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    session: String,
+    next: AtomicU64,
+}
+
+impl Direct {
+    async fn post(&self, method: &str, params: &Value) -> Result<Bytes> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(body);
+        if !self.session.is_empty() {
+            req = req
+                .header("mcp-session-id", &self.session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        let resp = req.send().await?;
+        if !resp.status().is_success() {
+            bail!("direct: HTTP {}", resp.status());
+        }
+        let b = resp.bytes().await?;
+        // Read it as a client would.
+        let _: Value = serde_json::from_slice(&b)?;
+        Ok(b)
+    }
+
+    async fn call(&self, params: &Value) -> Result<Duration> {
+        let start = Instant::now();
+        self.post("tools/call", params).await?;
+        Ok(start.elapsed())
+    }
+}
+
+fn direct_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().no_proxy().tcp_nodelay(true).build()?)
+}
+
+async fn measure_direct(state: &Arc<State>, a: &Args) -> Result<Results> {
+    let url = state.mcp_url.get().unwrap().clone();
+    let token = "direct-token".to_string();
+    state.tokens.lock().unwrap().insert(token.clone());
+    let mut r = Results {
+        name: "direct".into(),
+        ..Default::default()
+    };
+    let mut colds = Vec::new();
+    for _ in 0..a.cold {
+        let d = Direct {
+            http: direct_client()?,
+            url: url.clone(),
+            token: token.clone(),
+            session: String::new(),
+            next: AtomicU64::new(1),
+        };
+        let start = Instant::now();
+        d.post("initialize", &init_params()).await?;
+        colds.push(start.elapsed());
+    }
+    r.cold_ms = percentile(&mut colds, 0.5) / 1000.0;
+    r.cold_requests = 1;
+    let http = direct_client()?;
+    let resp = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init_params()}).to_string())
+        .send()
+        .await?;
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let d = Arc::new(Direct {
+        http,
+        url,
+        token,
+        session,
+        next: AtomicU64::new(1),
+    });
+    let (small, large) = (small_args(), large_args());
+    for _ in 0..50 {
+        d.call(&small).await?;
+    }
+    let mut lat = Vec::new();
+    for _ in 0..a.small {
+        lat.push(d.call(&small).await?);
+    }
+    r.small_p50_us = percentile(&mut lat, 0.5);
+    r.small_p99_us = percentile(&mut lat, 0.99);
+    let mut lat = Vec::new();
+    for _ in 0..a.large {
+        lat.push(d.call(&large).await?);
+    }
+    r.large_p50_us = percentile(&mut lat, 0.5);
+    r.large_p99_us = percentile(&mut lat, 0.99);
+    let start = Instant::now();
+    let per = a.throughput / 16;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let d = d.clone();
+        let small = small.clone();
+        set.spawn(async move {
+            for _ in 0..per {
+                d.call(&small).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(res) = set.join_next().await {
+        res??;
+    }
+    r.throughput = (per * 16) as f64 / start.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+// -------------------------------------------------------------------------------------
+// Setup and report
+// -------------------------------------------------------------------------------------
+
+/// Runs one proxy until its `initialize` is answered: the first run logs in (401 →
+/// discovery → registration → browser → token), which stores the token.
+async fn login(name: &str, cmd: Command) -> Result<()> {
+    let start = Instant::now();
+    let mut p = Peer::spawn(cmd)?;
+    p.call("initialize", &init_params())
+        .await
+        .with_context(|| format!("{name}: first initialize (login)"))?;
+    p.notify("notifications/initialized").await?;
+    p.call("tools/call", &small_args()).await?;
+    p.stop().await;
+    eprintln!("bench: {name} logged in ({:.1} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn base_command(program: &Path, work: &Path, browser: &Path) -> Command {
+    let mut c = Command::new(program);
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        c.env_remove(var);
+    }
+    c.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("BROWSER", browser)
+        .env("BROWSER_LOG", work.join("browser.log"))
+        .env("HOME", work.join("home"))
+        .env("XDG_CONFIG_HOME", work.join("config"))
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(work.join("proxies.stderr"))
+                .expect("stderr log"),
+        ));
+    c
+}
+
+fn ratio(x: f64, base: f64) -> String {
+    format!("{:.2}×", x / base)
+}
+
+fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
+    let ms = |us: f64| format!("{:.3} ms", us / 1000.0);
+    let mut s = String::new();
+    s += &format!(
+        "Loopback echo server; {} cold starts (median), {} small and {} × 100 KB sequential calls, {} calls with 16 in flight.\n\n",
+        a.cold, a.small, a.large, a.throughput
+    );
+    s += "| | direct HTTP | mcp-oauth proxy | mcp-remote 0.15.1 |\n|---|---|---|---|\n";
+    s += &format!(
+        "| cold start (spawn → `initialize` reply) | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+        d.cold_ms, o.cold_ms, m.cold_ms
+    );
+    s += &format!(
+        "| HTTP requests before that reply | {} | {} | {} |\n",
+        d.cold_requests, o.cold_requests, m.cold_requests
+    );
+    for (label, f) in [
+        ("p50, small", (d.small_p50_us, o.small_p50_us, m.small_p50_us)),
+        ("p99, small", (d.small_p99_us, o.small_p99_us, m.small_p99_us)),
+        ("p50, 100 KB", (d.large_p50_us, o.large_p50_us, m.large_p50_us)),
+        ("p99, 100 KB", (d.large_p99_us, o.large_p99_us, m.large_p99_us)),
+    ] {
+        s += &format!(
+            "| latency {label} | {} | {} ({}) | {} ({}) |\n",
+            ms(f.0),
+            ms(f.1),
+            ratio(f.1, f.0),
+            ms(f.2),
+            ratio(f.2, f.0)
+        );
+    }
+    s += &format!(
+        "| throughput, 16 in flight | {:.0} calls/s | {:.0} calls/s ({}) | {:.0} calls/s ({}) |\n",
+        d.throughput,
+        o.throughput,
+        ratio(o.throughput, d.throughput),
+        m.throughput,
+        ratio(m.throughput, d.throughput)
+    );
+    let rss = |r: &Results| r.peak_rss_kib.map(|k| format!("{:.1} MB", k as f64 / 1024.0)).unwrap_or("-".into());
+    let cpu = |r: &Results| r.cpu_per_1000.map(|c| format!("{:.3} s", c)).unwrap_or("-".into());
+    s += &format!("| peak RSS | - | {} | {} |\n", rss(o), rss(m));
+    s += &format!("| CPU time per 1000 calls | - | {} | {} |\n\n", cpu(o), cpu(m));
+
+    let (orss, mrss) = (o.peak_rss_kib.unwrap_or(0) as f64, m.peak_rss_kib.unwrap_or(1) as f64);
+    let (ocpu, mcpu) = (o.cpu_per_1000.unwrap_or(f64::NAN), m.cpu_per_1000.unwrap_or(f64::NAN));
+    let checks = [
+        (
+            "cold start ≤ 1/20 of mcp-remote's",
+            format!("{:.3}", o.cold_ms / m.cold_ms),
+            o.cold_ms * 20.0 <= m.cold_ms,
+        ),
+        (
+            "exactly 1 HTTP request before the first reply",
+            o.cold_requests.to_string(),
+            o.cold_requests == 1,
+        ),
+        (
+            "p50 (small) ≤ 1.5× direct",
+            format!("{:.2}", o.small_p50_us / d.small_p50_us),
+            o.small_p50_us <= 1.5 * d.small_p50_us,
+        ),
+        (
+            "p50 (100 KB) ≤ 1.5× direct",
+            format!("{:.2}", o.large_p50_us / d.large_p50_us),
+            o.large_p50_us <= 1.5 * d.large_p50_us,
+        ),
+        (
+            "throughput ≥ 0.7× direct",
+            format!("{:.2}", o.throughput / d.throughput),
+            o.throughput >= 0.7 * d.throughput,
+        ),
+        (
+            "peak RSS ≤ 1/10 of mcp-remote's",
+            format!("{:.3}", orss / mrss),
+            orss * 10.0 <= mrss,
+        ),
+        (
+            "CPU per 1000 calls ≤ 1/10 of mcp-remote's",
+            format!("{:.3}", ocpu / mcpu),
+            ocpu * 10.0 <= mcpu,
+        ),
+    ];
+    s += "| target (mcp-oauth proxy) | ratio in this run | met |\n|---|---|---|\n";
+    for (what, value, ok) in checks {
+        s += &format!("| {what} | {value} | {} |\n", if ok { "yes" } else { "**no**" });
+    }
+    if o.junk_lines + m.junk_lines > 0 {
+        s += &format!(
+            "\nNon-protocol lines on stdout: mcp-oauth {}, mcp-remote {}\n",
+            o.junk_lines, m.junk_lines
+        );
+    }
+    s
+}
+
+fn to_json(r: &Results) -> Value {
+    json!({
+        "name": r.name,
+        "cold_start_ms": r.cold_ms,
+        "http_requests_before_initialize_reply": r.cold_requests,
+        "latency_small_p50_us": r.small_p50_us,
+        "latency_small_p99_us": r.small_p99_us,
+        "latency_100kb_p50_us": r.large_p50_us,
+        "latency_100kb_p99_us": r.large_p99_us,
+        "throughput_16_in_flight_per_s": r.throughput,
+        "peak_rss_kib": r.peak_rss_kib,
+        "cpu_s_per_1000_calls": r.cpu_per_1000,
+        "non_protocol_stdout_lines": r.junk_lines,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let a = args()?;
+    let state = Arc::new(State::default());
+    let mcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let _ = state.mcp_url.set(format!("http://{}/mcp", mcp_listener.local_addr()?));
+    let _ = state.issuer.set(format!("http://{}", as_listener.local_addr()?));
+    tokio::spawn(serve(mcp_listener, state.clone(), true));
+    tokio::spawn(serve(as_listener, state.clone(), false));
+    let url = state.mcp_url.get().unwrap().clone();
+
+    let work = std::env::temp_dir().join(format!("mcp-oauth-bench.{}", std::process::id()));
+    std::fs::create_dir_all(work.join("home"))?;
+    std::fs::create_dir_all(work.join("config"))?;
+    eprintln!("bench: server {url}, work dir {}", work.display());
+
+    let mcp_oauth = {
+        let (bin, work, browser, url) = (a.mcp_oauth.clone(), work.clone(), a.browser.clone(), url.clone());
+        move || {
+            let mut c = base_command(&bin, &work, &browser);
+            c.arg("proxy").arg(&url).env("MCP_OAUTH_HOME", work.join("mcp-oauth-home"));
+            c
+        }
+    };
+    let mcp_remote = {
+        let (node, js, work, browser, url) = (a.node.clone(), a.mcp_remote.clone(), work.clone(), a.browser.clone(), url.clone());
+        move || {
+            let mut c = base_command(&node, &work, &browser);
+            c.arg(&js).arg(&url).env("MCP_REMOTE_CONFIG_DIR", work.join("mcp-remote-config"));
+            c
+        }
+    };
+    login("mcp-oauth proxy", mcp_oauth()).await?;
+    login("mcp-remote", mcp_remote()).await?;
+
+    eprintln!("bench: direct ...");
+    let d = measure(Way::Direct, &state, &a).await?;
+    eprintln!("bench: mcp-oauth proxy ...");
+    let o = measure(Way::Proxy { name: "mcp-oauth proxy", make: &mcp_oauth }, &state, &a).await?;
+    eprintln!("bench: mcp-remote ...");
+    let m = measure(Way::Proxy { name: "mcp-remote", make: &mcp_remote }, &state, &a).await?;
+
+    println!("{}", report(&d, &o, &m, &a));
+    if let Some(path) = &a.json {
+        let v = json!({
+            "server": "in-process hyper echo server (session-based, application/json), loopback",
+            "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+            "direct": to_json(&d),
+            "mcp_oauth_proxy": to_json(&o),
+            "mcp_remote": to_json(&m),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&v)?)?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}

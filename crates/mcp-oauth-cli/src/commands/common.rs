@@ -1,0 +1,108 @@
+//! What the credential commands share: the HTTP client, the store, the OAuth client, and
+//! the description of a stored credential (`login`, `status`).
+
+use crate::ui::{self, AnnouncingBrowser};
+use mcp_oauth::OAuthClient;
+use mcp_oauth::OAuthConfig;
+use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth::store::{CredentialKey, CredentialRecord, FileStore, RegistrationKind};
+use serde::Serialize;
+use std::sync::Arc;
+
+pub fn http() -> anyhow::Result<HttpClient> {
+    Ok(HttpClient::new(HttpPolicy::default())?)
+}
+
+pub fn store() -> anyhow::Result<Arc<FileStore>> {
+    Ok(Arc::new(FileStore::default_location()?))
+}
+
+pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>) -> OAuthClient {
+    OAuthClient::new(config, http, store, Arc::new(AnnouncingBrowser::default()))
+}
+
+/// A stored credential, without its secrets (`status --json`, `login --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialSummary {
+    pub server_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_indicator: Option<String>,
+    pub issuer: String,
+    pub registration: RegistrationKind,
+    pub client_id: String,
+    /// Scopes granted, as the token response stated them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Scopes asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_scope: Option<String>,
+    pub token_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Seconds until expiry (negative: expired); absent when the server gave no lifetime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    pub expired: bool,
+    pub refresh_token: bool,
+    pub obtained_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+}
+
+impl CredentialSummary {
+    pub fn new(key: &CredentialKey, r: &CredentialRecord) -> Self {
+        let now = ui::now_secs() as i64;
+        let expires_in = r.tokens.expires_at.map(|e| e as i64 - now);
+        CredentialSummary {
+            server_url: key.server_url.clone(),
+            profile: key.profile.clone(),
+            resource: r.resource.clone(),
+            resource_indicator: r.resource_indicator.clone(),
+            issuer: r.issuer.clone(),
+            registration: r.client.kind,
+            client_id: r.client.client_id.clone(),
+            scope: r.tokens.scope.clone(),
+            requested_scope: r.tokens.requested_scope.clone(),
+            token_type: r.tokens.token_type.clone(),
+            expires_at: r.tokens.expires_at,
+            expires_in,
+            expired: expires_in.is_some_and(|s| s <= 0),
+            refresh_token: r.tokens.refresh_token.is_some(),
+            obtained_at: r.tokens.obtained_at,
+            revocation_endpoint: r.revocation_endpoint.clone(),
+        }
+    }
+
+    pub fn registration_short(&self) -> &'static str {
+        match self.registration {
+            RegistrationKind::PreRegistered => "pre-registered",
+            RegistrationKind::ClientIdMetadataDocument => "CIMD",
+            RegistrationKind::Dynamic => "DCR",
+        }
+    }
+
+    pub fn expiry_text(&self) -> String {
+        match (self.expires_at, self.expires_in) {
+            (Some(at), Some(s)) if s <= 0 => {
+                format!("expired {} ({})", ui::relative(s), ui::utc(at))
+            }
+            (Some(at), Some(s)) => format!("{} ({})", ui::relative(s), ui::utc(at)),
+            _ => "not stated by the server".into(),
+        }
+    }
+}
+
+/// Does a stored key belong to `url` (as the user typed it, or the same URL spelled
+/// differently)?
+pub fn same_server(key_url: &str, url: &str) -> bool {
+    fn norm(u: &str) -> String {
+        match url::Url::parse(u) {
+            Ok(p) => p.to_string().trim_end_matches('/').to_string(),
+            Err(_) => u.to_string(),
+        }
+    }
+    key_url == url || norm(key_url) == norm(url)
+}

@@ -1,0 +1,130 @@
+//! `mcp-oauth login <URL>`: authorize now.
+
+use super::common::{self, CredentialSummary};
+use crate::settings::OAuthArgs;
+use crate::ui::{self, CliError, bold_out, with_hint};
+use clap::Args;
+use mcp_oauth::doctor;
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  mcp-oauth login https://example.com/mcp
+  mcp-oauth login https://example.com/mcp --no-browser          # over SSH: paste the redirect
+  mcp-oauth login https://example.com/mcp --device              # RFC 8628 device code
+  mcp-oauth login https://example.com/mcp --profile work
+  mcp-oauth login https://example.com/mcp --client-id my-app --client-secret-env MY_SECRET \\
+      --redirect-uri http://localhost:3118/callback
+
+A real MCP request (POST initialize, no token) collects the server's 401 challenge first, so
+servers that only challenge POST work too. The tokens are stored; other mcp-oauth commands,
+and other processes, use them.")]
+pub struct LoginArgs {
+    /// The MCP server URL, e.g. https://example.com/mcp
+    pub url: String,
+    /// Print the stored credential's description as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
+    let url = args.url.clone();
+    let resolved = args.oauth.resolve(&url)?;
+    if resolved.static_authorization.is_some() {
+        return Err(CliError {
+            message: format!("OAuth is off for {url}: a static Authorization header is configured for it"),
+            hint: Some("remove authorization_env / authorization_file (or --authorization-env) to log in with OAuth".into()),
+            code: ui::exit::FAILURE,
+        }
+        .into());
+    }
+    let http = common::http()?;
+    let store = common::store()?;
+    let probe = doctor::probe(&http, &url, true).await;
+    match (probe.status, &probe.error) {
+        (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
+        (Some(s), _) => ui::warn(&format!(
+            "{url} answered an unauthenticated MCP request with HTTP {s}, not 401; trying discovery without a challenge"
+        )),
+        (None, e) => {
+            return Err(CliError {
+                message: e
+                    .clone()
+                    .unwrap_or_else(|| format!("MCP request: cannot reach {url}")),
+                hint: Some(format!(
+                    "check the URL and the network; `mcp-oauth doctor {url}` shows every step"
+                )),
+                code: ui::exit::FAILURE,
+            }
+            .into());
+        }
+    }
+    let oauth = common::oauth_client(resolved.config.clone(), http, store);
+    let outcome = oauth
+        .login(&probe.www_authenticate)
+        .await
+        .map_err(|e| with_hint(e.into(), &url))?;
+    let key = resolved.config.credential_key();
+    let summary = CredentialSummary::new(&key, &outcome.record);
+    if args.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["adopted"] = serde_json::Value::Bool(outcome.adopted);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_summary(&summary, outcome.adopted);
+    }
+    if !summary.refresh_token {
+        ui::warn(&format!(
+            "no refresh token came back: you will have to log in again when the access token expires ({}). \
+             Some servers issue one only when asked: Google needs --authorize-param access_type=offline \
+             --authorize-param prompt=consent; others need the offline_access scope.",
+            summary.expiry_text()
+        ));
+    }
+    Ok(())
+}
+
+pub fn print_summary(s: &CredentialSummary, adopted: bool) {
+    let who = match &s.profile {
+        Some(p) => format!("{} (profile {p})", s.server_url),
+        None => s.server_url.clone(),
+    };
+    if adopted {
+        println!(
+            "{} {who} (another process had just logged in; its credential is used)",
+            bold_out("Logged in to")
+        );
+    } else {
+        println!("{} {who}", bold_out("Logged in to"));
+    }
+    let scope = match (&s.scope, &s.requested_scope) {
+        (Some(g), _) => g.clone(),
+        (None, Some(r)) => format!("not stated by the server (asked for: {r})"),
+        (None, None) => "not stated by the server".into(),
+    };
+    let rows = [
+        ("authorization server", s.issuer.clone()),
+        ("client", format!("{} ({})", s.client_id, s.registration)),
+        (
+            "resource",
+            s.resource_indicator
+                .clone()
+                .unwrap_or_else(|| "(not sent)".into()),
+        ),
+        ("scopes granted", scope),
+        ("expires", s.expiry_text()),
+        (
+            "refresh token",
+            if s.refresh_token {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ),
+    ];
+    for (k, v) in rows {
+        println!("  {k:<21} {v}");
+    }
+}

@@ -1,0 +1,244 @@
+//! `mcp-oauth proxy <URL>`: a stdio MCP server that relays to a remote one, with OAuth.
+//!
+//! Put it in a host's server list in place of `npx mcp-remote <url>`. stdout carries
+//! protocol messages only; everything else (logs, the authorization URL) goes to stderr.
+
+use crate::commands::common;
+use crate::settings::OAuthArgs;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use mcp_oauth::config::Interaction;
+use mcp_oauth::mcp::RequestAuth;
+use mcp_oauth::proxy::{EndedBy, Proxy, ProxyOptions, TransportMode};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Host configuration (e.g. claude_desktop_config.json):\n  {\"mcpServers\": {\"example\": {\"command\": \"mcp-oauth\", \"args\": [\"proxy\", \"https://example.com/mcp\"]}}}\n\nHeaders: --header 'X-Api-Key: ${API_KEY}' reads the value from the environment\n(keep secrets out of argv); --header-file reads 'Name: value' lines from a file."
+)]
+pub struct ProxyArgs {
+    /// The MCP server URL, e.g. https://example.com/mcp
+    pub url: String,
+    /// Extra HTTP header on every request, "Name: value" (repeatable). `${VAR}` in the
+    /// value is replaced by the environment variable VAR.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", help_heading = "Proxy")]
+    pub headers: Vec<String>,
+    /// Read extra headers from this file, one "Name: value" per line (`${VAR}` expanded;
+    /// empty lines and lines starting with # are skipped).
+    #[arg(long, value_name = "FILE", help_heading = "Proxy")]
+    pub header_file: Option<PathBuf>,
+    /// HTTP transport: auto (Streamable HTTP, falling back to HTTP+SSE on 400/404/405),
+    /// http (Streamable HTTP only), sse (the deprecated 2024-11-05 HTTP+SSE transport).
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto, help_heading = "Proxy")]
+    pub transport: TransportArg,
+    /// Do not bridge a client that speaks the initialize handshake to a server that
+    /// speaks only 2026-07-28 (its error is relayed instead).
+    #[arg(long, help_heading = "Proxy")]
+    pub no_bridge: bool,
+    /// No OAuth: send requests with the static headers only.
+    #[arg(long, help_heading = "Proxy")]
+    pub no_auth: bool,
+    /// Largest message accepted in either direction, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, help_heading = "Proxy")]
+    pub max_message_mib: usize,
+    /// At end of input, seconds that requests in flight may still take.
+    #[arg(long, value_name = "SECS", default_value_t = 10, help_heading = "Proxy")]
+    pub shutdown_grace: u64,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    #[value(alias = "http-first", alias = "sse-first")]
+    Auto,
+    #[value(alias = "http-only", alias = "streamable-http")]
+    Http,
+    #[value(alias = "sse-only")]
+    Sse,
+}
+
+pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let mut headers = HeaderMap::new();
+    for h in &args.headers {
+        let (name, value) = parse_header(h, &|v| std::env::var(v).ok())
+            .with_context(|| format!("--header {h:?}"))?;
+        headers.insert(name, value);
+    }
+    if let Some(file) = &args.header_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--header-file {}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = parse_header(line, &|v| std::env::var(v).ok())
+                .with_context(|| format!("--header-file {} line {}", file.display(), n + 1))?;
+            headers.insert(name, value);
+        }
+    }
+
+    let resolved = args.oauth.resolve(&args.url)?;
+    if let Some(a) = &resolved.static_authorization {
+        let mut v = HeaderValue::from_str(a).context("the static Authorization value is not a valid header value")?;
+        v.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
+    let auth: Option<Arc<dyn RequestAuth>> = if args.no_auth {
+        None
+    } else if headers.contains_key(http::header::AUTHORIZATION) {
+        tracing::info!("a static Authorization header is set: OAuth is off for this server");
+        None
+    } else {
+        let config = resolved.config;
+        if config.interaction == Interaction::Paste {
+            anyhow::bail!(
+                "paste mode (--no-browser, or interaction = \"paste\") reads the redirect URL from \
+                 stdin, which the proxy uses for MCP messages; use --device, or log in first with \
+                 `mcp-oauth login --no-browser {}`",
+                args.url
+            );
+        }
+        let oauth = common::oauth_client(config, common::http()?, common::store()?);
+        Some(Arc::new(oauth))
+    };
+
+    let options = ProxyOptions {
+        transport: match args.transport {
+            TransportArg::Auto => TransportMode::Auto,
+            TransportArg::Http => TransportMode::StreamableHttp,
+            TransportArg::Sse => TransportMode::Sse,
+        },
+        headers,
+        max_message_bytes: args.max_message_mib.max(1).saturating_mul(1024 * 1024),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        bridge_eras: !args.no_bridge,
+        ..ProxyOptions::default()
+    };
+    let proxy = Proxy::new(args.url.clone(), options, auth)?;
+    tracing::info!(url = %args.url, "mcp-oauth proxy: relaying stdio to the server");
+    // A relay is I/O-bound: one thread, no cross-thread wake-ups (measured: less CPU
+    // and lower latency than the multi-threaded runtime `main` starts).
+    let report = std::thread::Builder::new()
+        .name("mcp-oauth-proxy".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let (input, output) = mcp_oauth::proxy::stdio();
+                proxy.run(input, output, shutdown_signal()).await
+            })
+            .map_err(anyhow::Error::from)
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the proxy thread panicked"))??;
+    tracing::info!(
+        ended_by = ?report.ended_by,
+        lines = report.lines_in,
+        http_requests = report.http_requests,
+        "mcp-oauth proxy: done"
+    );
+    if report.ended_by == EndedBy::OutputClosed {
+        tracing::info!("the client closed our stdout");
+    }
+    Ok(())
+}
+
+/// SIGTERM, SIGINT or SIGHUP (Ctrl-C elsewhere).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot listen for signals");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("signal received; shutting down");
+}
+
+/// "Name: value", with `${VAR}` in the value replaced by `env(VAR)`.
+fn parse_header(
+    spec: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(HeaderName, HeaderValue)> {
+    let Some((name, value)) = spec.split_once(':') else {
+        anyhow::bail!("expected \"Name: value\"");
+    };
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| anyhow::anyhow!("{:?} is not a valid header name", name.trim()))?;
+    let value = expand_env(value.trim(), env)?;
+    let mut v = HeaderValue::from_str(&value)
+        .map_err(|_| anyhow::anyhow!("the value of {name} is not a valid header value"))?;
+    let lower = name.as_str();
+    if lower == "authorization" || lower == "cookie" || lower.contains("key") || lower.contains("token") {
+        v.set_sensitive(true);
+    }
+    Ok((name, v))
+}
+
+fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            anyhow::bail!("unterminated ${{ in the header value");
+        };
+        let var = &after[..end];
+        let val = env(var).ok_or_else(|| anyhow::anyhow!("the environment variable {var} is not set"))?;
+        out.push_str(&val);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(v: &str) -> Option<String> {
+        match v {
+            "TOKEN" => Some("s3cret".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn headers_with_environment_variables() {
+        let (n, v) = parse_header("X-Api-Key: ${TOKEN}", &env).unwrap();
+        assert_eq!(n, "x-api-key");
+        assert_eq!(v, "s3cret");
+        assert!(v.is_sensitive());
+        let (_, v) = parse_header("Authorization:Bearer ${TOKEN}", &env).unwrap();
+        assert_eq!(v, "Bearer s3cret");
+        let (_, v) = parse_header("X-Plain:  a:b ${EMPTY}c ", &env).unwrap();
+        assert_eq!(v, "a:b c");
+        assert!(parse_header("no colon", &env).is_err());
+        assert!(parse_header("Bad Name: x", &env).is_err());
+        assert!(parse_header("X: ${MISSING}", &env).is_err());
+        assert!(parse_header("X: ${TOKEN", &env).is_err());
+        assert!(parse_header("X: a\u{7}b", &env).is_err());
+    }
+}

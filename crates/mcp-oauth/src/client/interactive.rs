@@ -1,0 +1,299 @@
+//! The interactive side of [`OAuthClient`]: the three ways of involving the user
+//! ([`Interaction`]: browser + loopback listener, paste, device grant), explicit logins,
+//! and coordination with sibling processes (one flow at a time per server; the others
+//! say that they wait, then use its result).
+
+use super::{OAuthClient, Reason, blocking};
+use crate::authorize::browser::Progress;
+use crate::authorize::{self, CallbackParams, PendingAuthorization, Pkce, device, loopback};
+use crate::config::Interaction;
+use crate::discovery::Discovery;
+use crate::error::{Error, Result, Step};
+use crate::registration;
+use crate::store::{
+    ClientKey, ClientRegistration, CredentialRecord, RegistrationKind, StoreLock, TokenSet,
+};
+use crate::util::{now_secs, random_token};
+
+/// The result of [`OAuthClient::login`] and [`OAuthClient::token_or_login`].
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub record: CredentialRecord,
+    /// `true` when no flow ran here: the credential is the one another process had just
+    /// obtained while this one waited for it (or a stored, still valid one).
+    pub adopted: bool,
+}
+
+impl OAuthClient {
+    /// An explicit login (`mcp-oauth login`): discovery, registration and a new
+    /// authorization, stored. If another process was already logging in to this server
+    /// when this one started, this one waits for it and adopts its fresh credential
+    /// instead of opening a second browser.
+    pub async fn login(&self, www_authenticate: &[String]) -> Result<LoginOutcome> {
+        let started = now_secs();
+        let _flow = self.flow.lock().await;
+        let (_lock, waited) = self.lock_store_noting_wait().await?;
+        if waited
+            && let Some(rec) = self.load_record().await?
+            && rec.tokens.obtained_at >= started
+            && !self.expiring(&rec.tokens)
+        {
+            tracing::info!(
+                "adopting the credentials another process obtained while this one waited"
+            );
+            self.set_cached(Some(rec.clone()), true);
+            return Ok(LoginOutcome {
+                record: rec,
+                adopted: true,
+            });
+        }
+        let record = self
+            .authorize_locked(www_authenticate, Reason::Login)
+            .await?;
+        Ok(LoginOutcome {
+            record,
+            adopted: false,
+        })
+    }
+
+    /// A valid credential: the stored one (refreshed when needed), else one from an
+    /// interactive authorization. When several processes call this at once for a server
+    /// without credentials, one runs the flow and the others wait and adopt its result.
+    pub async fn token_or_login(&self, www_authenticate: &[String]) -> Result<LoginOutcome> {
+        match self.valid_token().await {
+            Ok(Some(_)) => {
+                if let Some(record) = self.current().await? {
+                    return Ok(LoginOutcome {
+                        record,
+                        adopted: true,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(error = %e, "the stored credential cannot be renewed; authorizing again")
+            }
+        }
+        let _flow = self.flow.lock().await;
+        let _lock = self.lock_store_noting_wait().await?.0;
+        if let Some(rec) = self.load_record().await?
+            && !self.expiring(&rec.tokens)
+        {
+            tracing::info!("adopting the credentials another process obtained");
+            self.set_cached(Some(rec.clone()), true);
+            return Ok(LoginOutcome {
+                record: rec,
+                adopted: true,
+            });
+        }
+        let record = self
+            .authorize_locked(www_authenticate, Reason::Unauthorized)
+            .await?;
+        Ok(LoginOutcome {
+            record,
+            adopted: false,
+        })
+    }
+
+    /// The store lock of this server, and whether another holder had to be waited for
+    /// (which is announced through [`Progress`] and the log).
+    pub(super) async fn lock_store_noting_wait(&self) -> Result<(StoreLock, bool)> {
+        let store = self.store.clone();
+        let key = self.config.credential_key();
+        let (s2, k2) = (store.clone(), key.clone());
+        if let Some(lock) = blocking(move || s2.try_lock(&k2)).await? {
+            return Ok((lock, false));
+        }
+        let server_url = self.config.server_url.clone();
+        tracing::info!(%server_url, "another process is logging in to or refreshing this server; waiting for it");
+        self.browser.progress(&Progress::WaitingForOtherProcess {
+            server_url: server_url.clone(),
+        });
+        let lock = blocking(move || store.lock(&key)).await;
+        self.browser
+            .progress(&Progress::OtherProcessDone { server_url });
+        Ok((lock?, true))
+    }
+
+    /// Registration plus the user's part, by the configured [`Interaction`].
+    pub(super) async fn interactive_flow(
+        &self,
+        discovery: &Discovery,
+        scope: Option<&str>,
+    ) -> Result<(ClientRegistration, TokenSet)> {
+        let result = match self.config.interaction {
+            Interaction::Browser => self.code_flow_with_loopback(discovery, scope).await,
+            Interaction::Paste => self.code_flow_with_paste(discovery, scope).await,
+            Interaction::Device => self.device_flow(discovery, scope).await,
+        };
+        self.browser.progress(&Progress::Finished);
+        result
+    }
+
+    /// The authorization code flow with the redirect pasted back by the user.
+    async fn code_flow_with_paste(
+        &self,
+        discovery: &Discovery,
+        scope: Option<&str>,
+    ) -> Result<(ClientRegistration, TokenSet)> {
+        let redirect_uri =
+            loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
+        let client = registration::obtain_client(
+            &self.http,
+            &self.config,
+            discovery,
+            &redirect_uri,
+            &self.store,
+        )
+        .await?;
+        let pkce = Pkce::new();
+        let state = random_token(24);
+        let url =
+            self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
+        let iss_supported = discovery
+            .metadata
+            .authorization_response_iss_parameter_supported
+            == Some(true);
+        tracing::info!(scope = scope.unwrap_or("(none)"), %redirect_uri, "paste mode: waiting for the pasted redirect");
+        let browser = self.browser.clone();
+        let (u, r) = (url.clone(), redirect_uri.clone());
+        let timeout = self.config.callback_timeout;
+        let pasted = match tokio::time::timeout(
+            timeout,
+            blocking(move || browser.read_pasted_redirect(&u, &r)),
+        )
+        .await
+        {
+            Ok(p) => p?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    step: Step::Authorization,
+                    url: redirect_uri,
+                    secs: timeout.as_secs(),
+                });
+            }
+        };
+        let bare_code = !pasted.contains('=');
+        let params = CallbackParams::from_pasted(&pasted)
+            .map_err(|m| Error::rule(Step::Authorization, "the pasted redirect", m))?;
+        if bare_code && iss_supported {
+            return Err(Error::Action {
+                step: Step::Authorization,
+                message: format!(
+                    "a bare code was pasted, but {} promises an `iss` parameter in its redirects \
+                     (RFC 9207), which only the whole URL carries; paste the whole URL from the \
+                     browser's address bar",
+                    discovery.metadata.issuer
+                ),
+            });
+        }
+        let pending = PendingAuthorization {
+            state,
+            expected_issuer: discovery.metadata.issuer.clone(),
+            issuer_validated: discovery.issuer_validated(),
+            iss_supported,
+            // The user pasted a code from their own browser; a pasted URL must carry state.
+            allow_missing_state: bare_code,
+        };
+        let code = authorize::validate_callback(&params, &pending)?;
+        self.browser.progress(&Progress::Exchanging);
+        let tokens = self
+            .exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope)
+            .await?;
+        Ok((client, tokens))
+    }
+
+    /// The device authorization grant (RFC 8628).
+    async fn device_flow(
+        &self,
+        discovery: &Discovery,
+        scope: Option<&str>,
+    ) -> Result<(ClientRegistration, TokenSet)> {
+        let meta = &discovery.metadata;
+        let Some(endpoint) = meta.device_authorization_endpoint.clone() else {
+            return Err(Error::Action {
+                step: Step::Authorization,
+                message: format!(
+                    "the authorization server {} does not advertise a device_authorization_endpoint \
+                     (RFC 8628), so the device grant cannot be used with it; use --no-browser to \
+                     paste the redirect URL instead",
+                    meta.issuer
+                ),
+            });
+        };
+        let token_endpoint = meta.token_endpoint.clone().unwrap_or_default();
+        // The registration still names the loopback redirect URI (registrations are kept
+        // per issuer and redirect URI, and DCR needs one for the code grant).
+        let redirect_uri =
+            loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
+        let mut client = registration::obtain_client(
+            &self.http,
+            &self.config,
+            discovery,
+            &redirect_uri,
+            &self.store,
+        )
+        .await?;
+        let resource = discovery.resource.as_deref();
+        let auth = match device::start(&self.http, &endpoint, &client, scope, resource).await {
+            Err(e)
+                if client.kind == RegistrationKind::Dynamic
+                    && matches!(
+                        e.oauth_error(),
+                        Some("unauthorized_client" | "invalid_client")
+                    ) =>
+            {
+                // A client registered earlier for the browser flow, without the device
+                // grant: register a new one that has it.
+                tracing::info!(error = %e, "the stored client may not use the device grant; registering a new one");
+                let store = self.store.clone();
+                let key = ClientKey {
+                    issuer: meta.issuer.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                };
+                blocking(move || store.remove_client(&key)).await?;
+                client = registration::obtain_client(
+                    &self.http,
+                    &self.config,
+                    discovery,
+                    &redirect_uri,
+                    &self.store,
+                )
+                .await?;
+                device::start(&self.http, &endpoint, &client, scope, resource).await?
+            }
+            other => other?,
+        };
+        self.browser.show_device_code(&auth.prompt())?;
+        self.browser.progress(&Progress::WaitingForDevice {
+            verification_uri: auth.verification_uri.clone(),
+        });
+        // The same DPoP key as the other interactive flows (see `authorize_locked`).
+        let flow_dpop = self
+            .flow_dpop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let proof = |key: &crate::dpop::DpopKey| {
+            let nonce = self
+                .as_nonce
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            key.proof("POST", &token_endpoint, None, nonce.as_deref())
+        };
+        let make_proof = flow_dpop.as_ref().map(|k| move || proof(k));
+        let tokens = device::poll(
+            &self.http,
+            &token_endpoint,
+            &client,
+            &auth,
+            resource,
+            scope,
+            self.config.callback_timeout,
+            make_proof.as_ref().map(|f| f as device::DpopProof<'_>),
+        )
+        .await?;
+        Ok((client, tokens))
+    }
+}

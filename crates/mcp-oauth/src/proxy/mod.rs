@@ -1,0 +1,358 @@
+//! A stdio ⇄ Streamable HTTP bridge with authorization: [`Proxy`].
+//!
+//! The proxy reads newline-delimited JSON-RPC messages (the stdio transport) and relays
+//! them to a remote MCP server, and relays everything the server sends back, one
+//! message per line. Messages pass through as the bytes they arrived as; the proxy
+//! reads only what it must to route them (`id`, `method`, `params.name`/`uri`, the
+//! protocol version in `params._meta`), so unknown methods, members and future
+//! additions pass unchanged. Nothing but protocol messages is written to the output.
+//!
+//! Both generations of the HTTP transport are spoken, chosen per message (see
+//! [`relay`](self) for the rules): the session-based 2025 wire (session id, GET stream,
+//! resumption, session renewal, DELETE), the stateless 2026-07-28 wire (request metadata
+//! headers, `subscriptions/listen` streams), the bridge between a legacy client and a
+//! modern-only server, and the 2024-11-05 HTTP+SSE transport.
+//!
+//! Authorization is a [`RequestAuth`] (usually an [`crate::OAuthClient`]): every request
+//! carries its `Authorization` header (refreshed ahead of expiry, kept in memory); a
+//! 401, or a 403 with a challenge, holds the request while the hook authorizes (login,
+//! refresh, step-up; single-flight within and across processes), then replays it.
+//!
+//! Bad input never stops the proxy: a line that is not JSON is answered with a JSON-RPC
+//! parse error (-32700), a message that is not JSON-RPC with -32600, an over-long line
+//! with -32600 (it is read to its end and dropped); upstream failures become error
+//! responses to the request they belong to.
+
+mod bridge;
+mod message;
+mod relay;
+mod sse_transport;
+mod stdio;
+mod upstream;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Error, Result};
+use crate::mcp::RequestAuth;
+use bytes::Bytes;
+use http::HeaderMap;
+use relay::Relay;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use stdio::{Line, LineReader};
+use tokio::io::{AsyncRead, AsyncWrite};
+use upstream::Upstream;
+
+/// Which HTTP transport to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TransportMode {
+    /// Streamable HTTP, falling back to HTTP+SSE when the server answers the client's
+    /// `initialize` with 400, 404 or 405 and no 2026-07-28 error.
+    #[default]
+    Auto,
+    /// Streamable HTTP only.
+    StreamableHttp,
+    /// The deprecated HTTP+SSE transport (2024-11-05) for the session wire.
+    Sse,
+}
+
+/// Options of a [`Proxy`].
+#[derive(Clone)]
+pub struct ProxyOptions {
+    pub transport: TransportMode,
+    /// Sent on every request (the protocol's headers and the hook's `Authorization`
+    /// take precedence).
+    pub headers: HeaderMap,
+    /// Largest message accepted in either direction (a longer input line is answered
+    /// with an error; a longer server message fails its request).
+    pub max_message_bytes: usize,
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// At end of input, how long requests in flight may still take.
+    pub shutdown_grace: Duration,
+    /// Answer a legacy client's `initialize` from `server/discover` when the server is
+    /// 2026-07-28-only, and stamp the per-request metadata in.
+    pub bridge_eras: bool,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            transport: TransportMode::Auto,
+            headers: HeaderMap::new(),
+            max_message_bytes: 64 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+            bridge_eras: true,
+        }
+    }
+}
+
+/// Header values are left out: they may carry credentials.
+impl std::fmt::Debug for ProxyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyOptions")
+            .field("transport", &self.transport)
+            .field(
+                "headers",
+                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("bridge_eras", &self.bridge_eras)
+            .finish()
+    }
+}
+
+/// How a run ended, and what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyReport {
+    pub ended_by: EndedBy,
+    /// Lines read from the input.
+    pub lines_in: u64,
+    /// HTTP requests sent to the server (not counting authorization traffic).
+    pub http_requests: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The input reached end of file.
+    EndOfInput,
+    /// The shutdown future completed (a signal).
+    Shutdown,
+    /// The output could not be written (the client went away).
+    OutputClosed,
+}
+
+/// A stdio ⇄ Streamable HTTP proxy for one MCP server.
+pub struct Proxy {
+    upstream: Arc<Upstream>,
+    options: ProxyOptions,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("url", &self.upstream.url)
+            .field("options", &self.options)
+            .field("auth", &self.upstream.has_auth())
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// A proxy for the MCP endpoint `url`, with its own HTTP client (see
+    /// [`http_client`]).
+    pub fn new(
+        url: impl Into<String>,
+        options: ProxyOptions,
+        auth: Option<Arc<dyn RequestAuth>>,
+    ) -> Result<Self> {
+        let http = http_client(options.connect_timeout)?;
+        Ok(Self::with_client(url, options, http, auth))
+    }
+
+    /// A proxy using the given HTTP client for MCP traffic. The client must not have a
+    /// total request timeout: response streams stay open as long as the server wants.
+    pub fn with_client(
+        url: impl Into<String>,
+        options: ProxyOptions,
+        http: reqwest::Client,
+        auth: Option<Arc<dyn RequestAuth>>,
+    ) -> Self {
+        let upstream = Arc::new(Upstream::new(url.into(), http, auth, options.headers.clone()));
+        Self { upstream, options }
+    }
+
+    /// Relays between `input`/`output` (the stdio client) and the server until the input
+    /// ends (requests in flight get [`ProxyOptions::shutdown_grace`] to finish), the
+    /// `shutdown` future completes (everything stops at once), or the output fails.
+    /// The session, if any, is ended with DELETE in all three cases.
+    pub async fn run<R, W, S>(&self, input: R, output: W, shutdown: S) -> Result<ProxyReport>
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send + 'static,
+        S: Future<Output = ()> + Send,
+    {
+        let (out, mut writer) = stdio::spawn_writer(output);
+        let relay = Relay::start(self.upstream.clone(), out.clone(), self.options.clone());
+        let mut reader = LineReader::new(input, self.options.max_message_bytes);
+        let mut lines_in = 0u64;
+        let mut writer_result = None;
+        tokio::pin!(shutdown);
+        let ended_by = loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break EndedBy::Shutdown,
+                r = &mut writer.task => {
+                    writer_result = Some(r);
+                    break EndedBy::OutputClosed;
+                }
+                line = reader.next() => match line {
+                    Ok(Line::Message(bytes)) => {
+                        lines_in += 1;
+                        relay.dispatch(Bytes::from(bytes)).await;
+                    }
+                    Ok(Line::TooLong(n)) => {
+                        lines_in += 1;
+                        tracing::warn!(bytes = n, limit = self.options.max_message_bytes, "dropping an input line over the size limit");
+                        out.send(message::error_response(
+                            None,
+                            message::INVALID_REQUEST,
+                            &format!(
+                                "Invalid Request: the message is {n} bytes, over the proxy's {} byte limit",
+                                self.options.max_message_bytes
+                            ),
+                            None,
+                        ))
+                        .await;
+                    }
+                    Ok(Line::Eof) => break EndedBy::EndOfInput,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the input failed; shutting down");
+                        break EndedBy::EndOfInput;
+                    }
+                },
+            }
+        };
+        tracing::debug!(?ended_by, "proxy shutting down");
+        if ended_by == EndedBy::EndOfInput {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {}
+                _ = relay.drain(self.options.shutdown_grace) => {}
+            }
+        }
+        relay.close().await;
+        drop(relay);
+        drop(out);
+        let written = match writer_result {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(std::io::Error::other(e)),
+            None => writer.close().await,
+        };
+        let report = ProxyReport {
+            ended_by,
+            lines_in,
+            http_requests: self.upstream.requests.load(Ordering::Relaxed),
+        };
+        match written {
+            Err(e) if ended_by != EndedBy::OutputClosed => Err(Error::Transport {
+                step: crate::error::Step::McpRequest,
+                url: "stdout".into(),
+                message: format!("writing to the client failed: {e}"),
+            }),
+            _ => Ok(report),
+        }
+    }
+
+    /// HTTP requests sent to the server so far.
+    pub fn http_requests(&self) -> u64 {
+        self.upstream.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The process's stdin and stdout as async streams for [`Proxy::run`]. Pipes (FIFOs)
+/// and sockets (what Node-based hosts use for a child's stdio) are polled directly;
+/// anything else (a terminal, a file) goes through tokio's `stdin()`/`stdout()`, which
+/// hand every read and write to a blocking thread. Must be called within a tokio runtime.
+pub fn stdio() -> (
+    Box<dyn AsyncRead + Unpin + Send>,
+    Box<dyn AsyncWrite + Unpin + Send>,
+) {
+    #[cfg(unix)]
+    {
+        (
+            unix_stdio::reader().unwrap_or_else(|| Box::new(tokio::io::stdin())),
+            unix_stdio::writer().unwrap_or_else(|| Box::new(tokio::io::stdout())),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
+    }
+}
+
+#[cfg(unix)]
+mod unix_stdio {
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
+    use tokio::io::{AsyncRead, AsyncWrite};
+
+    enum Kind {
+        Fifo(std::fs::File),
+        Socket(std::os::unix::net::UnixStream),
+    }
+
+    /// A duplicate of `fd` when it is a pipe or a socket. (The duplicate shares the open
+    /// file description, so making it non-blocking affects fd 0/1 of this process only,
+    /// not the other end.)
+    fn kind(fd: std::os::fd::BorrowedFd<'_>) -> Option<Kind> {
+        let owned: OwnedFd = fd.try_clone_to_owned().ok()?;
+        let file = std::fs::File::from(owned);
+        let ft = file.metadata().ok()?.file_type();
+        if ft.is_fifo() {
+            Some(Kind::Fifo(file))
+        } else if ft.is_socket() {
+            let s = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
+            s.set_nonblocking(true).ok()?;
+            Some(Kind::Socket(s))
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn reader() -> Option<Box<dyn AsyncRead + Unpin + Send>> {
+        match kind(std::io::stdin().as_fd())? {
+            Kind::Fifo(f) => tokio::net::unix::pipe::Receiver::from_file(f)
+                .ok()
+                .map(|r| Box::new(r) as Box<dyn AsyncRead + Unpin + Send>),
+            Kind::Socket(s) => tokio::net::UnixStream::from_std(s)
+                .ok()
+                .map(|r| Box::new(r) as Box<dyn AsyncRead + Unpin + Send>),
+        }
+    }
+
+    pub(super) fn writer() -> Option<Box<dyn AsyncWrite + Unpin + Send>> {
+        match kind(std::io::stdout().as_fd())? {
+            Kind::Fifo(f) => tokio::net::unix::pipe::Sender::from_file(f)
+                .ok()
+                .map(|w| Box::new(w) as Box<dyn AsyncWrite + Unpin + Send>),
+            Kind::Socket(s) => tokio::net::UnixStream::from_std(s)
+                .ok()
+                .map(|w| Box::new(w) as Box<dyn AsyncWrite + Unpin + Send>),
+        }
+    }
+}
+
+/// The HTTP client the proxy uses for MCP traffic: a connect timeout but no total
+/// timeout (streams stay open), redirects followed only within the same origin, no
+/// Nagle delay, connections kept for reuse.
+pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
+    let redirect = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > 5 {
+            return attempt.error("too many redirects");
+        }
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(redirect)
+        .user_agent(concat!("mcp-oauth-proxy/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+}

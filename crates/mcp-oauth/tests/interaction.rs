@@ -1,0 +1,408 @@
+//! The interaction modes (paste, device grant), revocation, and logins that wait for a
+//! sibling, against an in-process authorization server.
+
+mod support;
+
+use mcp_oauth::OAuthConfig;
+use mcp_oauth::authorize::browser::{Browser, Progress};
+use mcp_oauth::authorize::device::DevicePrompt;
+use mcp_oauth::config::{DpopPolicy, Interaction};
+use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth::revocation::{self, TokenRevocation};
+use mcp_oauth::store::{CredentialStore, MemoryStore};
+use mcp_oauth::{Error, OAuthClient};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+
+#[derive(Clone, Default)]
+struct Opts {
+    iss_supported: bool,
+    device: bool,
+    revocation: bool,
+    /// Answer `authorization_pending` this many times first.
+    pending: usize,
+    /// Refuse the access token's revocation with `unsupported_token_type`.
+    at_unrevocable: bool,
+}
+
+async fn serve(o: Opts) -> MockServer {
+    let polls = Arc::new(AtomicUsize::new(0));
+    MockServer::start(move |base, req| {
+        let o = o.clone();
+        let polls = polls.clone();
+        async move {
+            let form = query_map(&req.body);
+            match (req.method.as_str(), req.path.as_str()) {
+                ("GET", "/.well-known/oauth-protected-resource/mcp") => json(
+                    200,
+                    json!({"resource": format!("{base}/mcp"), "authorization_servers": [base], "scopes_supported": ["mcp"]}),
+                ),
+                ("GET", "/.well-known/oauth-authorization-server") => {
+                    let mut m = json!({
+                        "issuer": base,
+                        "authorization_endpoint": format!("{base}/authorize"),
+                        "token_endpoint": format!("{base}/token"),
+                        "registration_endpoint": format!("{base}/register"),
+                        "code_challenge_methods_supported": ["S256"],
+                        "authorization_response_iss_parameter_supported": o.iss_supported,
+                    });
+                    if o.device {
+                        m["device_authorization_endpoint"] = json!(format!("{base}/device"));
+                    }
+                    if o.revocation {
+                        m["revocation_endpoint"] = json!(format!("{base}/revoke"));
+                    }
+                    json(200, m)
+                }
+                ("POST", "/register") => {
+                    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+                    json(201, json!({"client_id": "client-1", "grant_types": body["grant_types"]}))
+                }
+                ("GET", "/authorize") => {
+                    let q = query_map(&req.query);
+                    let mut loc = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
+                    if o.iss_supported {
+                        loc.push_str(&format!("&iss={}", url::form_urlencoded::byte_serialize(base.as_bytes()).collect::<String>()));
+                    }
+                    redirect(&loc)
+                }
+                ("POST", "/device") => json(
+                    200,
+                    json!({
+                        "device_code": "dev-code", "user_code": "ABCD-EFGH",
+                        "verification_uri": format!("{base}/activate"),
+                        "verification_uri_complete": format!("{base}/activate?user_code=ABCD-EFGH"),
+                        "expires_in": 600, "interval": 1,
+                    }),
+                ),
+                ("POST", "/token") if form.get("grant_type").map(String::as_str) == Some(mcp_oauth::authorize::device::GRANT_TYPE) => {
+                    assert_eq!(form["device_code"], "dev-code");
+                    if polls.fetch_add(1, Ordering::SeqCst) < o.pending {
+                        json(400, json!({"error": "authorization_pending"}))
+                    } else {
+                        json(200, json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-dev"}))
+                    }
+                }
+                ("POST", "/token") => {
+                    assert_eq!(form["code"], "the-code");
+                    json(200, json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-1"}))
+                }
+                ("POST", "/revoke") => {
+                    if o.at_unrevocable && form.get("token_type_hint").map(String::as_str) == Some("access_token") {
+                        json(400, json!({"error": "unsupported_token_type"}))
+                    } else {
+                        json(200, json!({}))
+                    }
+                }
+                _ => not_found(),
+            }
+        }
+    })
+    .await
+}
+
+/// A user: follows the authorization URL to its redirect and pastes (part of) it; approves
+/// device codes; records progress.
+#[derive(Default)]
+struct User {
+    paste_bare_code: bool,
+    opened: AtomicUsize,
+    prompts: Mutex<Vec<DevicePrompt>>,
+    progress: Mutex<Vec<Progress>>,
+    /// For `open`: delay before the redirect is followed.
+    delay: Duration,
+}
+
+impl Browser for User {
+    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        let (url, delay) = (url.to_string(), self.delay);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let c = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .unwrap();
+            let _ = c.get(url).send().await;
+        });
+        Ok(())
+    }
+
+    fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> mcp_oauth::Result<String> {
+        // What the browser's address bar shows after the AS redirected it.
+        // This runs on a blocking thread of the runtime.
+        let url = url.to_string();
+        let loc = tokio::runtime::Handle::current().block_on(async move {
+            let c = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let resp = c.get(url).send().await.unwrap();
+            resp.headers()["location"].to_str().unwrap().to_string()
+        });
+        assert!(loc.starts_with(redirect_uri), "{loc} vs {redirect_uri}");
+        if self.paste_bare_code {
+            return Ok("the-code".into());
+        }
+        Ok(loc)
+    }
+
+    fn show_device_code(&self, prompt: &DevicePrompt) -> mcp_oauth::Result<()> {
+        self.prompts.lock().unwrap().push(prompt.clone());
+        Ok(())
+    }
+
+    fn progress(&self, event: &Progress) {
+        self.progress.lock().unwrap().push(event.clone());
+    }
+}
+
+fn client(
+    base: &str,
+    interaction: Interaction,
+    store: Arc<MemoryStore>,
+    user: Arc<User>,
+) -> OAuthClient {
+    let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
+    cfg.interaction = interaction;
+    cfg.redirect.port = Some(0);
+    cfg.callback_timeout = Duration::from_secs(20);
+    cfg.dpop = DpopPolicy::Never;
+    OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        store,
+        user,
+    )
+}
+
+fn challenge(base: &str) -> Vec<String> {
+    vec![format!(
+        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+    )]
+}
+
+#[tokio::test]
+async fn paste_mode_uses_the_stable_redirect_uri_without_a_listener() {
+    let server = serve(Opts {
+        iss_supported: true,
+        ..Default::default()
+    })
+    .await;
+    let user = Arc::new(User::default());
+    let c = client(
+        &server.base,
+        Interaction::Paste,
+        Arc::new(MemoryStore::new()),
+        user.clone(),
+    );
+    let out = c.login(&challenge(&server.base)).await.unwrap();
+    assert!(!out.adopted);
+    assert_eq!(out.record.tokens.access_token.expose(), "at-1");
+    assert_eq!(
+        user.opened.load(Ordering::SeqCst),
+        0,
+        "no browser in paste mode"
+    );
+    // Port 0 means "the stable port" in paste mode: a redirect URI that can be registered.
+    let port = mcp_oauth::authorize::loopback::stable_port(&format!("{}/mcp", server.base));
+    let tok = &server.requests_to("/token")[0];
+    let form = query_map(&tok.body);
+    assert_eq!(
+        form["redirect_uri"],
+        format!("http://127.0.0.1:{port}/callback")
+    );
+    assert!(form.contains_key("code_verifier"));
+}
+
+#[tokio::test]
+async fn a_bare_code_is_refused_when_the_as_promises_iss() {
+    let server = serve(Opts {
+        iss_supported: true,
+        ..Default::default()
+    })
+    .await;
+    let user = Arc::new(User {
+        paste_bare_code: true,
+        ..Default::default()
+    });
+    let c = client(
+        &server.base,
+        Interaction::Paste,
+        Arc::new(MemoryStore::new()),
+        user,
+    );
+    let e = c.login(&challenge(&server.base)).await.unwrap_err();
+    assert!(e.to_string().contains("paste the whole URL"), "{e}");
+    assert!(server.requests_to("/token").is_empty());
+
+    // Without the promise, a bare code is accepted (the user copied it from their own browser).
+    let server = serve(Opts::default()).await;
+    let user = Arc::new(User {
+        paste_bare_code: true,
+        ..Default::default()
+    });
+    let c = client(
+        &server.base,
+        Interaction::Paste,
+        Arc::new(MemoryStore::new()),
+        user,
+    );
+    c.login(&challenge(&server.base)).await.unwrap();
+}
+
+#[tokio::test]
+async fn device_grant_polls_until_approved() {
+    let server = serve(Opts {
+        device: true,
+        pending: 2,
+        ..Default::default()
+    })
+    .await;
+    let user = Arc::new(User::default());
+    let c = client(
+        &server.base,
+        Interaction::Device,
+        Arc::new(MemoryStore::new()),
+        user.clone(),
+    );
+    let out = c.login(&challenge(&server.base)).await.unwrap();
+    assert_eq!(out.record.tokens.access_token.expose(), "at-dev");
+    let prompts = user.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 1);
+    assert_eq!(prompts[0].user_code, "ABCD-EFGH");
+    assert_eq!(user.opened.load(Ordering::SeqCst), 0);
+    let polls = server.requests_to("/token");
+    assert_eq!(polls.len(), 3, "two pending answers, then the tokens");
+    let dev = query_map(&server.requests_to("/device")[0].body);
+    assert_eq!(
+        dev["resource"],
+        format!("{}/mcp", server.base),
+        "RFC 8707 resource on the device request"
+    );
+    assert_eq!(dev["client_id"], "client-1");
+    let reg: serde_json::Value =
+        serde_json::from_str(&server.requests_to("/register")[0].body).unwrap();
+    assert!(
+        reg["grant_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == mcp_oauth::authorize::device::GRANT_TYPE),
+        "the registration asks for the device grant: {reg}"
+    );
+    assert!(
+        user.progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| matches!(p, Progress::WaitingForDevice { .. }))
+    );
+}
+
+#[tokio::test]
+async fn device_grant_needs_the_endpoint() {
+    let server = serve(Opts::default()).await;
+    let c = client(
+        &server.base,
+        Interaction::Device,
+        Arc::new(MemoryStore::new()),
+        Arc::new(User::default()),
+    );
+    let e = c.login(&challenge(&server.base)).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Action { .. }) && e.to_string().contains("--no-browser"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_login_adopts_the_siblings_credential() {
+    let server = serve(Opts::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    // Two clients on one store behave like two processes: the lock is the store's.
+    let slow = Arc::new(User {
+        delay: Duration::from_millis(600),
+        ..Default::default()
+    });
+    let second = Arc::new(User::default());
+    let a = client(
+        &server.base,
+        Interaction::Browser,
+        store.clone(),
+        slow.clone(),
+    );
+    let b = client(
+        &server.base,
+        Interaction::Browser,
+        store.clone(),
+        second.clone(),
+    );
+    let ch = challenge(&server.base);
+    let (ra, rb) = tokio::join!(a.login(&ch), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        b.login(&ch).await
+    });
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(
+        !ra.adopted && rb.adopted,
+        "the second login waited and adopted"
+    );
+    assert_eq!(
+        slow.opened.load(Ordering::SeqCst) + second.opened.load(Ordering::SeqCst),
+        1,
+        "one browser"
+    );
+    assert_eq!(server.requests_to("/token").len(), 1);
+    let p = second.progress.lock().unwrap().clone();
+    assert!(
+        matches!(p.first(), Some(Progress::WaitingForOtherProcess { .. })),
+        "{p:?}"
+    );
+    assert!(store.list().unwrap().len() == 1);
+}
+
+#[tokio::test]
+async fn revocation_of_a_record() {
+    let server = serve(Opts {
+        revocation: true,
+        at_unrevocable: true,
+        ..Default::default()
+    })
+    .await;
+    let c = client(
+        &server.base,
+        Interaction::Paste,
+        Arc::new(MemoryStore::new()),
+        Arc::new(User::default()),
+    );
+    let rec = c.login(&challenge(&server.base)).await.unwrap().record;
+    let http = HttpClient::new(HttpPolicy::default()).unwrap();
+    let r = revocation::revoke_record(&http, &rec).await;
+    assert_eq!(r.refresh_token, TokenRevocation::Revoked);
+    assert!(
+        matches!(r.access_token, TokenRevocation::Unsupported(_)),
+        "{r:?}"
+    );
+    assert!(r.complete(), "a JWT the AS cannot revoke is not a failure");
+    let reqs = server.requests_to("/revoke");
+    let hints: Vec<String> = reqs
+        .iter()
+        .map(|s| query_map(&s.body)["token_type_hint"].clone())
+        .collect();
+    assert_eq!(
+        hints,
+        ["refresh_token", "access_token"],
+        "refresh token first"
+    );
+    assert_eq!(query_map(&reqs[0].body)["token"], "rt-1");
+    assert_eq!(query_map(&reqs[0].body)["client_id"], "client-1");
+
+    let mut no_endpoint = rec.clone();
+    no_endpoint.revocation_endpoint = None;
+    let r = revocation::revoke_record(&http, &no_endpoint).await;
+    assert_eq!(r.refresh_token, TokenRevocation::NotOffered);
+}
