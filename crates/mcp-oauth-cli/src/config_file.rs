@@ -64,11 +64,27 @@ pub enum InteractionName {
     Device,
 }
 
+/// Which OAuth grant obtains tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantName {
+    /// From the settings and the authorization server (the default).
+    Auto,
+    /// A user in a browser (PKCE).
+    AuthorizationCode,
+    /// The client on its own behalf: a client secret or a private key, no user.
+    ClientCredentials,
+    /// Workload identity federation: a platform-issued JWT (assertion_file / _env).
+    JwtBearer,
+    /// Enterprise-managed authorization: an ID token exchanged at the IdP (idp_*).
+    Enterprise,
+}
+
 /// Whether to bind tokens to a key (DPoP, RFC 9449).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DpopName {
-    /// When the authorization server advertises ES256 for DPoP.
+    /// When the authorization server and the MCP server both support it.
     Auto,
     Always,
     /// Plain Bearer tokens (for tokens handed to other programs with `mcp-oauth token`).
@@ -116,6 +132,23 @@ pub struct ServerSettings {
     pub request_offline_access: Option<bool>,
     /// DPoP-bound tokens: auto (default), always, never.
     pub dpop: Option<DpopName>,
+    /// The grant: auto (default), authorization_code, client_credentials, jwt_bearer,
+    /// enterprise.
+    pub grant: Option<GrantName>,
+    /// PEM private key (PKCS#8) for private_key_jwt client authentication.
+    pub private_key_file: Option<PathBuf>,
+    /// Its algorithm (default ES256).
+    pub private_key_alg: Option<String>,
+    /// Workload identity JWT (jwt-bearer grant), read at each use.
+    pub assertion_file: Option<PathBuf>,
+    pub assertion_env: Option<String>,
+    /// Enterprise-managed authorization: the IdP's token endpoint and our client there.
+    pub idp_token_endpoint: Option<String>,
+    pub idp_client_id: Option<String>,
+    pub idp_client_secret_env: Option<String>,
+    /// The user's ID token at the IdP, read at each use.
+    pub id_token_file: Option<PathBuf>,
+    pub id_token_env: Option<String>,
     /// A static Authorization header value from this environment variable; disables
     /// OAuth for the server.
     pub authorization_env: Option<String>,
@@ -153,6 +186,16 @@ impl ServerSettings {
             auth_timeout,
             request_offline_access,
             dpop,
+            grant,
+            private_key_file,
+            private_key_alg,
+            assertion_file,
+            assertion_env,
+            idp_token_endpoint,
+            idp_client_id,
+            idp_client_secret_env,
+            id_token_file,
+            id_token_env,
             authorization_env,
             authorization_file,
             authorize_params

@@ -63,6 +63,8 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colours only on a terminal, never with NO_COLOR.
+        .with_ansi(ui::color())
         .init();
 }
 

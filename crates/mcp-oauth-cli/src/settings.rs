@@ -4,14 +4,16 @@
 //! Every setting that weakens a security check says so in `--help` and is logged (a
 //! warning on stderr) whenever it is used.
 
-use crate::config_file::{self, DpopName, InteractionName, Scopes, ServerSettings};
+use crate::config_file::{self, DpopName, GrantName, InteractionName, Scopes, ServerSettings};
 use clap::Args;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::authorize::paste;
+use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::config::{
-    DpopPolicy, Interaction, PkceMetadataPolicy, PreRegisteredClient, ResourceSetting,
+    AssertionSource, DpopPolicy, EnterpriseSettings, GrantKind, Interaction, PkceMetadataPolicy,
+    PreRegisteredClient, ResourceSetting,
 };
-use mcp_oauth::secret::ClientSecret;
+use mcp_oauth::secret::{ClientSecret, PrivateKeyPem};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -96,10 +98,47 @@ pub struct OAuthArgs {
     /// Use the device authorization grant (RFC 8628): enter a code on any device.
     #[arg(long, conflicts_with = "browser", help_heading = "Interaction")]
     pub device: bool,
-    /// Bind tokens to a key (DPoP, RFC 9449): auto = when the authorization server offers
-    /// it [default: auto]. `never` gives plain Bearer tokens, for `mcp-oauth token`.
+    /// Bind tokens to a key (DPoP, RFC 9449): auto = when the authorization server and the
+    /// MCP server both support it [default: auto]. `never` gives plain Bearer tokens, for
+    /// `mcp-oauth token`.
     #[arg(long, value_name = "MODE", help_heading = "Authorization")]
     pub dpop: Option<DpopName>,
+
+    /// The OAuth grant [default: auto: from these settings and the authorization server].
+    #[arg(long, value_name = "GRANT", help_heading = "Without a user")]
+    pub grant: Option<GrantName>,
+    /// Shorthand for --grant client-credentials: the client acts on its own behalf with
+    /// --client-secret-env/--client-secret-file or --private-key.
+    #[arg(long, conflicts_with = "grant", help_heading = "Without a user")]
+    pub client_credentials: bool,
+    /// PEM private key (PKCS#8) for private_key_jwt client authentication (RFC 7523).
+    #[arg(long, value_name = "FILE", help_heading = "Without a user")]
+    pub private_key: Option<PathBuf>,
+    /// Algorithm of --private-key [default: ES256].
+    #[arg(long, value_name = "ALG", help_heading = "Without a user")]
+    pub private_key_alg: Option<String>,
+    /// Workload identity JWT for the jwt-bearer grant, read from this file at each use
+    /// (Kubernetes projected tokens, CI OIDC tokens).
+    #[arg(long, value_name = "FILE", help_heading = "Without a user")]
+    pub assertion_file: Option<PathBuf>,
+    /// Like --assertion-file, from an environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "assertion_file", help_heading = "Without a user")]
+    pub assertion_env: Option<String>,
+    /// Enterprise-managed authorization: the enterprise IdP's token endpoint.
+    #[arg(long, value_name = "URL", help_heading = "Without a user")]
+    pub idp_token_endpoint: Option<String>,
+    /// Our client id at the enterprise IdP.
+    #[arg(long, value_name = "ID", help_heading = "Without a user")]
+    pub idp_client_id: Option<String>,
+    /// Environment variable holding our client secret at the IdP.
+    #[arg(long, value_name = "VAR", help_heading = "Without a user")]
+    pub idp_client_secret_env: Option<String>,
+    /// The user's ID token from the enterprise IdP, read from this file at each use.
+    #[arg(long, value_name = "FILE", help_heading = "Without a user")]
+    pub id_token_file: Option<PathBuf>,
+    /// Like --id-token-file, from an environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "id_token_file", help_heading = "Without a user")]
+    pub id_token_env: Option<String>,
     /// Open a browser even where paste mode would be chosen automatically.
     #[arg(long, help_heading = "Interaction")]
     pub browser: bool,
@@ -215,6 +254,20 @@ impl OAuthArgs {
             },
             auth_timeout: self.auth_timeout,
             dpop: self.dpop,
+            grant: if self.client_credentials {
+                Some(GrantName::ClientCredentials)
+            } else {
+                self.grant
+            },
+            private_key_file: self.private_key.clone(),
+            private_key_alg: self.private_key_alg.clone(),
+            assertion_file: self.assertion_file.clone(),
+            assertion_env: self.assertion_env.clone(),
+            idp_token_endpoint: self.idp_token_endpoint.clone(),
+            idp_client_id: self.idp_client_id.clone(),
+            idp_client_secret_env: self.idp_client_secret_env.clone(),
+            id_token_file: self.id_token_file.clone(),
+            id_token_env: self.id_token_env.clone(),
             authorization_env: self.authorization_env.clone(),
             authorization_file: self.authorization_file.clone(),
             ..Default::default()
@@ -282,18 +335,34 @@ fn build_config(
             )?)),
             (None, None) => None,
         };
+        let private_key = match &s.private_key_file {
+            Some(f) => {
+                let key = SigningKey {
+                    pem: PrivateKeyPem::new(read_secret_file("private_key_file", f)?),
+                    alg: s.private_key_alg.clone().unwrap_or_else(|| "ES256".into()),
+                };
+                // A bad key is reported now, before any network traffic.
+                key.validate()
+                    .map_err(|e| anyhow::anyhow!("private_key_file {}: {e}", f.display()))?;
+                Some(key)
+            }
+            None => None,
+        };
         c.client = Some(PreRegisteredClient {
             client_id: id.clone(),
             client_secret: secret,
             issuer: s.client_issuer.clone(),
             token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
-            ..Default::default()
+            private_key,
         });
     } else if s.client_secret_env.is_some() || s.client_secret_file.is_some() {
         anyhow::bail!(
             "a client secret is configured without a client id (--client-id / client_id)"
         );
+    } else if s.private_key_file.is_some() {
+        anyhow::bail!("a private key is configured without a client id (--client-id / client_id)");
     }
+    apply_grant_settings(&mut c, s)?;
     c.client_metadata_url = s.client_metadata_url.clone();
     c.scopes = s
         .scopes
@@ -379,9 +448,83 @@ fn build_config(
     Ok(c)
 }
 
+/// The settings of the grants that need no user.
+fn apply_grant_settings(c: &mut OAuthConfig, s: &ServerSettings) -> anyhow::Result<()> {
+    c.grant = match s.grant {
+        None | Some(GrantName::Auto) => GrantKind::Auto,
+        Some(GrantName::AuthorizationCode) => GrantKind::AuthorizationCode,
+        Some(GrantName::ClientCredentials) => GrantKind::ClientCredentials,
+        Some(GrantName::JwtBearer) => GrantKind::JwtBearer,
+        Some(GrantName::Enterprise) => GrantKind::EnterpriseManaged,
+    };
+    c.workload_assertion = match (&s.assertion_file, &s.assertion_env) {
+        (Some(f), _) => Some(AssertionSource::File(expand_home(f))),
+        (None, Some(v)) => Some(AssertionSource::Env(v.clone())),
+        (None, None) => None,
+    };
+    let id_token = match (&s.id_token_file, &s.id_token_env) {
+        (Some(f), _) => Some(AssertionSource::File(expand_home(f))),
+        (None, Some(v)) => Some(AssertionSource::Env(v.clone())),
+        (None, None) => None,
+    };
+    c.enterprise = match (&s.idp_token_endpoint, &s.idp_client_id, id_token) {
+        (None, None, None) => None,
+        (Some(endpoint), Some(client), Some(id_token)) => Some(EnterpriseSettings {
+            idp_token_endpoint: endpoint.clone(),
+            idp_client_id: client.clone(),
+            idp_client_secret: match &s.idp_client_secret_env {
+                Some(var) => Some(ClientSecret::new(read_secret_env("idp_client_secret_env", var)?)),
+                None => None,
+            },
+            id_token,
+        }),
+        _ => anyhow::bail!(
+            "enterprise-managed authorization needs all of --idp-token-endpoint, \
+             --idp-client-id and --id-token-file (or --id-token-env)"
+        ),
+    };
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_settings_become_configuration() {
+        let dir = tempfile_dir();
+        let key = dir.join("key.pem");
+        std::fs::write(&key, "not a key").unwrap();
+        let bad = OAuthArgs {
+            client_id: Some("svc".into()),
+            private_key: Some(key.clone()),
+            client_credentials: true,
+            ..Default::default()
+        };
+        let e = bad.resolve("https://h.example/mcp").unwrap_err().to_string();
+        assert!(e.contains("private_key_file") && e.contains("key.pem"), "{e}");
+
+        let wif = OAuthArgs {
+            client_id: Some("workload".into()),
+            assertion_file: Some(dir.join("token")),
+            ..Default::default()
+        };
+        let c = wif.resolve("https://h.example/mcp").unwrap().config;
+        assert_eq!(c.workload_assertion, Some(AssertionSource::File(dir.join("token"))));
+
+        let partial = OAuthArgs {
+            idp_token_endpoint: Some("https://idp/token".into()),
+            ..Default::default()
+        };
+        assert!(partial.resolve("https://h.example/mcp").unwrap_err().to_string().contains("--idp-client-id"));
+
+        let cc = OAuthArgs {
+            client_credentials: true,
+            ..Default::default()
+        };
+        assert_eq!(cc.resolve("https://h.example/mcp").unwrap().config.grant, GrantKind::ClientCredentials);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn flags_override_the_file() {

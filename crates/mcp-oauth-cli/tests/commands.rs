@@ -858,7 +858,8 @@ fn device_grant() {
         return;
     };
     let env = Env::start(&deps);
-    let mut cmd = env.cmd(&["login", &env.url, "--device"]);
+    // DPoP forced on: the Python SDK server does not accept DPoP, so `auto` would not bind.
+    let mut cmd = env.cmd(&["login", &env.url, "--device", "--dpop", "always"]);
     cmd.env_remove("BROWSER");
     let mut live = Live::spawn(cmd);
     let complete = live.wait_for("the verification URI with the code", |l| {
@@ -904,7 +905,7 @@ fn device_grant() {
         "no authorization code grant",
     );
     env.check(env.browser_opens() == 0, "no browser");
-    // Bound to the flow's DPoP key like the code flow's tokens (oidc-provider offers DPoP).
+    // Bound to the flow's DPoP key like the code flow's tokens.
     let out = env.run(&["status", "--json"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     env.check(
@@ -912,9 +913,10 @@ fn device_grant() {
         "the device grant's token is DPoP-bound (proof sent while polling)",
     );
 
-    // With plain Bearer tokens (which the Python SDK server accepts) the credential works
-    // for MCP requests.
-    let mut cmd = env.cmd(&["login", &env.url, "--device", "--dpop", "never"]);
+    // By default (DPoP auto) the token is a plain Bearer token: oidc-provider offers DPoP,
+    // but the Python SDK server does not, and a DPoP-bound token would be useless there.
+    // The credential works for MCP requests.
+    let mut cmd = env.cmd(&["login", &env.url, "--device"]);
     cmd.env_remove("BROWSER");
     let mut live = Live::spawn(cmd);
     let complete = live.wait_for("the verification URI with the code", |l| {
@@ -928,6 +930,12 @@ fn device_grant() {
     env.check(
         status.success(),
         &format!("second device login succeeded (stderr: {stderr})"),
+    );
+    let out = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    env.check(
+        v[0]["token_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+        "DPoP auto gives a Bearer token when the MCP server does not take DPoP",
     );
     let out = env.run(&["call", &env.url, "echo", "--args", r#"{"text":"device"}"#]);
     env.check(

@@ -299,6 +299,7 @@ impl ProtectedResourceBuilder {
             scopes_supported: scopes_supported.clone(),
             bearer_methods_supported: Some(vec!["header".to_owned()]),
             resource_name: self.resource_name,
+            ..Default::default()
         };
         let mut metadata = match serde_json::to_value(&prm) {
             Ok(Value::Object(m)) => m,

@@ -523,11 +523,16 @@ impl OAuthClient {
         match self.config.dpop {
             DpopPolicy::Never => false,
             DpopPolicy::Always => true,
-            DpopPolicy::Auto => d
-                .metadata
-                .dpop_signing_alg_values_supported
-                .as_ref()
-                .is_some_and(|algs| algs.iter().any(|a| a == crate::dpop::DPOP_ALG)),
+            // Both ends must take part: a DPoP-bound token is useless at a resource
+            // server that only knows Bearer (oidc-provider advertises DPoP by default;
+            // most MCP servers do not accept it).
+            DpopPolicy::Auto => {
+                d.resource_accepts_dpop
+                    && d.metadata
+                        .dpop_signing_alg_values_supported
+                        .as_ref()
+                        .is_some_and(|algs| algs.iter().any(|a| a == crate::dpop::DPOP_ALG))
+            }
         }
     }
 

@@ -122,7 +122,8 @@ pub struct EnterpriseSettings {
 /// When to sender-constrain tokens with DPoP (RFC 9449).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DpopPolicy {
-    /// When the AS advertises ES256 in `dpop_signing_alg_values_supported`.
+    /// When the AS advertises ES256 in `dpop_signing_alg_values_supported` and the
+    /// resource server accepts DPoP (a `DPoP` challenge, or DPoP fields in its PRM).
     #[default]
     Auto,
     Always,

@@ -493,6 +493,14 @@ pub async fn diagnose(http: &HttpClient, config: &OAuthConfig) -> DoctorReport {
     }
     let used_issuer = pick_used(&mut r, config);
     as_checks(&mut r, prm_doc.as_ref(), used_issuer.as_deref(), config);
+    if let Some(meta) = r.metadata().cloned() {
+        let resource_dpop = r.challenge.schemes.iter().any(|s| s.eq_ignore_ascii_case("DPoP"))
+            || prm_doc.as_ref().is_some_and(|p| {
+                p.dpop_bound_access_tokens_required == Some(true)
+                    || p.dpop_signing_alg_values_supported.as_ref().is_some_and(|a| !a.is_empty())
+            });
+        machine_checks(&mut r, &meta, resource_dpop);
+    }
     registration_checks(&mut r, config);
     client_verdicts(&mut r, &parsed_url, &post, &get, prm_doc.as_ref());
     r
@@ -654,6 +662,7 @@ fn unreachable_doc() -> ProtectedResourceMetadata {
         scopes_supported: None,
         bearer_methods_supported: None,
         resource_name: None,
+        ..Default::default()
     }
 }
 
@@ -1006,6 +1015,34 @@ fn as_checks(
             meta.device_authorization_endpoint
                 .as_deref()
                 .unwrap_or("none")
+        ),
+        None,
+    );
+}
+
+/// What the authorization server offers for clients without a user (agents, CI jobs,
+/// company deployments) and for sender-constrained tokens.
+fn machine_checks(r: &mut DoctorReport, meta: &AuthServerMetadata, resource_dpop: bool) {
+    let grants = meta.grant_types_supported.as_deref().unwrap_or_default();
+    let methods = meta.token_auth_methods();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let offers = |g: &str| grants.iter().any(|x| x == g);
+    let as_dpop = meta
+        .dpop_signing_alg_values_supported
+        .as_ref()
+        .is_some_and(|a| a.iter().any(|x| x == crate::dpop::DPOP_ALG));
+    r.check(
+        "machine",
+        Level::Info,
+        format!(
+            "without a user: client_credentials {}, private_key_jwt {}, jwt-bearer (workload \
+             identity, enterprise ID-JAG) {}; DPoP: authorization server {}, MCP server {} \
+             (tokens are DPoP-bound only when both support it)",
+            yes_no(offers("client_credentials")),
+            yes_no(methods.iter().any(|m| m == "private_key_jwt")),
+            yes_no(offers(crate::token::grant_types::JWT_BEARER)),
+            if as_dpop { "ES256" } else { "no" },
+            yes_no(resource_dpop),
         ),
         None,
     );

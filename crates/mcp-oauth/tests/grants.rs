@@ -200,7 +200,12 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
             ..Default::default()
         });
     });
-    let rec = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    // The resource server signals DPoP support with its challenge scheme.
+    let dpop_challenge = vec![format!(
+        "DPoP algs=\"ES256\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+        server.base
+    )];
+    let rec = c.authorize(&dpop_challenge, Reason::Unauthorized).await.unwrap();
     assert_eq!(rec.tokens.token_type, "DPoP");
     assert!(rec.dpop_key.is_some());
     let reqs = server.requests_to("/token");
@@ -230,6 +235,30 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
     assert!(claims["ath"].is_string());
     // And never for another URL.
     assert!(c.request_headers("POST", "http://127.0.0.1:1/elsewhere").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn no_dpop_when_only_the_authorization_server_supports_it() {
+    // oidc-provider advertises DPoP by default; a Bearer-only MCP server would refuse a
+    // DPoP-bound token, so without a DPoP challenge or DPoP fields in the PRM the client
+    // asks for a plain Bearer token.
+    let server = serve(AsOptions {
+        grants: vec!["client_credentials"],
+        auth_methods: vec!["client_secret_post"],
+        dpop: true,
+        ..Default::default()
+    })
+    .await;
+    let (c, _) = client(&server.base, |c| {
+        c.client = Some(PreRegisteredClient {
+            client_id: "svc".into(),
+            client_secret: Some(ClientSecret::new("s")),
+            ..Default::default()
+        });
+    });
+    let rec = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    assert!(rec.dpop_key.is_none());
+    assert!(server.requests_to("/token")[0].headers.get("dpop").is_none());
 }
 
 #[tokio::test]

@@ -40,6 +40,9 @@ pub struct Discovery {
     pub metadata_source: MetadataSource,
     /// Checks that passed only because a setting weakened them.
     pub warnings: Vec<String>,
+    /// Whether the resource server accepts DPoP-bound tokens: it challenged with the
+    /// `DPoP` scheme, or its metadata lists DPoP algorithms or requires DPoP.
+    pub resource_accepts_dpop: bool,
     pub trace: DiscoveryTrace,
 }
 
@@ -86,6 +89,8 @@ pub fn read_challenge(www_authenticate: &[String], trace: &mut DiscoveryTrace) -
 pub async fn discover(http: &HttpClient, config: &OAuthConfig, www_authenticate: &[String]) -> Result<Discovery> {
     let mut trace = DiscoveryTrace::default();
     let challenge = read_challenge(www_authenticate, &mut trace);
+    let (all_challenges, _) = challenge::parse_challenges_lenient(www_authenticate);
+    let dpop_challenged = all_challenges.iter().any(|c| c.is("DPoP"));
     let rm = challenge.as_ref().and_then(|c| c.resource_metadata.as_deref());
     let prm = prm::discover(http, &config.server_url, rm, &mut trace).await?;
 
@@ -104,7 +109,12 @@ pub async fn discover(http: &HttpClient, config: &OAuthConfig, www_authenticate:
         ResourceSetting::Omit => None,
     };
 
+    let prm_dpop = prm.as_ref().is_some_and(|p| {
+        p.metadata.dpop_bound_access_tokens_required == Some(true)
+            || p.metadata.dpop_signing_alg_values_supported.as_ref().is_some_and(|a| !a.is_empty())
+    });
     Ok(Discovery {
+        resource_accepts_dpop: dpop_challenged || prm_dpop,
         server_url: config.server_url.clone(),
         challenge,
         prm,

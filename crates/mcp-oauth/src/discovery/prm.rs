@@ -13,7 +13,7 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// The fields of a PRM document that MCP clients use. Strings are kept exactly as
 /// published: `resource` is sent back verbatim as the RFC 8707 indicator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtectedResourceMetadata {
     pub resource: String,
     #[serde(default)]
@@ -24,6 +24,12 @@ pub struct ProtectedResourceMetadata {
     pub bearer_methods_supported: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
+    /// RFC 9728 §2: DPoP algorithms the resource accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 9728 §2: the resource always requires DPoP-bound tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens_required: Option<bool>,
 }
 
 /// Where a PRM candidate URL came from.
