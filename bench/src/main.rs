@@ -38,7 +38,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
 
-const USAGE: &str = "usage: mcp-oauth-bench [--mcp-oauth BIN] [--node BIN] [--mcp-remote JS] [--browser SH]
+const USAGE: &str =
+    "usage: mcp-oauth-bench [--mcp-oauth BIN] [--node BIN] [--mcp-remote JS] [--browser SH]
                        [--cold N] [--small N] [--large N] [--throughput N] [--json FILE]
 
 Defaults are relative to the repository root (the current directory):
@@ -78,8 +79,14 @@ fn args() -> Result<Args> {
             println!("{USAGE}");
             std::process::exit(0);
         }
-        let value = it.next().ok_or_else(|| anyhow!("{flag} needs a value\n{USAGE}"))?;
-        let n = || value.parse::<usize>().map_err(|_| anyhow!("{flag}: not a number"));
+        let value = it
+            .next()
+            .ok_or_else(|| anyhow!("{flag} needs a value\n{USAGE}"))?;
+        let n = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| anyhow!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--mcp-oauth" => a.mcp_oauth = value.into(),
             "--node" => a.node = value.into(),
@@ -95,7 +102,10 @@ fn args() -> Result<Args> {
     }
     for p in [&a.mcp_oauth, &a.node, &a.mcp_remote, &a.browser] {
         if !p.exists() {
-            bail!("{} does not exist (build with `cargo build --release -p mcp-oauth-cli`, install the node deps with scripts/bootstrap)", p.display());
+            bail!(
+                "{} does not exist (build with `cargo build --release -p mcp-oauth-cli`, install the node deps with scripts/bootstrap)",
+                p.display()
+            );
         }
     }
     a.mcp_oauth = a.mcp_oauth.canonicalize()?;
@@ -138,7 +148,9 @@ fn json_resp(status: u16, v: &Value) -> Resp {
 
 async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, mcp: bool) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
@@ -188,9 +200,11 @@ async fn mcp_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
         let mut r = resp(401, None, "");
         r.headers_mut().insert(
             "www-authenticate",
-            format!(r#"Bearer resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp""#)
-                .parse()
-                .unwrap(),
+            format!(
+                r#"Bearer resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp""#
+            )
+            .parse()
+            .unwrap(),
         );
         return r;
     }
@@ -210,21 +224,32 @@ async fn mcp_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
         "POST" => {}
         _ => return resp(405, None, ""),
     }
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
-        return json_resp(400, &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}}));
+        return json_resp(
+            400,
+            &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}}),
+        );
     };
     let method = msg["method"].as_str().unwrap_or("");
     let id = msg.get("id").cloned();
     if method == "initialize" {
         let s = format!("session-{}", state.next.fetch_add(1, Ordering::Relaxed));
         state.sessions.lock().unwrap().insert(s.clone());
-        let requested = msg["params"]["protocolVersion"].as_str().unwrap_or("2025-11-25");
-        let version = if ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"].contains(&requested) {
-            requested
-        } else {
-            "2025-11-25"
-        };
+        let requested = msg["params"]["protocolVersion"]
+            .as_str()
+            .unwrap_or("2025-11-25");
+        let version =
+            if ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"].contains(&requested) {
+                requested
+            } else {
+                "2025-11-25"
+            };
         let mut r = json_resp(
             200,
             &json!({"jsonrpc": "2.0", "id": id, "result": {
@@ -237,7 +262,12 @@ async fn mcp_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
         return r;
     }
     match &session {
-        None => return json_resp(400, &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": "missing session"}})),
+        None => {
+            return json_resp(
+                400,
+                &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": "missing session"}}),
+            );
+        }
         Some(s) if !state.sessions.lock().unwrap().contains(s) => return resp(404, None, ""),
         _ => {}
     }
@@ -248,15 +278,22 @@ async fn mcp_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
         return resp(202, None, ""); // a response from the client
     }
     let result = match method {
-        "tools/list" => json!({"tools": [{"name": "echo", "description": "Echo the text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}),
-        "tools/call" => json!({"content": [{"type": "text", "text": msg["params"]["arguments"]["text"]}]}),
+        "tools/list" => {
+            json!({"tools": [{"name": "echo", "description": "Echo the text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]})
+        }
+        "tools/call" => {
+            json!({"content": [{"type": "text", "text": msg["params"]["arguments"]["text"]}]})
+        }
         "ping" | "resources/list" | "prompts/list" => match method {
             "resources/list" => json!({"resources": []}),
             "prompts/list" => json!({"prompts": []}),
             _ => json!({}),
         },
         _ => {
-            return json_resp(200, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}));
+            return json_resp(
+                200,
+                &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}),
+            );
         }
     };
     json_resp(200, &json!({"jsonrpc": "2.0", "id": id, "result": result}))
@@ -268,9 +305,17 @@ async fn auth_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     match (method.as_str(), path.as_str()) {
-        ("GET", "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") => json_resp(
+        (
+            "GET",
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration",
+        ) => json_resp(
             200,
             &json!({
                 "issuer": issuer,
@@ -295,21 +340,27 @@ async fn auth_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
             json_resp(201, &out)
         }
         ("GET", "/authorize") => {
-            let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
             let Some(redirect) = params.get("redirect_uri") else {
                 return resp(400, None, "no redirect_uri");
             };
             let mut to = url::Url::parse(redirect).expect("redirect_uri");
             {
                 let mut q = to.query_pairs_mut();
-                q.append_pair("code", &format!("code-{}", state.next.fetch_add(1, Ordering::Relaxed)));
+                q.append_pair(
+                    "code",
+                    &format!("code-{}", state.next.fetch_add(1, Ordering::Relaxed)),
+                );
                 if let Some(s) = params.get("state") {
                     q.append_pair("state", s);
                 }
                 q.append_pair("iss", &issuer);
             }
             let mut r = resp(302, None, "");
-            r.headers_mut().insert("location", to.as_str().parse().unwrap());
+            r.headers_mut()
+                .insert("location", to.as_str().parse().unwrap());
             r
         }
         ("POST", "/token") => {
@@ -343,7 +394,9 @@ struct Peer {
 
 impl Peer {
     fn spawn(mut cmd: Command) -> Result<Peer> {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().context("spawn")?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take().expect("stdin");
@@ -388,7 +441,9 @@ impl Peer {
         self.next_id += 1;
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap().insert(id, tx);
-        let mut line = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let mut line = serde_json::to_vec(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )?;
         line.push(b'\n');
         self.stdin.write_all(&line).await?;
         Ok(rx)
@@ -412,7 +467,10 @@ impl Peer {
 
     async fn stop(mut self) {
         drop(self.stdin);
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }
@@ -481,82 +539,228 @@ fn large_args() -> Value {
     json!({"name": "echo", "arguments": {"text": "x".repeat(100 * 1024)}})
 }
 
-enum Way<'a> {
-    Proxy { name: &'a str, make: &'a dyn Fn() -> Command },
-    Direct,
+/// One way to reach the server, with a session open.
+enum Target {
+    Direct(Arc<Direct>),
+    Stdio(Box<Peer>),
 }
 
-async fn measure(way: Way<'_>, state: &Arc<State>, a: &Args) -> Result<Results> {
-    match way {
-        Way::Direct => measure_direct(state, a).await,
-        Way::Proxy { name, make } => {
-            let mut r = Results {
-                name: name.to_string(),
-                ..Default::default()
-            };
-            // Cold starts.
-            let mut colds = Vec::new();
-            let mut reqs = Vec::new();
-            for _ in 0..a.cold {
-                let before = state.mcp_requests.load(Ordering::SeqCst);
-                let start = Instant::now();
-                let mut p = Peer::spawn(make())?;
-                let d = p.call("initialize", &init_params()).await?;
-                let _ = d;
-                colds.push(start.elapsed());
-                reqs.push(state.mcp_requests.load(Ordering::SeqCst) - before);
-                p.stop().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            r.cold_ms = percentile(&mut colds, 0.5) / 1000.0;
-            reqs.sort();
-            r.cold_requests = reqs[reqs.len() / 2];
+/// A way to reach the server: its name and, for a proxy, how to launch it.
+type Way<'a> = (&'a str, Option<&'a dyn Fn() -> Command>);
 
-            // A session for the rest.
-            let mut p = Peer::spawn(make())?;
-            p.call("initialize", &init_params()).await?;
-            p.notify("notifications/initialized").await?;
-            p.call("tools/list", &json!({})).await?;
-            let cpu0 = cpu_seconds(p.pid);
-            let (small, large) = (small_args(), large_args());
-            for _ in 0..50 {
-                p.call("tools/call", &small).await?;
-            }
-            let mut lat = Vec::with_capacity(a.small);
-            for _ in 0..a.small {
-                lat.push(p.call("tools/call", &small).await?);
-            }
-            r.small_p50_us = percentile(&mut lat, 0.5);
-            r.small_p99_us = percentile(&mut lat, 0.99);
-            let mut lat = Vec::with_capacity(a.large);
-            for _ in 0..a.large {
-                lat.push(p.call("tools/call", &large).await?);
-            }
-            r.large_p50_us = percentile(&mut lat, 0.5);
-            r.large_p99_us = percentile(&mut lat, 0.99);
-            // 16 in flight.
-            let start = Instant::now();
-            let mut inflight = tokio::task::JoinSet::new();
-            let mut sent = 0;
-            while sent < a.throughput || !inflight.is_empty() {
-                while sent < a.throughput && inflight.len() < 16 {
-                    let rx = p.send("tools/call", &small).await?;
-                    inflight.spawn(async move { tokio::time::timeout(Duration::from_secs(120), rx).await });
-                    sent += 1;
-                }
-                if let Some(res) = inflight.join_next().await {
-                    res?.map_err(|_| anyhow!("a call timed out"))??;
-                }
-            }
-            r.throughput = a.throughput as f64 / start.elapsed().as_secs_f64();
-            let calls = 50 + a.small + a.large + a.throughput;
-            r.cpu_per_1000 = Some((cpu_seconds(p.pid) - cpu0) / calls as f64 * 1000.0);
-            r.peak_rss_kib = Some(peak_rss_kib(p.pid));
-            r.junk_lines = p.junk.load(Ordering::Relaxed);
-            p.stop().await;
-            Ok(r)
+impl Target {
+    async fn call(&mut self, params: &Value) -> Result<Duration> {
+        match self {
+            Target::Direct(d) => d.call(params).await,
+            Target::Stdio(p) => p.call("tools/call", params).await,
         }
     }
+
+    /// `n` calls with 16 in flight; the elapsed time.
+    async fn burst(&mut self, n: usize, params: &Value) -> Result<Duration> {
+        let start = Instant::now();
+        match self {
+            Target::Direct(d) => {
+                let mut set = tokio::task::JoinSet::new();
+                for k in 0..16 {
+                    let (d, params) = (d.clone(), params.clone());
+                    let share = n / 16 + usize::from(k < n % 16);
+                    set.spawn(async move {
+                        for _ in 0..share {
+                            d.call(&params).await?;
+                        }
+                        Ok::<_, anyhow::Error>(())
+                    });
+                }
+                while let Some(res) = set.join_next().await {
+                    res??;
+                }
+            }
+            Target::Stdio(p) => {
+                let mut inflight = tokio::task::JoinSet::new();
+                let mut sent = 0;
+                while sent < n || !inflight.is_empty() {
+                    while sent < n && inflight.len() < 16 {
+                        let rx = p.send("tools/call", params).await?;
+                        inflight.spawn(async move {
+                            tokio::time::timeout(Duration::from_secs(120), rx).await
+                        });
+                        sent += 1;
+                    }
+                    if let Some(res) = inflight.join_next().await {
+                        res?.map_err(|_| anyhow!("a call timed out"))??;
+                    }
+                }
+            }
+        }
+        Ok(start.elapsed())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Target::Direct(_) => None,
+            Target::Stdio(p) => Some(p.pid),
+        }
+    }
+}
+
+/// Cold start of a proxy: spawn → `initialize` reply, and the HTTP requests the server
+/// saw meanwhile.
+async fn cold_start(state: &State, make: &dyn Fn() -> Command) -> Result<(Duration, u64)> {
+    let before = state.mcp_requests.load(Ordering::SeqCst);
+    let start = Instant::now();
+    let mut p = Peer::spawn(make())?;
+    p.call("initialize", &init_params()).await?;
+    let elapsed = start.elapsed();
+    let requests = state.mcp_requests.load(Ordering::SeqCst) - before;
+    p.stop().await;
+    Ok((elapsed, requests))
+}
+
+/// Cold start of the direct client: a new HTTP client, `initialize`.
+async fn cold_start_direct(state: &State, token: &str) -> Result<(Duration, u64)> {
+    let before = state.mcp_requests.load(Ordering::SeqCst);
+    let d = Direct {
+        http: direct_client()?,
+        url: state.mcp_url.get().unwrap().clone(),
+        token: token.to_string(),
+        session: String::new(),
+        next: AtomicU64::new(1),
+    };
+    let start = Instant::now();
+    d.post("initialize", &init_params()).await?;
+    Ok((
+        start.elapsed(),
+        state.mcp_requests.load(Ordering::SeqCst) - before,
+    ))
+}
+
+async fn open_stdio(make: &dyn Fn() -> Command) -> Result<Target> {
+    let mut p = Peer::spawn(make())?;
+    p.call("initialize", &init_params()).await?;
+    p.notify("notifications/initialized").await?;
+    p.call("tools/list", &json!({})).await?;
+    Ok(Target::Stdio(Box::new(p)))
+}
+
+async fn open_direct(state: &State, token: &str) -> Result<Target> {
+    let http = direct_client()?;
+    let url = state.mcp_url.get().unwrap().clone();
+    let resp = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init_params()})
+                .to_string(),
+        )
+        .send()
+        .await?;
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    Ok(Target::Direct(Arc::new(Direct {
+        http,
+        url,
+        token: token.to_string(),
+        session,
+        next: AtomicU64::new(1),
+    })))
+}
+
+/// Every measurement, the three ways interleaved round by round so that background
+/// load on the machine affects them alike.
+async fn measure_all(state: &Arc<State>, a: &Args, ways: &[Way<'_>]) -> Result<Vec<Results>> {
+    const ROUNDS: usize = 10;
+    let token = "direct-token".to_string();
+    state.tokens.lock().unwrap().insert(token.clone());
+    let mut results: Vec<Results> = ways
+        .iter()
+        .map(|(name, _)| Results {
+            name: name.to_string(),
+            ..Default::default()
+        })
+        .collect();
+
+    // Cold starts.
+    let mut colds: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
+    let mut reqs: Vec<Vec<u64>> = vec![Vec::new(); ways.len()];
+    for _ in 0..a.cold {
+        for (i, (_, make)) in ways.iter().enumerate() {
+            let (d, n) = match make {
+                None => cold_start_direct(state, &token).await?,
+                Some(make) => cold_start(state, *make).await?,
+            };
+            colds[i].push(d);
+            reqs[i].push(n);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for (i, r) in results.iter_mut().enumerate() {
+        r.cold_ms = percentile(&mut colds[i], 0.5) / 1000.0;
+        reqs[i].sort();
+        r.cold_requests = reqs[i][reqs[i].len() / 2];
+    }
+
+    // Sessions.
+    let mut targets = Vec::new();
+    for (_, make) in ways {
+        targets.push(match make {
+            None => open_direct(state, &token).await?,
+            Some(make) => open_stdio(*make).await?,
+        });
+    }
+    let cpu0: Vec<f64> = targets
+        .iter()
+        .map(|t| t.pid().map(cpu_seconds).unwrap_or(0.0))
+        .collect();
+    let (small, large) = (small_args(), large_args());
+    for t in targets.iter_mut() {
+        for _ in 0..50 {
+            t.call(&small).await?;
+        }
+    }
+    let mut small_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
+    let mut large_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
+    let mut burst_time = vec![Duration::ZERO; ways.len()];
+    for _ in 0..ROUNDS {
+        for (i, t) in targets.iter_mut().enumerate() {
+            for _ in 0..a.small / ROUNDS {
+                small_lat[i].push(t.call(&small).await?);
+            }
+        }
+        for (i, t) in targets.iter_mut().enumerate() {
+            for _ in 0..a.large / ROUNDS {
+                large_lat[i].push(t.call(&large).await?);
+            }
+        }
+        for (i, t) in targets.iter_mut().enumerate() {
+            burst_time[i] += t.burst(a.throughput / ROUNDS, &small).await?;
+        }
+    }
+    let calls = 50 + (a.small / ROUNDS + a.large / ROUNDS + a.throughput / ROUNDS) * ROUNDS;
+    for (i, r) in results.iter_mut().enumerate() {
+        r.small_p50_us = percentile(&mut small_lat[i], 0.5);
+        r.small_p99_us = percentile(&mut small_lat[i], 0.99);
+        r.large_p50_us = percentile(&mut large_lat[i], 0.5);
+        r.large_p99_us = percentile(&mut large_lat[i], 0.99);
+        r.throughput = ((a.throughput / ROUNDS) * ROUNDS) as f64 / burst_time[i].as_secs_f64();
+        if let Some(pid) = targets[i].pid() {
+            r.cpu_per_1000 = Some((cpu_seconds(pid) - cpu0[i]) / calls as f64 * 1000.0);
+            r.peak_rss_kib = Some(peak_rss_kib(pid));
+        }
+    }
+    for (i, t) in targets.into_iter().enumerate() {
+        if let Target::Stdio(p) = t {
+            results[i].junk_lines = p.junk.load(Ordering::Relaxed);
+            p.stop().await;
+        }
+    }
+    Ok(results)
 }
 
 struct Direct {
@@ -570,7 +774,9 @@ struct Direct {
 impl Direct {
     async fn post(&self, method: &str, params: &Value) -> Result<Bytes> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let body = serde_json::to_vec(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )?;
         let mut req = self
             .http
             .post(&self.url)
@@ -601,88 +807,10 @@ impl Direct {
 }
 
 fn direct_client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().no_proxy().tcp_nodelay(true).build()?)
-}
-
-async fn measure_direct(state: &Arc<State>, a: &Args) -> Result<Results> {
-    let url = state.mcp_url.get().unwrap().clone();
-    let token = "direct-token".to_string();
-    state.tokens.lock().unwrap().insert(token.clone());
-    let mut r = Results {
-        name: "direct".into(),
-        ..Default::default()
-    };
-    let mut colds = Vec::new();
-    for _ in 0..a.cold {
-        let d = Direct {
-            http: direct_client()?,
-            url: url.clone(),
-            token: token.clone(),
-            session: String::new(),
-            next: AtomicU64::new(1),
-        };
-        let start = Instant::now();
-        d.post("initialize", &init_params()).await?;
-        colds.push(start.elapsed());
-    }
-    r.cold_ms = percentile(&mut colds, 0.5) / 1000.0;
-    r.cold_requests = 1;
-    let http = direct_client()?;
-    let resp = http
-        .post(&url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init_params()}).to_string())
-        .send()
-        .await?;
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let d = Arc::new(Direct {
-        http,
-        url,
-        token,
-        session,
-        next: AtomicU64::new(1),
-    });
-    let (small, large) = (small_args(), large_args());
-    for _ in 0..50 {
-        d.call(&small).await?;
-    }
-    let mut lat = Vec::new();
-    for _ in 0..a.small {
-        lat.push(d.call(&small).await?);
-    }
-    r.small_p50_us = percentile(&mut lat, 0.5);
-    r.small_p99_us = percentile(&mut lat, 0.99);
-    let mut lat = Vec::new();
-    for _ in 0..a.large {
-        lat.push(d.call(&large).await?);
-    }
-    r.large_p50_us = percentile(&mut lat, 0.5);
-    r.large_p99_us = percentile(&mut lat, 0.99);
-    let start = Instant::now();
-    let per = a.throughput / 16;
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..16 {
-        let d = d.clone();
-        let small = small.clone();
-        set.spawn(async move {
-            for _ in 0..per {
-                d.call(&small).await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        });
-    }
-    while let Some(res) = set.join_next().await {
-        res??;
-    }
-    r.throughput = (per * 16) as f64 / start.elapsed().as_secs_f64();
-    Ok(r)
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 // -------------------------------------------------------------------------------------
@@ -700,13 +828,23 @@ async fn login(name: &str, cmd: Command) -> Result<()> {
     p.notify("notifications/initialized").await?;
     p.call("tools/call", &small_args()).await?;
     p.stop().await;
-    eprintln!("bench: {name} logged in ({:.1} s)", start.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: {name} logged in ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 fn base_command(program: &Path, work: &Path, browser: &Path) -> Command {
     let mut c = Command::new(program);
-    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
         c.env_remove(var);
     }
     c.env("NO_PROXY", "127.0.0.1,localhost")
@@ -732,7 +870,7 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
     let ms = |us: f64| format!("{:.3} ms", us / 1000.0);
     let mut s = String::new();
     s += &format!(
-        "Loopback echo server; {} cold starts (median), {} small and {} × 100 KB sequential calls, {} calls with 16 in flight.\n\n",
+        "Loopback echo server; {} cold starts each (median); {} small and {} × 100 KB sequential calls and {} calls with 16 in flight each, the three ways interleaved in 10 rounds.\n\n",
         a.cold, a.small, a.large, a.throughput
     );
     s += "| | direct HTTP | mcp-oauth proxy | mcp-remote 0.15.1 |\n|---|---|---|---|\n";
@@ -745,10 +883,22 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
         d.cold_requests, o.cold_requests, m.cold_requests
     );
     for (label, f) in [
-        ("p50, small", (d.small_p50_us, o.small_p50_us, m.small_p50_us)),
-        ("p99, small", (d.small_p99_us, o.small_p99_us, m.small_p99_us)),
-        ("p50, 100 KB", (d.large_p50_us, o.large_p50_us, m.large_p50_us)),
-        ("p99, 100 KB", (d.large_p99_us, o.large_p99_us, m.large_p99_us)),
+        (
+            "p50, small",
+            (d.small_p50_us, o.small_p50_us, m.small_p50_us),
+        ),
+        (
+            "p99, small",
+            (d.small_p99_us, o.small_p99_us, m.small_p99_us),
+        ),
+        (
+            "p50, 100 KB",
+            (d.large_p50_us, o.large_p50_us, m.large_p50_us),
+        ),
+        (
+            "p99, 100 KB",
+            (d.large_p99_us, o.large_p99_us, m.large_p99_us),
+        ),
     ] {
         s += &format!(
             "| latency {label} | {} | {} ({}) | {} ({}) |\n",
@@ -767,13 +917,31 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
         m.throughput,
         ratio(m.throughput, d.throughput)
     );
-    let rss = |r: &Results| r.peak_rss_kib.map(|k| format!("{:.1} MB", k as f64 / 1024.0)).unwrap_or("-".into());
-    let cpu = |r: &Results| r.cpu_per_1000.map(|c| format!("{:.3} s", c)).unwrap_or("-".into());
+    let rss = |r: &Results| {
+        r.peak_rss_kib
+            .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+            .unwrap_or("-".into())
+    };
+    let cpu = |r: &Results| {
+        r.cpu_per_1000
+            .map(|c| format!("{:.3} s", c))
+            .unwrap_or("-".into())
+    };
     s += &format!("| peak RSS | - | {} | {} |\n", rss(o), rss(m));
-    s += &format!("| CPU time per 1000 calls | - | {} | {} |\n\n", cpu(o), cpu(m));
+    s += &format!(
+        "| CPU time per 1000 calls | - | {} | {} |\n\n",
+        cpu(o),
+        cpu(m)
+    );
 
-    let (orss, mrss) = (o.peak_rss_kib.unwrap_or(0) as f64, m.peak_rss_kib.unwrap_or(1) as f64);
-    let (ocpu, mcpu) = (o.cpu_per_1000.unwrap_or(f64::NAN), m.cpu_per_1000.unwrap_or(f64::NAN));
+    let (orss, mrss) = (
+        o.peak_rss_kib.unwrap_or(0) as f64,
+        m.peak_rss_kib.unwrap_or(1) as f64,
+    );
+    let (ocpu, mcpu) = (
+        o.cpu_per_1000.unwrap_or(f64::NAN),
+        m.cpu_per_1000.unwrap_or(f64::NAN),
+    );
     let checks = [
         (
             "cold start ≤ 1/20 of mcp-remote's",
@@ -813,7 +981,10 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
     ];
     s += "| target (mcp-oauth proxy) | ratio in this run | met |\n|---|---|---|\n";
     for (what, value, ok) in checks {
-        s += &format!("| {what} | {value} | {} |\n", if ok { "yes" } else { "**no**" });
+        s += &format!(
+            "| {what} | {value} | {} |\n",
+            if ok { "yes" } else { "**no**" }
+        );
     }
     if o.junk_lines + m.junk_lines > 0 {
         s += &format!(
@@ -846,8 +1017,12 @@ async fn main() -> Result<()> {
     let state = Arc::new(State::default());
     let mcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let _ = state.mcp_url.set(format!("http://{}/mcp", mcp_listener.local_addr()?));
-    let _ = state.issuer.set(format!("http://{}", as_listener.local_addr()?));
+    let _ = state
+        .mcp_url
+        .set(format!("http://{}/mcp", mcp_listener.local_addr()?));
+    let _ = state
+        .issuer
+        .set(format!("http://{}", as_listener.local_addr()?));
     tokio::spawn(serve(mcp_listener, state.clone(), true));
     tokio::spawn(serve(as_listener, state.clone(), false));
     let url = state.mcp_url.get().unwrap().clone();
@@ -858,39 +1033,55 @@ async fn main() -> Result<()> {
     eprintln!("bench: server {url}, work dir {}", work.display());
 
     let mcp_oauth = {
-        let (bin, work, browser, url) = (a.mcp_oauth.clone(), work.clone(), a.browser.clone(), url.clone());
+        let (bin, work, browser, url) = (
+            a.mcp_oauth.clone(),
+            work.clone(),
+            a.browser.clone(),
+            url.clone(),
+        );
         move || {
             let mut c = base_command(&bin, &work, &browser);
-            c.arg("proxy").arg(&url).env("MCP_OAUTH_HOME", work.join("mcp-oauth-home"));
+            c.arg("proxy")
+                .arg(&url)
+                .env("MCP_OAUTH_HOME", work.join("mcp-oauth-home"));
             c
         }
     };
     let mcp_remote = {
-        let (node, js, work, browser, url) = (a.node.clone(), a.mcp_remote.clone(), work.clone(), a.browser.clone(), url.clone());
+        let (node, js, work, browser, url) = (
+            a.node.clone(),
+            a.mcp_remote.clone(),
+            work.clone(),
+            a.browser.clone(),
+            url.clone(),
+        );
         move || {
             let mut c = base_command(&node, &work, &browser);
-            c.arg(&js).arg(&url).env("MCP_REMOTE_CONFIG_DIR", work.join("mcp-remote-config"));
+            c.arg(&js)
+                .arg(&url)
+                .env("MCP_REMOTE_CONFIG_DIR", work.join("mcp-remote-config"));
             c
         }
     };
     login("mcp-oauth proxy", mcp_oauth()).await?;
     login("mcp-remote", mcp_remote()).await?;
 
-    eprintln!("bench: direct ...");
-    let d = measure(Way::Direct, &state, &a).await?;
-    eprintln!("bench: mcp-oauth proxy ...");
-    let o = measure(Way::Proxy { name: "mcp-oauth proxy", make: &mcp_oauth }, &state, &a).await?;
-    eprintln!("bench: mcp-remote ...");
-    let m = measure(Way::Proxy { name: "mcp-remote", make: &mcp_remote }, &state, &a).await?;
-
-    println!("{}", report(&d, &o, &m, &a));
+    eprintln!("bench: measuring (the three ways interleaved) ...");
+    let ways: [Way<'_>; 3] = [
+        ("direct", None),
+        ("mcp-oauth proxy", Some(&mcp_oauth)),
+        ("mcp-remote", Some(&mcp_remote)),
+    ];
+    let r = measure_all(&state, &a, &ways).await?;
+    let (d, o, m) = (&r[0], &r[1], &r[2]);
+    println!("{}", report(d, o, m, &a));
     if let Some(path) = &a.json {
         let v = json!({
             "server": "in-process hyper echo server (session-based, application/json), loopback",
             "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
-            "direct": to_json(&d),
-            "mcp_oauth_proxy": to_json(&o),
-            "mcp_remote": to_json(&m),
+            "direct": to_json(d),
+            "mcp_oauth_proxy": to_json(o),
+            "mcp_remote": to_json(m),
         });
         std::fs::write(path, serde_json::to_string_pretty(&v)?)?;
     }

@@ -24,7 +24,12 @@ pub struct ProxyArgs {
     pub url: String,
     /// Extra HTTP header on every request, "Name: value" (repeatable). `${VAR}` in the
     /// value is replaced by the environment variable VAR.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", help_heading = "Proxy")]
+    #[arg(
+        long = "header",
+        short = 'H',
+        value_name = "NAME: VALUE",
+        help_heading = "Proxy"
+    )]
     pub headers: Vec<String>,
     /// Read extra headers from this file, one "Name: value" per line (`${VAR}` expanded;
     /// empty lines and lines starting with # are skipped).
@@ -45,7 +50,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64, help_heading = "Proxy")]
     pub max_message_mib: usize,
     /// At end of input, seconds that requests in flight may still take.
-    #[arg(long, value_name = "SECS", default_value_t = 10, help_heading = "Proxy")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Proxy"
+    )]
     pub shutdown_grace: u64,
     #[command(flatten)]
     pub oauth: OAuthArgs,
@@ -84,7 +94,8 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
 
     let resolved = args.oauth.resolve(&args.url)?;
     if let Some(a) = &resolved.static_authorization {
-        let mut v = HeaderValue::from_str(a).context("the static Authorization value is not a valid header value")?;
+        let mut v = HeaderValue::from_str(a)
+            .context("the static Authorization value is not a valid header value")?;
         v.set_sensitive(true);
         headers.insert(http::header::AUTHORIZATION, v);
     }
@@ -189,7 +200,11 @@ fn parse_header(
     let mut v = HeaderValue::from_str(&value)
         .map_err(|_| anyhow::anyhow!("the value of {name} is not a valid header value"))?;
     let lower = name.as_str();
-    if lower == "authorization" || lower == "cookie" || lower.contains("key") || lower.contains("token") {
+    if lower == "authorization"
+        || lower == "cookie"
+        || lower.contains("key")
+        || lower.contains("token")
+    {
         v.set_sensitive(true);
     }
     Ok((name, v))
@@ -205,7 +220,8 @@ fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
             anyhow::bail!("unterminated ${{ in the header value");
         };
         let var = &after[..end];
-        let val = env(var).ok_or_else(|| anyhow::anyhow!("the environment variable {var} is not set"))?;
+        let val =
+            env(var).ok_or_else(|| anyhow::anyhow!("the environment variable {var} is not set"))?;
         out.push_str(&val);
         rest = &after[end + 1..];
     }

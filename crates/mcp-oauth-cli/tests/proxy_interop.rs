@@ -34,7 +34,14 @@ const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
 const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-const PROXY_VARS: &[&str] = &["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
 
 struct Deps {
     node: PathBuf,
@@ -49,7 +56,9 @@ fn deps() -> Option<Deps> {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => {
             if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
-                panic!("{DEPS_ENV} is not set but {REQUIRE_ENV}=1: the proxy interop test must not be skipped");
+                panic!(
+                    "{DEPS_ENV} is not set but {REQUIRE_ENV}=1: the proxy interop test must not be skipped"
+                );
             }
             let bar = "!".repeat(78);
             let _ = writeln!(
@@ -62,12 +71,24 @@ fn deps() -> Option<Deps> {
         }
     };
     let manifest = dir.join("test-deps.json");
-    let text = fs::read_to_string(&manifest)
-        .unwrap_or_else(|e| panic!("{} is unreadable ({e}); run scripts/bootstrap", manifest.display()));
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
+    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "{} is unreadable ({e}); run scripts/bootstrap",
+            manifest.display()
+        )
+    });
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
     let path = |k: &str| {
-        let p = PathBuf::from(v[k].as_str().unwrap_or_else(|| panic!("{} has no \"{k}\"", manifest.display())));
-        assert!(p.exists(), "{} does not exist; run scripts/bootstrap", p.display());
+        let p = PathBuf::from(
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{} has no \"{k}\"", manifest.display())),
+        );
+        assert!(
+            p.exists(),
+            "{} does not exist; run scripts/bootstrap",
+            p.display()
+        );
         p
     };
     let deps = Deps {
@@ -83,7 +104,10 @@ fn deps() -> Option<Deps> {
         "tests/node/proxy-client.mjs",
         "tests/node/node_modules/@modelcontextprotocol/sdk/package.json",
     ] {
-        assert!(deps.root.join(p).exists(), "{p} is missing; run scripts/bootstrap");
+        assert!(
+            deps.root.join(p).exists(),
+            "{p} is missing; run scripts/bootstrap"
+        );
     }
     Some(deps)
 }
@@ -118,7 +142,9 @@ impl Server {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr_path).expect("stderr log"));
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
         let stdin = child.stdin.take();
         let (tx, rx) = mpsc::channel();
@@ -147,7 +173,10 @@ impl Server {
     }
 
     fn field(&self, key: &str) -> String {
-        self.ready[key].as_str().unwrap_or_else(|| panic!("{}: no {key}", self.name)).to_string()
+        self.ready[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no {key}", self.name))
+            .to_string()
     }
 }
 
@@ -212,7 +241,10 @@ struct Run {
 
 impl Ctx {
     fn start(deps: Deps, wire: Wire) -> Ctx {
-        let tmp = tempfile::Builder::new().prefix("mcp-oauth-proxy-interop.").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("mcp-oauth-proxy-interop.")
+            .tempdir()
+            .expect("tempdir");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let as_log = logdir.join("as.log");
@@ -233,7 +265,8 @@ impl Ctx {
             .env("MCP_EXIT_ON_STDIN_EOF", "1")
             .env("PYTHONUNBUFFERED", "1");
         if let Wire::Stateless = wire {
-            cmd.env("MCP_STATELESS_HTTP", "1").env("MCP_JSON_RESPONSE", "1");
+            cmd.env("MCP_STATELESS_HTTP", "1")
+                .env("MCP_JSON_RESPONSE", "1");
         }
         let mcp = Server::start("mcp-server", cmd, &logdir);
         let url = mcp.field("url");
@@ -278,12 +311,18 @@ impl Ctx {
             .env_remove("MCP_OAUTH_CONFIG")
             .env("BROWSER", &self.deps.browser)
             .env("BROWSER_LOG", &self.browser_log)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())
             .stderr(File::create(&err).unwrap());
         clean_env(&mut cmd);
-        eprintln!("[proxy_interop] run {n}: {sdk:?} SDK client -> mcp-oauth proxy {}", self.url);
+        eprintln!(
+            "[proxy_interop] run {n}: {sdk:?} SDK client -> mcp-oauth proxy {}",
+            self.url
+        );
         Run {
             sdk,
             child: cmd.spawn().expect("spawn the SDK client"),
@@ -302,7 +341,11 @@ impl Ctx {
             if run.started.elapsed() > RUN_TIMEOUT {
                 let _ = run.child.kill();
                 let _ = run.child.wait();
-                panic!("{:?} client did not finish within {RUN_TIMEOUT:?}{}", run.sdk, self.dump());
+                panic!(
+                    "{:?} client did not finish within {RUN_TIMEOUT:?}{}",
+                    run.sdk,
+                    self.dump()
+                );
             }
             thread::sleep(Duration::from_millis(25));
         };
@@ -314,13 +357,22 @@ impl Ctx {
             tail(&run.err, 6000),
             self.dump()
         );
-        let v: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("{:?} client printed no JSON ({e}): {stdout:?}{}", run.sdk, self.dump()));
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{:?} client printed no JSON ({e}): {stdout:?}{}",
+                run.sdk,
+                self.dump()
+            )
+        });
         assert_eq!(v["server"], "mcp-oauth-test-server", "{v}");
         assert_eq!(v["tools"], serde_json::json!(["echo", "whoami"]), "{v}");
         assert_eq!(v["echo"], "through the proxy", "{v}");
         assert_eq!(v["whoami"]["sub"], "test-user", "{v}");
-        assert_eq!(v["whoami"]["aud"], self.url.as_str(), "the token is bound to the MCP URL: {v}");
+        assert_eq!(
+            v["whoami"]["aud"],
+            self.url.as_str(),
+            "the token is bound to the MCP URL: {v}"
+        );
         eprintln!(
             "[proxy_interop]   {:?} client ok in {:.2}s",
             run.sdk,
@@ -351,22 +403,36 @@ impl Ctx {
     /// Sets `expires_at` of every stored access token to the past (as the store writes:
     /// 0600 temp file, rename).
     fn expire_tokens(&self) -> usize {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut edited = 0;
         let dir = self.home.join("credentials");
-        for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}{}", dir.display(), self.dump())) {
+        for entry in
+            fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}{}", dir.display(), self.dump()))
+        {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
             let mut v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-            let Some(tokens) = v.pointer_mut("/record/tokens").and_then(Value::as_object_mut) else {
+            let Some(tokens) = v
+                .pointer_mut("/record/tokens")
+                .and_then(Value::as_object_mut)
+            else {
                 continue;
             };
             tokens.insert("expires_at".into(), Value::from(now - 3600));
             let tmp = path.with_extension("json.test-edit");
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).unwrap();
-            f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes()).unwrap();
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .unwrap();
+            f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes())
+                .unwrap();
             f.sync_all().unwrap();
             fs::rename(&tmp, &path).unwrap();
             edited += 1;
@@ -375,15 +441,29 @@ impl Ctx {
     }
 
     fn dump(&self) -> String {
-        let mut s = format!("\n===== diagnostics (logs in {}) =====\n", self.logdir.display());
+        let mut s = format!(
+            "\n===== diagnostics (logs in {}) =====\n",
+            self.logdir.display()
+        );
         for n in 1..=self.runs {
-            s += &format!("--- run {n} stderr:\n{}\n", tail(&self.logdir.join(format!("run{n}.stderr")), 4000));
+            s += &format!(
+                "--- run {n} stderr:\n{}\n",
+                tail(&self.logdir.join(format!("run{n}.stderr")), 4000)
+            );
         }
-        for (name, p) in [("AS log", &self.as_log), ("MCP log", &self.mcp_log), ("browser log", &self.browser_log)] {
+        for (name, p) in [
+            ("AS log", &self.as_log),
+            ("MCP log", &self.mcp_log),
+            ("browser log", &self.browser_log),
+        ] {
             s += &format!("--- {name}:\n{}\n", tail(p, 4000));
         }
         for server in &self.servers {
-            s += &format!("--- {} stderr:\n{}\n", server.name, tail(&server.stderr_path, 3000));
+            s += &format!(
+                "--- {} stderr:\n{}\n",
+                server.name,
+                tail(&server.stderr_path, 3000)
+            );
         }
         s
     }
@@ -417,9 +497,24 @@ fn interop(wire: Wire) {
     let b = ctx.spawn(Sdk::TypeScript);
     let va = ctx.finish(a);
     ctx.finish(b);
-    ctx.check(ctx.browser_opens() == 1, &format!("one browser for two proxies (opened {})", ctx.browser_opens()));
-    ctx.check(ctx.token_requests("authorization_code") == 1, "one authorization_code grant");
-    ctx.check(va["protocol"] == "2025-11-25", &format!("the Python SDK negotiated 2025-11-25 through the proxy ({})", va["protocol"]));
+    ctx.check(
+        ctx.browser_opens() == 1,
+        &format!(
+            "one browser for two proxies (opened {})",
+            ctx.browser_opens()
+        ),
+    );
+    ctx.check(
+        ctx.token_requests("authorization_code") == 1,
+        "one authorization_code grant",
+    );
+    ctx.check(
+        va["protocol"] == "2025-11-25",
+        &format!(
+            "the Python SDK negotiated 2025-11-25 through the proxy ({})",
+            va["protocol"]
+        ),
+    );
 
     // 2. Stored token: no OAuth traffic at all, and exactly one HTTP request before the
     //    initialize reply.
@@ -432,49 +527,85 @@ fn interop(wire: Wire) {
     let r = ctx.spawn(Sdk::TypeScript);
     ctx.finish(r);
     ctx.check(
-        (ctx.browser_opens(), ctx.token_requests("authorization_code"), ctx.token_requests("refresh_token")) == (opens, codes, refreshes),
+        (
+            ctx.browser_opens(),
+            ctx.token_requests("authorization_code"),
+            ctx.token_requests("refresh_token"),
+        ) == (opens, codes, refreshes),
         "a stored token: no browser, no token request",
     );
     let reqs: Vec<Value> = ctx.mcp_requests().into_iter().skip(before).collect();
     ctx.check(
-        reqs.iter().all(|e| e["path"] == "/mcp" && e["authorization"] == true),
+        reqs.iter()
+            .all(|e| e["path"] == "/mcp" && e["authorization"] == true),
         "a stored token: only MCP requests, all with credentials (no discovery)",
     );
-    ctx.check(reqs.first().is_some_and(|e| e["status"] == 200), &format!("the first request succeeded ({:?})", reqs.first()));
+    ctx.check(
+        reqs.first().is_some_and(|e| e["status"] == 200),
+        &format!("the first request succeeded ({:?})", reqs.first()),
+    );
 
     // 3. Expired access token, two proxies at once: one refresh, shared (refresh tokens
     //    rotate: a second refresh with the old one would revoke the grant).
-    ctx.check(ctx.expire_tokens() >= 1, "marked the stored access token expired");
+    ctx.check(
+        ctx.expire_tokens() >= 1,
+        "marked the stored access token expired",
+    );
     let a = ctx.spawn(Sdk::Python);
     let b = ctx.spawn(Sdk::TypeScript);
     ctx.finish(a);
     ctx.finish(b);
     ctx.check(
         ctx.token_requests("refresh_token") == refreshes + 1,
-        &format!("one refresh_token grant for two proxies (saw {})", ctx.token_requests("refresh_token") - refreshes),
+        &format!(
+            "one refresh_token grant for two proxies (saw {})",
+            ctx.token_requests("refresh_token") - refreshes
+        ),
     );
     ctx.check(ctx.browser_opens() == opens, "no browser for the refresh");
     let refused: Vec<Value> = json_lines(&ctx.as_log)
         .into_iter()
         .filter(|e| e["path"] == "/token" && e.get("error").is_some())
         .collect();
-    ctx.check(refused.is_empty(), &format!("the AS refused no token request ({refused:?})"));
+    ctx.check(
+        refused.is_empty(),
+        &format!("the AS refused no token request ({refused:?})"),
+    );
 
     // 4. The wire.
     let reqs = ctx.mcp_requests();
     match wire {
         Wire::Session => {
             let deletes = reqs.iter().filter(|e| e["method"] == "DELETE").count();
-            ctx.check(deletes == ctx.runs, &format!("every proxy ended its session with DELETE ({deletes} for {} runs)", ctx.runs));
-            ctx.check(reqs.iter().any(|e| e["method"] == "GET" && e["status"] == 200), "the GET stream was opened");
+            ctx.check(
+                deletes == ctx.runs,
+                &format!(
+                    "every proxy ended its session with DELETE ({deletes} for {} runs)",
+                    ctx.runs
+                ),
+            );
+            ctx.check(
+                reqs.iter()
+                    .any(|e| e["method"] == "GET" && e["status"] == 200),
+                "the GET stream was opened",
+            );
         }
         Wire::Stateless => {
             ctx.check(
                 !reqs.iter().any(|e| e["method"] == "DELETE"),
                 "no session, so no DELETE",
             );
-            let gets = reqs.iter().filter(|e| e["method"] == "GET" && e["path"] == "/mcp").count();
-            ctx.check(gets <= ctx.runs, &format!("at most one GET stream per proxy ({gets} for {} runs)", ctx.runs));
+            let gets = reqs
+                .iter()
+                .filter(|e| e["method"] == "GET" && e["path"] == "/mcp")
+                .count();
+            ctx.check(
+                gets <= ctx.runs,
+                &format!(
+                    "at most one GET stream per proxy ({gets} for {} runs)",
+                    ctx.runs
+                ),
+            );
         }
     }
 }

@@ -121,7 +121,8 @@ impl OAuthClient {
         if !self.expiring(&rec.tokens) {
             return Ok(Some(rec.tokens));
         }
-        if rec.tokens.refresh_token.is_none() {
+        // Renewable with a refresh token, or by minting anew for grants without a user.
+        if rec.tokens.refresh_token.is_none() && non_interactive_grant(&rec.grant).is_none() {
             return Ok(None);
         }
         Ok(Some(self.refresh(&rec).await?.tokens))

@@ -17,11 +17,11 @@
 //! Multi Round-Trip Requests (an `input_required` result becomes an error that says so).
 
 use super::message::{
-    Envelope, INTERNAL_ERROR, INVALID_REQUEST, META_CAPABILITIES, META_CLIENT_INFO,
-    META_LOG_LEVEL, META_SERVER_INFO, META_VERSION, METHOD_NOT_FOUND, error_response,
-    error_response_with, result_response,
+    Envelope, INTERNAL_ERROR, INVALID_REQUEST, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL,
+    META_SERVER_INFO, META_VERSION, METHOD_NOT_FOUND, error_response, error_response_with,
+    result_response,
 };
-use super::relay::{Conn, Mode, ReplyCtx, Relay};
+use super::relay::{Conn, Mode, Relay, ReplyCtx};
 use crate::mcp::{LATEST_STATEFUL_VERSION, STATEFUL_VERSIONS, STATELESS_VERSION};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -41,7 +41,12 @@ impl Bridge {
         m.insert(META_VERSION.into(), STATELESS_VERSION.into());
         m.insert(META_CAPABILITIES.into(), self.capabilities.clone());
         m.insert(META_CLIENT_INFO.into(), self.client_info.clone());
-        if let Some(level) = self.log_level.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(level) = self
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             m.insert(META_LOG_LEVEL.into(), level);
         }
         m
@@ -80,7 +85,10 @@ impl Bridge {
 
     /// A notification from the client: nothing 2026-07-28 has a use for over HTTP.
     pub(crate) fn client_notification(&self, env: &Envelope) {
-        tracing::debug!(method = env.method(), "bridged: not forwarding a client notification to the 2026-07-28 server");
+        tracing::debug!(
+            method = env.method(),
+            "bridged: not forwarding a client notification to the 2026-07-28 server"
+        );
     }
 }
 
@@ -105,7 +113,12 @@ fn legacy_capabilities(caps: Option<&Value>) -> Value {
 
 impl Relay {
     /// Answers the client's `initialize` from `server/discover`.
-    pub(crate) async fn bridge_initialize(self: &Arc<Self>, conn: &mut Conn, init: &Bytes, id: &Value) -> Bytes {
+    pub(crate) async fn bridge_initialize(
+        self: &Arc<Self>,
+        conn: &mut Conn,
+        init: &Bytes,
+        id: &Value,
+    ) -> Bytes {
         let init: Value = serde_json::from_slice(init).unwrap_or(Value::Null);
         let params = init.get("params");
         let requested = params
@@ -120,7 +133,9 @@ impl Relay {
             client_info: params
                 .and_then(|p| p.get("clientInfo"))
                 .cloned()
-                .unwrap_or_else(|| json!({"name": "mcp-oauth-proxy", "version": env!("CARGO_PKG_VERSION")})),
+                .unwrap_or_else(
+                    || json!({"name": "mcp-oauth-proxy", "version": env!("CARGO_PKG_VERSION")}),
+                ),
             log_level: Mutex::new(None),
         });
         let disc_id = self.next_internal_id();
@@ -195,7 +210,12 @@ impl Relay {
     }
 
     /// A request of the bridged client.
-    pub(crate) async fn bridged_request(self: &Arc<Self>, bytes: Bytes, env: &Envelope, bridge: Arc<Bridge>) -> Bytes {
+    pub(crate) async fn bridged_request(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        env: &Envelope,
+        bridge: Arc<Bridge>,
+    ) -> Bytes {
         let id = env.id.as_ref().unwrap_or(&Value::Null);
         match env.method() {
             "ping" => return result_response(id, json!({})),
@@ -218,7 +238,14 @@ impl Relay {
         }
         let body = match bridge.stamp(&bytes) {
             Ok(b) => b,
-            Err(m) => return error_response(Some(id), INVALID_REQUEST, &format!("Invalid Request: {m}"), None),
+            Err(m) => {
+                return error_response(
+                    Some(id),
+                    INVALID_REQUEST,
+                    &format!("Invalid Request: {m}"),
+                    None,
+                );
+            }
         };
         let mut env = env.clone();
         env.version = Some(STATELESS_VERSION.into());
@@ -226,10 +253,17 @@ impl Relay {
         if contains(&msg, b"\"input_required\"")
             && serde_json::from_slice::<Value>(&msg)
                 .ok()
-                .and_then(|v| v.pointer("/result/resultType").and_then(Value::as_str).map(|s| s == "input_required"))
+                .and_then(|v| {
+                    v.pointer("/result/resultType")
+                        .and_then(Value::as_str)
+                        .map(|s| s == "input_required")
+                })
                 .unwrap_or(false)
         {
-            tracing::warn!(method = env.method(), "the server asked for client input (MRTR), which the bridge cannot relay to a legacy client");
+            tracing::warn!(
+                method = env.method(),
+                "the server asked for client input (MRTR), which the bridge cannot relay to a legacy client"
+            );
             return error_response(
                 Some(id),
                 INTERNAL_ERROR,
@@ -268,7 +302,9 @@ mod tests {
         assert_eq!(meta[META_CAPABILITIES], json!({"roots": {}}));
         assert_eq!(meta[META_LOG_LEVEL], "debug");
         assert_eq!(v["params"]["name"], "x");
-        let out = b.stamp(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).unwrap();
+        let out = b
+            .stamp(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["params"]["_meta"][META_VERSION], "2026-07-28");
         assert!(b.stamp(br#"{"id":1,"method":"x","params":[1]}"#).is_err());

@@ -164,7 +164,12 @@ impl Proxy {
         http: reqwest::Client,
         auth: Option<Arc<dyn RequestAuth>>,
     ) -> Self {
-        let upstream = Arc::new(Upstream::new(url.into(), http, auth, options.headers.clone()));
+        let upstream = Arc::new(Upstream::new(
+            url.into(),
+            http,
+            auth,
+            options.headers.clone(),
+        ));
         Self { upstream, options }
     }
 

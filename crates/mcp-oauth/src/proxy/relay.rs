@@ -22,8 +22,8 @@
 
 use super::bridge::Bridge;
 use super::message::{
-    Envelope, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, Invalid, Kind, MISSING_CAPABILITY,
-    METHOD_NOT_FOUND, PARSE_ERROR, UNSUPPORTED_VERSION, error_response, error_response_with,
+    Envelope, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, Invalid, Kind, METHOD_NOT_FOUND,
+    MISSING_CAPABILITY, PARSE_ERROR, UNSUPPORTED_VERSION, error_response, error_response_with,
     first_byte, id_key, one_line,
 };
 use super::stdio::Output;
@@ -217,8 +217,9 @@ impl From<SendError> for ReplyError {
 pub(crate) struct ReplyCtx {
     /// Relay the other messages of the reply (notifications, server requests).
     pub relay_others: bool,
-    /// Resume an interrupted stream with GET + `Last-Event-ID`, with these headers.
-    pub resume: Option<HeaderMap>,
+    /// Resume an interrupted stream with GET + `Last-Event-ID`, with this session's
+    /// headers.
+    pub resume: Option<Snapshot>,
 }
 
 pub(crate) struct Relay {
@@ -332,7 +333,12 @@ impl Relay {
             }
             Invalid::Request(m, id) => {
                 tracing::warn!("client sent an invalid message: {m}");
-                error_response(id.as_ref(), INVALID_REQUEST, &format!("Invalid Request: {m}"), None)
+                error_response(
+                    id.as_ref(),
+                    INVALID_REQUEST,
+                    &format!("Invalid Request: {m}"),
+                    None,
+                )
             }
         };
         self.send_out(msg).await;
@@ -373,9 +379,12 @@ impl Relay {
                 // Later messages wait for the handshake: take the lock before reading on.
                 let guard = self.conn.clone().write_owned().await;
                 let me = self.clone();
-                self.spawn_tracked(env.id.clone().unwrap_or(Value::Null), false, false, async move {
-                    me.initialize(guard, bytes, env).await
-                });
+                self.spawn_tracked(
+                    env.id.clone().unwrap_or(Value::Null),
+                    false,
+                    false,
+                    async move { me.initialize(guard, bytes, env).await },
+                );
             }
             Some(Kind::Request) => {
                 let id = env.id.clone().unwrap_or(Value::Null);
@@ -457,9 +466,7 @@ impl Relay {
     /// on the session wire the notification is forwarded and the local wait dropped.
     async fn cancel(self: &Arc<Self>, bytes: Bytes, env: Envelope) {
         let target = env.request_id.as_ref().map(id_key);
-        let entry = target
-            .as_ref()
-            .and_then(|k| lock(&self.pending).remove(k));
+        let entry = target.as_ref().and_then(|k| lock(&self.pending).remove(k));
         let stateless_target = entry.as_ref().is_some_and(|e| e.stateless);
         if let Some(e) = entry {
             tracing::debug!(id = ?target, "the client cancelled a request");
@@ -493,16 +500,25 @@ impl Relay {
     }
 
     /// A request on the session (2025-era) wire.
-    async fn session_request(self: &Arc<Self>, bytes: Bytes, env: &Envelope, mut snap: Snapshot) -> Bytes {
+    async fn session_request(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        env: &Envelope,
+        mut snap: Snapshot,
+    ) -> Bytes {
         let id = env.id.as_ref();
         let mut renewed = false;
         loop {
-            let headers = snap.session_headers();
-            let resp = match self.up.post(self.url(), headers.clone(), bytes.clone()).await {
+            let resp = match self
+                .up
+                .post(self.url(), snap.session_headers(), bytes.clone())
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return ReplyError::from(e).to_response(id, self.url()),
             };
-            if resp.status() == http::StatusCode::NOT_FOUND && snap.session_id.is_some() && !renewed {
+            if resp.status() == http::StatusCode::NOT_FOUND && snap.session_id.is_some() && !renewed
+            {
                 drop(resp);
                 renewed = true;
                 if self.renew(snap.generation).await {
@@ -519,7 +535,7 @@ impl Relay {
             }
             let ctx = ReplyCtx {
                 relay_others: true,
-                resume: Some(headers),
+                resume: Some(snap),
             };
             return match self
                 .read_reply(resp, id.unwrap_or(&Value::Null), &ctx)
@@ -532,7 +548,12 @@ impl Relay {
     }
 
     /// A request on the stateless (2026-07-28) wire.
-    pub(crate) async fn stateless_request(self: &Arc<Self>, bytes: Bytes, env: &Envelope, version: &str) -> Bytes {
+    pub(crate) async fn stateless_request(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        env: &Envelope,
+        version: &str,
+    ) -> Bytes {
         let id = env.id.as_ref();
         let mut refreshed = false;
         loop {
@@ -573,9 +594,16 @@ impl Relay {
     }
 
     /// The request metadata headers of a stateless request.
-    pub(crate) fn stateless_headers(&self, env: &Envelope, version: &str, bytes: &[u8]) -> Result<HeaderMap, String> {
+    pub(crate) fn stateless_headers(
+        &self,
+        env: &Envelope,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<HeaderMap, String> {
         let mut h = HeaderMap::new();
-        let invalid = |what: &str| format!("Invalid Request: the {what} cannot be sent as an HTTP header value");
+        let invalid = |what: &str| {
+            format!("Invalid Request: the {what} cannot be sent as an HTTP header value")
+        };
         h.insert(
             VERSION_HEADER,
             HeaderValue::from_str(version).map_err(|_| invalid("protocol version"))?,
@@ -597,9 +625,7 @@ impl Relay {
             if !annotations.is_empty()
                 && let Ok(msg) = serde_json::from_slice::<Value>(bytes)
             {
-                let args = msg
-                    .pointer("/params/arguments")
-                    .unwrap_or(&Value::Null);
+                let args = msg.pointer("/params/arguments").unwrap_or(&Value::Null);
                 for ph in &annotations {
                     if let Some(v) = headers::param_value(args, &ph.path) {
                         h.insert(ph.name.clone(), v);
@@ -617,10 +643,7 @@ impl Relay {
         let Ok(mut v) = serde_json::from_slice::<Value>(&msg) else {
             return msg;
         };
-        let Some(tools) = v
-            .pointer_mut("/result/tools")
-            .and_then(Value::as_array_mut)
-        else {
+        let Some(tools) = v.pointer_mut("/result/tools").and_then(Value::as_array_mut) else {
             return msg;
         };
         let mut removed = false;
@@ -690,7 +713,11 @@ impl Relay {
             let msg = self.learn_tools(msg);
             cursor = serde_json::from_slice::<Value>(&msg)
                 .ok()
-                .and_then(|v| v.pointer("/result/nextCursor").and_then(Value::as_str).map(str::to_string))
+                .and_then(|v| {
+                    v.pointer("/result/nextCursor")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .filter(|c| !c.is_empty());
             if cursor.is_none() {
                 return true;
@@ -726,7 +753,10 @@ impl Relay {
         match snap.mode.clone() {
             Mode::Bridged(b) => b.client_notification(&env),
             Mode::Sse { endpoint } => {
-                let result = self.up.post(&endpoint, HeaderMap::new(), bytes.clone()).await;
+                let result = self
+                    .up
+                    .post(&endpoint, HeaderMap::new(), bytes.clone())
+                    .await;
                 if self.check_accepted(result, &env).await
                     && env.method() == "notifications/initialized"
                 {
@@ -753,7 +783,9 @@ impl Relay {
                         if env.kind() == Some(Kind::Response) {
                             // An answer to a request of the expired session: nobody is
                             // waiting for it any more.
-                            tracing::warn!("the session expired; dropping the client's response to a server request");
+                            tracing::warn!(
+                                "the session expired; dropping the client's response to a server request"
+                            );
                             self.renew(snap.generation).await;
                             return;
                         }
@@ -832,19 +864,24 @@ impl Relay {
         if use_sse {
             return self.sse_initialize(&mut conn, bytes, &id).await;
         }
-        let resp = match self.up.post(self.url(), HeaderMap::new(), bytes.clone()).await {
+        let resp = match self
+            .up
+            .post(self.url(), HeaderMap::new(), bytes.clone())
+            .await
+        {
             Ok(r) => r,
             Err(e) => return ReplyError::from(e).to_response(Some(&id), self.url()),
         };
         if resp.status().is_success() {
             conn.session_id = session_id_of(&resp);
-            let mut resume = HeaderMap::new();
-            if let Some(s) = &conn.session_id {
-                resume.insert(SESSION_HEADER, s.clone());
-            }
             let ctx = ReplyCtx {
                 relay_others: true,
-                resume: Some(resume),
+                resume: Some(Snapshot {
+                    generation: conn.generation,
+                    mode: Mode::Streamable,
+                    session_id: conn.session_id.clone(),
+                    version: None,
+                }),
             };
             return match self.read_reply(resp, &id, &ctx).await {
                 Ok(msg) => {
@@ -866,7 +903,13 @@ impl Relay {
             return self.bridge_initialize(&mut conn, &bytes, &id).await;
         }
         if matches!(self.opts.transport, TransportMode::Auto)
-            && matches!(&err, ReplyError::Http { status: 400 | 404 | 405, .. })
+            && matches!(
+                &err,
+                ReplyError::Http {
+                    status: 400 | 404 | 405,
+                    ..
+                }
+            )
             && !err.is_modern()
         {
             tracing::info!(url = %self.url(), "initialize failed ({}); trying the HTTP+SSE transport", http_status(&err));
@@ -900,9 +943,18 @@ impl Relay {
         if let Some(v) = version {
             h.insert(VERSION_HEADER, v);
         }
-        match tokio::time::timeout(DELETE_TIMEOUT, self.up.send(Method::DELETE, self.url(), h, None)).await {
-            Ok(Ok(r)) => tracing::debug!(url = %self.url(), status = r.status().as_u16(), "session ended (DELETE)"),
-            Ok(Err(e)) => tracing::debug!(url = %self.url(), error = %e, "DELETE of the session failed"),
+        match tokio::time::timeout(
+            DELETE_TIMEOUT,
+            self.up.send(Method::DELETE, self.url(), h, None),
+        )
+        .await
+        {
+            Ok(Ok(r)) => {
+                tracing::debug!(url = %self.url(), status = r.status().as_u16(), "session ended (DELETE)")
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(url = %self.url(), error = %e, "DELETE of the session failed")
+            }
             Err(_) => tracing::debug!(url = %self.url(), "DELETE of the session timed out"),
         }
     }
@@ -958,7 +1010,8 @@ impl Relay {
                                         session_id: conn.session_id.clone(),
                                         version: conn.version.clone(),
                                     };
-                                    let r = self.up.post(self.url(), snap.session_headers(), n).await;
+                                    let r =
+                                        self.up.post(self.url(), snap.session_headers(), n).await;
                                     let env = Envelope {
                                         method: Some("notifications/initialized".into()),
                                         ..Default::default()
@@ -1013,7 +1066,10 @@ impl Relay {
                 return;
             }
             let mut headers = snap.session_headers();
-            headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+            headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("text/event-stream"),
+            );
             if let Some(last) = stream.as_ref().and_then(|s| s.last_event_id())
                 && let Ok(v) = HeaderValue::from_str(last)
             {
@@ -1055,11 +1111,8 @@ impl Relay {
                 None => stream.insert(EventStream::new(resp, self.opts.max_message_bytes)),
             };
             tracing::debug!(url = %self.url(), "GET stream open");
-            loop {
-                match s.next().await {
-                    StreamItem::Event(ev) => self.relay_event(ev).await,
-                    StreamItem::End | StreamItem::Broken(_) | StreamItem::TooLarge => break,
-                }
+            while let StreamItem::Event(ev) = s.next().await {
+                self.relay_event(ev).await;
             }
             if s.received > 0 {
                 failures = 0;
@@ -1116,7 +1169,9 @@ impl Relay {
                     .await
                     .map_err(ReplyError::Protocol)?
                     .ok_or_else(|| {
-                        ReplyError::Protocol("the JSON body holds no response to this request".into())
+                        ReplyError::Protocol(
+                            "the JSON body holds no response to this request".into(),
+                        )
                     })
             }
             "text/event-stream" => self.read_sse_reply(resp, id, ctx).await,
@@ -1147,7 +1202,10 @@ impl Relay {
                     if ev.event != "message" || ev.data.trim().is_empty() {
                         continue;
                     }
-                    match self.route(Bytes::from(ev.data), Some(id), ctx.relay_others).await {
+                    match self
+                        .route(Bytes::from(ev.data), Some(id), ctx.relay_others)
+                        .await
+                    {
                         Ok(Some(found)) => return Ok(found),
                         Ok(None) => {}
                         Err(e) => tracing::warn!(url = %self.url(), "dropping an event: {e}"),
@@ -1167,7 +1225,7 @@ impl Relay {
                 resumes = 0;
             }
             let last = stream.last_event_id().map(str::to_string);
-            let (Some(headers), Some(last)) = (&ctx.resume, last) else {
+            let (Some(snap), Some(last)) = (&ctx.resume, last) else {
                 return Err(ReplyError::Protocol(format!("{ended} before the response")));
             };
             if resumes >= MAX_RESUMES {
@@ -1177,8 +1235,11 @@ impl Relay {
             }
             resumes += 1;
             tokio::time::sleep(stream.retry().unwrap_or(DEFAULT_RETRY).min(MAX_BACKOFF)).await;
-            let mut h = headers.clone();
-            h.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+            let mut h = snap.session_headers();
+            h.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("text/event-stream"),
+            );
             let Ok(v) = HeaderValue::from_str(&last) else {
                 return Err(ReplyError::Protocol(format!(
                     "{ended} before the response, and its event id cannot be sent back"
@@ -1230,7 +1291,9 @@ impl Relay {
     ) -> Result<Option<Bytes>, String> {
         let env = Envelope::parse(&msg).map_err(|e| match e {
             Invalid::Parse(m) => format!("the server sent invalid JSON: {m}"),
-            Invalid::Request(m, _) => format!("the server sent something else than a JSON-RPC message: {m}"),
+            Invalid::Request(m, _) => {
+                format!("the server sent something else than a JSON-RPC message: {m}")
+            }
         })?;
         if let Some(id) = awaited
             && env.answers(id)
@@ -1330,10 +1393,7 @@ pub(crate) fn response_error_code(msg: &[u8]) -> Option<i64> {
     struct ErrorCode {
         code: Option<i64>,
     }
-    serde_json::from_slice::<Resp>(msg)
-        .ok()?
-        .error?
-        .code
+    serde_json::from_slice::<Resp>(msg).ok()?.error?.code
 }
 
 /// `result.protocolVersion` of an `initialize` response, as a header value.

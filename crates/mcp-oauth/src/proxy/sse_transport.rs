@@ -25,7 +25,9 @@ const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reconnection attempts after the event stream is lost.
 const RECONNECTS: u32 = 6;
 
-fn waiters(relay: &Relay) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, oneshot::Sender<Bytes>>> {
+fn waiters(
+    relay: &Relay,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, oneshot::Sender<Bytes>>> {
     relay.sse_waiters.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -33,7 +35,10 @@ impl Relay {
     /// Opens the event stream and waits for the `endpoint` event.
     pub(crate) async fn sse_connect(self: &Arc<Self>, conn: &mut Conn) -> Result<(), String> {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         let resp = self
             .up
             .send(Method::GET, self.url(), h, None)
@@ -45,7 +50,11 @@ impl Relay {
             return Err(format!(
                 "GET answered HTTP {} ({})",
                 status.as_u16(),
-                if ct.is_empty() { "no Content-Type" } else { &ct }
+                if ct.is_empty() {
+                    "no Content-Type"
+                } else {
+                    &ct
+                }
             ));
         }
         let mut stream = EventStream::new(resp, self.opts.max_message_bytes);
@@ -136,14 +145,22 @@ impl Relay {
     }
 
     /// The client's `initialize` on the HTTP+SSE transport.
-    pub(crate) async fn sse_initialize(self: &Arc<Self>, conn: &mut Conn, bytes: Bytes, id: &Value) -> Bytes {
+    pub(crate) async fn sse_initialize(
+        self: &Arc<Self>,
+        conn: &mut Conn,
+        bytes: Bytes,
+        id: &Value,
+    ) -> Bytes {
         if !matches!(conn.mode, Mode::Sse { .. })
             && let Err(e) = self.sse_connect(conn).await
         {
             return error_response(
                 Some(id),
                 INTERNAL_ERROR,
-                &format!("mcp-oauth proxy: cannot open the HTTP+SSE event stream at {}: {e}", self.url()),
+                &format!(
+                    "mcp-oauth proxy: cannot open the HTTP+SSE event stream at {}: {e}",
+                    self.url()
+                ),
                 None,
             );
         }
@@ -155,7 +172,12 @@ impl Relay {
 
     /// Replays the client's handshake on a new event stream; the answers are kept from
     /// the client.
-    pub(crate) async fn sse_replay_init(self: &Arc<Self>, conn: &mut Conn, init: Bytes, id: &Value) -> bool {
+    pub(crate) async fn sse_replay_init(
+        self: &Arc<Self>,
+        conn: &mut Conn,
+        init: Bytes,
+        id: &Value,
+    ) -> bool {
         if let Err(e) = self.sse_exchange(conn, init, id).await {
             tracing::warn!(url = %self.url(), "replaying initialize failed: {}", super::relay::describe_reply(&e));
             return false;
@@ -163,7 +185,10 @@ impl Relay {
         if let (Some(n), Mode::Sse { endpoint }) = (conn.initialized.clone(), &conn.mode) {
             match self.up.post(endpoint, HeaderMap::new(), n).await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(status = r.status().as_u16(), "notifications/initialized was not accepted"),
+                Ok(r) => tracing::warn!(
+                    status = r.status().as_u16(),
+                    "notifications/initialized was not accepted"
+                ),
                 Err(e) => tracing::warn!(error = %e, "notifications/initialized could not be sent"),
             }
         }
@@ -171,14 +196,24 @@ impl Relay {
     }
 
     /// POSTs a request to the endpoint and waits for its response on the stream.
-    async fn sse_exchange(&self, conn: &Conn, bytes: Bytes, id: &Value) -> Result<Bytes, ReplyError> {
+    async fn sse_exchange(
+        &self,
+        conn: &Conn,
+        bytes: Bytes,
+        id: &Value,
+    ) -> Result<Bytes, ReplyError> {
         let Mode::Sse { endpoint } = &conn.mode else {
             return Err(ReplyError::Protocol("no event stream".into()));
         };
         self.sse_post_and_wait(endpoint, bytes, id).await
     }
 
-    async fn sse_post_and_wait(&self, endpoint: &str, bytes: Bytes, id: &Value) -> Result<Bytes, ReplyError> {
+    async fn sse_post_and_wait(
+        &self,
+        endpoint: &str,
+        bytes: Bytes,
+        id: &Value,
+    ) -> Result<Bytes, ReplyError> {
         let key = id_key(id);
         let (tx, rx) = oneshot::channel();
         waiters(self).insert(key.clone(), tx);
@@ -201,18 +236,28 @@ impl Relay {
 
     /// A request on the HTTP+SSE transport. A lost connection (the endpoint refuses,
     /// 404s, or cannot be reached) is renewed once and the request sent again.
-    pub(crate) async fn sse_request(self: &Arc<Self>, bytes: Bytes, env: &super::message::Envelope, mut snap: Snapshot) -> Bytes {
+    pub(crate) async fn sse_request(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        env: &super::message::Envelope,
+        mut snap: Snapshot,
+    ) -> Bytes {
         let id = env.id.clone().unwrap_or(Value::Null);
         let mut renewed = false;
         loop {
             let Mode::Sse { endpoint } = &snap.mode else {
-                return error_response(Some(&id), INTERNAL_ERROR, "mcp-oauth proxy: the connection changed transport", None);
+                return error_response(
+                    Some(&id),
+                    INTERNAL_ERROR,
+                    "mcp-oauth proxy: the connection changed transport",
+                    None,
+                );
             };
             match self.sse_post_and_wait(endpoint, bytes.clone(), &id).await {
                 Ok(msg) => return msg,
-                Err(ReplyError::Send(SendError::Network(_)) | ReplyError::Http { status: 404, .. })
-                    if !renewed =>
-                {
+                Err(
+                    ReplyError::Send(SendError::Network(_)) | ReplyError::Http { status: 404, .. },
+                ) if !renewed => {
                     renewed = true;
                     if self.renew(snap.generation).await {
                         snap = self.snapshot().await;

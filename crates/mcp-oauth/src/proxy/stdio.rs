@@ -49,7 +49,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     Line::Message(trim_cr(std::mem::take(&mut self.line)))
                 });
             }
-            let (chunk, consumed, done) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, consumed, done) = match super::message::find_byte(available, b'\n') {
                 Some(i) => (&available[..i], i + 1, true),
                 None => (available, available.len(), false),
             };
@@ -137,7 +137,13 @@ where
             let Some(msg) = msg else { break };
             w.write_all(&msg).await?;
             w.write_all(b"\n").await?;
-            // Write whatever else is queued before flushing: one flush per burst.
+            // Write whatever else is queued before flushing: one flush per burst. Yielding
+            // once lets responses that complete in the same scheduler tick join it.
+            while let Ok(msg) = rx.try_recv() {
+                w.write_all(&msg).await?;
+                w.write_all(b"\n").await?;
+            }
+            tokio::task::yield_now().await;
             while let Ok(msg) = rx.try_recv() {
                 w.write_all(&msg).await?;
                 w.write_all(b"\n").await?;

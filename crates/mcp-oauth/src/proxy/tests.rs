@@ -118,7 +118,6 @@ fn event(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
 }
 
-
 type Handler = Arc<dyn Fn(Req) -> BoxFuture<'static, Resp> + Send + Sync>;
 
 /// A server on 127.0.0.1 that can be stopped and started again on the same port.
@@ -161,24 +160,43 @@ impl Server {
                             let method = req.method().to_string();
                             let path = req.uri().to_string();
                             let headers = req.headers().clone();
-                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                            let r = Req { method, path, headers, body };
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
+                            let r = Req {
+                                method,
+                                path,
+                                headers,
+                                body,
+                            };
                             seen.lock().unwrap().push(r.clone());
                             let resp = handler(r).await;
                             let mut b = hyper::Response::builder().status(resp.status);
                             for (k, v) in &resp.headers {
                                 b = b.header(k.as_str(), v.as_str());
                             }
-                            let stream: futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, Infallible>> = match resp.body {
+                            let stream: futures_util::stream::BoxStream<
+                                'static,
+                                Result<Frame<Bytes>, Infallible>,
+                            > = match resp.body {
                                 Body::Full(bytes) => Box::pin(futures_util::stream::iter(
                                     (!bytes.is_empty()).then(|| Ok(Frame::data(bytes))),
                                 )),
-                                Body::Stream(rx) => Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                                    let c = rx.recv().await?;
-                                    Some((Ok(Frame::data(c)), rx))
-                                })),
+                                Body::Stream(rx) => Box::pin(futures_util::stream::unfold(
+                                    rx,
+                                    |mut rx| async move {
+                                        let c = rx.recv().await?;
+                                        Some((Ok(Frame::data(c)), rx))
+                                    },
+                                )),
                             };
-                            Ok::<_, Infallible>(b.body(BodyExt::boxed_unsync(StreamBody::new(stream))).unwrap())
+                            Ok::<_, Infallible>(
+                                b.body(BodyExt::boxed_unsync(StreamBody::new(stream)))
+                                    .unwrap(),
+                            )
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -213,7 +231,10 @@ impl Server {
         self.seen.lock().unwrap().clone()
     }
     fn posts(&self, rpc_method: &str) -> Vec<Req> {
-        self.seen().into_iter().filter(|r| r.is_post(rpc_method)).collect()
+        self.seen()
+            .into_iter()
+            .filter(|r| r.is_post(rpc_method))
+            .collect()
     }
     fn count(&self, method: &str) -> usize {
         self.seen().iter().filter(|r| r.method == method).count()
@@ -295,7 +316,13 @@ impl Mock {
 
     /// Sends a message on the (latest) open GET stream.
     async fn push_get(&self, msg: Value) {
-        let tx = self.get_streams.lock().unwrap().last().cloned().expect("no GET stream open");
+        let tx = self
+            .get_streams
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("no GET stream open");
         tx.send(event(&msg)).await.unwrap();
     }
 
@@ -304,7 +331,11 @@ impl Mock {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
             let msg = json!({"jsonrpc": "2.0", "id": req.id(), "result": result});
             // A priming event (id, empty data), then the response.
-            Resp::raw(200, "text/event-stream", format!("id: ev-{n}-0\ndata:\n\nid: ev-{n}-1\ndata: {msg}\n\n"))
+            Resp::raw(
+                200,
+                "text/event-stream",
+                format!("id: ev-{n}-0\ndata:\n\nid: ev-{n}-1\ndata: {msg}\n\n"),
+            )
         } else {
             Resp::result(req, result)
         }
@@ -321,7 +352,10 @@ impl Mock {
         let auth = req.header("authorization");
         if let Some(t) = &cfg.token
             && auth.as_deref() != Some(&format!("Bearer {t}"))
-            && cfg.admin_token.as_ref().is_none_or(|a| auth.as_deref() != Some(&format!("Bearer {a}")))
+            && cfg
+                .admin_token
+                .as_ref()
+                .is_none_or(|a| auth.as_deref() != Some(&format!("Bearer {a}")))
         {
             return Resp::status(401).header(
                 "www-authenticate",
@@ -334,7 +368,11 @@ impl Mock {
                 if !cfg.get_stream {
                     return Resp::status(405);
                 }
-                if cfg.sessions && !session.as_ref().is_some_and(|s| self.sessions.lock().unwrap().contains(s)) {
+                if cfg.sessions
+                    && !session
+                        .as_ref()
+                        .is_some_and(|s| self.sessions.lock().unwrap().contains(s))
+                {
                     return Resp::status(404);
                 }
                 let (r, tx) = Resp::stream();
@@ -356,7 +394,13 @@ impl Mock {
             .map(str::to_string);
         if let Some(v) = &version {
             if !cfg.modern {
-                return Resp::error(400, Value::Null, -32000, "Bad Request: No valid session ID provided", None);
+                return Resp::error(
+                    400,
+                    Value::Null,
+                    -32000,
+                    "Bad Request: No valid session ID provided",
+                    None,
+                );
             }
             if req.header("mcp-protocol-version").as_deref() != Some(v.as_str())
                 || req.header("mcp-method").as_deref() != Some(method.as_str())
@@ -364,7 +408,13 @@ impl Mock {
                 return Resp::error(400, req.id(), -32020, "Header mismatch", None);
             }
             if session.is_some() {
-                return Resp::error(400, req.id(), -32000, "a stateless request carried a session id", None);
+                return Resp::error(
+                    400,
+                    req.id(),
+                    -32000,
+                    "a stateless request carried a session id",
+                    None,
+                );
             }
             return self.answer(&req, &method);
         }
@@ -379,7 +429,10 @@ impl Mock {
             );
         }
         if method == "initialize" {
-            let requested = msg["params"]["protocolVersion"].as_str().unwrap_or("2025-11-25").to_string();
+            let requested = msg["params"]["protocolVersion"]
+                .as_str()
+                .unwrap_or("2025-11-25")
+                .to_string();
             let r = Resp::result(
                 &req,
                 json!({
@@ -397,14 +450,28 @@ impl Mock {
         }
         if cfg.sessions {
             match session {
-                None => return Resp::error(400, Value::Null, -32000, "Bad Request: No valid session ID provided", None),
+                None => {
+                    return Resp::error(
+                        400,
+                        Value::Null,
+                        -32000,
+                        "Bad Request: No valid session ID provided",
+                        None,
+                    );
+                }
                 Some(s) if !self.sessions.lock().unwrap().contains(&s) => {
                     return Resp::error(404, Value::Null, -32001, "Session not found", None);
                 }
                 _ => {}
             }
             if req.header("mcp-protocol-version").is_none() {
-                return Resp::error(400, Value::Null, -32000, "missing MCP-Protocol-Version", None);
+                return Resp::error(
+                    400,
+                    Value::Null,
+                    -32000,
+                    "missing MCP-Protocol-Version",
+                    None,
+                );
             }
         }
         if msg.get("method").is_none() || msg.get("id").is_none() {
@@ -485,7 +552,10 @@ impl FakeAuth {
 }
 
 impl RequestAuth for FakeAuth {
-    fn authorization<'a>(&'a self, _url: &'a str) -> BoxFuture<'a, crate::Result<Option<HeaderValue>>> {
+    fn authorization<'a>(
+        &'a self,
+        _url: &'a str,
+    ) -> BoxFuture<'a, crate::Result<Option<HeaderValue>>> {
         Box::pin(async move {
             Ok(self
                 .token
@@ -600,7 +670,8 @@ impl Client {
 
     async fn recv(&mut self) -> Value {
         let line = self.recv_line().await;
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("proxy wrote a non-JSON line ({e}): {line:?}"))
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("proxy wrote a non-JSON line ({e}): {line:?}"))
     }
 
     /// Nothing more within `d`.
@@ -611,7 +682,8 @@ impl Client {
     }
 
     async fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
-        self.send_json(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        self.send_json(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
         self.recv().await
     }
 
@@ -623,7 +695,8 @@ impl Client {
                 json!({"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "host", "version": "1"}}),
             )
             .await;
-        self.send_json(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        self.send_json(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
         r
     }
 
@@ -851,21 +924,41 @@ async fn expired_session_is_renewed_and_the_request_replayed() {
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         c.initialize().await;
-        c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "a"}})).await;
+        c.request(
+            json!(1),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "a"}}),
+        )
+        .await;
         // The server forgets every session.
         mock.sessions.lock().unwrap().clear();
-        let r = c.request(json!(2), "tools/call", json!({"name": "echo", "arguments": {"text": "b"}})).await;
+        let r = c
+            .request(
+                json!(2),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "b"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "b", "{r}");
         // The client saw nothing else: no second initialize result.
         c.silent_for(Duration::from_millis(100)).await;
         let inits = server.posts("initialize");
         assert_eq!(inits.len(), 2);
-        assert_eq!(inits[0].body, inits[1].body, "the client's initialize was replayed as is");
+        assert_eq!(
+            inits[0].body, inits[1].body,
+            "the client's initialize was replayed as is"
+        );
         assert_eq!(server.posts("notifications/initialized").len(), 2);
         let calls = server.posts("tools/call");
         assert_eq!(calls.len(), 3);
-        assert_eq!(calls[1].header("mcp-session-id").as_deref(), Some("session-1"));
-        assert_eq!(calls[2].header("mcp-session-id").as_deref(), Some("session-2"));
+        assert_eq!(
+            calls[1].header("mcp-session-id").as_deref(),
+            Some("session-1")
+        );
+        assert_eq!(
+            calls[2].header("mcp-session-id").as_deref(),
+            Some("session-2")
+        );
         c.finish().await;
     })
     .await;
@@ -878,7 +971,12 @@ async fn server_restart_mid_session() {
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         c.initialize().await;
-        c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "a"}})).await;
+        c.request(
+            json!(1),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "a"}}),
+        )
+        .await;
         // Crash: connections drop, sessions are lost; back 200 ms later.
         server.stop();
         mock.sessions.lock().unwrap().clear();
@@ -889,13 +987,19 @@ async fn server_restart_mid_session() {
             server.restart().await;
         };
         let (r, ()) = tokio::join!(
-            c.request(json!(2), "tools/call", json!({"name": "echo", "arguments": {"text": "after"}})),
+            c.request(
+                json!(2),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "after"}})
+            ),
             restart
         );
         assert_eq!(r["result"]["content"][0]["text"], "after", "{r}");
         // A new session, and the GET stream reopened on it.
         eventually("GET stream on the new session", || {
-            server.seen().iter().any(|r| r.method == "GET" && r.header("mcp-session-id").as_deref() == Some("session-2"))
+            server.seen().iter().any(|r| {
+                r.method == "GET" && r.header("mcp-session-id").as_deref() == Some("session-2")
+            })
         })
         .await;
         c.finish().await;
@@ -973,11 +1077,21 @@ async fn server_without_get_stream_or_sessions() {
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         c.initialize().await;
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "sse"}})).await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "sse"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "sse");
         eventually("one GET attempt", || server.count("GET") == 1).await;
         c.silent_for(Duration::from_millis(100)).await;
-        assert_eq!(server.count("GET"), 1, "405 means no GET stream: not retried");
+        assert_eq!(
+            server.count("GET"),
+            1,
+            "405 means no GET stream: not retried"
+        );
         c.finish().await;
         assert_eq!(server.count("DELETE"), 0, "no session, no DELETE");
     })
@@ -1143,7 +1257,13 @@ async fn unauthorized_request_is_held_authorized_and_replayed() {
         let mut c = Client::start(&server.url, opts(), Some(auth.clone()));
         let init = c.initialize().await;
         assert!(init.get("result").is_some(), "{init}");
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "ok"}})).await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "ok"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "ok");
         let refusals = auth.refusals();
         assert_eq!(refusals.len(), 1);
@@ -1203,7 +1323,13 @@ async fn insufficient_scope_triggers_step_up_and_replay() {
         let auth = FakeAuth::new(Some("user"), &["admin"]);
         let mut c = Client::start(&server.url, opts(), Some(auth.clone()));
         c.initialize().await;
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "root"}})).await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "root"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "root");
         let refusals = auth.refusals();
         assert_eq!(refusals.len(), 1);
@@ -1245,7 +1371,12 @@ async fn without_authorization_a_401_says_so() {
         let mut c = Client::start(&server.url, opts(), None);
         let e = c.request(json!(0), "initialize", json!({})).await;
         assert_eq!(e["error"]["data"]["httpStatus"], 401);
-        assert!(e["error"]["message"].as_str().unwrap().contains("authorization"));
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("authorization")
+        );
         c.finish().await;
     })
     .await;
@@ -1317,8 +1448,17 @@ async fn ten_megabyte_messages_in_both_directions() {
         let mut c = Client::start(&server.url, opts(), None);
         c.initialize().await;
         let big = "x".repeat(10 * 1024 * 1024);
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": big}})).await;
-        assert_eq!(r["result"]["content"][0]["text"].as_str().map(str::len), Some(big.len()));
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": big}}),
+            )
+            .await;
+        assert_eq!(
+            r["result"]["content"][0]["text"].as_str().map(str::len),
+            Some(big.len())
+        );
         c.finish().await;
     })
     .await;
@@ -1329,10 +1469,15 @@ async fn oversized_server_message_fails_its_request_only() {
     within(async {
         let mock = Mock::new(Cfg::default());
         mock.set_custom(|_, req| {
-            let big = json!({"jsonrpc": "2.0", "id": req.id(), "result": {"pad": "w".repeat(100_000)}});
+            let big =
+                json!({"jsonrpc": "2.0", "id": req.id(), "result": {"pad": "w".repeat(100_000)}});
             match req.rpc_method().as_str() {
                 "big/json" => Some(Resp::json(big)),
-                "big/sse" => Some(Resp::raw(200, "text/event-stream", format!("data: {big}\n\n"))),
+                "big/sse" => Some(Resp::raw(
+                    200,
+                    "text/event-stream",
+                    format!("data: {big}\n\n"),
+                )),
                 _ => None,
             }
         });
@@ -1346,14 +1491,29 @@ async fn oversized_server_message_fails_its_request_only() {
             None,
         );
         c.initialize().await;
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "y".repeat(60_000)}})).await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "y".repeat(60_000)}}),
+            )
+            .await;
         assert!(r.get("result").is_some(), "under the limit");
         for (id, method) in [(2, "big/json"), (3, "big/sse")] {
             let e = c.request(json!(id), method, json!({})).await;
             assert_eq!(e["id"], id);
-            assert!(e["error"]["message"].as_str().unwrap().contains("limit"), "{e}");
+            assert!(
+                e["error"]["message"].as_str().unwrap().contains("limit"),
+                "{e}"
+            );
         }
-        let r = c.request(json!(4), "tools/call", json!({"name": "echo", "arguments": {"text": "ok"}})).await;
+        let r = c
+            .request(
+                json!(4),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "ok"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "ok");
         c.finish().await;
     })
@@ -1379,11 +1539,18 @@ async fn end_of_input_waits_for_requests_in_flight() {
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         c.initialize().await;
-        c.send_json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}})).await;
+        c.send_json(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}}),
+        )
+        .await;
         let tx = slow_rx.recv().await.unwrap();
         c.close_input();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        tx.send(event(&json!({"jsonrpc": "2.0", "id": 1, "result": {"late": true}}))).await.unwrap();
+        tx.send(event(
+            &json!({"jsonrpc": "2.0", "id": 1, "result": {"late": true}}),
+        ))
+        .await
+        .unwrap();
         assert_eq!(c.recv().await["result"]["late"], true);
         let report = c.join().await;
         assert_eq!(report.ended_by, EndedBy::EndOfInput);
@@ -1418,9 +1585,16 @@ async fn output_closed_ends_the_run() {
         let (mut input, proxy_in) = tokio::io::duplex(1024);
         let (proxy_out, output) = tokio::io::duplex(1024);
         drop(output);
-        let task = tokio::spawn(async move { proxy.run(proxy_in, proxy_out, std::future::pending()).await });
+        let task =
+            tokio::spawn(
+                async move { proxy.run(proxy_in, proxy_out, std::future::pending()).await },
+            );
         input.write_all(b"garbage\n").await.unwrap();
-        let report = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(report.ended_by, EndedBy::OutputClosed);
     })
     .await;
@@ -1432,7 +1606,9 @@ async fn output_closed_ends_the_run() {
 
 /// A 2024-11-05 HTTP+SSE server: GET /mcp opens the stream and names /messages?s=N;
 /// POSTs there are answered on the stream.
-async fn http_sse_server(token: Option<&'static str>) -> (Server, Arc<Mutex<Vec<mpsc::Sender<Bytes>>>>) {
+async fn http_sse_server(
+    token: Option<&'static str>,
+) -> (Server, Arc<Mutex<Vec<mpsc::Sender<Bytes>>>>) {
     let streams: Arc<Mutex<Vec<mpsc::Sender<Bytes>>>> = Arc::new(Mutex::new(Vec::new()));
     let s2 = streams.clone();
     let server = Server::start(Arc::new(move |req: Req| {
@@ -1523,9 +1699,16 @@ async fn http_sse_transport_forced() {
         );
         let init = c.initialize().await;
         assert_eq!(init["result"]["serverInfo"]["name"], "old");
-        eventually("initialize and initialized went to the endpoint", || server.count("POST") == 2).await;
+        eventually("initialize and initialized went to the endpoint", || {
+            server.count("POST") == 2
+        })
+        .await;
         assert!(
-            server.seen().iter().filter(|r| r.method == "POST").all(|r| r.path.starts_with("/messages")),
+            server
+                .seen()
+                .iter()
+                .filter(|r| r.method == "POST")
+                .all(|r| r.path.starts_with("/messages")),
             "no Streamable HTTP attempt"
         );
         c.finish().await;
@@ -1540,7 +1723,11 @@ async fn endpoint_on_another_origin_is_refused() {
             Box::pin(async move {
                 if req.method == "GET" {
                     let (r, tx) = Resp::stream();
-                    tx.send(Bytes::from("event: endpoint\ndata: http://evil.example/steal\n\n")).await.unwrap();
+                    tx.send(Bytes::from(
+                        "event: endpoint\ndata: http://evil.example/steal\n\n",
+                    ))
+                    .await
+                    .unwrap();
                     std::mem::forget(tx);
                     r
                 } else {
@@ -1575,27 +1762,52 @@ async fn legacy_client_is_bridged_to_a_modern_only_server() {
         assert_eq!(result["protocolVersion"], "2025-11-25");
         assert_eq!(result["serverInfo"]["name"], "modern-mock");
         assert_eq!(result["instructions"], "be nice");
-        assert_eq!(result["capabilities"]["tools"]["listChanged"], false, "no change notifications across eras");
+        assert_eq!(
+            result["capabilities"]["tools"]["listChanged"], false,
+            "no change notifications across eras"
+        );
         // ping and logging/setLevel are answered by the proxy.
-        assert_eq!(c.request(json!(1), "ping", json!(null)).await, json!({"jsonrpc": "2.0", "id": 1, "result": {}}));
-        assert_eq!(c.request(json!(2), "logging/setLevel", json!({"level": "debug"})).await["result"], json!({}));
+        assert_eq!(
+            c.request(json!(1), "ping", json!(null)).await,
+            json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+        );
+        assert_eq!(
+            c.request(json!(2), "logging/setLevel", json!({"level": "debug"}))
+                .await["result"],
+            json!({})
+        );
         let tools = c.request(json!(3), "tools/list", json!({})).await;
         assert_eq!(tools["result"]["tools"].as_array().unwrap().len(), 1);
-        let r = c.request(json!(4), "tools/call", json!({"name": "echo", "arguments": {"text": "bridged", "region": "ap"}})).await;
+        let r = c
+            .request(
+                json!(4),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "bridged", "region": "ap"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "bridged");
 
         let call = &server.posts("tools/call")[0];
         let meta = &call.json()["params"]["_meta"];
         assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], MODERN);
-        assert_eq!(meta["io.modelcontextprotocol/clientInfo"], json!({"name": "host", "version": "1"}));
-        assert_eq!(meta["io.modelcontextprotocol/clientCapabilities"], json!({"sampling": {}}));
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientInfo"],
+            json!({"name": "host", "version": "1"})
+        );
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientCapabilities"],
+            json!({"sampling": {}})
+        );
         assert_eq!(meta["io.modelcontextprotocol/logLevel"], "debug");
         assert_eq!(call.header("mcp-name").as_deref(), Some("echo"));
         assert_eq!(call.header("mcp-param-region").as_deref(), Some("ap"));
         assert!(server.posts("ping").is_empty());
         assert!(server.posts("notifications/initialized").is_empty());
         let discover = &server.posts("server/discover")[0];
-        assert_eq!(discover.json()["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"], "host");
+        assert_eq!(
+            discover.json()["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"],
+            "host"
+        );
         c.finish().await;
         assert_eq!(server.count("DELETE"), 0);
     })
@@ -1609,12 +1821,24 @@ async fn modern_client_on_a_legacy_server_gets_the_servers_error() {
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         // A dual-era client probes; the legacy server's answer lets it fall back.
-        let e = c.request(json!("probe"), "server/discover", json!({"_meta": modern_meta()})).await;
+        let e = c
+            .request(
+                json!("probe"),
+                "server/discover",
+                json!({"_meta": modern_meta()}),
+            )
+            .await;
         assert_eq!(e["id"], "probe");
         assert!(e.get("error").is_some(), "{e}");
         let init = c.initialize().await;
         assert!(init.get("result").is_some());
-        let r = c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "legacy"}})).await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "legacy"}}),
+            )
+            .await;
         assert_eq!(r["result"]["content"][0]["text"], "legacy");
         c.finish().await;
         let _ = server;
@@ -1632,7 +1856,12 @@ async fn static_headers_are_sent_and_protocol_headers_win() {
         headers.insert("mcp-session-id", HeaderValue::from_static("forged"));
         let mut c = Client::start(&server.url, ProxyOptions { headers, ..opts() }, None);
         c.initialize().await;
-        c.request(json!(1), "tools/call", json!({"name": "echo", "arguments": {"text": "a"}})).await;
+        c.request(
+            json!(1),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "a"}}),
+        )
+        .await;
         let call = &server.posts("tools/call")[0];
         assert_eq!(call.header("x-api-key").as_deref(), Some("k1"));
         assert_eq!(call.header("mcp-session-id").as_deref(), Some("session-1"));

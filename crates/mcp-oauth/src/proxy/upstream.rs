@@ -112,7 +112,11 @@ impl Upstream {
             if let Some(auth) = &self.auth {
                 // Credentials are for the MCP endpoint; the HTTP+SSE transport's POST
                 // endpoint (same origin, checked when it was adopted) gets them too.
-                let for_url = if target == self.url { target } else { &self.url };
+                let for_url = if target == self.url {
+                    target
+                } else {
+                    &self.url
+                };
                 let auth_headers = auth
                     .request_headers(method.as_str(), for_url)
                     .await

@@ -1,0 +1,290 @@
+//! The `mcp-oauth proxy` binary as a host runs it: stdin/stdout pipes, flags, signals.
+//! Against a minimal session-based MCP server on 127.0.0.1 (std only, in a thread); no
+//! external dependencies. (The relay itself is tested in the library, crates/mcp-oauth/
+//! src/proxy/tests.rs; real SDKs and servers in proxy_interop.rs.)
+#![cfg(unix)]
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    headers: HashMap<String, String>,
+    body: Value,
+}
+
+/// A session-based MCP server: initialize (session "s1"), 202 for notifications,
+/// `tools/call` echoes `arguments.text`, DELETE ends the session.
+fn server() -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = s2.clone();
+            thread::spawn(move || {
+                let _ = serve(stream, &seen);
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let method = line.split_whitespace().next().unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        seen.lock().unwrap().push(Seen {
+            method: method.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+        let (status, extra, payload) = match method.as_str() {
+            "GET" => (405, "", String::new()),
+            "DELETE" => (200, "", String::new()),
+            _ if body["method"] == "initialize" => (
+                200,
+                "mcp-session-id: s1\r\n",
+                json!({"jsonrpc": "2.0", "id": body["id"], "result": {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "cli-test", "version": "1"}}}).to_string(),
+            ),
+            _ if body.get("id").is_none() => (202, "", String::new()),
+            _ if body["method"] == "tools/call" => (
+                200,
+                "",
+                json!({"jsonrpc": "2.0", "id": body["id"], "result": {"content": [{"type": "text", "text": body["params"]["arguments"]["text"]}]}}).to_string(),
+            ),
+            _ => (
+                200,
+                "",
+                json!({"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32601, "message": "Method not found"}}).to_string(),
+            ),
+        };
+        let ct = if payload.is_empty() {
+            ""
+        } else {
+            "content-type: application/json\r\n"
+        };
+        write!(
+            out,
+            "HTTP/1.1 {status} X\r\n{ct}{extra}content-length: {}\r\n\r\n{payload}",
+            payload.len()
+        )?;
+        out.flush()?;
+    }
+}
+
+fn proxy(args: &[&str]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+    cmd.arg("proxy")
+        .args(args)
+        .env(
+            "MCP_OAUTH_HOME",
+            std::env::temp_dir().join(format!("mcp-oauth-proxy-cli-{}", std::process::id())),
+        )
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("mcp-oauth-proxy-cli-no-config"),
+        )
+        .env_remove("MCP_OAUTH_CONFIG")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("PROXY_CLI_SECRET", "s3cret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for v in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.spawn().expect("spawn mcp-oauth proxy")
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("mcp-oauth proxy did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stdout_lines(child: &mut Child) -> Vec<Value> {
+    let mut s = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    s.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {l:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn relays_stdio_with_static_headers_and_ends_the_session_at_eof() {
+    let (url, seen) = server();
+    let mut child = proxy(&[
+        &url,
+        "--no-auth",
+        "--header",
+        "X-Test: v=${PROXY_CLI_SECRET}",
+        "--transport",
+        "http",
+    ]);
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for msg in [
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string(),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+            "this is not JSON".to_string(),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "via the binary"}}}).to_string(),
+        ] {
+            writeln!(stdin, "{msg}").unwrap();
+        }
+        // Closing stdin ends the run once the call is answered.
+    }
+    let status = wait(&mut child, Duration::from_secs(20));
+    let lines = stdout_lines(&mut child);
+    assert!(status.success(), "exit status {status}");
+    let by_id = |id: Value| lines.iter().find(|l| l["id"] == id).cloned();
+    assert_eq!(
+        by_id(json!(0)).unwrap()["result"]["serverInfo"]["name"],
+        "cli-test"
+    );
+    assert_eq!(
+        by_id(json!(1)).unwrap()["result"]["content"][0]["text"],
+        "via the binary"
+    );
+    let parse_error = lines
+        .iter()
+        .find(|l| l["error"]["code"] == -32700)
+        .expect("a parse error for the bad line");
+    assert_eq!(parse_error["id"], Value::Null);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+
+    let seen = seen.lock().unwrap().clone();
+    let posts: Vec<&Seen> = seen.iter().filter(|s| s.method == "POST").collect();
+    assert_eq!(posts.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|s| s.headers.get("x-test").map(String::as_str) == Some("v=s3cret"))
+    );
+    assert!(
+        seen.iter()
+            .all(|s| !s.headers.contains_key("authorization")),
+        "--no-auth sends no credentials"
+    );
+    assert_eq!(
+        posts[2].headers.get("mcp-session-id").map(String::as_str),
+        Some("s1")
+    );
+    let delete = seen
+        .iter()
+        .find(|s| s.method == "DELETE")
+        .expect("DELETE at the end");
+    assert_eq!(
+        delete.headers.get("mcp-session-id").map(String::as_str),
+        Some("s1")
+    );
+    assert_eq!(posts[1].body["method"], "notifications/initialized");
+}
+
+#[test]
+fn sigterm_stops_the_proxy_and_ends_the_session() {
+    let (url, seen) = server();
+    let mut child = proxy(&[&url, "--no-auth"]);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    )
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("cli-test"), "{line}");
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        seen.lock().unwrap().iter().any(|s| s.method == "DELETE"),
+        "the session was ended"
+    );
+    drop(stdin);
+}
+
+#[test]
+fn paste_mode_is_refused_because_stdin_carries_the_protocol() {
+    let (url, _seen) = server();
+    let mut child = proxy(&[&url, "--no-browser"]);
+    drop(child.stdin.take());
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("paste mode"), "{err}");
+    assert!(stdout_lines(&mut child).is_empty(), "nothing on stdout");
+}
+
+#[test]
+fn bad_header_flags_are_usage_errors() {
+    for bad in ["no colon here", "X-Missing: ${PROXY_CLI_UNSET_VARIABLE}"] {
+        let mut child = proxy(&["http://127.0.0.1:9/mcp", "--no-auth", "--header", bad]);
+        drop(child.stdin.take());
+        let status = wait(&mut child, Duration::from_secs(10));
+        assert!(!status.success(), "{bad:?} was accepted");
+        assert!(stdout_lines(&mut child).is_empty());
+    }
+}
