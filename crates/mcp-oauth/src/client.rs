@@ -57,7 +57,9 @@ pub struct OAuthClient {
     store: Arc<dyn CredentialStore>,
     browser: Arc<dyn Browser>,
     /// The record in use; `None` until loaded or obtained.
-    cached: RwLock<Option<CredentialRecord>>,
+    /// Behind an `Arc` so that the per-request path (every proxied message) does not
+    /// copy the record.
+    cached: RwLock<Option<Arc<CredentialRecord>>>,
     /// Bumped whenever a new token is put in place, so that a task that waited for
     /// another one's flow can tell that it has nothing left to do.
     generation: AtomicU64,
@@ -83,6 +85,8 @@ impl OAuthClient {
         store: Arc<dyn CredentialStore>,
         browser: Arc<dyn Browser>,
     ) -> Self {
+        // Every OAuth request of this client obeys the server's network policy.
+        let http = http.for_server(&config.server_url, config.address_policy);
         Self {
             config,
             http,
@@ -148,7 +152,7 @@ impl OAuthClient {
 
     fn set_cached(&self, rec: Option<CredentialRecord>, new_token: bool) {
         if let Ok(mut g) = self.cached.write() {
-            *g = rec;
+            *g = rec.map(Arc::new);
         }
         if new_token {
             self.generation.fetch_add(1, Ordering::SeqCst);
@@ -156,6 +160,10 @@ impl OAuthClient {
     }
 
     fn cached(&self) -> Option<CredentialRecord> {
+        self.cached_arc().map(|r| (*r).clone())
+    }
+
+    fn cached_arc(&self) -> Option<Arc<CredentialRecord>> {
         self.cached.read().ok().and_then(|g| g.clone())
     }
 
@@ -183,14 +191,18 @@ impl OAuthClient {
 
     /// The cached record, else the stored one.
     async fn current(&self) -> Result<Option<CredentialRecord>> {
-        if let Some(r) = self.cached() {
+        Ok(self.current_arc().await?.map(|r| (*r).clone()))
+    }
+
+    async fn current_arc(&self) -> Result<Option<Arc<CredentialRecord>>> {
+        if let Some(r) = self.cached_arc() {
             return Ok(Some(r));
         }
         let rec = self.load_record().await?;
         if rec.is_some() {
-            self.set_cached(rec.clone(), false);
+            self.set_cached(rec, false);
         }
-        Ok(rec)
+        Ok(self.cached_arc())
     }
 
     fn expiring(&self, t: &TokenSet) -> bool {
@@ -835,7 +847,7 @@ impl OAuthClient {
             // Never send a token anywhere but the resource it was issued for.
             return Ok(http::HeaderMap::new());
         }
-        let Some(rec) = self.current().await? else {
+        let Some(rec) = self.current_arc().await? else {
             return Ok(http::HeaderMap::new());
         };
         if !self.expiring(&rec.tokens) {
