@@ -47,6 +47,9 @@ enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Serve a remote MCP server on stdio (for hosts that launch servers), with OAuth.
     Proxy(proxy::ProxyArgs),
+    /// Run a development authorization server and an MCP server on loopback and show the
+    /// whole OAuth flow against them, step by step (--serve keeps them running).
+    Demo(commands::demo::DemoArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => commands::doctor::run(args).await,
             Command::Completions(args) => commands::completions::run(args),
             Command::Proxy(args) => proxy::run(args).await,
+            Command::Demo(args) => commands::demo::run(args).await,
         }
     });
     match result {

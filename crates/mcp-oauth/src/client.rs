@@ -206,8 +206,7 @@ impl OAuthClient {
     }
 
     fn expiring(&self, t: &TokenSet) -> bool {
-        t.expires_at
-            .is_some_and(|exp| exp <= now_secs() + self.config.refresh_margin.as_secs())
+        is_expiring(t, self.config.refresh_margin.as_secs(), now_secs())
     }
 
     /// Is `url` the resource this client's tokens are for? Same origin and path as the
@@ -710,7 +709,18 @@ impl OAuthClient {
         };
         tracing::info!(scope = scope.unwrap_or("(none)"), "opening the browser for authorization");
         self.browser.open(&url)?;
-        let (params, responder) = listener.wait(self.config.callback_timeout).await?;
+        let (params, responder) = match listener.wait(self.config.callback_timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                // An authorization server must not redirect for a client id it does not
+                // know (RFC 6749 §4.1.2.1): a browser that never comes back may mean a
+                // forgotten registration, so the next attempt registers anew.
+                if matches!(e, Error::Timeout { .. }) {
+                    self.forget_registration(&client).await;
+                }
+                return Err(e);
+            }
+        };
         let outcome = async {
             let code = authorize::validate_callback(&params, &pending)?;
             self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope).await
@@ -762,7 +772,7 @@ impl OAuthClient {
         scope: Option<&str>,
     ) -> Result<TokenSet> {
         let flow_dpop = self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        token::request_tokens(
+        let result = token::request_tokens(
             &self.http,
             &TokenRequest {
                 token_endpoint: discovery.metadata.token_endpoint.as_deref().unwrap_or_default(),
@@ -781,7 +791,36 @@ impl OAuthClient {
                 }),
             },
         )
-        .await
+        .await;
+        if let Err(e) = &result
+            && e.oauth_error() == Some("invalid_client")
+        {
+            self.forget_registration(client).await;
+        }
+        result
+    }
+
+    /// Drops a stored dynamic registration that the authorization server no longer
+    /// accepts (it was deleted, or the server forgot it on restart), so that the next
+    /// attempt registers anew instead of presenting a dead client id forever.
+    pub(crate) async fn forget_registration(&self, client: &ClientRegistration) {
+        if client.kind != RegistrationKind::Dynamic {
+            return;
+        }
+        let store = self.store.clone();
+        let key = crate::store::ClientKey {
+            issuer: client.issuer.clone(),
+            redirect_uri: client.redirect_uri.clone(),
+        };
+        match blocking(move || store.remove_client(&key)).await {
+            Ok(true) => tracing::warn!(
+                client_id = %client.client_id,
+                "the authorization server did not accept the registered client; it was forgotten, \
+                 and the next login registers a new one"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not forget the registered client"),
+        }
     }
 
     /// The spec's scope selection: configuration > step-up union > challenge `scope` >
@@ -925,5 +964,48 @@ fn non_interactive_grant(name: &str) -> Option<GrantKind> {
         "jwt_bearer" => Some(GrantKind::JwtBearer),
         "enterprise_managed" => Some(GrantKind::EnterpriseManaged),
         _ => None,
+    }
+}
+
+/// Is the token within the refresh margin of its expiry? The margin is at most half the
+/// token's lifetime, so that short-lived tokens (a few seconds, as some servers and
+/// tests issue) are not refreshed before every request.
+fn is_expiring(t: &TokenSet, margin: u64, now: u64) -> bool {
+    let Some(exp) = t.expires_at else {
+        return false;
+    };
+    let lifetime = exp.saturating_sub(t.obtained_at);
+    exp <= now + margin.min(lifetime / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::AccessToken;
+
+    fn tokens(obtained_at: u64, expires_at: Option<u64>) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new("a"),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            expires_at,
+            scope: None,
+            requested_scope: None,
+            obtained_at,
+        }
+    }
+
+    #[test]
+    fn refresh_margin_is_capped_at_half_the_lifetime() {
+        // One hour token, 60 s margin: refresh in the last minute.
+        let t = tokens(1000, Some(4600));
+        assert!(!is_expiring(&t, 60, 4539));
+        assert!(is_expiring(&t, 60, 4540));
+        // Five second token: the margin shrinks to 2 s, so it is used for 3 s.
+        let t = tokens(1000, Some(1005));
+        assert!(!is_expiring(&t, 60, 1002));
+        assert!(is_expiring(&t, 60, 1003));
+        // No expiry: never expiring.
+        assert!(!is_expiring(&tokens(1000, None), 60, u64::MAX / 2));
     }
 }

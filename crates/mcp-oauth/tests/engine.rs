@@ -340,3 +340,57 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
     assert_eq!(redirects[0], redirects[1]);
     assert_eq!(server.requests_to("/authorize").len(), 2);
 }
+
+#[tokio::test]
+async fn a_registration_the_server_no_longer_accepts_is_replaced() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let registrations = Arc::new(AtomicUsize::new(0));
+    let regs = registrations.clone();
+    let server = MockServer::start(move |base, req| {
+        let regs = regs.clone();
+        async move {
+            match (req.method.as_str(), req.path.as_str()) {
+                ("GET", "/.well-known/oauth-protected-resource/mcp") => {
+                    json(200, json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}))
+                }
+                ("GET", "/.well-known/oauth-authorization-server") => json(
+                    200,
+                    json!({
+                        "issuer": base,
+                        "authorization_endpoint": format!("{base}/authorize"),
+                        "token_endpoint": format!("{base}/token"),
+                        "registration_endpoint": format!("{base}/register"),
+                        "code_challenge_methods_supported": ["S256"],
+                    }),
+                ),
+                ("POST", "/register") => {
+                    let n = regs.fetch_add(1, Ordering::SeqCst) + 1;
+                    json(201, json!({"client_id": format!("client-{n}")}))
+                }
+                ("GET", "/authorize") => {
+                    let q = query_map(&req.query);
+                    redirect(&format!("{}?code=c&state={}", q["redirect_uri"], q["state"]))
+                }
+                ("POST", "/token") => {
+                    // The server forgot client-1 (say, it restarted with an in-memory store).
+                    if query_map(&req.body)["client_id"] == "client-1" {
+                        json(401, json!({"error": "invalid_client", "error_description": "unknown client"}))
+                    } else {
+                        json(200, json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}))
+                    }
+                }
+                _ => not_found(),
+            }
+        }
+    })
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(5);
+    let c = OAuthClient::new(cfg, HttpClient::new(HttpPolicy::default()).unwrap(), store.clone(), Arc::new(FollowingBrowser));
+    let e = c.authorize(&challenge(&server.base), Reason::Login).await.unwrap_err();
+    assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");
+    let rec = c.authorize(&challenge(&server.base), Reason::Login).await.expect("registers anew");
+    assert_eq!(rec.client.client_id, "client-2");
+    assert_eq!(registrations.load(Ordering::SeqCst), 2);
+}

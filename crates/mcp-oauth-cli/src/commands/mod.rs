@@ -1,6 +1,7 @@
 pub mod call;
 pub mod common;
 pub mod completions;
+pub mod demo;
 pub mod doctor;
 pub mod login;
 pub mod logout;

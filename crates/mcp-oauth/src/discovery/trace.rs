@@ -42,12 +42,31 @@ pub struct DiscoveryTrace {
 
 impl DiscoveryTrace {
     pub fn push(&mut self, what: impl Into<String>, url: impl Into<String>, status: Option<u16>, verdict: Verdict) {
-        self.attempts.push(Attempt {
+        let a = Attempt {
             what: what.into(),
             url: url.into(),
             status,
             verdict,
-        });
+        };
+        // As it happens, for `-vv` and for observers such as `mcp-oauth demo` (target
+        // `mcp_oauth::discovery`; the fields mirror `Attempt`).
+        let (verdict, detail) = match &a.verdict {
+            Verdict::Used => ("used", ""),
+            Verdict::Skipped(d) => ("skipped", d.as_str()),
+            Verdict::Rejected(d) => ("rejected", d.as_str()),
+            Verdict::NotTried => ("not tried", ""),
+            Verdict::Note(d) => ("note", d.as_str()),
+        };
+        tracing::debug!(
+            target: "mcp_oauth::discovery",
+            what = %a.what,
+            url = %a.url,
+            status = a.status.map_or(0, u64::from),
+            verdict,
+            detail,
+            "discovery attempt"
+        );
+        self.attempts.push(a);
     }
 
     /// URLs that were actually requested, in order.
