@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn expiry_and_bound() {
-        let c = TokenCache::new(3);
+        let c = TokenCache::<i32>::new(3);
         let k = |s: &str| token_key(s);
         c.insert(k("a"), 1, Duration::from_secs(60));
         c.insert(k("b"), 2, Duration::ZERO); // not cached
@@ -88,7 +88,7 @@ mod tests {
         assert_eq!(c.get(&k("e")), Some(5));
         assert_ne!(k("a"), k("b"));
 
-        let off = TokenCache::new(0);
+        let off = TokenCache::<i32>::new(0);
         off.insert(k("a"), 1, Duration::from_secs(60));
         assert_eq!(off.get(&k("a")), None);
     }

@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(c.expires_at(), Some(1_900_000_000));
         assert_eq!(c.issuer(), Some("https://as"));
         assert_eq!(c.source(), ClaimsSource::Jwt);
-        assert_eq!(c.raw().len(), 10);
+        assert_eq!(c.raw().len(), 9);
         assert!(c.has_scope("b") && !c.has_scope("ignored"));
         assert_eq!(c.get("email"), Some(&json!("alice@example.com")));
     }

@@ -232,7 +232,9 @@ impl ProtectedResourceBuilder {
     /// Also serve the metadata at the root well-known URI
     /// (`/.well-known/oauth-protected-resource`), for clients that ignore the challenge's
     /// `resource_metadata` and skip the path-inserted URI. Default on. Turn it off when
-    /// several resources share the host, since only one of them can own the root.
+    /// several resources share the host, since only one of them can own the root. (For
+    /// an origin-only resource the root *is* the path-inserted URI, governed by
+    /// [`serve_path_metadata`](Self::serve_path_metadata).)
     pub fn serve_root_metadata(mut self, on: bool) -> Self {
         self.serve_root_metadata = on;
         self
@@ -284,7 +286,8 @@ impl ProtectedResourceBuilder {
         let has_path = !(path.is_empty() || path == "/");
         let path_inserted =
             (has_path && self.serve_path_metadata).then(|| format!("{WELL_KNOWN_PRM}{path}"));
-        let serve_root = self.serve_root_metadata;
+        // For an origin-only resource the path-inserted URI *is* the root one.
+        let serve_root = self.serve_root_metadata || (!has_path && self.serve_path_metadata);
         let resource_metadata_url = match self.resource_metadata_url {
             Some(url) => url,
             None if has_path && (self.serve_path_metadata || !serve_root) => {
@@ -454,6 +457,13 @@ mod tests {
             );
             assert_eq!(r.metadata_paths(), [WELL_KNOWN_PRM]);
             assert_eq!(r.resource(), res, "kept verbatim");
+            // Turning the root off does not unpublish the only document there is.
+            let r = ProtectedResource::builder(res)
+                .authorization_server("https://as.example")
+                .serve_root_metadata(false)
+                .build()
+                .unwrap();
+            assert_eq!(r.metadata_paths(), [WELL_KNOWN_PRM]);
         }
 
         // Verbatim: port, case, trailing slash, deeper paths.

@@ -351,21 +351,31 @@ async fn valid_token_reaches_handler_without_authorization_header() {
         .scopes(["mcp", "extra"])
         .sign();
     let body = tool_call("echo");
-    let resp = post_mcp(&server.url("/mcp"), Some(&token), &body, &[]).await;
-    assert_eq!(resp.status(), 200);
-    let seen: Value = resp.json().await.unwrap();
-    assert_eq!(seen["sub"], "alice");
-    assert_eq!(seen["client_id"], "inspector");
-    assert_eq!(seen["scopes"], json!(["mcp", "extra"]));
-    assert_eq!(seen["source"], "Jwt");
-    assert_eq!(
-        seen["authorization_seen"], false,
-        "the token must not reach the handler"
-    );
-    assert_eq!(
-        serde_json::from_str::<Value>(seen["body"].as_str().unwrap()).unwrap(),
-        body
-    );
+    // Twice: the second time the verdict comes from the cache (the synchronous path).
+    for _ in 0..2 {
+        let resp = post_mcp(&server.url("/mcp"), Some(&token), &body, &[]).await;
+        assert_eq!(resp.status(), 200);
+        let seen: Value = resp.json().await.unwrap();
+        assert_eq!(seen["sub"], "alice");
+        assert_eq!(seen["client_id"], "inspector");
+        assert_eq!(seen["scopes"], json!(["mcp", "extra"]));
+        assert_eq!(seen["source"], "Jwt");
+        assert_eq!(
+            seen["authorization_seen"], false,
+            "the token must not reach the handler"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(seen["body"].as_str().unwrap()).unwrap(),
+            body
+        );
+    }
+    // Same for a token lacking the required scope: 403 both times.
+    let weak = issuer.token(&server.resource).scopes(["extra"]).sign();
+    for _ in 0..2 {
+        let resp = post_mcp(&server.url("/mcp"), Some(&weak), &body, &[]).await;
+        assert_eq!(resp.status(), 403);
+        assert!(www_authenticate(&resp).contains(r#"scope="mcp", error="insufficient_scope""#));
+    }
 }
 
 #[tokio::test]

@@ -235,6 +235,13 @@ impl TokenValidator for IntrospectionValidator {
             result
         })
     }
+
+    fn validate_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Some(Err(TokenError::Malformed));
+        }
+        self.inner.cache.get(&token_key(token))
+    }
 }
 
 impl IntrospectionValidatorBuilder {

@@ -143,6 +143,29 @@ impl JwtValidator {
         &self.inner.issuer
     }
 
+    /// Not API: installs a JWK set (its JSON) as if it had just been fetched, for the fuzz
+    /// targets (`fuzz/` at the repository root) and tests that must not use the network.
+    /// Keys are read exactly as from a fetched set. Returns how many are usable.
+    #[doc(hidden)]
+    pub fn install_jwks_for_tests(&self, jwks_json: &[u8]) -> usize {
+        let keys = serde_json::from_slice::<Value>(jwks_json)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.get("keys"))
+            .and_then(Value::as_array)
+            .map(|keys| usable_keys(keys))
+            .unwrap_or_default();
+        let usable = keys.len();
+        let jwks = &self.inner.jwks;
+        let next = Arc::new(KeySet {
+            keys,
+            generation: jwks.current().generation + 1,
+            fetched_at: Some(Instant::now()),
+        });
+        *jwks.keys.write().unwrap_or_else(|e| e.into_inner()) = next;
+        usable
+    }
+
     async fn validate_uncached(&self, token: &str) -> Result<Claims, TokenError> {
         let inner = &*self.inner;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
@@ -213,6 +236,13 @@ impl TokenValidator for JwtValidator {
             }
             Ok(claims)
         })
+    }
+
+    fn validate_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Some(Err(TokenError::Malformed));
+        }
+        self.inner.cache.get(&token_key(token)).map(Ok)
     }
 }
 
@@ -495,6 +525,15 @@ impl VerifyKey {
     }
 }
 
+/// The signature-verification keys of a JWK set's `keys` array; anything unparsable
+/// or unusable is skipped (one odd key must not take the others down).
+fn usable_keys(keys: &[Value]) -> Vec<VerifyKey> {
+    keys.iter()
+        .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+        .filter_map(|jwk| VerifyKey::from_jwk(&jwk))
+        .collect()
+}
+
 #[derive(Default)]
 struct KeySet {
     keys: Vec<VerifyKey>,
@@ -636,11 +675,7 @@ impl Jwks {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or_else(|| format!("{uri}: not a JWK set (no \"keys\" array)"))?;
-        let usable: Vec<VerifyKey> = keys
-            .iter()
-            .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
-            .filter_map(|jwk| VerifyKey::from_jwk(&jwk))
-            .collect();
+        let usable = usable_keys(keys);
         if usable.is_empty() {
             return Err(format!("{uri}: the JWK set has no usable signature key"));
         }

@@ -25,17 +25,31 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// §5.2). Scope checks are the layer's job. Implementations must never log the token.
 pub trait TokenValidator: Send + Sync + 'static {
     fn validate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, TokenError>>;
+
+    /// A verdict available without waiting (typically a cached one), or `None` to go
+    /// through [`validate`](Self::validate). Must agree with what `validate` would
+    /// return. The layer uses it to skip the asynchronous path for repeat tokens.
+    fn validate_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        let _ = token;
+        None
+    }
 }
 
 impl<T: TokenValidator + ?Sized> TokenValidator for Arc<T> {
     fn validate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, TokenError>> {
         (**self).validate(token)
     }
+    fn validate_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        (**self).validate_now(token)
+    }
 }
 
 impl<T: TokenValidator + ?Sized> TokenValidator for Box<T> {
     fn validate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, TokenError>> {
         (**self).validate(token)
+    }
+    fn validate_now(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        (**self).validate_now(token)
     }
 }
 
