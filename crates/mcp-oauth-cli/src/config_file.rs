@@ -120,6 +120,9 @@ pub struct ServerSettings {
     /// Accept metadata without code_challenge_methods_supported (WEAKENS SECURITY; AWS
     /// Cognito).
     pub allow_missing_pkce_metadata: Option<bool>,
+    /// Let a public MCP server point discovery at private-network addresses (WEAKENS
+    /// SECURITY: SSRF protection; for authorization servers on a corporate network).
+    pub allow_private_networks: Option<bool>,
     /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
     pub redirect_uri: Option<String>,
     pub redirect_host: Option<String>,
@@ -178,6 +181,7 @@ impl ServerSettings {
             auth_server_metadata_url,
             authorization_server,
             allow_missing_pkce_metadata,
+            allow_private_networks,
             redirect_uri,
             redirect_host,
             redirect_port,

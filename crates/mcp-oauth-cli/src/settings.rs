@@ -89,6 +89,11 @@ pub struct OAuthArgs {
     /// code_challenge_methods_supported (AWS Cognito); PKCE support is assumed, not verified.
     #[arg(long, help_heading = "Authorization")]
     pub allow_missing_pkce_metadata: bool,
+    /// WEAKENS SECURITY: let a public MCP server point discovery (metadata, authorization
+    /// server endpoints) at private-network addresses, e.g. an authorization server on the
+    /// corporate network. Loopback, link-local and cloud metadata addresses stay refused.
+    #[arg(long, help_heading = "Authorization")]
+    pub allow_private_networks: bool,
 
     /// Print the authorization URL and read the redirect URL (or the code) pasted on stdin,
     /// instead of opening a browser (SSH sessions, containers). Chosen automatically when
@@ -239,6 +244,7 @@ impl OAuthArgs {
             auth_server_metadata_url: self.as_metadata_url.clone(),
             authorization_server: self.authorization_server.clone(),
             allow_missing_pkce_metadata: self.allow_missing_pkce_metadata.then_some(true),
+            allow_private_networks: self.allow_private_networks.then_some(true),
             redirect_uri: self.redirect_uri.clone(),
             redirect_host: self.redirect_host.clone(),
             redirect_port: self.redirect_port,
@@ -393,6 +399,14 @@ fn build_config(
              verified (weakens a security check)"
         );
         c.pkce_metadata = PkceMetadataPolicy::AllowMissing;
+    }
+    if s.allow_private_networks == Some(true) {
+        tracing::warn!(
+            server = server_url,
+            "allow_private_networks (--allow-private-networks): discovery may reach private-network \
+             addresses even though the server is public (weakens the SSRF protection)"
+        );
+        c.address_policy = mcp_oauth::netpolicy::AddressPolicy::AllowPrivateNetworks;
     }
     if let Some(uri) = &s.redirect_uri {
         let u = url::Url::parse(uri).map_err(|e| anyhow::anyhow!("redirect URI {uri:?}: {e}"))?;

@@ -62,8 +62,8 @@ fn escape_hatches_are_named_in_help() {
     // Every setting that weakens a check says so.
     let weak = out.matches("WEAKENS SECURITY").count();
     assert_eq!(
-        weak, 2,
-        "--no-resource and --allow-missing-pkce-metadata:\n{out}"
+        weak, 3,
+        "--no-resource, --allow-missing-pkce-metadata and --allow-private-networks:\n{out}"
     );
     for flag in [
         "--no-browser",

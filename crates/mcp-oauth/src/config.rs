@@ -203,6 +203,10 @@ pub struct OAuthConfig {
     pub workload_assertion: Option<AssertionSource>,
     pub enterprise: Option<EnterpriseSettings>,
     pub dpop: DpopPolicy,
+    /// Which addresses the URLs that servers hand out during discovery may point at
+    /// (SSRF protection, see [`crate::netpolicy`]). The default refuses private, link-local,
+    /// loopback and cloud metadata addresses for a public MCP server.
+    pub address_policy: crate::netpolicy::AddressPolicy,
 }
 
 impl OAuthConfig {
@@ -228,6 +232,7 @@ impl OAuthConfig {
             workload_assertion: None,
             enterprise: None,
             dpop: DpopPolicy::default(),
+            address_policy: crate::netpolicy::AddressPolicy::default(),
         }
     }
 

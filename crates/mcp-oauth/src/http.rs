@@ -36,6 +36,8 @@ impl Default for HttpPolicy {
 pub struct HttpClient {
     inner: reqwest::Client,
     policy: HttpPolicy,
+    /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
+    guard: Option<std::sync::Arc<crate::netpolicy::AddressGuard>>,
 }
 
 /// A response read in full (up to the size cap).
@@ -94,7 +96,46 @@ impl HttpClient {
             .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { inner, policy })
+        Ok(Self {
+            inner,
+            policy,
+            guard: None,
+        })
+    }
+
+    /// The same client, checking every request it sends through [`get`](Self::get) and
+    /// [`send`](Self::send) against the network policy of the MCP server `server_url`
+    /// (see [`crate::netpolicy`]) before anything is sent. The OAuth client, discovery and
+    /// `doctor` use it; MCP traffic (through [`reqwest`](Self::reqwest)) is not checked.
+    pub fn for_server(&self, server_url: &str, policy: crate::netpolicy::AddressPolicy) -> HttpClient {
+        if let Some(g) = &self.guard
+            && g.server_url() == server_url
+            && g.policy() == policy
+        {
+            return self.clone();
+        }
+        HttpClient {
+            guard: Some(crate::netpolicy::AddressGuard::new(server_url, policy)),
+            ..self.clone()
+        }
+    }
+
+    /// Like [`for_server`](Self::for_server) with a guard built by the caller.
+    pub fn with_guard(&self, guard: std::sync::Arc<crate::netpolicy::AddressGuard>) -> HttpClient {
+        HttpClient {
+            guard: Some(guard),
+            ..self.clone()
+        }
+    }
+
+    /// `Ok` when the network policy lets this client send a request to `url` (always,
+    /// without [`for_server`](Self::for_server)); the refusal, naming the step and the
+    /// URL, otherwise. Nothing is sent to `url`.
+    pub async fn check_address(&self, step: Step, url: &str) -> Result<()> {
+        match &self.guard {
+            Some(g) => g.check(url).await.map_err(|rule| Error::rule(step, url, rule)),
+            None => Ok(()),
+        }
     }
 
     /// The underlying client, for MCP traffic (which sets its own per-request timeout).
@@ -117,6 +158,7 @@ impl HttpClient {
 
     /// Send a prepared request and read the body up to the cap.
     pub async fn send(&self, step: Step, url: &str, req: reqwest::RequestBuilder) -> Result<Fetched> {
+        self.check_address(step, url).await?;
         let secs = self.policy.request_timeout.as_secs();
         let resp = req
             .send()

@@ -190,23 +190,46 @@ pub async fn register(
     tracing::info!(%endpoint, "registering a client (RFC 7591)");
     let req = http.reqwest().post(endpoint).json(&body);
     let fetched = http.send(Step::Registration, endpoint, req).await?;
-    if !(200..300).contains(&fetched.status) {
-        if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(&fetched.body) {
+    parse_registration_response(
+        &meta.issuer,
+        endpoint,
+        redirect_uri,
+        method,
+        &supported,
+        fetched.status,
+        &fetched.body,
+    )
+}
+
+/// Reads an RFC 7591 registration response (success, §3.2.1, or error, §3.2.2) into the
+/// client to store. `method` is the `token_endpoint_auth_method` that was asked for and
+/// `supported` the AS's methods. Exposed for tests and the fuzz targets.
+pub fn parse_registration_response(
+    issuer: &str,
+    endpoint: &str,
+    redirect_uri: &str,
+    method: &str,
+    supported: &[String],
+    status: u16,
+    body: &[u8],
+) -> Result<ClientRegistration> {
+    if !(200..300).contains(&status) {
+        if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(body) {
             return Err(Error::OAuth {
                 step: Step::Registration,
                 url: endpoint.to_string(),
-                status: fetched.status,
+                status,
                 body: err,
             });
         }
         return Err(Error::Status {
             step: Step::Registration,
             url: endpoint.to_string(),
-            status: fetched.status,
-            body_excerpt: fetched.text_excerpt(),
+            status,
+            body_excerpt: crate::util::excerpt(&String::from_utf8_lossy(body), 200),
         });
     }
-    let resp: RegistrationResponse = serde_json::from_slice(&fetched.body).map_err(|e| {
+    let resp: RegistrationResponse = serde_json::from_slice(body).map_err(|e| {
         Error::rule(
             Step::Registration,
             endpoint,
@@ -220,13 +243,13 @@ pub async fn register(
     let client_secret = resp.client_secret.filter(|s| !s.is_empty()).map(ClientSecret::new);
     let token_endpoint_auth_method = resp.token_endpoint_auth_method.unwrap_or_else(|| {
         if client_secret.is_some() && method == "none" {
-            secret_auth_method(&supported).to_string()
+            secret_auth_method(supported).to_string()
         } else {
             method.to_string()
         }
     });
     Ok(ClientRegistration {
-        issuer: meta.issuer.clone(),
+        issuer: issuer.to_string(),
         redirect_uri: redirect_uri.to_string(),
         client_id: resp.client_id,
         client_secret,

@@ -63,10 +63,14 @@ pub async fn revoke(
         ("token".to_string(), token.to_string()),
         ("token_type_hint".to_string(), token_type_hint.to_string()),
     ];
+    let sent = crate::redact::Sent::from_form(&form, None)
+        .with(client.client_secret.as_ref().map(|s| s.expose()));
     let fetched = client_auth::post_form(http, step, endpoint, client, form, None).await?;
     if (200..300).contains(&fetched.status) {
         return Ok(());
     }
+    let mut fetched = fetched;
+    fetched.body = sent.scrub_body(&fetched.body);
     if let Ok(body) = serde_json::from_slice::<OAuthErrorBody>(&fetched.body) {
         return Err(Error::OAuth {
             step,

@@ -234,6 +234,9 @@ fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
 pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
     let step = step_of(&req.grant);
     let TokenForm { form, basic } = build_form(req)?;
+    // What we send must not come back in an error (a debug page echoing the request).
+    let sent = crate::redact::Sent::from_form(&form, basic.as_deref())
+        .with(req.client.client_secret.as_ref().map(|s| s.expose()));
     let mut nonce_retried = false;
     loop {
         let mut builder = http
@@ -260,7 +263,13 @@ pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result
         {
             *slot = Some(n.clone());
         }
-        let parsed = parse_token_response(step, req.token_endpoint, fetched.status, &fetched.body, req.requested_scope);
+        let body = if (200..300).contains(&fetched.status) {
+            fetched.body
+        } else {
+            sent.scrub_body(&fetched.body)
+        };
+        let parsed = parse_token_response(step, req.token_endpoint, fetched.status, &body, req.requested_scope)
+            .map_err(|e| sent.scrub(e));
         match parsed {
             Err(e) if e.oauth_error() == Some("use_dpop_nonce") && req.dpop.is_some() && server_nonce.is_some() && !nonce_retried => {
                 tracing::info!(url = %req.token_endpoint, "the authorization server asked for a DPoP nonce; retrying once with it");
@@ -326,7 +335,8 @@ pub fn parse_token_response(
         access_token: AccessToken::new(access_token),
         token_type,
         refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
-        expires_at: expires_in.map(|s| now + s),
+        // Saturating: `expires_in` is the server's number, up to u64::MAX (fuzz: token_response).
+        expires_at: expires_in.map(|s| now.saturating_add(s)),
         scope: raw.scope,
         requested_scope: requested_scope.map(str::to_string),
         obtained_at: now,

@@ -83,6 +83,9 @@ struct RawDeviceResponse {
     interval: Option<serde_json::Value>,
 }
 
+/// The longest poll interval accepted from a server (RFC 8628 sets none; 5 s is usual).
+pub const MAX_INTERVAL_SECS: u64 = 60;
+
 fn number(v: &Option<serde_json::Value>) -> Option<u64> {
     match v {
         Some(serde_json::Value::Number(n)) => n.as_u64(),
@@ -160,7 +163,8 @@ pub async fn start(
         verification_uri_complete: raw.verification_uri_complete.filter(|u| !u.is_empty()),
         expires_in: Duration::from_secs(number(&raw.expires_in).unwrap_or(600).max(1)),
         // RFC 8628 §3.2: 5 seconds when absent.
-        interval: Duration::from_secs(number(&raw.interval).unwrap_or(5).max(1)),
+        // Bounded: the server's number is waited for before each poll.
+        interval: Duration::from_secs(number(&raw.interval).unwrap_or(5).clamp(1, MAX_INTERVAL_SECS)),
     })
 }
 
@@ -185,7 +189,8 @@ pub async fn poll(
     let deadline = Instant::now() + timeout.min(auth.expires_in);
     let mut interval = auth.interval;
     loop {
-        tokio::time::sleep(interval).await;
+        // Never past the deadline, whatever the interval.
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
         let mut form = vec![
             ("grant_type".to_string(), GRANT_TYPE.to_string()),
             (
@@ -227,7 +232,7 @@ pub async fn poll(
                 _ => return Err(e),
             },
         }
-        if Instant::now() + interval > deadline {
+        if Instant::now().checked_add(interval).is_none_or(|t| t > deadline) {
             return Err(Error::Timeout {
                 step: Step::Authorization,
                 url: auth.verification_uri.clone(),

@@ -97,6 +97,15 @@ pub fn candidates(issuer: &str) -> Result<Vec<(MetadataKind, String)>> {
         url: issuer.to_string(),
         rule: format!("authorization server issuer is not an absolute URL: {e}"),
     })?;
+    // A non-HTTP scheme has an opaque origin, whose serialization is "null" (fuzz:
+    // as_metadata): no metadata URL can be built from it.
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(Error::rule(
+            Step::AuthServerMetadata,
+            issuer,
+            "an issuer identifier is an https URL (RFC 8414 §2)",
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::rule(
             Step::AuthServerMetadata,
@@ -187,6 +196,8 @@ pub fn validate(
         ("authorization_endpoint", Some(authz)),
         ("token_endpoint", Some(token)),
         ("registration_endpoint", meta.registration_endpoint.as_deref()),
+        ("revocation_endpoint", meta.revocation_endpoint.as_deref()),
+        ("device_authorization_endpoint", meta.device_authorization_endpoint.as_deref()),
     ] {
         if let Some(v) = value {
             require_https(name, v)?;

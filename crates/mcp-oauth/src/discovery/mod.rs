@@ -87,6 +87,8 @@ pub fn read_challenge(www_authenticate: &[String], trace: &mut DiscoveryTrace) -
 
 /// Runs discovery for `config.server_url` after a refusal carrying `www_authenticate`.
 pub async fn discover(http: &HttpClient, config: &OAuthConfig, www_authenticate: &[String]) -> Result<Discovery> {
+    // Every URL fetched below obeys the server's network policy (crate::netpolicy).
+    let http = &http.for_server(&config.server_url, config.address_policy);
     let mut trace = DiscoveryTrace::default();
     let challenge = read_challenge(www_authenticate, &mut trace);
     let (all_challenges, _) = challenge::parse_challenges_lenient(www_authenticate);
@@ -152,6 +154,11 @@ async fn find_as_metadata(
         None => servers.iter().collect(),
     };
     for issuer in chosen {
+        // Metadata is not even fetched over plain HTTP from a non-loopback host.
+        if let Err(rule) = as_metadata::require_https("authorization server", issuer) {
+            trace.push("authorization server", issuer.as_str(), None, Verdict::Rejected(rule));
+            continue;
+        }
         let mut cands = Vec::new();
         if let Some(u) = &config.auth_server_metadata_url {
             cands.push((MetadataKind::Configured, u.clone()));
@@ -207,14 +214,15 @@ async fn legacy_metadata(http: &HttpClient, config: &OAuthConfig, trace: &mut Di
     }
     // Not-found metadata is what the 2025-03-26 default endpoints are for. A document
     // that was found but rejected (wrong issuer, no S256) must not be bypassed this way.
-    if trace
-        .attempts
-        .last()
-        .is_some_and(|a| matches!(a.verdict, Verdict::Rejected(_)))
-    {
+    // Nor must one that could not be read at all (time-out, refused connection, 5xx):
+    // the defaults are for servers that have no metadata, not for servers that are down.
+    if trace.attempts.last().is_some_and(|a| {
+        matches!(a.verdict, Verdict::Rejected(_))
+            || (matches!(a.verdict, Verdict::Skipped(_)) && a.status.is_none_or(|s| s >= 500))
+    }) {
         return Err(Error::Discovery {
             step: Step::AuthServerMetadata,
-            message: format!("the authorization server metadata at {url} was rejected"),
+            message: format!("the authorization server metadata at {url} was rejected or could not be read"),
             trace: trace.clone(),
         });
     }

@@ -76,6 +76,12 @@ pub fn candidates(
     let mut out = Vec::new();
     if let Some(rm) = resource_metadata {
         match Url::parse(rm) {
+            Ok(u) if !matches!(u.scheme(), "https" | "http") => trace.push(
+                "challenge",
+                rm,
+                None,
+                Verdict::Skipped("resource_metadata is not an http(s) URL".into()),
+            ),
             // Absolute: keep the string as sent.
             Ok(_) => out.push((PrmSource::Header, rm.to_string())),
             Err(url::ParseError::RelativeUrlWithoutBase) => match base.join(rm) {
@@ -212,10 +218,30 @@ pub async fn discover(
     trace: &mut DiscoveryTrace,
 ) -> Result<Option<FoundPrm>> {
     let cands = candidates(server_url, resource_metadata, trace)?;
+    // The first candidate that failed without an answer (time-out, refused connection,
+    // oversized or redirected away) or with a 5xx: without any document, that is an
+    // error of this step, not the "no metadata here" that the 2025-03-26 fallback is for.
+    let mut hard_failure: Option<String> = None;
     let mut iter = cands.into_iter();
     while let Some((source, url)) = iter.next() {
+        // A server that points discovery at an address the network policy refuses is
+        // hostile or broken: stop here rather than try the next candidate.
+        if let Err(e) = http.check_address(Step::ResourceMetadata, &url).await {
+            trace.push(source.label(), &url, None, Verdict::Rejected(e.to_string()));
+            return Err(Error::Discovery {
+                step: Step::ResourceMetadata,
+                message: e.to_string(),
+                trace: trace.clone(),
+            });
+        }
         let (status, metadata) = match fetch(http, &url).await {
             PrmFetch::Unusable { status, why } => {
+                if hard_failure.is_none() && status.is_none_or(|s| s >= 500) {
+                    hard_failure = Some(match status {
+                        None => why.clone(),
+                        Some(_) => format!("{url}: {why}"),
+                    });
+                }
                 trace.push(source.label(), &url, status, Verdict::Skipped(why));
                 continue;
             }
@@ -238,6 +264,16 @@ pub async fn discover(
             url,
             source,
         }));
+    }
+    if let Some(why) = hard_failure {
+        return Err(Error::Discovery {
+            step: Step::ResourceMetadata,
+            message: format!(
+                "no protected resource metadata could be read ({why}); not falling back to the \
+                 2025-03-26 default endpoints, which are only for servers without metadata"
+            ),
+            trace: trace.clone(),
+        });
     }
     Ok(None)
 }

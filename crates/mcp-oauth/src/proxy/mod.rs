@@ -24,6 +24,9 @@
 //! responses to the request they belong to.
 
 mod bridge;
+// Entry points for the fuzz targets and property tests (not API).
+#[doc(hidden)]
+pub mod fuzzing;
 mod message;
 mod relay;
 mod sse_transport;

@@ -134,7 +134,9 @@ impl FileStore {
         let mut bytes = serde_json::to_vec_pretty(contents)
             .map_err(|e| store_err(&path, format!("cannot serialize the {}: {e}", kind.noun())))?;
         bytes.push(b'\n');
-        write_atomic(&dir, &path, &bytes)
+        write_atomic(&dir, &path, &bytes)?;
+        sweep_stale_temp_files(&dir);
+        Ok(())
     }
 
     fn remove_entry<K>(&self, kind: Kind, key: &K) -> Result<bool>
@@ -539,6 +541,32 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| io_err(path, "replacing", &e.error))?;
     sync_dir(dir);
     Ok(())
+}
+
+/// A temporary file older than this was left by a writer that died (SIGKILL, power
+/// loss) between creating and renaming it: a write takes milliseconds.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Removes the temporary files (`.*.tmp`) that dead writers left in `dir`: they hold
+/// credentials that are no longer in use. Best effort: failures are only logged.
+fn sweep_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if stale && let Err(e) = fs::remove_file(entry.path()) {
+            tracing::debug!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file");
+        }
+    }
 }
 
 /// Flushes a directory entry change (rename, unlink) to disk. Failure is only logged:

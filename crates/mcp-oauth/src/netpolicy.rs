@@ -1,0 +1,674 @@
+//! The network policy for URLs that servers hand us: protection against server-side
+//! request forgery (SSRF) through discovery.
+//!
+//! During an authorization the client fetches URLs that come from the network, not from
+//! the user: the `resource_metadata` of a challenge, the `authorization_servers` of the
+//! protected resource metadata, and the endpoints of the authorization server metadata
+//! (registration, token, device authorization, revocation). A hostile or compromised MCP
+//! server on the internet could point them at addresses only the user's machine can
+//! reach: the cloud instance metadata service (`169.254.169.254`, which hands out the
+//! credentials of the virtual machine), a router's admin page, a service of the corporate
+//! network, or a port on the user's own loopback interface. The client would then send
+//! requests there, and `doctor` would even print what came back.
+//!
+//! # The rule
+//!
+//! Whether an address may be contacted depends on where the MCP server the user
+//! configured lives ([`ServerZone`]):
+//!
+//! | target address ([`AddressClass`])                 | public server | private server | loopback server |
+//! |---------------------------------------------------|---------------|----------------|-----------------|
+//! | public                                            | yes           | yes            | yes             |
+//! | private (RFC 1918, ULA `fc00::/7`, CGNAT, …)      | no¹           | yes            | yes             |
+//! | link-local (`169.254/16`, `fe80::/10`), reserved   | no            | yes            | yes             |
+//! | loopback (`127/8`, `::1`, `localhost`)            | no            | no             | yes             |
+//! | cloud metadata (`169.254.169.254`, `fd00:ec2::254`, …) | no       | no             | no              |
+//! | unspecified (`0.0.0.0/8`, `::`), multicast, broadcast | no        | no             | no              |
+//!
+//! ¹ unless [`AddressPolicy::AllowPrivateNetworks`] (a documented weakening, for an
+//! MCP server on the internet whose authorization server lives on a corporate network).
+//!
+//! A server is *loopback* when all its addresses are loopback (development servers,
+//! tests), *private* when any of its addresses is not public (it lives on a private
+//! network, and so may its authorization server), *public* otherwise, and also when its
+//! name cannot be resolved (the strictest reading).
+//!
+//! # How it is checked
+//!
+//! [`AddressGuard::check`] runs before a request is sent, so a refused address is never
+//! connected to. An IP literal is classified directly (whatever form the URL spelled it
+//! in: `http://2852039166/`, `http://0xA9FEA9FE/` and `http://[::ffff:169.254.169.254]/`
+//! are all `169.254.169.254` once parsed). A name is resolved with the system resolver
+//! (`tokio::net::lookup_host`, which is what the HTTP client uses as well), and refused if
+//! *any* of its addresses is refused: a name that resolves to a public and a private
+//! address is treated as private. `localhost` and `*.localhost` are loopback without
+//! asking DNS (RFC 6761). The host of the configured MCP server itself is always allowed
+//! (the user chose it), and so is everything when the policy is
+//! [`AddressPolicy::AllowAll`].
+//!
+//! Where it applies: every request of an [`crate::http::HttpClient`] made with
+//! [`crate::http::HttpClient::for_server`], which is what [`crate::OAuthClient`],
+//! [`crate::discovery::discover`] and [`crate::doctor::diagnose`] use. MCP traffic to the
+//! configured server URL is not subject to it.
+//!
+//! Limit: the name is resolved once for the check and once more by the HTTP client when
+//! it connects. A DNS server that answers differently within those milliseconds (DNS
+//! rebinding) can get past a check that only looks at names; the cloud metadata and
+//! loopback cases of such an attack also need the server to be reachable by a name it
+//! controls, and the HTTP client's redirect policy (same origin only) still applies.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use url::{Host, Url};
+
+/// What kind of address an IP is, for the purposes of [`AddressPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressClass {
+    /// Routable on the internet (documentation ranges count as public: nothing is there).
+    Public,
+    /// `127.0.0.0/8`, `::1`.
+    Loopback,
+    /// RFC 1918 (`10/8`, `172.16/12`, `192.168/16`), shared address space (`100.64/10`,
+    /// carrier-grade NAT), benchmarking (`198.18/15`), unique local (`fc00::/7`) and the
+    /// deprecated site-local (`fec0::/10`) IPv6 ranges.
+    Private,
+    /// `169.254.0.0/16`, `fe80::/10` (except the cloud metadata addresses).
+    LinkLocal,
+    /// Instance metadata services of cloud platforms: `169.254.169.254` (AWS, GCP, Azure,
+    /// OpenStack, Oracle, DigitalOcean, ...), `169.254.170.2` (AWS ECS), `169.254.170.23`
+    /// (AWS EKS pod identity), `fd00:ec2::254` (AWS, IPv6), `100.100.100.200`
+    /// (Alibaba Cloud), `192.0.0.192` (Oracle Cloud), `168.63.129.16` (Azure WireServer).
+    CloudMetadata,
+    /// `0.0.0.0/8`, `::` (connecting to `0.0.0.0` reaches the local host on Linux).
+    Unspecified,
+    /// Multicast and the limited broadcast address.
+    NotUnicast,
+    /// Other special-purpose ranges (`192.0.0.0/24`, `240.0.0.0/4`, `100::/64`).
+    Reserved,
+}
+
+impl AddressClass {
+    /// Words for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AddressClass::Public => "a public address",
+            AddressClass::Loopback => "a loopback address",
+            AddressClass::Private => "a private-network address",
+            AddressClass::LinkLocal => "a link-local address",
+            AddressClass::CloudMetadata => "a cloud instance metadata address",
+            AddressClass::Unspecified => "an unspecified address",
+            AddressClass::NotUnicast => "a multicast or broadcast address",
+            AddressClass::Reserved => "a reserved special-purpose address",
+        }
+    }
+}
+
+/// Where the configured MCP server lives; see the [module documentation](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerZone {
+    Public,
+    Private,
+    Loopback,
+}
+
+impl ServerZone {
+    /// The zone of a server with these addresses. No address (the name could not be
+    /// resolved) is the strictest case, public.
+    pub fn of(addrs: &[IpAddr]) -> ServerZone {
+        if addrs.is_empty() {
+            return ServerZone::Public;
+        }
+        let classes: Vec<AddressClass> = addrs.iter().map(|ip| classify_ip(*ip)).collect();
+        if classes
+            .iter()
+            .all(|c| matches!(c, AddressClass::Loopback | AddressClass::Unspecified))
+        {
+            ServerZone::Loopback
+        } else if classes.iter().any(|c| *c != AddressClass::Public) {
+            ServerZone::Private
+        } else {
+            ServerZone::Public
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ServerZone::Public => "public",
+            ServerZone::Private => "on a private network",
+            ServerZone::Loopback => "on loopback",
+        }
+    }
+}
+
+/// Which addresses discovery may contact; see the [module documentation](self).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddressPolicy {
+    /// The table of the module documentation.
+    #[default]
+    Strict,
+    /// Also let a public MCP server point the client at private-network addresses
+    /// (RFC 1918, unique local IPv6, shared address space), e.g. an internet-facing MCP
+    /// server whose authorization server is only reachable on the corporate network.
+    /// **Weakens a security check**: such a server can then make the client send
+    /// requests into the user's private network. Link-local, loopback, unspecified and
+    /// cloud metadata addresses stay refused.
+    AllowPrivateNetworks,
+    /// No address check at all. **Disables a security check**; for tests and for
+    /// environments with their own egress filtering.
+    AllowAll,
+}
+
+/// Classifies one IP address. IPv4 addresses embedded in IPv6 (mapped `::ffff:0:0/96`,
+/// compatible `::/96`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4 `2002::/16`) are
+/// classified as the IPv4 address they carry when that is not public, since a request to
+/// them may reach it.
+pub fn classify_ip(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let o = ip.octets();
+    let metadata = [
+        [169, 254, 169, 254],
+        [169, 254, 170, 2],
+        [169, 254, 170, 23],
+        [100, 100, 100, 200],
+        [192, 0, 0, 192],
+        [168, 63, 129, 16],
+    ];
+    if metadata.contains(&o) {
+        return AddressClass::CloudMetadata;
+    }
+    match o {
+        [0, ..] => AddressClass::Unspecified,
+        [127, ..] => AddressClass::Loopback,
+        [10, ..] | [192, 168, ..] => AddressClass::Private,
+        [172, b, ..] if (16..32).contains(&b) => AddressClass::Private,
+        [100, b, ..] if (64..128).contains(&b) => AddressClass::Private,
+        [198, b, ..] if b == 18 || b == 19 => AddressClass::Private,
+        [169, 254, ..] => AddressClass::LinkLocal,
+        [255, 255, 255, 255] => AddressClass::NotUnicast,
+        [a, ..] if (224..240).contains(&a) => AddressClass::NotUnicast,
+        [a, ..] if a >= 240 => AddressClass::Reserved,
+        [192, 0, 0, _] => AddressClass::Reserved,
+        _ => AddressClass::Public,
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddressClass {
+    let s = ip.segments();
+    if ip.is_unspecified() {
+        return AddressClass::Unspecified;
+    }
+    if ip.is_loopback() {
+        return AddressClass::Loopback;
+    }
+    // fd00:ec2::254, AWS's IPv6 instance metadata endpoint.
+    if s == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254] {
+        return AddressClass::CloudMetadata;
+    }
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    let carried = match s {
+        // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated).
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => Some(embedded(hi, lo)),
+        // NAT64, well-known prefix (RFC 6052).
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(embedded(hi, lo)),
+        // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
+        [0x2002, hi, lo, ..] => Some(embedded(hi, lo)),
+        _ => None,
+    };
+    if let Some(v4) = carried {
+        return classify_v4(v4);
+    }
+    // Local-use NAT64 (RFC 8215) translates into the operator's own network: private at
+    // least, and whatever the last 32 bits carry when that is worse.
+    if let [0x64, 0xff9b, 1, _, _, _, hi, lo] = s {
+        return match classify_v4(embedded(hi, lo)) {
+            AddressClass::Public => AddressClass::Private,
+            c => c,
+        };
+    }
+    match s[0] {
+        x if x & 0xfe00 == 0xfc00 => AddressClass::Private, // fc00::/7
+        x if x & 0xffc0 == 0xfe80 => AddressClass::LinkLocal, // fe80::/10
+        x if x & 0xffc0 == 0xfec0 => AddressClass::Private, // fec0::/10 (site-local)
+        x if x & 0xff00 == 0xff00 => AddressClass::NotUnicast, // ff00::/8
+        0x0100 if s[1..4] == [0, 0, 0] => AddressClass::Reserved, // 100::/64 discard-only
+        _ => AddressClass::Public,
+    }
+}
+
+/// Is `host` loopback by name (`localhost`, `*.localhost`, RFC 6761) or literal?
+fn loopback_name(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
+
+/// The decision for one address class, given the server's zone and the policy: `Ok`, or
+/// the reason for refusing. Pure; [`check_addresses`] applies it to every address of a
+/// host.
+pub fn decide(zone: ServerZone, class: AddressClass, policy: AddressPolicy) -> Result<(), String> {
+    if policy == AddressPolicy::AllowAll {
+        return Ok(());
+    }
+    let allowed = match class {
+        AddressClass::Public => true,
+        AddressClass::CloudMetadata | AddressClass::Unspecified | AddressClass::NotUnicast => false,
+        AddressClass::Loopback => zone == ServerZone::Loopback,
+        AddressClass::Private => {
+            zone != ServerZone::Public || policy == AddressPolicy::AllowPrivateNetworks
+        }
+        AddressClass::LinkLocal | AddressClass::Reserved => zone != ServerZone::Public,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(match class {
+        AddressClass::CloudMetadata => "discovery never contacts a cloud instance metadata service".into(),
+        AddressClass::Unspecified | AddressClass::NotUnicast => "such an address is never contacted".into(),
+        AddressClass::Loopback => format!(
+            "only an MCP server on loopback may point the client at loopback addresses, and this \
+             one is {}",
+            zone.describe()
+        ),
+        AddressClass::Private => format!(
+            "a public MCP server may not point the client into private networks (SSRF \
+             protection); if this authorization server really lives on your private network, \
+             set allow_private_networks (--allow-private-networks), which weakens this check \
+             (zone of the MCP server: {})",
+            zone.describe()
+        ),
+        _ => "a public MCP server may not point the client at link-local or reserved addresses (SSRF protection)".into(),
+    })
+}
+
+/// Checks every address a host resolved to (refused if any is refused). `host` names
+/// the host in the message.
+pub fn check_addresses(
+    zone: ServerZone,
+    host: &str,
+    addrs: &[IpAddr],
+    policy: AddressPolicy,
+) -> Result<(), String> {
+    for ip in addrs {
+        let class = classify_ip(*ip);
+        if let Err(why) = decide(zone, class, policy) {
+            let shown = if host.trim_matches(|c| c == '[' || c == ']') == ip.to_string() {
+                format!("{ip}")
+            } else {
+                format!("{host} (resolves to {ip})")
+            };
+            return Err(format!(
+                "refused by the network policy: {shown} is {}; {why}",
+                class.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The addresses of a URL host: literal, `localhost`, or resolved. `None` when a name
+/// cannot be resolved.
+pub async fn resolve_host(host: &Host<&str>, port: u16) -> Option<Vec<IpAddr>> {
+    match host {
+        Host::Ipv4(ip) => Some(vec![IpAddr::V4(*ip)]),
+        Host::Ipv6(ip) => Some(vec![IpAddr::V6(*ip)]),
+        Host::Domain(d) if loopback_name(d) => Some(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]),
+        Host::Domain(d) => match tokio::net::lookup_host((*d, port)).await {
+            Ok(it) => {
+                let v: Vec<IpAddr> = it.map(|a| a.ip()).collect();
+                (!v.is_empty()).then_some(v)
+            }
+            Err(_) => None,
+        },
+    }
+}
+
+/// Applies the policy to the URLs one MCP server's discovery hands out. Cheap to share
+/// (`Arc`); the server's zone is worked out once, at the first check.
+#[derive(Debug)]
+pub struct AddressGuard {
+    server_url: String,
+    policy: AddressPolicy,
+    zone: tokio::sync::OnceCell<ServerZone>,
+}
+
+impl AddressGuard {
+    pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            server_url: server_url.into(),
+            policy,
+            zone: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A guard whose server zone is given rather than resolved (for tests and callers
+    /// that classified the server themselves).
+    pub fn with_zone(
+        server_url: impl Into<String>,
+        policy: AddressPolicy,
+        zone: ServerZone,
+    ) -> Arc<Self> {
+        let guard = Self::new(server_url, policy);
+        let _ = guard.zone.set(zone);
+        guard
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    pub fn policy(&self) -> AddressPolicy {
+        self.policy
+    }
+
+    /// The zone of the configured MCP server (resolved at the first call).
+    pub async fn zone(&self) -> ServerZone {
+        *self
+            .zone
+            .get_or_init(|| async {
+                let Ok(url) = Url::parse(&self.server_url) else {
+                    return ServerZone::Public;
+                };
+                let Some(host) = url.host() else {
+                    return ServerZone::Public;
+                };
+                let port = url.port_or_known_default().unwrap_or(443);
+                ServerZone::of(&resolve_host(&host, port).await.unwrap_or_default())
+            })
+            .await
+    }
+
+    /// `Ok` when `target` may be requested; the reason otherwise. Nothing is sent to
+    /// the target's host (names are resolved through the system resolver).
+    pub async fn check(&self, target: &str) -> Result<(), String> {
+        if self.policy == AddressPolicy::AllowAll {
+            return Ok(());
+        }
+        let url = Url::parse(target).map_err(|e| format!("not an absolute URL: {e}"))?;
+        let Some(host) = url.host() else {
+            return Err("the URL has no host".into());
+        };
+        // The user chose the server's host.
+        if let Ok(server) = Url::parse(&self.server_url)
+            && server.host() == Some(host.clone())
+        {
+            return Ok(());
+        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        let host_text = host.to_string();
+        // A name that cannot be resolved cannot be connected to either: the request
+        // itself then fails with the resolver's error, which says more.
+        let Some(addrs) = resolve_host(&host, port).await else {
+            return Ok(());
+        };
+        let zone = self.zone().await;
+        check_addresses(zone, &host_text, &addrs, self.policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(s: &str) -> AddressClass {
+        classify_ip(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_classes() {
+        use AddressClass::*;
+        for (ip, want) in [
+            ("8.8.8.8", Public),
+            ("1.1.1.1", Public),
+            ("203.0.113.7", Public),
+            ("127.0.0.1", Loopback),
+            ("127.255.255.254", Loopback),
+            ("10.0.0.1", Private),
+            ("172.16.0.1", Private),
+            ("172.31.255.255", Private),
+            ("172.32.0.1", Public),
+            ("172.15.255.255", Public),
+            ("192.168.1.1", Private),
+            ("100.64.0.1", Private),
+            ("100.127.255.255", Private),
+            ("100.128.0.1", Public),
+            ("198.18.0.1", Private),
+            ("169.254.169.254", CloudMetadata),
+            ("169.254.170.2", CloudMetadata),
+            ("100.100.100.200", CloudMetadata),
+            ("168.63.129.16", CloudMetadata),
+            ("192.0.0.192", CloudMetadata),
+            ("169.254.1.1", LinkLocal),
+            ("0.0.0.0", Unspecified),
+            ("0.1.2.3", Unspecified),
+            ("224.0.0.1", NotUnicast),
+            ("255.255.255.255", NotUnicast),
+            ("240.0.0.1", Reserved),
+            ("192.0.0.8", Reserved),
+        ] {
+            assert_eq!(class(ip), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn ipv6_classes() {
+        use AddressClass::*;
+        for (ip, want) in [
+            ("2606:4700::1111", Public),
+            ("2001:db8::1", Public),
+            ("::1", Loopback),
+            ("::", Unspecified),
+            ("fd00:ec2::254", CloudMetadata),
+            ("fd12:3456::1", Private),
+            ("fc00::1", Private),
+            ("fe80::1", LinkLocal),
+            ("febf::1", LinkLocal),
+            ("fec0::1", Private),
+            ("ff02::1", NotUnicast),
+            ("100::1", Reserved),
+            ("::ffff:169.254.169.254", CloudMetadata),
+            ("::ffff:127.0.0.1", Loopback),
+            ("::ffff:10.1.2.3", Private),
+            ("::ffff:8.8.8.8", Public),
+            ("::127.0.0.1", Loopback),
+            ("64:ff9b::a9fe:a9fe", CloudMetadata),
+            ("64:ff9b:1::a00:1", Private),
+            ("2002:a9fe:a9fe::1", CloudMetadata),
+            ("2002:0808:0808::1", Public),
+        ] {
+            assert_eq!(class(ip), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn server_zones() {
+        let ips = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        assert_eq!(
+            ServerZone::of(&ips(&["127.0.0.1", "::1"])),
+            ServerZone::Loopback
+        );
+        assert_eq!(ServerZone::of(&ips(&["10.0.0.1"])), ServerZone::Private);
+        assert_eq!(
+            ServerZone::of(&ips(&["8.8.8.8", "10.0.0.1"])),
+            ServerZone::Private
+        );
+        assert_eq!(
+            ServerZone::of(&ips(&["8.8.8.8", "2606:4700::1"])),
+            ServerZone::Public
+        );
+        assert_eq!(ServerZone::of(&[]), ServerZone::Public);
+    }
+
+    /// The whole table of the module documentation.
+    #[test]
+    fn decision_table() {
+        use AddressClass::*;
+        use ServerZone as Z;
+        let strict = AddressPolicy::Strict;
+        let table: [(AddressClass, [bool; 3]); 8] = [
+            // (public server, private server, loopback server)
+            (Public, [true, true, true]),
+            (Private, [false, true, true]),
+            (LinkLocal, [false, true, true]),
+            (Reserved, [false, true, true]),
+            (Loopback, [false, false, true]),
+            (CloudMetadata, [false, false, false]),
+            (Unspecified, [false, false, false]),
+            (NotUnicast, [false, false, false]),
+        ];
+        for (class, want) in table {
+            for (zone, w) in [Z::Public, Z::Private, Z::Loopback].into_iter().zip(want) {
+                assert_eq!(
+                    decide(zone, class, strict).is_ok(),
+                    w,
+                    "{class:?} from a {zone:?} server"
+                );
+                assert!(decide(zone, class, AddressPolicy::AllowAll).is_ok());
+            }
+        }
+        let hatch = AddressPolicy::AllowPrivateNetworks;
+        assert!(decide(Z::Public, Private, hatch).is_ok());
+        for still_refused in [LinkLocal, Loopback, CloudMetadata, Unspecified, NotUnicast] {
+            assert!(
+                decide(Z::Public, still_refused, hatch).is_err(),
+                "{still_refused:?}"
+            );
+        }
+        let e = decide(Z::Public, Private, strict).unwrap_err();
+        assert!(
+            e.contains("allow_private_networks") && e.contains("weakens"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn any_refused_address_refuses_the_name() {
+        let ips = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        let strict = AddressPolicy::Strict;
+        let e = check_addresses(
+            ServerZone::Public,
+            "as.example",
+            &ips(&["8.8.8.8", "10.0.0.7"]),
+            strict,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("as.example (resolves to 10.0.0.7)") && e.contains("private-network"),
+            "{e}"
+        );
+        assert!(
+            check_addresses(
+                ServerZone::Public,
+                "as.example",
+                &ips(&["8.8.8.8", "2606:4700::1"]),
+                strict
+            )
+            .is_ok()
+        );
+        let e = check_addresses(
+            ServerZone::Public,
+            "metadata.google.internal",
+            &ips(&["169.254.169.254"]),
+            strict,
+        )
+        .unwrap_err();
+        assert!(e.contains("cloud instance metadata"), "{e}");
+        let e = check_addresses(
+            ServerZone::Loopback,
+            "169.254.169.254",
+            &ips(&["169.254.169.254"]),
+            strict,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("refused by the network policy: 169.254.169.254 is a cloud"),
+            "{e}"
+        );
+    }
+
+    /// Every spelling of an address is classified after URL parsing, so none of the
+    /// classic bypasses (decimal, hex, octal, short forms, mapped IPv6, userinfo,
+    /// trailing dots) gets through. No name is resolved here and nothing is sent.
+    #[tokio::test]
+    async fn url_spellings_cannot_bypass_the_check() {
+        let guard = AddressGuard::with_zone(
+            "https://203.0.113.10/mcp",
+            AddressPolicy::Strict,
+            ServerZone::Public,
+        );
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://0xA9FEA9FE/",
+            "http://0xa9.0xfe.0xa9.0xfe/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[fd00:ec2::254]/",
+            "http://public.example.com@169.254.169.254/",
+            "http://127.1/",
+            "http://0/",
+            "http://[::]/",
+            "http://[::1]:8080/",
+            "http://localhost./",
+            "http://LOCALHOST/",
+            "http://api.localhost/",
+            "http://10.0.0.1/.well-known/oauth-authorization-server",
+            "https://192.168.0.1/",
+            "http://[fe80::1]/",
+        ] {
+            assert!(guard.check(url).await.is_err(), "{url} must be refused");
+        }
+        assert!(guard.check("https://8.8.8.8/x").await.is_ok());
+        // The server's own host is the user's choice.
+        assert!(
+            guard
+                .check("https://203.0.113.10/.well-known/oauth-protected-resource")
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn loopback_servers_may_use_loopback() {
+        let guard = AddressGuard::new("http://127.0.0.1:3000/mcp", AddressPolicy::Strict);
+        assert_eq!(guard.zone().await, ServerZone::Loopback);
+        assert!(
+            guard
+                .check("http://127.0.0.1:9000/.well-known/oauth-authorization-server")
+                .await
+                .is_ok()
+        );
+        assert!(guard.check("http://localhost:9000/token").await.is_ok());
+        assert!(guard.check("http://[::1]:9000/token").await.is_ok());
+        assert!(guard.check("http://169.254.169.254/").await.is_err());
+        let guard = AddressGuard::new("http://localhost:3000/mcp", AddressPolicy::Strict);
+        assert_eq!(guard.zone().await, ServerZone::Loopback);
+    }
+
+    #[tokio::test]
+    async fn private_servers_may_use_private_networks_but_not_loopback() {
+        let guard = AddressGuard::new("https://10.1.2.3/mcp", AddressPolicy::Strict);
+        assert_eq!(guard.zone().await, ServerZone::Private);
+        assert!(guard.check("https://10.9.9.9/token").await.is_ok());
+        assert!(guard.check("https://[fd00::5]/token").await.is_ok());
+        assert!(guard.check("http://127.0.0.1:9000/token").await.is_err());
+        assert!(guard.check("http://169.254.169.254/").await.is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! Inputs the fuzz targets (`fuzz/`) found crashing, kept as regression tests named after
+//! what they found. Each quotes the crashing input verbatim.
+
+use mcp_oauth::Step;
+use mcp_oauth::discovery::as_metadata;
+use mcp_oauth::discovery::prm;
+use mcp_oauth::discovery::trace::DiscoveryTrace;
+use mcp_oauth::token::parse_token_response;
+
+/// fuzz target `token_response`, crash-cb4c1176: `expires_in` of 1e308 (or any value near
+/// u64::MAX) overflowed `now + expires_in` — a panic with overflow checks, and without them
+/// an expiry in the past, so that every request would refresh the token.
+#[test]
+fn token_response_huge_expires_in_saturates_instead_of_overflowing() {
+    for body in [
+        &br#"{"access_token":"y","expires_in":1e308}"#[..],
+        br#"{"access_token":"y","expires_in":18446744073709551615}"#,
+        br#"{"access_token":"y","expires_in":"18446744073709551615"}"#,
+    ] {
+        let t =
+            parse_token_response(Step::TokenExchange, "https://as/token", 200, body, None).unwrap();
+        assert_eq!(
+            t.expires_at,
+            Some(u64::MAX),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+/// fuzz target `as_metadata`, crash-d3866b0f: the issuer `h7.0.0.1ttp://127.0.0.1:9` (any
+/// non-HTTP scheme) has an opaque origin, serialized as `null`, so the metadata
+/// "URLs" were `null/.well-known/oauth-authorization-server`. Such an issuer is refused.
+#[test]
+fn as_metadata_issuer_with_a_non_http_scheme_has_no_candidates() {
+    for issuer in [
+        "h7.0.0.1ttp://127.0.0.1:9",
+        "urn:example:as",
+        "file:///etc/passwd",
+        "data:text/plain,x",
+    ] {
+        let e = as_metadata::candidates(issuer).unwrap_err().to_string();
+        assert!(e.contains("https URL"), "{issuer}: {e}");
+    }
+    assert!(as_metadata::candidates("https://as.example.com").is_ok());
+    assert!(as_metadata::candidates("http://127.0.0.1:9").is_ok());
+}
+
+/// The same input as a challenge's `resource_metadata`: not fetched, noted in the trace.
+#[test]
+fn prm_resource_metadata_with_a_non_http_scheme_is_skipped() {
+    let mut trace = DiscoveryTrace::default();
+    let c = prm::candidates(
+        "https://mcp.example.com/mcp",
+        Some("h7.0.0.1ttp://127.0.0.1:9"),
+        &mut trace,
+    )
+    .unwrap();
+    assert!(
+        c.iter()
+            .all(|(_, u)| u.starts_with("https://mcp.example.com/")),
+        "{c:?}"
+    );
+    assert!(trace.to_string().contains("not an http(s) URL"), "{trace}");
+}
