@@ -11,8 +11,8 @@
 //! takes.
 
 use anyhow::Context;
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::assertion::SigningKey;
+use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::config::{AssertionSource, EnterpriseSettings, PreRegisteredClient};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions, Protocol};
@@ -68,7 +68,9 @@ impl Browser for FollowingBrowser {
         let url = url.to_string();
         tokio::spawn(async move {
             match http.get(&url).send().await {
-                Ok(r) => tracing::info!(status = %r.status(), final_url = %r.url().path(), "browser done"),
+                Ok(r) => {
+                    tracing::info!(status = %r.status(), final_url = %r.url().path(), "browser done")
+                }
                 Err(e) => tracing::warn!(error = %e, "browser request failed"),
             }
         });
@@ -86,13 +88,18 @@ fn config(server_url: &str, ctx: &ScenarioContext) -> OAuthConfig {
             token_endpoint_auth_method: None,
             private_key: ctx.private_key_pem.as_ref().map(|pem| SigningKey {
                 pem: PrivateKeyPem::new(pem.clone()),
-                alg: ctx.signing_algorithm.clone().unwrap_or_else(|| "ES256".into()),
+                alg: ctx
+                    .signing_algorithm
+                    .clone()
+                    .unwrap_or_else(|| "ES256".into()),
             }),
         });
     }
-    if let (Some(endpoint), Some(id_token), Some(idp_client)) =
-        (&ctx.idp_token_endpoint, &ctx.idp_id_token, &ctx.idp_client_id)
-    {
+    if let (Some(endpoint), Some(id_token), Some(idp_client)) = (
+        &ctx.idp_token_endpoint,
+        &ctx.idp_id_token,
+        &ctx.idp_client_id,
+    ) {
         c.enterprise = Some(EnterpriseSettings {
             idp_token_endpoint: endpoint.clone(),
             idp_client_id: idp_client.clone(),
@@ -137,11 +144,20 @@ async fn run(server_url: String) -> anyhow::Result<()> {
         protocol,
         ..Default::default()
     };
-    let mcp = McpClient::new(server_url.clone(), http.reqwest().clone(), options, Some(oauth));
+    let mcp = McpClient::new(
+        server_url.clone(),
+        http.reqwest().clone(),
+        options,
+        Some(oauth),
+    );
     mcp.connect().await?;
     let tools = mcp.list_tools().await?;
     tracing::info!(count = tools.len(), "listed tools");
-    if let Some(name) = tools.first().and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
+    if let Some(name) = tools
+        .first()
+        .and_then(|t| t.get("name"))
+        .and_then(|n| n.as_str())
+    {
         let result = mcp.call_tool(name, serde_json::json!({})).await?;
         println!("{}", mcp_oauth::mcp::text_content(&result));
     }
@@ -164,7 +180,10 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: mcp-oauth-conformance <server-url>");
         return std::process::ExitCode::from(2);
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let outcome = rt.block_on(async { tokio::time::timeout(OVERALL_LIMIT, run(url)).await });
     match outcome {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,

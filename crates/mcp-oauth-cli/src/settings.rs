@@ -7,8 +7,8 @@
 use crate::config_file::{self, DpopName, GrantName, InteractionName, Scopes, ServerSettings};
 use clap::Args;
 use mcp_oauth::OAuthConfig;
-use mcp_oauth::authorize::paste;
 use mcp_oauth::assertion::SigningKey;
+use mcp_oauth::authorize::paste;
 use mcp_oauth::config::{
     AssertionSource, DpopPolicy, EnterpriseSettings, GrantKind, Interaction, PkceMetadataPolicy,
     PreRegisteredClient, ResourceSetting,
@@ -127,7 +127,12 @@ pub struct OAuthArgs {
     #[arg(long, value_name = "FILE", help_heading = "Without a user")]
     pub assertion_file: Option<PathBuf>,
     /// Like --assertion-file, from an environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "assertion_file", help_heading = "Without a user")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with = "assertion_file",
+        help_heading = "Without a user"
+    )]
     pub assertion_env: Option<String>,
     /// Enterprise-managed authorization: the enterprise IdP's token endpoint.
     #[arg(long, value_name = "URL", help_heading = "Without a user")]
@@ -142,7 +147,12 @@ pub struct OAuthArgs {
     #[arg(long, value_name = "FILE", help_heading = "Without a user")]
     pub id_token_file: Option<PathBuf>,
     /// Like --id-token-file, from an environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "id_token_file", help_heading = "Without a user")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with = "id_token_file",
+        help_heading = "Without a user"
+    )]
     pub id_token_env: Option<String>,
     /// Open a browser even where paste mode would be chosen automatically.
     #[arg(long, help_heading = "Interaction")]
@@ -487,7 +497,10 @@ fn apply_grant_settings(c: &mut OAuthConfig, s: &ServerSettings) -> anyhow::Resu
             idp_token_endpoint: endpoint.clone(),
             idp_client_id: client.clone(),
             idp_client_secret: match &s.idp_client_secret_env {
-                Some(var) => Some(ClientSecret::new(read_secret_env("idp_client_secret_env", var)?)),
+                Some(var) => Some(ClientSecret::new(read_secret_env(
+                    "idp_client_secret_env",
+                    var,
+                )?)),
                 None => None,
             },
             id_token,
@@ -515,8 +528,14 @@ mod tests {
             client_credentials: true,
             ..Default::default()
         };
-        let e = bad.resolve("https://h.example/mcp").unwrap_err().to_string();
-        assert!(e.contains("private_key_file") && e.contains("key.pem"), "{e}");
+        let e = bad
+            .resolve("https://h.example/mcp")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("private_key_file") && e.contains("key.pem"),
+            "{e}"
+        );
 
         let wif = OAuthArgs {
             client_id: Some("workload".into()),
@@ -524,19 +543,31 @@ mod tests {
             ..Default::default()
         };
         let c = wif.resolve("https://h.example/mcp").unwrap().config;
-        assert_eq!(c.workload_assertion, Some(AssertionSource::File(dir.join("token"))));
+        assert_eq!(
+            c.workload_assertion,
+            Some(AssertionSource::File(dir.join("token")))
+        );
 
         let partial = OAuthArgs {
             idp_token_endpoint: Some("https://idp/token".into()),
             ..Default::default()
         };
-        assert!(partial.resolve("https://h.example/mcp").unwrap_err().to_string().contains("--idp-client-id"));
+        assert!(
+            partial
+                .resolve("https://h.example/mcp")
+                .unwrap_err()
+                .to_string()
+                .contains("--idp-client-id")
+        );
 
         let cc = OAuthArgs {
             client_credentials: true,
             ..Default::default()
         };
-        assert_eq!(cc.resolve("https://h.example/mcp").unwrap().config.grant, GrantKind::ClientCredentials);
+        assert_eq!(
+            cc.resolve("https://h.example/mcp").unwrap().config.grant,
+            GrantKind::ClientCredentials
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

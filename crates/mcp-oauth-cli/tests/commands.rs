@@ -934,7 +934,9 @@ fn device_grant() {
     let out = env.run(&["status", "--json"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     env.check(
-        v[0]["token_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+        v[0]["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
         "DPoP auto gives a Bearer token when the MCP server does not take DPoP",
     );
     let out = env.run(&["call", &env.url, "echo", "--args", r#"{"text":"device"}"#]);

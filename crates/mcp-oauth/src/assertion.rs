@@ -41,7 +41,12 @@ impl SigningKey {
             Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
             _ => EncodingKey::from_rsa_pem(pem),
         };
-        key.map_err(|e| Error::Config(format!("the private key is not a valid PEM {} key: {e}", self.alg)))
+        key.map_err(|e| {
+            Error::Config(format!(
+                "the private key is not a valid PEM {} key: {e}",
+                self.alg
+            ))
+        })
     }
 
     /// Checks that the key parses for its algorithm (at configuration time, so a bad key
@@ -75,8 +80,13 @@ pub fn client_assertion(key: &SigningKey, client_id: &str, audience: &str) -> Re
     };
     let mut header = Header::new(alg);
     header.typ = Some("JWT".into());
-    jsonwebtoken::encode(&header, &claims, &key.encoding_key(alg)?)
-        .map_err(|e| Error::rule(Step::TokenExchange, audience, format!("cannot sign the client assertion: {e}")))
+    jsonwebtoken::encode(&header, &claims, &key.encoding_key(alg)?).map_err(|e| {
+        Error::rule(
+            Step::TokenExchange,
+            audience,
+            format!("cannot sign the client assertion: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -90,8 +100,15 @@ mod tests {
 
     fn pem(label: &str, der: &[u8]) -> String {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
     }
 
     fn validation(alg: Algorithm) -> Validation {
@@ -105,7 +122,8 @@ mod tests {
     fn es256_assertion_verifies_with_the_public_key() {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
         let key = SigningKey {
             pem: PrivateKeyPem::new(pem("PRIVATE KEY", doc.as_ref())),
             alg: "ES256".into(),
@@ -114,8 +132,12 @@ mod tests {
         let jwt = client_assertion(&key, "client-1", "https://as.example").unwrap();
         let point = pair.public_key().as_ref();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let dk = DecodingKey::from_ec_components(&b64.encode(&point[1..33]), &b64.encode(&point[33..])).unwrap();
-        let claims = decode::<serde_json::Value>(&jwt, &dk, &validation(Algorithm::ES256)).unwrap().claims;
+        let dk =
+            DecodingKey::from_ec_components(&b64.encode(&point[1..33]), &b64.encode(&point[33..]))
+                .unwrap();
+        let claims = decode::<serde_json::Value>(&jwt, &dk, &validation(Algorithm::ES256))
+            .unwrap()
+            .claims;
         assert_eq!(claims["sub"], "client-1");
         assert!(claims["exp"].as_u64().unwrap() <= now_secs() + 300);
         assert_eq!(claims["jti"].as_str().unwrap().len(), 22);
@@ -131,20 +153,40 @@ mod tests {
         };
         let jwt = client_assertion(&key, "client-1", "https://as.example").unwrap();
         let dk = DecodingKey::from_rsa_der(pair.public_key().as_ref());
-        let claims = decode::<serde_json::Value>(&jwt, &dk, &validation(Algorithm::RS256)).unwrap().claims;
+        let claims = decode::<serde_json::Value>(&jwt, &dk, &validation(Algorithm::RS256))
+            .unwrap()
+            .claims;
         assert_eq!(claims["iss"], "client-1");
     }
 
     #[test]
     fn bad_keys_and_algorithms_are_config_errors() {
         let bad = SigningKey {
-            pem: PrivateKeyPem::new("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            pem: PrivateKeyPem::new(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            ),
             alg: "ES256".into(),
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("not a valid PEM"));
-        let hs = SigningKey { alg: "HS256".into(), ..bad.clone() };
-        assert!(hs.validate().unwrap_err().to_string().contains("asymmetric"));
-        let unknown = SigningKey { alg: "XX1".into(), ..bad };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid PEM")
+        );
+        let hs = SigningKey {
+            alg: "HS256".into(),
+            ..bad.clone()
+        };
+        assert!(
+            hs.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("asymmetric")
+        );
+        let unknown = SigningKey {
+            alg: "XX1".into(),
+            ..bad
+        };
         assert!(unknown.validate().is_err());
     }
 }

@@ -12,21 +12,21 @@
 //! processes (the store's lock), and a token obtained by a sibling is adopted instead of
 //! burning a rotating refresh token twice.
 
+use crate::assertion;
 use crate::authorize::browser::Browser;
 use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
-use crate::assertion;
 use crate::config::{DpopPolicy, GrantKind, OAuthConfig};
-use crate::dpop::DpopKey;
 use crate::discovery::{self, Discovery};
+use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use crate::mcp::{BoxFuture, Refusal, RequestAuth};
 use crate::registration;
 use crate::secret::AuthorizationCode;
-use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
 use crate::store::RegistrationKind;
+use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
 use crate::token::{self, DpopContext, Grant, TokenRequest, grant_types};
 use crate::util::{now_secs, random_token, union_scopes};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,9 @@ pub struct OAuthClient {
 
 impl std::fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthClient").field("server_url", &self.config.server_url).finish()
+        f.debug_struct("OAuthClient")
+            .field("server_url", &self.config.server_url)
+            .finish()
     }
 }
 
@@ -134,7 +136,11 @@ impl OAuthClient {
 
     /// Runs discovery, registration and the authorization code flow now, storing the
     /// result. `www_authenticate` is the challenge that asked for it (may be empty).
-    pub async fn authorize(&self, www_authenticate: &[String], reason: Reason) -> Result<CredentialRecord> {
+    pub async fn authorize(
+        &self,
+        www_authenticate: &[String],
+        reason: Reason,
+    ) -> Result<CredentialRecord> {
         let _flow = self.flow.lock().await;
         let _lock = self.lock_store().await?;
         self.authorize_locked(www_authenticate, reason).await
@@ -186,7 +192,9 @@ impl OAuthClient {
 
     async fn lock_store(&self) -> Result<StoreLock> {
         // Says so (stderr, progress) when another process holds the lock.
-        self.lock_store_noting_wait().await.map(|(lock, _waited)| lock)
+        self.lock_store_noting_wait()
+            .await
+            .map(|(lock, _waited)| lock)
     }
 
     /// The cached record, else the stored one.
@@ -215,7 +223,10 @@ impl OAuthClient {
         if url == self.config.server_url {
             return true;
         }
-        match (url::Url::parse(url), url::Url::parse(&self.config.server_url)) {
+        match (
+            url::Url::parse(url),
+            url::Url::parse(&self.config.server_url),
+        ) {
             (Ok(a), Ok(b)) => a.origin() == b.origin() && a.path() == b.path(),
             _ => false,
         }
@@ -238,7 +249,11 @@ impl OAuthClient {
             return Ok(latest.clone());
         }
         let base = latest.unwrap_or_else(|| rec.clone());
-        let dpop_key = base.dpop_key.as_ref().map(DpopKey::from_material).transpose()?;
+        let dpop_key = base
+            .dpop_key
+            .as_ref()
+            .map(DpopKey::from_material)
+            .transpose()?;
         let Some(rt) = base.tokens.refresh_token.clone() else {
             let Some(kind) = non_interactive_grant(&base.grant) else {
                 return Err(Error::Action {
@@ -363,7 +378,8 @@ impl OAuthClient {
             }
             if let Some(rec) = sent
                 && refusal.attempt == 0
-                && (rec.tokens.refresh_token.is_some() || non_interactive_grant(&rec.grant).is_some())
+                && (rec.tokens.refresh_token.is_some()
+                    || non_interactive_grant(&rec.grant).is_some())
             {
                 match self.refresh(&rec).await {
                     Ok(_) => return Ok(()),
@@ -380,7 +396,9 @@ impl OAuthClient {
         let stored = self.load_record().await?;
         let cached = self.cached();
         if let Some(s) = stored
-            && cached.as_ref().is_none_or(|c| c.tokens.access_token != s.tokens.access_token)
+            && cached
+                .as_ref()
+                .is_none_or(|c| c.tokens.access_token != s.tokens.access_token)
             && !self.expiring(&s.tokens)
         {
             tracing::info!("adopting credentials obtained by another process");
@@ -441,7 +459,11 @@ impl OAuthClient {
 
     /// Discovery, registration, authorization, token exchange; the caller holds the
     /// flow mutex and the store lock.
-    async fn authorize_locked(&self, www_authenticate: &[String], reason: Reason) -> Result<CredentialRecord> {
+    async fn authorize_locked(
+        &self,
+        www_authenticate: &[String],
+        reason: Reason,
+    ) -> Result<CredentialRecord> {
         let discovery = discovery::discover(&self.http, &self.config, www_authenticate).await?;
         for w in &discovery.warnings {
             tracing::warn!("{w}");
@@ -464,15 +486,27 @@ impl OAuthClient {
                 let client = self.non_interactive_client(&discovery, k)?;
                 let target = MintTarget {
                     issuer: &discovery.metadata.issuer,
-                    token_endpoint: discovery.metadata.token_endpoint.as_deref().unwrap_or_default(),
+                    token_endpoint: discovery
+                        .metadata
+                        .token_endpoint
+                        .as_deref()
+                        .unwrap_or_default(),
                     resource: discovery.resource.as_deref(),
                 };
-                let tokens = self.mint(k, &target, &client, scope.as_deref(), dpop_key.as_ref()).await?;
+                let tokens = self
+                    .mint(k, &target, &client, scope.as_deref(), dpop_key.as_ref())
+                    .await?;
                 (client, tokens)
             }
             None => self.interactive_flow(&discovery, scope.as_deref()).await?,
         };
-        let record = self.record_from(&discovery, client, tokens, grant_name(kind), dpop_key.as_ref());
+        let record = self.record_from(
+            &discovery,
+            client,
+            tokens,
+            grant_name(kind),
+            dpop_key.as_ref(),
+        );
         self.save_record(&record).await?;
         tracing::info!("authorization complete");
         Ok(record)
@@ -495,7 +529,11 @@ impl OAuthClient {
                 .map(|p| p.metadata.resource.clone())
                 .unwrap_or_else(|| self.config.server_url.clone()),
             issuer: discovery.metadata.issuer.clone(),
-            token_endpoint: discovery.metadata.token_endpoint.clone().unwrap_or_default(),
+            token_endpoint: discovery
+                .metadata
+                .token_endpoint
+                .clone()
+                .unwrap_or_default(),
             revocation_endpoint: discovery.metadata.revocation_endpoint.clone(),
             resource_indicator: discovery.resource.clone(),
             client,
@@ -521,10 +559,16 @@ impl OAuthClient {
             .client
             .as_ref()
             .is_some_and(|c| c.client_secret.is_some() || c.private_key.is_some());
-        let grants = d.metadata.grant_types_supported.as_deref().unwrap_or_default();
+        let grants = d
+            .metadata
+            .grant_types_supported
+            .as_deref()
+            .unwrap_or_default();
         let offers = |g: &str| grants.iter().any(|x| x == g);
         if has_credentials && offers("client_credentials") && !offers("authorization_code") {
-            tracing::info!("the authorization server offers client_credentials and not authorization_code; using client credentials");
+            tracing::info!(
+                "the authorization server offers client_credentials and not authorization_code; using client credentials"
+            );
             return GrantKind::ClientCredentials;
         }
         GrantKind::AuthorizationCode
@@ -551,7 +595,12 @@ impl OAuthClient {
     /// The pre-registered client a grant without a user needs.
     fn non_interactive_client(&self, d: &Discovery, kind: GrantKind) -> Result<ClientRegistration> {
         let issuer = &d.metadata.issuer;
-        let Some(pre) = self.config.client.as_ref().filter(|c| c.issuer.as_deref().is_none_or(|i| i == issuer)) else {
+        let Some(pre) = self
+            .config
+            .client
+            .as_ref()
+            .filter(|c| c.issuer.as_deref().is_none_or(|i| i == issuer))
+        else {
             return Err(Error::Action {
                 step: Step::Registration,
                 message: format!(
@@ -561,7 +610,8 @@ impl OAuthClient {
                 ),
             });
         };
-        let method = registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
+        let method =
+            registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
         Ok(ClientRegistration {
             issuer: issuer.clone(),
             redirect_uri: String::new(),
@@ -575,7 +625,11 @@ impl OAuthClient {
     }
 
     /// A signed client assertion when `client` authenticates with `private_key_jwt`.
-    fn client_assertion_for(&self, client: &ClientRegistration, audience: &str) -> Result<Option<String>> {
+    fn client_assertion_for(
+        &self,
+        client: &ClientRegistration,
+        audience: &str,
+    ) -> Result<Option<String>> {
         if client.token_endpoint_auth_method != "private_key_jwt" {
             return Ok(None);
         }
@@ -602,7 +656,9 @@ impl OAuthClient {
             GrantKind::ClientCredentials => Grant::ClientCredentials { scope },
             GrantKind::JwtBearer => {
                 let source = self.config.workload_assertion.as_ref().ok_or_else(|| {
-                    Error::Config("the jwt-bearer grant needs a workload assertion (--assertion-file)".into())
+                    Error::Config(
+                        "the jwt-bearer grant needs a workload assertion (--assertion-file)".into(),
+                    )
                 })?;
                 assertion_owned = source.load()?;
                 Grant::JwtBearer {
@@ -618,7 +674,9 @@ impl OAuthClient {
                 }
             }
             GrantKind::Auto | GrantKind::AuthorizationCode => {
-                return Err(Error::Config("the authorization code grant needs a user".into()));
+                return Err(Error::Config(
+                    "the authorization code grant needs a user".into(),
+                ));
             }
         };
         let client_assertion = self.client_assertion_for(client, target.issuer)?;
@@ -644,7 +702,11 @@ impl OAuthClient {
 
     /// Enterprise-managed authorization, first leg: exchange the user's ID token at the
     /// enterprise IdP for an ID-JAG addressed to the MCP authorization server (RFC 8693).
-    async fn id_jag(&self, target: &MintTarget<'_>, scope: Option<&str>) -> Result<crate::secret::Assertion> {
+    async fn id_jag(
+        &self,
+        target: &MintTarget<'_>,
+        scope: Option<&str>,
+    ) -> Result<crate::secret::Assertion> {
         let ent = self.config.enterprise.as_ref().ok_or_else(|| {
             Error::Config("enterprise-managed authorization needs the IdP settings (--idp-token-endpoint, --id-token-file)".into())
         })?;
@@ -693,21 +755,35 @@ impl OAuthClient {
         discovery: &Discovery,
         scope: Option<&str>,
     ) -> Result<(ClientRegistration, TokenSet)> {
-        let listener = LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
+        let listener =
+            LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
         let redirect_uri = listener.redirect_uri().to_string();
-        let client =
-            registration::obtain_client(&self.http, &self.config, discovery, &redirect_uri, &self.store).await?;
+        let client = registration::obtain_client(
+            &self.http,
+            &self.config,
+            discovery,
+            &redirect_uri,
+            &self.store,
+        )
+        .await?;
         let pkce = Pkce::new();
         let state = random_token(24);
-        let url = self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
+        let url =
+            self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
         let pending = PendingAuthorization {
             state,
             expected_issuer: discovery.metadata.issuer.clone(),
             issuer_validated: discovery.issuer_validated(),
-            iss_supported: discovery.metadata.authorization_response_iss_parameter_supported == Some(true),
+            iss_supported: discovery
+                .metadata
+                .authorization_response_iss_parameter_supported
+                == Some(true),
             allow_missing_state: false,
         };
-        tracing::info!(scope = scope.unwrap_or("(none)"), "opening the browser for authorization");
+        tracing::info!(
+            scope = scope.unwrap_or("(none)"),
+            "opening the browser for authorization"
+        );
         self.browser.open(&url)?;
         let (params, responder) = match listener.wait(self.config.callback_timeout).await {
             Ok(r) => r,
@@ -723,7 +799,8 @@ impl OAuthClient {
         };
         let outcome = async {
             let code = authorize::validate_callback(&params, &pending)?;
-            self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope).await
+            self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope)
+                .await
         }
         .await;
         match outcome {
@@ -749,7 +826,11 @@ impl OAuthClient {
         pkce: &Pkce,
     ) -> Result<String> {
         AuthorizationRequest {
-            authorization_endpoint: discovery.metadata.authorization_endpoint.as_deref().unwrap_or_default(),
+            authorization_endpoint: discovery
+                .metadata
+                .authorization_endpoint
+                .as_deref()
+                .unwrap_or_default(),
             client_id: &client.client_id,
             redirect_uri,
             scope,
@@ -771,11 +852,19 @@ impl OAuthClient {
         redirect_uri: &str,
         scope: Option<&str>,
     ) -> Result<TokenSet> {
-        let flow_dpop = self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let flow_dpop = self
+            .flow_dpop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let result = token::request_tokens(
             &self.http,
             &TokenRequest {
-                token_endpoint: discovery.metadata.token_endpoint.as_deref().unwrap_or_default(),
+                token_endpoint: discovery
+                    .metadata
+                    .token_endpoint
+                    .as_deref()
+                    .unwrap_or_default(),
                 client,
                 grant: Grant::AuthorizationCode {
                     code,
@@ -784,7 +873,9 @@ impl OAuthClient {
                 },
                 resource: discovery.resource.as_deref(),
                 requested_scope: scope,
-                client_assertion: self.client_assertion_for(client, &discovery.metadata.issuer)?.as_deref(),
+                client_assertion: self
+                    .client_assertion_for(client, &discovery.metadata.issuer)?
+                    .as_deref(),
                 dpop: flow_dpop.as_ref().map(|key| DpopContext {
                     key,
                     nonce: &self.as_nonce,
@@ -833,7 +924,9 @@ impl OAuthClient {
         } else if let Some(s) = d.challenge.as_ref().and_then(|c| c.scope.clone()) {
             Some(s)
         } else {
-            d.scopes_supported().filter(|s| !s.is_empty()).map(|s| s.join(" "))
+            d.scopes_supported()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.join(" "))
         };
         let base = base.filter(|s| !s.trim().is_empty());
         if self.config.scopes.is_none()
@@ -849,17 +942,33 @@ impl OAuthClient {
 
     /// `Authorization` (and, for a DPoP-bound token, a fresh `DPoP` proof for this
     /// method and URL) for `rec`'s token.
-    fn headers_for(&self, rec: &CredentialRecord, method: &str, url: &str) -> Result<http::HeaderMap> {
-        let bad = |_| Error::rule(Step::McpRequest, &self.config.server_url, "the access token has characters not allowed in a header");
+    fn headers_for(
+        &self,
+        rec: &CredentialRecord,
+        method: &str,
+        url: &str,
+    ) -> Result<http::HeaderMap> {
+        let bad = |_| {
+            Error::rule(
+                Step::McpRequest,
+                &self.config.server_url,
+                "the access token has characters not allowed in a header",
+            )
+        };
         let token = rec.tokens.access_token.expose();
         let mut map = http::HeaderMap::new();
         let dpop_bound = rec.tokens.token_type.eq_ignore_ascii_case("dpop");
         match (&rec.dpop_key, dpop_bound) {
             (Some(material), true) => {
                 let key = DpopKey::from_material(material)?;
-                let nonce = self.rs_nonce.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let nonce = self
+                    .rs_nonce
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 let proof = key.proof(method, url, Some(token), nonce.as_deref())?;
-                let mut auth = http::HeaderValue::from_str(&format!("DPoP {token}")).map_err(bad)?;
+                let mut auth =
+                    http::HeaderValue::from_str(&format!("DPoP {token}")).map_err(bad)?;
                 auth.set_sensitive(true);
                 map.insert(http::header::AUTHORIZATION, auth);
                 map.insert("dpop", http::HeaderValue::from_str(&proof).map_err(bad)?);
@@ -873,7 +982,8 @@ impl OAuthClient {
             }
             _ => {
                 // The exact casing `Bearer` (RFC 6750 §2.1), whatever `token_type` said.
-                let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(bad)?;
+                let mut auth =
+                    http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(bad)?;
                 auth.set_sensitive(true);
                 map.insert(http::header::AUTHORIZATION, auth);
             }
@@ -907,7 +1017,10 @@ impl OAuthClient {
 }
 
 impl RequestAuth for OAuthClient {
-    fn authorization<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<http::HeaderValue>>> {
+    fn authorization<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<Option<http::HeaderValue>>> {
         Box::pin(async move {
             Ok(self
                 .request_headers_for("POST", url)
@@ -916,7 +1029,11 @@ impl RequestAuth for OAuthClient {
         })
     }
 
-    fn request_headers<'a>(&'a self, method: &'a str, url: &'a str) -> BoxFuture<'a, Result<http::HeaderMap>> {
+    fn request_headers<'a>(
+        &'a self,
+        method: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<http::HeaderMap>> {
         Box::pin(self.request_headers_for(method, url))
     }
 
@@ -926,10 +1043,12 @@ impl RequestAuth for OAuthClient {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Store {
-        path: String::new(),
-        message: format!("the store task failed: {e}"),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Store {
+            path: String::new(),
+            message: format!("the store task failed: {e}"),
+        })?
 }
 
 /// Where a grant without a user sends its token request.
@@ -942,7 +1061,9 @@ struct MintTarget<'a> {
 /// The grant if it needs no user.
 fn non_interactive(kind: GrantKind) -> Option<GrantKind> {
     match kind {
-        GrantKind::ClientCredentials | GrantKind::JwtBearer | GrantKind::EnterpriseManaged => Some(kind),
+        GrantKind::ClientCredentials | GrantKind::JwtBearer | GrantKind::EnterpriseManaged => {
+            Some(kind)
+        }
         GrantKind::Auto | GrantKind::AuthorizationCode => None,
     }
 }

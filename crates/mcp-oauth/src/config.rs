@@ -51,9 +51,15 @@ impl std::fmt::Debug for PreRegisteredClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreRegisteredClient")
             .field("client_id", &self.client_id)
-            .field("client_secret", &crate::secret::redacted(&self.client_secret))
+            .field(
+                "client_secret",
+                &crate::secret::redacted(&self.client_secret),
+            )
             .field("issuer", &self.issuer)
-            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .field("private_key", &self.private_key.as_ref().map(|k| &k.alg))
             .finish()
     }
@@ -94,10 +100,17 @@ impl AssertionSource {
     pub fn load(&self) -> crate::Result<Assertion> {
         let v = match self {
             AssertionSource::Value(a) => return Ok(a.clone()),
-            AssertionSource::File(p) => std::fs::read_to_string(p)
-                .map_err(|e| crate::Error::Config(format!("cannot read the assertion file {}: {e}", p.display())))?,
-            AssertionSource::Env(var) => std::env::var(var)
-                .map_err(|_| crate::Error::Config(format!("the environment variable {var} (assertion) is not set")))?,
+            AssertionSource::File(p) => std::fs::read_to_string(p).map_err(|e| {
+                crate::Error::Config(format!(
+                    "cannot read the assertion file {}: {e}",
+                    p.display()
+                ))
+            })?,
+            AssertionSource::Env(var) => std::env::var(var).map_err(|_| {
+                crate::Error::Config(format!(
+                    "the environment variable {var} (assertion) is not set"
+                ))
+            })?,
         };
         let v = v.trim();
         if v.is_empty() {

@@ -496,10 +496,16 @@ pub async fn diagnose(http: &HttpClient, config: &OAuthConfig) -> DoctorReport {
     let used_issuer = pick_used(&mut r, config);
     as_checks(&mut r, prm_doc.as_ref(), used_issuer.as_deref(), config);
     if let Some(meta) = r.metadata().cloned() {
-        let resource_dpop = r.challenge.schemes.iter().any(|s| s.eq_ignore_ascii_case("DPoP"))
+        let resource_dpop = r
+            .challenge
+            .schemes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("DPoP"))
             || prm_doc.as_ref().is_some_and(|p| {
                 p.dpop_bound_access_tokens_required == Some(true)
-                    || p.dpop_signing_alg_values_supported.as_ref().is_some_and(|a| !a.is_empty())
+                    || p.dpop_signing_alg_values_supported
+                        .as_ref()
+                        .is_some_and(|a| !a.is_empty())
             });
         machine_checks(&mut r, &meta, resource_dpop);
     }

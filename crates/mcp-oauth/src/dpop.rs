@@ -13,7 +13,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, EllipticCurveKeyType, Jwk};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+    EllipticCurveKeyType, Jwk,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -54,12 +57,14 @@ impl DpopKey {
     /// A fresh P-256 key pair.
     pub fn generate() -> Result<Self> {
         let rng = SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(key_error)?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(key_error)?;
         Self::from_pkcs8(doc.as_ref().to_vec())
     }
 
     fn from_pkcs8(pkcs8: Vec<u8>) -> Result<Self> {
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(key_error)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
+            .map_err(key_error)?;
         // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
         let point = pair.public_key().as_ref();
         if point.len() != 65 || point[0] != 4 {
@@ -100,13 +105,22 @@ impl DpopKey {
             unreachable!("DPoP keys are EC keys")
         };
         // Required members in lexicographic order, no whitespace (RFC 7638 §3).
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, ec.x, ec.y);
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            ec.x, ec.y
+        );
         URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
     }
 
     /// A proof for one HTTP request. `access_token` is given for resource requests
     /// (`ath`); `nonce` when a server asked for one.
-    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, nonce: Option<&str>) -> Result<String> {
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String> {
         self.proof_at(method, url, access_token, nonce, now_secs())
     }
 
@@ -130,14 +144,20 @@ impl DpopKey {
             nonce,
         };
         let key = EncodingKey::from_ec_der(&self.pkcs8);
-        jsonwebtoken::encode(&header, &claims, &key)
-            .map_err(|e| Error::rule(Step::TokenExchange, url, format!("cannot sign a DPoP proof: {e}")))
+        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| {
+            Error::rule(
+                Step::TokenExchange,
+                url,
+                format!("cannot sign a DPoP proof: {e}"),
+            )
+        })
     }
 }
 
 /// `htu`: the request URL without query and fragment (RFC 9449 §4.2).
 pub fn htu(url: &str) -> Result<String> {
-    let mut u = url::Url::parse(url).map_err(|e| Error::Config(format!("DPoP htu {url:?} is not a URL: {e}")))?;
+    let mut u = url::Url::parse(url)
+        .map_err(|e| Error::Config(format!("DPoP htu {url:?} is not a URL: {e}")))?;
     u.set_query(None);
     u.set_fragment(None);
     Ok(u.into())
@@ -164,7 +184,9 @@ mod tests {
     #[test]
     fn token_endpoint_proof_verifies_with_the_public_key() {
         let k = DpopKey::generate().unwrap();
-        let p = k.proof("POST", "https://as.example/token?x=1#f", None, None).unwrap();
+        let p = k
+            .proof("POST", "https://as.example/token?x=1#f", None, None)
+            .unwrap();
         let c = verify(&p);
         assert_eq!(c["htm"], "POST");
         assert_eq!(c["htu"], "https://as.example/token");
@@ -175,8 +197,14 @@ mod tests {
     #[test]
     fn resource_proof_carries_ath_and_nonce_and_fresh_jti() {
         let k = DpopKey::generate().unwrap();
-        let a = verify(&k.proof("POST", "http://localhost:1/mcp", Some("tok"), Some("n-1")).unwrap());
-        let b = verify(&k.proof("POST", "http://localhost:1/mcp", Some("tok"), Some("n-1")).unwrap());
+        let a = verify(
+            &k.proof("POST", "http://localhost:1/mcp", Some("tok"), Some("n-1"))
+                .unwrap(),
+        );
+        let b = verify(
+            &k.proof("POST", "http://localhost:1/mcp", Some("tok"), Some("n-1"))
+                .unwrap(),
+        );
         // ath = base64url(SHA-256("tok"))
         assert_eq!(a["ath"], URL_SAFE_NO_PAD.encode(Sha256::digest(b"tok")));
         assert_eq!(a["nonce"], "n-1");
@@ -187,7 +215,10 @@ mod tests {
     fn iat_is_what_the_clock_says() {
         // A skewed clock shows up as iat, verbatim; servers allow a window (the suite ±300 s).
         let k = DpopKey::generate().unwrap();
-        let c = verify(&k.proof_at("GET", "https://r/x", None, None, 1_000_000).unwrap());
+        let c = verify(
+            &k.proof_at("GET", "https://r/x", None, None, 1_000_000)
+                .unwrap(),
+        );
         assert_eq!(c["iat"], 1_000_000);
     }
 

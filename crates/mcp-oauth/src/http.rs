@@ -107,7 +107,11 @@ impl HttpClient {
     /// [`send`](Self::send) against the network policy of the MCP server `server_url`
     /// (see [`crate::netpolicy`]) before anything is sent. The OAuth client, discovery and
     /// `doctor` use it; MCP traffic (through [`reqwest`](Self::reqwest)) is not checked.
-    pub fn for_server(&self, server_url: &str, policy: crate::netpolicy::AddressPolicy) -> HttpClient {
+    pub fn for_server(
+        &self,
+        server_url: &str,
+        policy: crate::netpolicy::AddressPolicy,
+    ) -> HttpClient {
         if let Some(g) = &self.guard
             && g.server_url() == server_url
             && g.policy() == policy
@@ -133,7 +137,10 @@ impl HttpClient {
     /// URL, otherwise. Nothing is sent to `url`.
     pub async fn check_address(&self, step: Step, url: &str) -> Result<()> {
         match &self.guard {
-            Some(g) => g.check(url).await.map_err(|rule| Error::rule(step, url, rule)),
+            Some(g) => g
+                .check(url)
+                .await
+                .map_err(|rule| Error::rule(step, url, rule)),
             None => Ok(()),
         }
     }
@@ -157,7 +164,12 @@ impl HttpClient {
     }
 
     /// Send a prepared request and read the body up to the cap.
-    pub async fn send(&self, step: Step, url: &str, req: reqwest::RequestBuilder) -> Result<Fetched> {
+    pub async fn send(
+        &self,
+        step: Step,
+        url: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Fetched> {
         self.check_address(step, url).await?;
         let secs = self.policy.request_timeout.as_secs();
         let resp = req
@@ -179,7 +191,9 @@ impl HttpClient {
             return Err(Error::rule(
                 step,
                 url,
-                format!("redirected to another origin ({to}); cross-origin redirects are not followed"),
+                format!(
+                    "redirected to another origin ({to}); cross-origin redirects are not followed"
+                ),
             ));
         }
         let content_type = headers
@@ -212,5 +226,9 @@ impl HttpClient {
 }
 
 fn too_large(step: Step, url: &str, cap: usize) -> Error {
-    Error::rule(step, url, format!("response body is larger than the {cap}-byte limit"))
+    Error::rule(
+        step,
+        url,
+        format!("response body is larger than the {cap}-byte limit"),
+    )
 }

@@ -32,7 +32,11 @@ pub fn secret_auth_method(supported: &[String]) -> &'static str {
 /// How a pre-registered client authenticates: as configured, else `private_key_jwt` with
 /// a private key, a secret method the AS supports with a secret, `none` without either.
 pub fn pre_registered_auth_method(pre: &PreRegisteredClient, supported: &[String]) -> String {
-    match (&pre.token_endpoint_auth_method, &pre.private_key, &pre.client_secret) {
+    match (
+        &pre.token_endpoint_auth_method,
+        &pre.private_key,
+        &pre.client_secret,
+    ) {
         (Some(m), _, _) => m.clone(),
         (None, Some(_), _) => "private_key_jwt".to_string(),
         (None, None, Some(_)) => secret_auth_method(supported).to_string(),
@@ -163,7 +167,9 @@ pub async fn register(
     let supported = meta.token_auth_methods();
     // A public client (no secret) is what a native app is (RFC 8252 §8.4); fall back to
     // a secret-based method only when the AS does not accept public clients.
-    let method = if meta.token_endpoint_auth_methods_supported.is_none() || supported.iter().any(|m| m == "none") {
+    let method = if meta.token_endpoint_auth_methods_supported.is_none()
+        || supported.iter().any(|m| m == "none")
+    {
         "none"
     } else {
         secret_auth_method(&supported)
@@ -176,7 +182,9 @@ pub async fn register(
     {
         grant_types.push("refresh_token");
     }
-    if config.interaction == crate::config::Interaction::Device && meta.device_authorization_endpoint.is_some() {
+    if config.interaction == crate::config::Interaction::Device
+        && meta.device_authorization_endpoint.is_some()
+    {
         grant_types.push(crate::authorize::device::GRANT_TYPE);
     }
     let body = json!({
@@ -237,10 +245,17 @@ pub fn parse_registration_response(
         )
     })?;
     if resp.client_id.is_empty() {
-        return Err(Error::rule(Step::Registration, endpoint, "the registration response has an empty client_id"));
+        return Err(Error::rule(
+            Step::Registration,
+            endpoint,
+            "the registration response has an empty client_id",
+        ));
     }
     // Some servers send `"client_secret": ""` for public clients: that is no secret.
-    let client_secret = resp.client_secret.filter(|s| !s.is_empty()).map(ClientSecret::new);
+    let client_secret = resp
+        .client_secret
+        .filter(|s| !s.is_empty())
+        .map(ClientSecret::new);
     let token_endpoint_auth_method = resp.token_endpoint_auth_method.unwrap_or_else(|| {
         if client_secret.is_some() && method == "none" {
             secret_auth_method(supported).to_string()
@@ -267,8 +282,14 @@ mod tests {
     #[test]
     fn secret_method_choice() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(secret_auth_method(&s(&["client_secret_post"])), "client_secret_post");
-        assert_eq!(secret_auth_method(&s(&["client_secret_post", "client_secret_basic"])), "client_secret_basic");
+        assert_eq!(
+            secret_auth_method(&s(&["client_secret_post"])),
+            "client_secret_post"
+        );
+        assert_eq!(
+            secret_auth_method(&s(&["client_secret_post", "client_secret_basic"])),
+            "client_secret_basic"
+        );
         assert_eq!(secret_auth_method(&s(&["none"])), "client_secret_basic");
     }
 }

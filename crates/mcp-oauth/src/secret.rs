@@ -71,7 +71,11 @@ secret_type!(
 
 /// Shorthand used by the `Debug` impls of structs that hold optional secrets.
 pub(crate) fn redacted<T>(v: &Option<T>) -> &'static str {
-    if v.is_some() { "Some([redacted])" } else { "None" }
+    if v.is_some() {
+        "Some([redacted])"
+    } else {
+        "None"
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 //! what real servers get wrong (`token_type` casing, `expires_in` as a string, an error
 //! with HTTP 200).
 
-use crate::error::{Error, OAuthErrorBody, Result, Step};
-use crate::http::HttpClient;
 use crate::assertion::CLIENT_ASSERTION_TYPE;
 use crate::dpop::DpopKey;
+use crate::error::{Error, OAuthErrorBody, Result, Step};
+use crate::http::HttpClient;
 use crate::secret::{AccessToken, Assertion, AuthorizationCode, PkceVerifier, RefreshToken};
 use crate::store::{ClientRegistration, TokenSet};
 use crate::util::now_secs;
@@ -112,7 +112,10 @@ fn form_encode(s: &str) -> String {
 /// The `Authorization: Basic` value for a client.
 pub fn basic_auth_value(client_id: &str, secret: &str) -> String {
     let raw = format!("{}:{}", form_encode(client_id), form_encode(secret));
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 /// The body and client authentication of a token request.
@@ -138,7 +141,10 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
             form.push(("redirect_uri".into(), (*redirect_uri).into()));
             form.push(("code_verifier".into(), verifier.expose().into()));
         }
-        Grant::RefreshToken { refresh_token, scope } => {
+        Grant::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
             form.push(("grant_type".into(), "refresh_token".into()));
             form.push(("refresh_token".into(), refresh_token.expose().into()));
             if let Some(s) = scope {
@@ -166,7 +172,10 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
             scope,
         } => {
             form.push(("grant_type".into(), grant_types::TOKEN_EXCHANGE.into()));
-            form.push(("requested_token_type".into(), (*requested_token_type).into()));
+            form.push((
+                "requested_token_type".into(),
+                (*requested_token_type).into(),
+            ));
             form.push(("subject_token".into(), subject_token.expose().into()));
             form.push(("subject_token_type".into(), (*subject_token_type).into()));
             form.push(("audience".into(), (*audience).into()));
@@ -183,11 +192,17 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
     match client.token_endpoint_auth_method.as_str() {
         "none" => form.push(("client_id".into(), client.client_id.clone())),
         "client_secret_basic" => {
-            let secret = client.client_secret.as_ref().ok_or_else(|| missing_secret(step, req))?;
+            let secret = client
+                .client_secret
+                .as_ref()
+                .ok_or_else(|| missing_secret(step, req))?;
             basic = Some(basic_auth_value(&client.client_id, secret.expose()));
         }
         "client_secret_post" => {
-            let secret = client.client_secret.as_ref().ok_or_else(|| missing_secret(step, req))?;
+            let secret = client
+                .client_secret
+                .as_ref()
+                .ok_or_else(|| missing_secret(step, req))?;
             form.push(("client_id".into(), client.client_id.clone()));
             form.push(("client_secret".into(), secret.expose().into()));
         }
@@ -249,7 +264,9 @@ pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result
         }
         if let Some(d) = &req.dpop {
             let nonce = d.nonce.lock().ok().and_then(|n| n.clone());
-            let proof = d.key.proof("POST", req.token_endpoint, None, nonce.as_deref())?;
+            let proof = d
+                .key
+                .proof("POST", req.token_endpoint, None, nonce.as_deref())?;
             builder = builder.header("DPoP", proof);
         }
         let fetched = http.send(step, req.token_endpoint, builder).await?;
@@ -268,10 +285,21 @@ pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result
         } else {
             sent.scrub_body(&fetched.body)
         };
-        let parsed = parse_token_response(step, req.token_endpoint, fetched.status, &body, req.requested_scope)
-            .map_err(|e| sent.scrub(e));
+        let parsed = parse_token_response(
+            step,
+            req.token_endpoint,
+            fetched.status,
+            &body,
+            req.requested_scope,
+        )
+        .map_err(|e| sent.scrub(e));
         match parsed {
-            Err(e) if e.oauth_error() == Some("use_dpop_nonce") && req.dpop.is_some() && server_nonce.is_some() && !nonce_retried => {
+            Err(e)
+                if e.oauth_error() == Some("use_dpop_nonce")
+                    && req.dpop.is_some()
+                    && server_nonce.is_some()
+                    && !nonce_retried =>
+            {
                 tracing::info!(url = %req.token_endpoint, "the authorization server asked for a DPoP nonce; retrying once with it");
                 nonce_retried = true;
             }
@@ -334,7 +362,10 @@ pub fn parse_token_response(
     Ok(TokenSet {
         access_token: AccessToken::new(access_token),
         token_type,
-        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+        refresh_token: raw
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(RefreshToken::new),
         // Saturating: `expires_in` is the server's number, up to u64::MAX (fuzz: token_response).
         expires_at: expires_in.map(|s| now.saturating_add(s)),
         scope: raw.scope,
@@ -369,7 +400,10 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(v.trim_start_matches("Basic "))
             .unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), "id%3Awith+space:s%26c%2Ft");
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "id%3Awith+space:s%26c%2Ft"
+        );
     }
 
     #[test]
@@ -384,7 +418,10 @@ mod tests {
             let TokenForm { form, basic } = build_form(&TokenRequest {
                 token_endpoint: "https://as/token",
                 client: &c,
-                grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
+                grant: Grant::RefreshToken {
+                    refresh_token: &rt,
+                    scope: None,
+                },
                 resource: Some("http://localhost:3000"),
                 requested_scope: None,
                 client_assertion: None,
@@ -392,15 +429,26 @@ mod tests {
             })
             .unwrap();
             assert_eq!(basic.is_some(), want_basic, "{method}");
-            assert_eq!(form.iter().any(|(k, _)| k == "client_secret"), want_secret_in_body, "{method}");
-            assert_eq!(form.iter().any(|(k, _)| k == "client_id"), !want_basic, "{method}");
+            assert_eq!(
+                form.iter().any(|(k, _)| k == "client_secret"),
+                want_secret_in_body,
+                "{method}"
+            );
+            assert_eq!(
+                form.iter().any(|(k, _)| k == "client_id"),
+                !want_basic,
+                "{method}"
+            );
             assert!(form.contains(&("resource".into(), "http://localhost:3000".into())));
         }
         let c = client("client_secret_basic", None);
         let err = build_form(&TokenRequest {
             token_endpoint: "https://as/token",
             client: &c,
-            grant: Grant::RefreshToken { refresh_token: &rt, scope: None },
+            grant: Grant::RefreshToken {
+                refresh_token: &rt,
+                scope: None,
+            },
             resource: None,
             requested_scope: None,
             client_assertion: None,
@@ -474,13 +522,29 @@ mod tests {
 
     #[test]
     fn errors_are_typed_even_with_200() {
-        let e = parse_token_response(Step::Refresh, "u", 200, br#"{"error":"bad_verification_code"}"#, None).unwrap_err();
+        let e = parse_token_response(
+            Step::Refresh,
+            "u",
+            200,
+            br#"{"error":"bad_verification_code"}"#,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.oauth_error(), Some("bad_verification_code"));
-        let e = parse_token_response(Step::Refresh, "u", 400, br#"{"error":"invalid_grant","error_description":"expired"}"#, None).unwrap_err();
+        let e = parse_token_response(
+            Step::Refresh,
+            "u",
+            400,
+            br#"{"error":"invalid_grant","error_description":"expired"}"#,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("invalid_grant: expired"), "{e}");
-        let e = parse_token_response(Step::Refresh, "u", 502, b"<html>bad gateway</html>", None).unwrap_err();
+        let e = parse_token_response(Step::Refresh, "u", 502, b"<html>bad gateway</html>", None)
+            .unwrap_err();
         assert!(e.to_string().contains("502"), "{e}");
-        let e = parse_token_response(Step::Refresh, "u", 200, br#"{"token_type":"Bearer"}"#, None).unwrap_err();
+        let e = parse_token_response(Step::Refresh, "u", 200, br#"{"token_type":"Bearer"}"#, None)
+            .unwrap_err();
         assert!(e.to_string().contains("no access_token"), "{e}");
     }
 }

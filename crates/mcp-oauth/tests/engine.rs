@@ -139,7 +139,12 @@ fn client(base: &str, policy: HttpPolicy, store: Arc<MemoryStore>) -> OAuthClien
     let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
     cfg.redirect.port = Some(0);
     cfg.callback_timeout = Duration::from_secs(5);
-    OAuthClient::new(cfg, HttpClient::new(policy).unwrap(), store, Arc::new(FollowingBrowser))
+    OAuthClient::new(
+        cfg,
+        HttpClient::new(policy).unwrap(),
+        store,
+        Arc::new(FollowingBrowser),
+    )
 }
 
 fn challenge(base: &str) -> Vec<String> {
@@ -148,7 +153,13 @@ fn challenge(base: &str) -> Vec<String> {
     )]
 }
 
-async fn run(w: World) -> (MockServer, Arc<MemoryStore>, mcp_oauth::Result<mcp_oauth::store::CredentialRecord>) {
+async fn run(
+    w: World,
+) -> (
+    MockServer,
+    Arc<MemoryStore>,
+    mcp_oauth::Result<mcp_oauth::store::CredentialRecord>,
+) {
     run_with(w, HttpPolicy::default(), None).await
 }
 
@@ -156,14 +167,21 @@ async fn run_with(
     w: World,
     policy: HttpPolicy,
     header: Option<Vec<String>>,
-) -> (MockServer, Arc<MemoryStore>, mcp_oauth::Result<mcp_oauth::store::CredentialRecord>) {
+) -> (
+    MockServer,
+    Arc<MemoryStore>,
+    mcp_oauth::Result<mcp_oauth::store::CredentialRecord>,
+) {
     let server = serve(w).await;
     let store = Arc::new(MemoryStore::new());
     let c = client(&server.base, policy, store.clone());
     let header = header.unwrap_or_else(|| challenge(&server.base));
-    let r = tokio::time::timeout(Duration::from_secs(30), c.authorize(&header, Reason::Unauthorized))
-        .await
-        .expect("the flow must end in bounded time");
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.authorize(&header, Reason::Unauthorized),
+    )
+    .await
+    .expect("the flow must end in bounded time");
     (server, store, r)
 }
 
@@ -187,7 +205,12 @@ async fn happy_path_sends_resource_verbatim_and_never_probes_root() {
     assert_eq!(form["resource"], format!("{}/mcp", server.base));
     assert_eq!(form["grant_type"], "authorization_code");
     assert_eq!(form["code_verifier"].len(), 43);
-    assert!(!server.paths().iter().any(|p| p == "/.well-known/oauth-protected-resource"));
+    assert!(
+        !server
+            .paths()
+            .iter()
+            .any(|p| p == "/.well-known/oauth-protected-resource")
+    );
     assert_eq!(store.list().unwrap().len(), 1);
 }
 
@@ -199,8 +222,14 @@ async fn wrong_resource_is_refused_before_any_authorization() {
     };
     let (server, store, r) = run(w).await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("RFC 9728") && e.contains("https://evil.example.com/mcp"), "{e}");
-    assert!(e.contains("/.well-known/oauth-protected-resource/mcp"), "names the PRM URL: {e}");
+    assert!(
+        e.contains("RFC 9728") && e.contains("https://evil.example.com/mcp"),
+        "{e}"
+    );
+    assert!(
+        e.contains("/.well-known/oauth-protected-resource/mcp"),
+        "names the PRM URL: {e}"
+    );
     assert!(server.requests_to("/authorize").is_empty());
     assert!(store_is_empty(&store));
 }
@@ -213,7 +242,10 @@ async fn wrong_issuer_is_refused() {
     };
     let (server, store, r) = run(w).await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("attacker.example.com") && e.contains("RFC 8414"), "{e}");
+    assert!(
+        e.contains("attacker.example.com") && e.contains("RFC 8414"),
+        "{e}"
+    );
     assert!(e.contains("/.well-known/oauth-authorization-server"), "{e}");
     assert!(server.requests_to("/authorize").is_empty());
     assert!(server.requests_to("/register").is_empty());
@@ -222,11 +254,22 @@ async fn wrong_issuer_is_refused() {
 
 #[tokio::test]
 async fn missing_or_wrong_pkce_metadata_is_refused() {
-    let (_, store, r) = run(World { s256: None, ..Default::default() }).await;
+    let (_, store, r) = run(World {
+        s256: None,
+        ..Default::default()
+    })
+    .await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("code_challenge_methods_supported") && e.contains("allow_missing_pkce_metadata"), "{e}");
+    assert!(
+        e.contains("code_challenge_methods_supported") && e.contains("allow_missing_pkce_metadata"),
+        "{e}"
+    );
     assert!(store_is_empty(&store));
-    let (server, _, r) = run(World { s256: Some(vec!["plain"]), ..Default::default() }).await;
+    let (server, _, r) = run(World {
+        s256: Some(vec!["plain"]),
+        ..Default::default()
+    })
+    .await;
     let e = r.unwrap_err().to_string();
     assert!(e.contains("without S256"), "{e}");
     assert!(server.requests_to("/authorize").is_empty());
@@ -242,29 +285,55 @@ async fn wrong_iss_stops_before_the_token_endpoint() {
         };
         let (server, store, r) = run(w).await;
         let e = r.unwrap_err().to_string();
-        assert!(e.contains("evil.example.com") && e.contains("RFC 9207"), "{e}");
+        assert!(
+            e.contains("evil.example.com") && e.contains("RFC 9207"),
+            "{e}"
+        );
         assert!(server.requests_to("/token").is_empty());
         assert!(store_is_empty(&store));
     }
-    let (server, _, r) = run(World { iss: Iss::Absent, ..Default::default() }).await;
+    let (server, _, r) = run(World {
+        iss: Iss::Absent,
+        ..Default::default()
+    })
+    .await;
     assert!(r.unwrap_err().to_string().contains("has no iss"));
     assert!(server.requests_to("/token").is_empty());
-    let (_, _, r) = run(World { iss: Iss::Absent, iss_supported: false, ..Default::default() }).await;
+    let (_, _, r) = run(World {
+        iss: Iss::Absent,
+        iss_supported: false,
+        ..Default::default()
+    })
+    .await;
     r.expect("no iss, not advertised: proceed");
 }
 
 #[tokio::test]
 async fn html_metadata_is_skipped_and_reported() {
-    let (_, store, r) = run(World { as_metadata_html: true, ..Default::default() }).await;
+    let (_, store, r) = run(World {
+        as_metadata_html: true,
+        ..Default::default()
+    })
+    .await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("not JSON") && e.contains("/.well-known/oauth-authorization-server"), "{e}");
-    assert!(e.contains("/.well-known/openid-configuration"), "tried the OIDC candidate too: {e}");
+    assert!(
+        e.contains("not JSON") && e.contains("/.well-known/oauth-authorization-server"),
+        "{e}"
+    );
+    assert!(
+        e.contains("/.well-known/openid-configuration"),
+        "tried the OIDC candidate too: {e}"
+    );
     assert!(store_is_empty(&store));
 }
 
 #[tokio::test]
 async fn oversized_metadata_is_refused() {
-    let (_, store, r) = run(World { as_metadata_huge: true, ..Default::default() }).await;
+    let (_, store, r) = run(World {
+        as_metadata_huge: true,
+        ..Default::default()
+    })
+    .await;
     let e = r.unwrap_err().to_string();
     assert!(e.contains("larger than"), "{e}");
     assert!(store_is_empty(&store));
@@ -277,9 +346,20 @@ async fn hanging_server_times_out_in_bounded_time() {
         ..Default::default()
     };
     let start = Instant::now();
-    let (_, store, r) = run_with(World { as_metadata_hangs: true, ..Default::default() }, policy, None).await;
+    let (_, store, r) = run_with(
+        World {
+            as_metadata_hangs: true,
+            ..Default::default()
+        },
+        policy,
+        None,
+    )
+    .await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("no answer from") && e.contains("/.well-known/oauth-authorization-server"), "{e}");
+    assert!(
+        e.contains("no answer from") && e.contains("/.well-known/oauth-authorization-server"),
+        "{e}"
+    );
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(store_is_empty(&store));
 }
@@ -289,16 +369,26 @@ async fn malformed_challenge_falls_back_to_the_path_inserted_well_known() {
     let header = vec!["Bearer resource_metadata=\"unterminated".to_string()];
     let (server, _, r) = run_with(World::default(), HttpPolicy::default(), Some(header)).await;
     r.expect("discovery recovers through the well-known URL");
-    let prm = server.paths().into_iter().find(|p| p.contains("oauth-protected-resource")).unwrap();
+    let prm = server
+        .paths()
+        .into_iter()
+        .find(|p| p.contains("oauth-protected-resource"))
+        .unwrap();
     assert_eq!(prm, "/.well-known/oauth-protected-resource/mcp");
 }
 
 #[tokio::test]
 async fn relative_resource_metadata_is_resolved() {
-    let header = vec!["Bearer resource_metadata=\"/.well-known/oauth-protected-resource/mcp\"".to_string()];
+    let header =
+        vec!["Bearer resource_metadata=\"/.well-known/oauth-protected-resource/mcp\"".to_string()];
     let (server, _, r) = run_with(World::default(), HttpPolicy::default(), Some(header)).await;
     r.expect("relative URL resolved against the request URL");
-    assert_eq!(server.requests_to("/.well-known/oauth-protected-resource/mcp").len(), 1);
+    assert_eq!(
+        server
+            .requests_to("/.well-known/oauth-protected-resource/mcp")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -315,8 +405,14 @@ async fn legacy_fallback_uses_default_endpoints() {
     assert_eq!(store.list().unwrap().len(), 1);
     // Both well-knowns were tried, the path-inserted one first.
     let paths = server.paths();
-    let pi = paths.iter().position(|p| p == "/.well-known/oauth-protected-resource/mcp").unwrap();
-    let root = paths.iter().position(|p| p == "/.well-known/oauth-protected-resource").unwrap();
+    let pi = paths
+        .iter()
+        .position(|p| p == "/.well-known/oauth-protected-resource/mcp")
+        .unwrap();
+    let root = paths
+        .iter()
+        .position(|p| p == "/.well-known/oauth-protected-resource")
+        .unwrap();
     assert!(pi < root);
 }
 
@@ -328,9 +424,18 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
     // the registration, stays the same across logins.
     let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
     cfg.callback_timeout = Duration::from_secs(5);
-    let c = OAuthClient::new(cfg, HttpClient::new(HttpPolicy::default()).unwrap(), store.clone(), Arc::new(FollowingBrowser));
-    c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
-    c.authorize(&challenge(&server.base), Reason::Login).await.unwrap();
+    let c = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        store.clone(),
+        Arc::new(FollowingBrowser),
+    );
+    c.authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap();
+    c.authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap();
     assert_eq!(server.requests_to("/register").len(), 1);
     let redirects: Vec<String> = server
         .requests_to("/authorize")
@@ -387,10 +492,21 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
     let store = Arc::new(MemoryStore::new());
     let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
     cfg.callback_timeout = Duration::from_secs(5);
-    let c = OAuthClient::new(cfg, HttpClient::new(HttpPolicy::default()).unwrap(), store.clone(), Arc::new(FollowingBrowser));
-    let e = c.authorize(&challenge(&server.base), Reason::Login).await.unwrap_err();
+    let c = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        store.clone(),
+        Arc::new(FollowingBrowser),
+    );
+    let e = c
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");
-    let rec = c.authorize(&challenge(&server.base), Reason::Login).await.expect("registers anew");
+    let rec = c
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .expect("registers anew");
     assert_eq!(rec.client.client_id, "client-2");
     assert_eq!(registrations.load(Ordering::SeqCst), 2);
 }

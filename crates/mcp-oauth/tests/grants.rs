@@ -90,7 +90,9 @@ async fn serve(o: AsOptions) -> MockServer {
 
 fn claims_unverified(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
@@ -99,13 +101,20 @@ fn client(base: &str, cfg: impl FnOnce(&mut OAuthConfig)) -> (OAuthClient, Arc<M
     cfg(&mut c);
     let store = Arc::new(MemoryStore::new());
     (
-        OAuthClient::new(c, HttpClient::new(HttpPolicy::default()).unwrap(), store.clone(), Arc::new(NoBrowser)),
+        OAuthClient::new(
+            c,
+            HttpClient::new(HttpPolicy::default()).unwrap(),
+            store.clone(),
+            Arc::new(NoBrowser),
+        ),
         store,
     )
 }
 
 fn challenge(base: &str) -> Vec<String> {
-    vec![format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"")]
+    vec![format!(
+        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+    )]
 }
 
 fn form(seen: &Seen) -> std::collections::HashMap<String, String> {
@@ -121,7 +130,10 @@ fn es256_key() -> (String, DecodingKey) {
     let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
     let p = pair.public_key().as_ref();
     let u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    (pem, DecodingKey::from_ec_components(&u.encode(&p[1..33]), &u.encode(&p[33..])).unwrap())
+    (
+        pem,
+        DecodingKey::from_ec_components(&u.encode(&p[1..33]), &u.encode(&p[33..])).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -136,21 +148,32 @@ async fn client_credentials_with_private_key_jwt() {
     let (c, store) = client(&server.base, |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
-            private_key: Some(SigningKey { pem: PrivateKeyPem::new(pem), alg: "ES256".into() }),
+            private_key: Some(SigningKey {
+                pem: PrivateKeyPem::new(pem),
+                alg: "ES256".into(),
+            }),
             ..Default::default()
         });
     });
-    let rec = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    let rec = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap();
     assert_eq!(rec.grant, "client_credentials");
     let f = form(&server.requests_to("/token")[0]);
     assert_eq!(f["grant_type"], "client_credentials");
     assert_eq!(f["scope"], "mcp:x");
     assert_eq!(f["resource"], format!("{}/mcp", server.base));
-    assert_eq!(f["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    assert_eq!(
+        f["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
     let mut v = Validation::new(Algorithm::ES256);
     v.set_audience(&[&server.base]);
     v.set_issuer(&["svc"]);
-    let claims = jsonwebtoken::decode::<Value>(&f["client_assertion"], &public, &v).expect("assertion verifies").claims;
+    let claims = jsonwebtoken::decode::<Value>(&f["client_assertion"], &public, &v)
+        .expect("assertion verifies")
+        .claims;
     assert_eq!(claims["sub"], "svc");
     assert_eq!(store.list().unwrap().len(), 1);
 }
@@ -170,7 +193,10 @@ async fn expired_client_credentials_token_is_reminted_without_a_browser() {
             ..Default::default()
         });
     });
-    let mut rec = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    let mut rec = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap();
     rec.tokens.expires_at = Some(1);
     let renewed = c.refresh(&rec).await.unwrap();
     assert_eq!(renewed.grant, "client_credentials");
@@ -205,7 +231,10 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
         "DPoP algs=\"ES256\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
         server.base
     )];
-    let rec = c.authorize(&dpop_challenge, Reason::Unauthorized).await.unwrap();
+    let rec = c
+        .authorize(&dpop_challenge, Reason::Unauthorized)
+        .await
+        .unwrap();
     assert_eq!(rec.tokens.token_type, "DPoP");
     assert!(rec.dpop_key.is_some());
     let reqs = server.requests_to("/token");
@@ -219,22 +248,43 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
         let mut v = Validation::new(Algorithm::ES256);
         v.required_spec_claims = HashSet::new();
         v.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Value>(proof, &key, &v).expect("proof verifies").claims;
+        let claims = jsonwebtoken::decode::<Value>(proof, &key, &v)
+            .expect("proof verifies")
+            .claims;
         assert_eq!(claims["htm"], "POST");
         assert_eq!(claims["htu"], format!("{}/token", server.base));
-        assert_eq!(claims.get("nonce").and_then(Value::as_str), if i == 0 { None } else { Some("as-nonce-1") });
-        assert!(jtis.insert(claims["jti"].as_str().unwrap().to_string()), "jti reused");
+        assert_eq!(
+            claims.get("nonce").and_then(Value::as_str),
+            if i == 0 { None } else { Some("as-nonce-1") }
+        );
+        assert!(
+            jtis.insert(claims["jti"].as_str().unwrap().to_string()),
+            "jti reused"
+        );
     }
     // The resource request carries the DPoP scheme and a proof bound to the token.
     use mcp_oauth::mcp::RequestAuth;
-    let headers = c.request_headers("POST", &format!("{}/mcp", server.base)).await.unwrap();
-    assert!(headers["authorization"].to_str().unwrap().starts_with("DPoP "));
+    let headers = c
+        .request_headers("POST", &format!("{}/mcp", server.base))
+        .await
+        .unwrap();
+    assert!(
+        headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP ")
+    );
     let proof = headers["dpop"].to_str().unwrap();
     let claims = claims_unverified(proof);
     assert_eq!(claims["htu"], format!("{}/mcp", server.base));
     assert!(claims["ath"].is_string());
     // And never for another URL.
-    assert!(c.request_headers("POST", "http://127.0.0.1:1/elsewhere").await.unwrap().is_empty());
+    assert!(
+        c.request_headers("POST", "http://127.0.0.1:1/elsewhere")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -256,9 +306,17 @@ async fn no_dpop_when_only_the_authorization_server_supports_it() {
             ..Default::default()
         });
     });
-    let rec = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap();
+    let rec = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap();
     assert!(rec.dpop_key.is_none());
-    assert!(server.requests_to("/token")[0].headers.get("dpop").is_none());
+    assert!(
+        server.requests_to("/token")[0]
+            .headers
+            .get("dpop")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -277,12 +335,18 @@ async fn rejected_workload_assertion_is_not_retried_nor_swapped_for_another_gran
         });
         c.workload_assertion = Some(AssertionSource::Value(Assertion::new("eyJ.workload.jwt")));
     });
-    let err = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap_err();
+    let err = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap_err();
     assert_eq!(err.oauth_error(), Some("invalid_grant"), "{err}");
     let reqs = server.requests_to("/token");
     assert_eq!(reqs.len(), 1, "exactly one token request");
     let f = form(&reqs[0]);
-    assert_eq!(f["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
+    assert_eq!(
+        f["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
     assert_eq!(f["assertion"], "eyJ.workload.jwt");
     assert_eq!(f["client_id"], "workload");
     assert!(server.requests_to("/authorize").is_empty());
@@ -297,9 +361,14 @@ async fn client_credentials_without_a_client_is_an_actionable_error() {
         ..Default::default()
     })
     .await;
-    let (c, _) = client(&server.base, |c| c.grant = mcp_oauth::config::GrantKind::ClientCredentials);
-    let e = c.authorize(&challenge(&server.base), Reason::Unauthorized).await.unwrap_err().to_string();
+    let (c, _) = client(&server.base, |c| {
+        c.grant = mcp_oauth::config::GrantKind::ClientCredentials
+    });
+    let e = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("--client-id"), "{e}");
     assert!(server.requests_to("/token").is_empty());
 }
-

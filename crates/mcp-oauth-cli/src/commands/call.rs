@@ -4,10 +4,10 @@ use crate::settings::OAuthArgs;
 use crate::ui::AnnouncingBrowser;
 use anyhow::Context;
 use clap::Args;
+use mcp_oauth::OAuthClient;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions};
 use mcp_oauth::store::FileStore;
-use mcp_oauth::OAuthClient;
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -38,8 +38,11 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
     let auth: Option<Arc<dyn mcp_oauth::mcp::RequestAuth>> = match &resolved.static_authorization {
         // A static Authorization header: no OAuth for this server.
         Some(value) => {
-            let mut v = http::HeaderValue::from_str(value)
-                .map_err(|_| anyhow::anyhow!("the static Authorization header has characters not allowed in a header"))?;
+            let mut v = http::HeaderValue::from_str(value).map_err(|_| {
+                anyhow::anyhow!(
+                    "the static Authorization header has characters not allowed in a header"
+                )
+            })?;
             v.set_sensitive(true);
             options.headers.insert(http::header::AUTHORIZATION, v);
             None

@@ -95,7 +95,13 @@ fn commands(browser_env: Option<&str>, url: &str) -> Vec<Vec<String>> {
         out.push(vec!["open".into(), url.into()]);
     } else if cfg!(windows) {
         // `start`'s first quoted argument is a window title; give it an empty one.
-        out.push(vec!["cmd".into(), "/C".into(), "start".into(), "\"\"".into(), url.replace('&', "^&")]);
+        out.push(vec![
+            "cmd".into(),
+            "/C".into(),
+            "start".into(),
+            "\"\"".into(),
+            url.replace('&', "^&"),
+        ]);
     } else {
         out.push(vec!["xdg-open".into(), url.into()]);
     }

@@ -164,7 +164,11 @@ pub async fn start(
         expires_in: Duration::from_secs(number(&raw.expires_in).unwrap_or(600).max(1)),
         // RFC 8628 §3.2: 5 seconds when absent.
         // Bounded: the server's number is waited for before each poll.
-        interval: Duration::from_secs(number(&raw.interval).unwrap_or(5).clamp(1, MAX_INTERVAL_SECS)),
+        interval: Duration::from_secs(
+            number(&raw.interval)
+                .unwrap_or(5)
+                .clamp(1, MAX_INTERVAL_SECS),
+        ),
     })
 }
 
@@ -232,7 +236,10 @@ pub async fn poll(
                 _ => return Err(e),
             },
         }
-        if Instant::now().checked_add(interval).is_none_or(|t| t > deadline) {
+        if Instant::now()
+            .checked_add(interval)
+            .is_none_or(|t| t > deadline)
+        {
             return Err(Error::Timeout {
                 step: Step::Authorization,
                 url: auth.verification_uri.clone(),

@@ -43,7 +43,10 @@ pub fn stable_port(server_url: &str) -> u16 {
 /// nothing listens on it. A port of 0 ("any free port") means the stable port here.
 pub fn redirect_uri_for(settings: &RedirectSettings, server_url: &str) -> Result<String> {
     bind_addrs(&settings.host)?;
-    let port = settings.port.filter(|p| *p != 0).unwrap_or_else(|| stable_port(server_url));
+    let port = settings
+        .port
+        .filter(|p| *p != 0)
+        .unwrap_or_else(|| stable_port(server_url));
     Ok(format_redirect_uri(&settings.host, port, &settings.path))
 }
 
@@ -53,14 +56,21 @@ fn format_redirect_uri(host: &str, port: u16, path: &str) -> String {
     } else {
         host.to_string()
     };
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
     format!("http://{host}:{port}{path}")
 }
 
 fn bind_addrs(host: &str) -> Result<Vec<IpAddr>> {
     if host.eq_ignore_ascii_case("localhost") {
         // `localhost` may resolve to either family in the browser: listen on both.
-        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+        return Ok(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]);
     }
     let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
         Error::Config(format!(
@@ -85,11 +95,16 @@ impl LoopbackListener {
             Ok(l) => l,
             Err(e) if explicit.is_none() => {
                 tracing::warn!(port = first_port, error = %e, "the stable redirect port is busy; using a random one");
-                bind_all(&addrs, 0).await.map_err(|e| bind_error(&settings.host, 0, e))?
+                bind_all(&addrs, 0)
+                    .await
+                    .map_err(|e| bind_error(&settings.host, 0, e))?
             }
             Err(e) => return Err(bind_error(&settings.host, first_port, e)),
         };
-        let port = listeners[0].local_addr().map(|a| a.port()).unwrap_or(first_port);
+        let port = listeners[0]
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(first_port);
         let host = if settings.host.contains(':') && !settings.host.starts_with('[') {
             format!("[{}]", settings.host)
         } else {
@@ -114,8 +129,10 @@ impl LoopbackListener {
     /// Serves until the callback arrives or `timeout` passes. The browser's request is
     /// kept waiting until [`CallbackResponder::finish`] is called with the outcome.
     pub async fn wait(self, timeout: Duration) -> Result<(CallbackParams, CallbackResponder)> {
-        let (params_tx, params_rx) = oneshot::channel::<std::result::Result<CallbackParams, String>>();
-        let (outcome_tx, outcome_rx) = watch::channel::<Option<std::result::Result<(), String>>>(None);
+        let (params_tx, params_rx) =
+            oneshot::channel::<std::result::Result<CallbackParams, String>>();
+        let (outcome_tx, outcome_rx) =
+            watch::channel::<Option<std::result::Result<(), String>>>(None);
         let shared = Arc::new(Shared {
             path: self.path.clone(),
             params_tx: Mutex::new(Some(params_tx)),
@@ -139,7 +156,11 @@ impl LoopbackListener {
                 responder.finish(Err(msg.clone()));
                 Err(Error::rule(Step::Authorization, self.redirect_uri, msg))
             }
-            Ok(Err(_)) => Err(Error::rule(Step::Authorization, self.redirect_uri, "the redirect listener stopped")),
+            Ok(Err(_)) => Err(Error::rule(
+                Step::Authorization,
+                self.redirect_uri,
+                "the redirect listener stopped",
+            )),
             Err(_) => {
                 drop(responder);
                 Err(Error::Timeout {
@@ -216,7 +237,11 @@ async fn handle(
     shared: Arc<Shared>,
 ) -> std::result::Result<Response<Full<Bytes>>, std::convert::Infallible> {
     if req.uri().path() != shared.path {
-        return Ok(page(StatusCode::NOT_FOUND, "Not found", "This address only receives the authorization redirect."));
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "This address only receives the authorization redirect.",
+        ));
     }
     let sender = shared.params_tx.lock().ok().and_then(|mut g| g.take());
     let Some(sender) = sender else {
@@ -265,8 +290,10 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response<Full<Bytes>>
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    resp.headers_mut()
-        .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     resp
 }
 
@@ -293,13 +320,19 @@ mod tests {
     fn redirect_uri_without_a_listener() {
         let s = RedirectSettings::default();
         let port = stable_port("http://h/mcp");
-        assert_eq!(redirect_uri_for(&s, "http://h/mcp").unwrap(), format!("http://127.0.0.1:{port}/callback"));
+        assert_eq!(
+            redirect_uri_for(&s, "http://h/mcp").unwrap(),
+            format!("http://127.0.0.1:{port}/callback")
+        );
         let s = RedirectSettings {
             host: "::1".into(),
             port: Some(8765),
             path: "oauth/cb".into(),
         };
-        assert_eq!(redirect_uri_for(&s, "http://h/mcp").unwrap(), "http://[::1]:8765/oauth/cb");
+        assert_eq!(
+            redirect_uri_for(&s, "http://h/mcp").unwrap(),
+            "http://[::1]:8765/oauth/cb"
+        );
         let s = RedirectSettings {
             host: "example.com".into(),
             ..Default::default()
@@ -309,13 +342,20 @@ mod tests {
 
     #[tokio::test]
     async fn page_waits_for_the_outcome() {
-        let l = LoopbackListener::bind(&settings(0), "http://x").await.unwrap();
+        let l = LoopbackListener::bind(&settings(0), "http://x")
+            .await
+            .unwrap();
         let uri = l.redirect_uri().to_string();
-        assert!(uri.starts_with("http://127.0.0.1:") && uri.ends_with("/callback"), "{uri}");
+        assert!(
+            uri.starts_with("http://127.0.0.1:") && uri.ends_with("/callback"),
+            "{uri}"
+        );
         let browser = tokio::spawn({
             let uri = uri.clone();
             async move {
-                let r = reqwest::get(format!("{uri}?code=abc&state=s")).await.unwrap();
+                let r = reqwest::get(format!("{uri}?code=abc&state=s"))
+                    .await
+                    .unwrap();
                 (r.status().as_u16(), r.text().await.unwrap())
             }
         });
@@ -323,7 +363,10 @@ mod tests {
         assert_eq!(params.code.as_ref().unwrap().expose(), "abc");
         assert!(!browser.is_finished());
         responder.finish(Err("token exchange failed: invalid_grant".into()));
-        let (status, body) = tokio::time::timeout(Duration::from_secs(5), browser).await.unwrap().unwrap();
+        let (status, body) = tokio::time::timeout(Duration::from_secs(5), browser)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(status, 400);
         assert!(body.contains("invalid_grant"), "{body}");
     }
@@ -336,18 +379,47 @@ mod tests {
         let settings = settings(0);
         let first = LoopbackListener::bind(&settings, "http://x").await.unwrap();
         let uri = first.redirect_uri().to_string();
-        let port: u16 = uri.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+        let port: u16 = uri
+            .split(':')
+            .nth(2)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let b1 = browser.clone();
         let u1 = uri.clone();
-        let t1 = tokio::spawn(async move { b1.get(format!("{u1}?code=one&state=s")).send().await.unwrap().status() });
+        let t1 = tokio::spawn(async move {
+            b1.get(format!("{u1}?code=one&state=s"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
         let (p1, r1) = first.wait(Duration::from_secs(5)).await.unwrap();
         r1.finish(Ok(()));
         assert_eq!(t1.await.unwrap(), 200);
         assert_eq!(p1.code.unwrap().expose(), "one");
 
-        let second = LoopbackListener::bind(&RedirectSettings { port: Some(port), ..settings }, "http://x").await.unwrap();
+        let second = LoopbackListener::bind(
+            &RedirectSettings {
+                port: Some(port),
+                ..settings
+            },
+            "http://x",
+        )
+        .await
+        .unwrap();
         assert_eq!(second.redirect_uri(), uri);
-        let t2 = tokio::spawn(async move { browser.get(format!("{uri}?code=two&state=s")).send().await.unwrap().status() });
+        let t2 = tokio::spawn(async move {
+            browser
+                .get(format!("{uri}?code=two&state=s"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
         let (p2, r2) = second.wait(Duration::from_secs(5)).await.unwrap();
         r2.finish(Ok(()));
         assert_eq!(p2.code.unwrap().expose(), "two");
@@ -356,9 +428,17 @@ mod tests {
 
     #[tokio::test]
     async fn other_paths_are_404_and_timeout_is_bounded() {
-        let l = LoopbackListener::bind(&settings(0), "http://x").await.unwrap();
+        let l = LoopbackListener::bind(&settings(0), "http://x")
+            .await
+            .unwrap();
         let base = l.redirect_uri().trim_end_matches("/callback").to_string();
-        let probe = tokio::spawn(async move { reqwest::get(format!("{base}/favicon.ico")).await.unwrap().status().as_u16() });
+        let probe = tokio::spawn(async move {
+            reqwest::get(format!("{base}/favicon.ico"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
         let err = l.wait(Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert_eq!(probe.await.unwrap(), 404);
@@ -368,7 +448,9 @@ mod tests {
     async fn explicit_busy_port_is_a_clear_error() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let e = LoopbackListener::bind(&settings(port), "http://x").await.unwrap_err();
+        let e = LoopbackListener::bind(&settings(port), "http://x")
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains(&port.to_string()), "{e}");
     }
 

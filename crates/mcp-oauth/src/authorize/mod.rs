@@ -31,7 +31,10 @@ impl Pkce {
     pub fn from_verifier(verifier: PkceVerifier) -> Self {
         let digest = Sha256::digest(verifier.expose().as_bytes());
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        Self { verifier, challenge }
+        Self {
+            verifier,
+            challenge,
+        }
     }
 }
 
@@ -170,7 +173,10 @@ pub struct PendingAuthorization {
 
 /// Validates the redirect: `iss` first (RFC 9207 §2.4, before acting on anything else,
 /// including an error), then `state`, then `error`, then the code.
-pub fn validate_callback(params: &CallbackParams, pending: &PendingAuthorization) -> Result<AuthorizationCode> {
+pub fn validate_callback(
+    params: &CallbackParams,
+    pending: &PendingAuthorization,
+) -> Result<AuthorizationCode> {
     let fail = |rule: String| Error::Rule {
         step: Step::Authorization,
         url: "the authorization redirect".into(),
@@ -200,9 +206,18 @@ pub fn validate_callback(params: &CallbackParams, pending: &PendingAuthorization
     }
     match &params.state {
         Some(s) if s == &pending.state => {}
-        Some(_) => return Err(fail("state does not match the request (possible CSRF); the response was discarded".into())),
+        Some(_) => {
+            return Err(fail(
+                "state does not match the request (possible CSRF); the response was discarded"
+                    .into(),
+            ));
+        }
         None if pending.allow_missing_state && params.code.is_some() && params.error.is_none() => {}
-        None => return Err(fail("the redirect has no state parameter; the response was discarded".into())),
+        None => {
+            return Err(fail(
+                "the redirect has no state parameter; the response was discarded".into(),
+            ));
+        }
     }
     if let Some(error) = &params.error {
         let mut msg = format!("the authorization server refused: {error}");
@@ -230,7 +245,9 @@ mod tests {
 
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
-        let p = Pkce::from_verifier(PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        let p = Pkce::from_verifier(PkceVerifier::new(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ));
         assert_eq!(p.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         let fresh = Pkce::new();
         assert_eq!(fresh.verifier.expose().len(), 43);
@@ -288,11 +305,21 @@ mod tests {
         assert!(validate_callback(&cb("code=c&state=s1"), &pending(false)).is_ok());
         // wrong, advertised or not → reject
         for adv in [true, false] {
-            let e = validate_callback(&cb("code=c&state=s1&iss=https%3A%2F%2Fevil.example.com"), &pending(adv)).unwrap_err();
+            let e = validate_callback(
+                &cb("code=c&state=s1&iss=https%3A%2F%2Fevil.example.com"),
+                &pending(adv),
+            )
+            .unwrap_err();
             assert!(e.to_string().contains("mix-up"), "{e}");
         }
         // trailing slash is a different issuer
-        assert!(validate_callback(&cb("code=c&state=s1&iss=http%3A%2F%2Flocalhost%3A9000%2F"), &pending(false)).is_err());
+        assert!(
+            validate_callback(
+                &cb("code=c&state=s1&iss=http%3A%2F%2Flocalhost%3A9000%2F"),
+                &pending(false)
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -316,7 +343,11 @@ mod tests {
 
     #[test]
     fn error_response_is_reported() {
-        let e = validate_callback(&cb("error=access_denied&error_description=no+way&state=s1"), &pending(false)).unwrap_err();
+        let e = validate_callback(
+            &cb("error=access_denied&error_description=no+way&state=s1"),
+            &pending(false),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("access_denied: no way"), "{e}");
     }
 
@@ -332,7 +363,14 @@ mod tests {
         assert_eq!(p.state.as_deref(), Some("y"));
         let p = CallbackParams::from_pasted("?code=x&state=y").unwrap();
         assert_eq!(p.state.as_deref(), Some("y"));
-        assert_eq!(CallbackParams::from_pasted(" abc \n").unwrap().code.unwrap().expose(), "abc");
+        assert_eq!(
+            CallbackParams::from_pasted(" abc \n")
+                .unwrap()
+                .code
+                .unwrap()
+                .expose(),
+            "abc"
+        );
         assert!(CallbackParams::from_pasted("  ").is_err());
     }
 }

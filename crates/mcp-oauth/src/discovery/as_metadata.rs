@@ -117,14 +117,29 @@ pub fn candidates(issuer: &str) -> Result<Vec<(MetadataKind, String)>> {
     let path = url.path().trim_end_matches('/');
     Ok(if path.is_empty() {
         vec![
-            (MetadataKind::OAuth, format!("{origin}/.well-known/oauth-authorization-server")),
-            (MetadataKind::OidcInserted, format!("{origin}/.well-known/openid-configuration")),
+            (
+                MetadataKind::OAuth,
+                format!("{origin}/.well-known/oauth-authorization-server"),
+            ),
+            (
+                MetadataKind::OidcInserted,
+                format!("{origin}/.well-known/openid-configuration"),
+            ),
         ]
     } else {
         vec![
-            (MetadataKind::OAuth, format!("{origin}/.well-known/oauth-authorization-server{path}")),
-            (MetadataKind::OidcInserted, format!("{origin}/.well-known/openid-configuration{path}")),
-            (MetadataKind::OidcAppended, format!("{origin}{path}/.well-known/openid-configuration")),
+            (
+                MetadataKind::OAuth,
+                format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            ),
+            (
+                MetadataKind::OidcInserted,
+                format!("{origin}/.well-known/openid-configuration{path}"),
+            ),
+            (
+                MetadataKind::OidcAppended,
+                format!("{origin}{path}/.well-known/openid-configuration"),
+            ),
         ]
     })
 }
@@ -177,12 +192,14 @@ pub fn validate(
         }
         None => match pkce {
             PkceMetadataPolicy::Require => {
-                return Err("metadata does not list code_challenge_methods_supported, so PKCE \
+                return Err(
+                    "metadata does not list code_challenge_methods_supported, so PKCE \
                             support cannot be verified (the MCP spec requires refusing such a \
                             server); if you trust it (e.g. AWS Cognito), set \
                             `allow_missing_pkce_metadata = true` for this server \
                             (--allow-missing-pkce-metadata), which weakens this check"
-                    .into());
+                        .into(),
+                );
             }
             PkceMetadataPolicy::AllowMissing => warnings.push(
                 "metadata omits code_challenge_methods_supported; using S256 anyway because \
@@ -195,9 +212,15 @@ pub fn validate(
         ("issuer", Some(meta.issuer.as_str())),
         ("authorization_endpoint", Some(authz)),
         ("token_endpoint", Some(token)),
-        ("registration_endpoint", meta.registration_endpoint.as_deref()),
+        (
+            "registration_endpoint",
+            meta.registration_endpoint.as_deref(),
+        ),
         ("revocation_endpoint", meta.revocation_endpoint.as_deref()),
-        ("device_authorization_endpoint", meta.device_authorization_endpoint.as_deref()),
+        (
+            "device_authorization_endpoint",
+            meta.device_authorization_endpoint.as_deref(),
+        ),
     ] {
         if let Some(v) = value {
             require_https(name, v)?;
@@ -240,17 +263,34 @@ pub async fn fetch_candidate(
     };
     let status = Some(fetched.status);
     if !(200..300).contains(&fetched.status) {
-        trace.push(label, url, status, Verdict::Skipped(format!("HTTP {}", fetched.status)));
+        trace.push(
+            label,
+            url,
+            status,
+            Verdict::Skipped(format!("HTTP {}", fetched.status)),
+        );
         return None;
     }
     if !fetched.looks_like_json() {
-        trace.push(label, url, status, Verdict::Skipped(format!("not JSON: {}", fetched.text_excerpt())));
+        trace.push(
+            label,
+            url,
+            status,
+            Verdict::Skipped(format!("not JSON: {}", fetched.text_excerpt())),
+        );
         return None;
     }
     let meta: AuthServerMetadata = match serde_json::from_slice(&fetched.body) {
         Ok(m) => m,
         Err(e) => {
-            trace.push(label, url, status, Verdict::Skipped(format!("not an authorization server metadata document: {e}")));
+            trace.push(
+                label,
+                url,
+                status,
+                Verdict::Skipped(format!(
+                    "not an authorization server metadata document: {e}"
+                )),
+            );
             return None;
         }
     };
@@ -291,7 +331,11 @@ mod tests {
     use super::*;
 
     fn urls(issuer: &str) -> Vec<String> {
-        candidates(issuer).unwrap().into_iter().map(|(_, u)| u).collect()
+        candidates(issuer)
+            .unwrap()
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
     }
 
     #[test]
@@ -323,7 +367,10 @@ mod tests {
         assert!(issuer_matches("http://h:1", "http://h:1/"));
         assert!(!issuer_matches("http://h:1/t/", "http://h:1/t"));
         assert!(!issuer_matches("http://h:1//", "http://h:1"));
-        assert!(!issuer_matches("https://attacker.example.com", "http://h:1"));
+        assert!(!issuer_matches(
+            "https://attacker.example.com",
+            "http://h:1"
+        ));
         assert!(!issuer_matches("HTTP://h:1", "http://h:1"));
         assert!(!issuer_matches("http://h:1/tenant1", "http://h:1"));
     }

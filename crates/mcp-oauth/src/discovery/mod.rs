@@ -66,9 +66,17 @@ impl Discovery {
 
 /// Parses the challenge(s) and records them in the trace. Malformed fields are noted,
 /// not fatal: discovery then falls back to the well-known URLs.
-pub fn read_challenge(www_authenticate: &[String], trace: &mut DiscoveryTrace) -> Option<BearerChallenge> {
+pub fn read_challenge(
+    www_authenticate: &[String],
+    trace: &mut DiscoveryTrace,
+) -> Option<BearerChallenge> {
     for v in www_authenticate {
-        trace.push("challenge", v.as_str(), None, Verdict::Note("WWW-Authenticate as received".into()));
+        trace.push(
+            "challenge",
+            v.as_str(),
+            None,
+            Verdict::Note("WWW-Authenticate as received".into()),
+        );
     }
     let (challenges, errors) = challenge::parse_challenges_lenient(www_authenticate);
     for e in errors {
@@ -78,26 +86,50 @@ pub fn read_challenge(www_authenticate: &[String], trace: &mut DiscoveryTrace) -
     // parameters (resource_metadata, scope, error) read the same way.
     let bearer = challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges));
     if let Some(b) = &bearer {
-        trace.push("challenge", "", None, Verdict::Note(format!("parsed challenge: {b:?}")));
+        trace.push(
+            "challenge",
+            "",
+            None,
+            Verdict::Note(format!("parsed challenge: {b:?}")),
+        );
     } else if !www_authenticate.is_empty() {
-        trace.push("challenge", "", None, Verdict::Note("no Bearer challenge".into()));
+        trace.push(
+            "challenge",
+            "",
+            None,
+            Verdict::Note("no Bearer challenge".into()),
+        );
     }
     bearer
 }
 
 /// Runs discovery for `config.server_url` after a refusal carrying `www_authenticate`.
-pub async fn discover(http: &HttpClient, config: &OAuthConfig, www_authenticate: &[String]) -> Result<Discovery> {
+pub async fn discover(
+    http: &HttpClient,
+    config: &OAuthConfig,
+    www_authenticate: &[String],
+) -> Result<Discovery> {
     // Every URL fetched below obeys the server's network policy (crate::netpolicy).
     let http = &http.for_server(&config.server_url, config.address_policy);
     let mut trace = DiscoveryTrace::default();
     let challenge = read_challenge(www_authenticate, &mut trace);
     let (all_challenges, _) = challenge::parse_challenges_lenient(www_authenticate);
     let dpop_challenged = all_challenges.iter().any(|c| c.is("DPoP"));
-    let rm = challenge.as_ref().and_then(|c| c.resource_metadata.as_deref());
+    let rm = challenge
+        .as_ref()
+        .and_then(|c| c.resource_metadata.as_deref());
     let prm = prm::discover(http, &config.server_url, rm, &mut trace).await?;
 
     let (metadata, metadata_source, warnings) = match &prm {
-        Some(found) => find_as_metadata(http, config, &found.metadata.authorization_servers, &mut trace).await?,
+        Some(found) => {
+            find_as_metadata(
+                http,
+                config,
+                &found.metadata.authorization_servers,
+                &mut trace,
+            )
+            .await?
+        }
         None => legacy_metadata(http, config, &mut trace).await?,
     };
 
@@ -113,7 +145,10 @@ pub async fn discover(http: &HttpClient, config: &OAuthConfig, www_authenticate:
 
     let prm_dpop = prm.as_ref().is_some_and(|p| {
         p.metadata.dpop_bound_access_tokens_required == Some(true)
-            || p.metadata.dpop_signing_alg_values_supported.as_ref().is_some_and(|a| !a.is_empty())
+            || p.metadata
+                .dpop_signing_alg_values_supported
+                .as_ref()
+                .is_some_and(|a| !a.is_empty())
     });
     Ok(Discovery {
         resource_accepts_dpop: dpop_challenged || prm_dpop,
@@ -156,7 +191,12 @@ async fn find_as_metadata(
     for issuer in chosen {
         // Metadata is not even fetched over plain HTTP from a non-loopback host.
         if let Err(rule) = as_metadata::require_https("authorization server", issuer) {
-            trace.push("authorization server", issuer.as_str(), None, Verdict::Rejected(rule));
+            trace.push(
+                "authorization server",
+                issuer.as_str(),
+                None,
+                Verdict::Rejected(rule),
+            );
             continue;
         }
         let mut cands = Vec::new();
@@ -166,14 +206,26 @@ async fn find_as_metadata(
         match as_metadata::candidates(issuer) {
             Ok(c) => cands.extend(c),
             Err(e) => {
-                trace.push("authorization server", issuer.as_str(), None, Verdict::Rejected(e.to_string()));
+                trace.push(
+                    "authorization server",
+                    issuer.as_str(),
+                    None,
+                    Verdict::Rejected(e.to_string()),
+                );
                 continue;
             }
         }
         let mut iter = cands.into_iter();
         while let Some((kind, url)) = iter.next() {
-            if let Some((meta, warnings)) =
-                as_metadata::fetch_candidate(http, kind, &url, Some(issuer), config.pkce_metadata, trace).await
+            if let Some((meta, warnings)) = as_metadata::fetch_candidate(
+                http,
+                kind,
+                &url,
+                Some(issuer),
+                config.pkce_metadata,
+                trace,
+            )
+            .await
             {
                 for (k, rest) in iter {
                     trace.push(k.label(), rest, None, Verdict::NotTried);
@@ -193,9 +245,17 @@ async fn find_as_metadata(
 }
 
 /// 2025-03-26 back-compat: the MCP server's origin is the authorization server.
-async fn legacy_metadata(http: &HttpClient, config: &OAuthConfig, trace: &mut DiscoveryTrace) -> Result<Found> {
-    let server = url::Url::parse(&config.server_url)
-        .map_err(|e| Error::Config(format!("the MCP server URL {:?} is not an absolute URL: {e}", config.server_url)))?;
+async fn legacy_metadata(
+    http: &HttpClient,
+    config: &OAuthConfig,
+    trace: &mut DiscoveryTrace,
+) -> Result<Found> {
+    let server = url::Url::parse(&config.server_url).map_err(|e| {
+        Error::Config(format!(
+            "the MCP server URL {:?} is not an absolute URL: {e}",
+            config.server_url
+        ))
+    })?;
     let origin = prm::origin_of(&server);
     trace.push(
         "authorization server",
@@ -205,10 +265,14 @@ async fn legacy_metadata(http: &HttpClient, config: &OAuthConfig, trace: &mut Di
     );
     let (kind, url) = match &config.auth_server_metadata_url {
         Some(u) => (MetadataKind::Configured, u.clone()),
-        None => (MetadataKind::Legacy, format!("{origin}/.well-known/oauth-authorization-server")),
+        None => (
+            MetadataKind::Legacy,
+            format!("{origin}/.well-known/oauth-authorization-server"),
+        ),
     };
     if let Some((meta, warnings)) =
-        as_metadata::fetch_candidate(http, kind, &url, Some(&origin), config.pkce_metadata, trace).await
+        as_metadata::fetch_candidate(http, kind, &url, Some(&origin), config.pkce_metadata, trace)
+            .await
     {
         return Ok((meta, MetadataSource::Document { kind, url }, warnings));
     }
@@ -222,7 +286,9 @@ async fn legacy_metadata(http: &HttpClient, config: &OAuthConfig, trace: &mut Di
     }) {
         return Err(Error::Discovery {
             step: Step::AuthServerMetadata,
-            message: format!("the authorization server metadata at {url} was rejected or could not be read"),
+            message: format!(
+                "the authorization server metadata at {url} was rejected or could not be read"
+            ),
             trace: trace.clone(),
         });
     }
@@ -236,7 +302,10 @@ async fn legacy_metadata(http: &HttpClient, config: &OAuthConfig, trace: &mut Di
         ..Default::default()
     };
     for (name, v) in [
-        ("authorization_endpoint", meta.authorization_endpoint.as_deref()),
+        (
+            "authorization_endpoint",
+            meta.authorization_endpoint.as_deref(),
+        ),
         ("token_endpoint", meta.token_endpoint.as_deref()),
     ] {
         if let Err(rule) = as_metadata::require_https(name, v.unwrap_or_default()) {

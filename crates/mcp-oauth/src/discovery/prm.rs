@@ -71,7 +71,9 @@ pub fn candidates(
     trace: &mut DiscoveryTrace,
 ) -> Result<Vec<(PrmSource, String)>> {
     let base = Url::parse(server_url).map_err(|e| {
-        Error::Config(format!("the MCP server URL {server_url:?} is not an absolute URL: {e}"))
+        Error::Config(format!(
+            "the MCP server URL {server_url:?} is not an absolute URL: {e}"
+        ))
     })?;
     let mut out = Vec::new();
     if let Some(rm) = resource_metadata {
@@ -112,7 +114,10 @@ pub fn candidates(
     let origin = origin_of(&base);
     let path = base.path();
     if !(path.is_empty() || path == "/") {
-        out.push((PrmSource::PathInserted, format!("{origin}{WELL_KNOWN}{path}")));
+        out.push((
+            PrmSource::PathInserted,
+            format!("{origin}{WELL_KNOWN}{path}"),
+        ));
     }
     out.push((PrmSource::Root, format!("{origin}{WELL_KNOWN}")));
     Ok(out)
@@ -147,7 +152,10 @@ pub fn resource_matches(resource: &str, server_url: &str) -> bool {
 #[derive(Debug, Clone)]
 pub enum PrmFetch {
     /// A PRM document (not yet checked against the server).
-    Document { status: u16, metadata: ProtectedResourceMetadata },
+    Document {
+        status: u16,
+        metadata: ProtectedResourceMetadata,
+    },
     /// Not usable; try the next candidate. `status` when a response came back.
     Unusable { status: Option<u16>, why: String },
 }
@@ -248,7 +256,12 @@ pub async fn discover(
             PrmFetch::Document { status, metadata } => (status, metadata),
         };
         if let Some(rule) = check(&metadata, server_url) {
-            trace.push(source.label(), &url, Some(status), Verdict::Rejected(rule.clone()));
+            trace.push(
+                source.label(),
+                &url,
+                Some(status),
+                Verdict::Rejected(rule.clone()),
+            );
             return Err(Error::Discovery {
                 step: Step::ResourceMetadata,
                 message: format!("{url}: {rule}"),
@@ -328,7 +341,10 @@ mod tests {
     #[test]
     fn relative_resource_metadata_is_resolved_against_the_request_url() {
         assert_eq!(
-            urls("https://h.example/a/mcp", Some("/.well-known/oauth-protected-resource/a/mcp"))[0],
+            urls(
+                "https://h.example/a/mcp",
+                Some("/.well-known/oauth-protected-resource/a/mcp")
+            )[0],
             "https://h.example/.well-known/oauth-protected-resource/a/mcp"
         );
         assert_eq!(
@@ -340,25 +356,62 @@ mod tests {
     #[test]
     fn absolute_resource_metadata_is_kept_verbatim() {
         // No normalisation: the string the server sent is the one requested.
-        assert_eq!(urls("http://h:1/mcp", Some("http://h:1/custom/metadata/location.json"))[0],
-            "http://h:1/custom/metadata/location.json");
+        assert_eq!(
+            urls(
+                "http://h:1/mcp",
+                Some("http://h:1/custom/metadata/location.json")
+            )[0],
+            "http://h:1/custom/metadata/location.json"
+        );
     }
 
     #[test]
     fn resource_matching() {
         for (r, s, want) in [
-            ("http://localhost:3000/mcp", "http://localhost:3000/mcp", true),
+            (
+                "http://localhost:3000/mcp",
+                "http://localhost:3000/mcp",
+                true,
+            ),
             ("http://localhost:3000", "http://localhost:3000/mcp", true),
             ("http://localhost:3000/", "http://localhost:3000/mcp", true),
-            ("HTTP://LOCALHOST:3000/mcp", "http://localhost:3000/mcp", true),
+            (
+                "HTTP://LOCALHOST:3000/mcp",
+                "http://localhost:3000/mcp",
+                true,
+            ),
             ("https://h/mcp", "https://h:443/mcp/", true),
             ("https://h/mcp", "https://h/mcp/sub", true),
-            ("https://evil.example.com/mcp", "http://localhost:3000/mcp", false),
-            ("http://localhost:3001/mcp", "http://localhost:3000/mcp", false),
-            ("https://localhost:3000/mcp", "http://localhost:3000/mcp", false),
-            ("http://localhost:3000/mc", "http://localhost:3000/mcp", false),
-            ("http://localhost:3000/other", "http://localhost:3000/mcp", false),
-            ("http://localhost:3000/mcp#x", "http://localhost:3000/mcp", false),
+            (
+                "https://evil.example.com/mcp",
+                "http://localhost:3000/mcp",
+                false,
+            ),
+            (
+                "http://localhost:3001/mcp",
+                "http://localhost:3000/mcp",
+                false,
+            ),
+            (
+                "https://localhost:3000/mcp",
+                "http://localhost:3000/mcp",
+                false,
+            ),
+            (
+                "http://localhost:3000/mc",
+                "http://localhost:3000/mcp",
+                false,
+            ),
+            (
+                "http://localhost:3000/other",
+                "http://localhost:3000/mcp",
+                false,
+            ),
+            (
+                "http://localhost:3000/mcp#x",
+                "http://localhost:3000/mcp",
+                false,
+            ),
             ("not a url", "http://localhost:3000/mcp", false),
         ] {
             assert_eq!(resource_matches(r, s), want, "{r} vs {s}");

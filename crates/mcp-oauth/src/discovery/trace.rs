@@ -41,7 +41,13 @@ pub struct DiscoveryTrace {
 }
 
 impl DiscoveryTrace {
-    pub fn push(&mut self, what: impl Into<String>, url: impl Into<String>, status: Option<u16>, verdict: Verdict) {
+    pub fn push(
+        &mut self,
+        what: impl Into<String>,
+        url: impl Into<String>,
+        status: Option<u16>,
+        verdict: Verdict,
+    ) {
         let a = Attempt {
             what: what.into(),
             url: url.into(),
@@ -82,7 +88,10 @@ impl fmt::Display for DiscoveryTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "discovery trace:")?;
         for a in &self.attempts {
-            let status = a.status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "-".into());
+            let status = a
+                .status
+                .map(|s| format!("HTTP {s}"))
+                .unwrap_or_else(|| "-".into());
             let verdict = match &a.verdict {
                 Verdict::Used => "used".to_string(),
                 Verdict::Skipped(why) => format!("skipped: {why}"),

@@ -51,12 +51,19 @@ pub trait RequestAuth: Send + Sync {
     /// The `Authorization` header value for a request to `url`, or `None` when there is
     /// no credential (yet). Implementations must return `None` for any URL other than
     /// the resource the credential was issued for.
-    fn authorization<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<http::HeaderValue>>>;
+    fn authorization<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<Option<http::HeaderValue>>>;
 
     /// Every authorization header for a request (`Authorization`, and `DPoP` for
     /// sender-constrained tokens, whose proof binds the method and URL). The default
     /// sends [`RequestAuth::authorization`] alone.
-    fn request_headers<'a>(&'a self, method: &'a str, url: &'a str) -> BoxFuture<'a, Result<http::HeaderMap>> {
+    fn request_headers<'a>(
+        &'a self,
+        method: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<http::HeaderMap>> {
         let _ = method;
         Box::pin(async move {
             let mut map = http::HeaderMap::new();

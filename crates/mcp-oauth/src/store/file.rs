@@ -296,7 +296,9 @@ impl CredentialStore for FileStore {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(StoreLock::new(file))),
                 Err(fs::TryLockError::WouldBlock) => return Ok(None),
-                Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    continue;
+                }
                 Err(fs::TryLockError::Error(e)) => return Err(io_err(&path, "locking", &e)),
             }
         }
@@ -550,7 +552,9 @@ const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 /// Removes the temporary files (`.*.tmp`) that dead writers left in `dir`: they hold
 /// credentials that are no longer in use. Best effort: failures are only logged.
 fn sweep_stale_temp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();

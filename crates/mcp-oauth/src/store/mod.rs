@@ -71,8 +71,14 @@ impl fmt::Debug for ClientRegistration {
             .field("issuer", &self.issuer)
             .field("redirect_uri", &self.redirect_uri)
             .field("client_id", &self.client_id)
-            .field("client_secret", &crate::secret::redacted(&self.client_secret))
-            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field(
+                "client_secret",
+                &crate::secret::redacted(&self.client_secret),
+            )
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .field("kind", &self.kind)
             .finish()
     }
@@ -104,7 +110,10 @@ impl fmt::Debug for TokenSet {
         f.debug_struct("TokenSet")
             .field("access_token", &self.access_token)
             .field("token_type", &self.token_type)
-            .field("refresh_token", &crate::secret::redacted(&self.refresh_token))
+            .field(
+                "refresh_token",
+                &crate::secret::redacted(&self.refresh_token),
+            )
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
             .field("requested_scope", &self.requested_scope)

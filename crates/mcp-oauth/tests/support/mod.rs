@@ -55,7 +55,9 @@ impl MockServer {
         let log2 = log.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let handler = handler.clone();
                 let log = log2.clone();
                 tokio::spawn(async move {
@@ -64,7 +66,11 @@ impl MockServer {
                         let log = log.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let seen = Seen {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_string(),
@@ -86,32 +92,46 @@ impl MockServer {
     }
 
     pub fn paths(&self) -> Vec<String> {
-        self.log.lock().unwrap().iter().map(|s| s.path.clone()).collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect()
     }
 
     pub fn requests_to(&self, path: &str) -> Vec<Seen> {
-        self.log.lock().unwrap().iter().filter(|s| s.path == path).cloned().collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
     }
 }
 
 pub fn json(status: u16, v: serde_json::Value) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     r
 }
 
 pub fn text(status: u16, content_type: &str, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-    r.headers_mut().insert("content-type", content_type.parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", content_type.parse().unwrap());
     r
 }
 
 pub fn redirect(location: &str) -> Reply {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = http::StatusCode::FOUND;
-    r.headers_mut().insert("location", location.parse().unwrap());
+    r.headers_mut()
+        .insert("location", location.parse().unwrap());
     r
 }
 
@@ -121,5 +141,7 @@ pub fn not_found() -> Reply {
 
 /// Query string to map.
 pub fn query_map(q: &str) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
 }
