@@ -89,11 +89,22 @@ impl HttpClient {
                 attempt.stop()
             }
         });
-        let inner = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .redirect(redirect)
-            .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")));
+        let proxies = env_proxies(|k| std::env::var(k).ok())?;
+        if !proxies.is_empty() {
+            // Replace reqwest's own reading of the environment with the same proxies,
+            // minus loopback: a loopback server (the demo, a local MCP server, the
+            // redirect listener) is never reachable through a proxy.
+            builder = builder.no_proxy();
+            for p in proxies {
+                builder = builder.proxy(p);
+            }
+        }
+        let inner = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -225,10 +236,120 @@ impl HttpClient {
     }
 }
 
+/// Loopback addresses are always excluded from proxying, in addition to `NO_PROXY`.
+const LOOPBACK_NO_PROXY: &str = "localhost,127.0.0.0/8,::1";
+
+/// The proxies the environment asks for (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
+/// either case), each excluding `NO_PROXY` and loopback. Empty when none is set.
+fn env_proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
+    };
+    let no_proxy = match first(&["NO_PROXY", "no_proxy"]) {
+        Some(list) => format!("{LOOPBACK_NO_PROXY},{list}"),
+        None => LOOPBACK_NO_PROXY.to_string(),
+    };
+    let mut out = Vec::new();
+    let https = first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
+    let http = first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
+    for (value, is_https) in [(https, true), (http, false)] {
+        if let Some(v) = value {
+            let made = if is_https {
+                reqwest::Proxy::https(&v)
+            } else {
+                reqwest::Proxy::http(&v)
+            };
+            // The proxy URL may hold credentials: name the variable's role, not its value.
+            let p = made.map_err(|_| {
+                Error::Config("a proxy URL in the environment (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY) is not a valid URL".into())
+            })?;
+            out.push(p.no_proxy(reqwest::NoProxy::from_string(&no_proxy)));
+        }
+    }
+    Ok(out)
+}
+
 fn too_large(step: Step, url: &str, cap: usize) -> Error {
     Error::rule(
         step,
         url,
         format!("response body is larger than the {cap}-byte limit"),
     )
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn no_proxy_variables_means_no_override() {
+        assert!(env_proxies(env(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_scheme_gets_its_proxy() {
+        let p = env_proxies(env(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("http_proxy", "http://p2:3128"),
+        ]))
+        .unwrap();
+        assert_eq!(p.len(), 2);
+        let p = env_proxies(env(&[("ALL_PROXY", "http://proxy:3128")])).unwrap();
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_proxy_url_is_a_clear_error_without_its_value() {
+        let e = env_proxies(env(&[("HTTPS_PROXY", "http://user:hunter2@[bad")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HTTPS_PROXY") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn loopback_bypasses_a_configured_proxy() {
+        // A "proxy" that refuses everything: if loopback went through it, the request fails.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if let Ok((mut s, _)) = server.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                    .await;
+            }
+        });
+        let proxies = env_proxies(env(&[(
+            "HTTP_PROXY",
+            &format!("http://127.0.0.2:{dead_port}"),
+        )]))
+        .unwrap();
+        let mut b = reqwest::Client::builder().no_proxy();
+        for p in proxies {
+            b = b.proxy(p);
+        }
+        let client = b.build().unwrap();
+        let r = client
+            .get(format!("http://127.0.0.1:{port}/x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
 }
