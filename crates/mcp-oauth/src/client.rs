@@ -88,7 +88,7 @@ impl OAuthClient {
         browser: Arc<dyn Browser>,
     ) -> Self {
         // Every OAuth request of this client obeys the server's network policy.
-        let http = http.for_server(&config.server_url, config.address_policy);
+        let http = http.for_config(&config);
         Self {
             config,
             http,

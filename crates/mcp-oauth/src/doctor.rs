@@ -331,7 +331,7 @@ pub async fn probe(http: &HttpClient, url: &str, post: bool) -> Probe {
 /// Diagnoses `config.server_url`. Never fails: what cannot be reached is a finding.
 pub async fn diagnose(http: &HttpClient, config: &OAuthConfig) -> DoctorReport {
     // Every URL the server hands out is fetched under its network policy (crate::netpolicy).
-    let http = &http.for_server(&config.server_url, config.address_policy);
+    let http = &http.for_config(config);
     let server_url = config.server_url.clone();
     let mut r = DoctorReport {
         server_url: server_url.clone(),

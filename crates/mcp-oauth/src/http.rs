@@ -135,6 +135,36 @@ impl HttpClient {
         }
     }
 
+    /// [`for_server`](Self::for_server) for `config`'s server and address policy, with the
+    /// hosts of the URLs it configures (authorization server metadata URL, enterprise
+    /// IdP token endpoint) trusted as the user's choice.
+    pub fn for_config(&self, config: &crate::OAuthConfig) -> HttpClient {
+        let trusted: Vec<&str> = config
+            .auth_server_metadata_url
+            .as_deref()
+            .into_iter()
+            .chain(
+                config
+                    .enterprise
+                    .as_ref()
+                    .map(|e| e.idp_token_endpoint.as_str()),
+            )
+            .collect();
+        let guard = crate::netpolicy::AddressGuard::trusting(
+            &config.server_url,
+            config.address_policy,
+            trusted,
+        );
+        if let Some(g) = &self.guard
+            && g.server_url() == guard.server_url()
+            && g.policy() == guard.policy()
+            && g.trusted_hosts() == guard.trusted_hosts()
+        {
+            return self.clone();
+        }
+        self.with_guard(guard)
+    }
+
     /// Like [`for_server`](Self::for_server) with a guard built by the caller.
     pub fn with_guard(&self, guard: std::sync::Arc<crate::netpolicy::AddressGuard>) -> HttpClient {
         HttpClient {

@@ -43,11 +43,13 @@
 //! *any* of its addresses is refused: a name that resolves to a public and a private
 //! address is treated as private. `localhost` and `*.localhost` are loopback without
 //! asking DNS (RFC 6761). The host of the configured MCP server itself is always allowed
-//! (the user chose it), and so is everything when the policy is
+//! (the user chose it), and so are the hosts of the other URLs the user configured (an
+//! authorization server metadata URL, an enterprise IdP's token endpoint; see
+//! [`crate::http::HttpClient::for_config`]); everything is when the policy is
 //! [`AddressPolicy::AllowAll`].
 //!
 //! Where it applies: every request of an [`crate::http::HttpClient`] made with
-//! [`crate::http::HttpClient::for_server`], which is what [`crate::OAuthClient`],
+//! [`crate::http::HttpClient::for_config`] (or `for_server`), which is what [`crate::OAuthClient`],
 //! [`crate::discovery::discover`] and [`crate::doctor::diagnose`] use. MCP traffic to the
 //! configured server URL is not subject to it.
 //!
@@ -336,16 +338,40 @@ pub async fn resolve_host(host: &Host<&str>, port: u16) -> Option<Vec<IpAddr>> {
 pub struct AddressGuard {
     server_url: String,
     policy: AddressPolicy,
+    /// Hosts of URLs the user configured (besides the server's): always allowed.
+    trusted: Vec<String>,
     zone: tokio::sync::OnceCell<ServerZone>,
 }
 
 impl AddressGuard {
     pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
+        Self::trusting(server_url, policy, std::iter::empty::<&str>())
+    }
+
+    /// A guard that also allows the hosts of `trusted`: URLs the user configured (an
+    /// authorization server metadata URL, an enterprise IdP's token endpoint) are the
+    /// user's choice, like the server URL, and not subject to the policy.
+    pub fn trusting<'a>(
+        server_url: impl Into<String>,
+        policy: AddressPolicy,
+        trusted: impl IntoIterator<Item = &'a str>,
+    ) -> Arc<Self> {
+        let trusted = trusted
+            .into_iter()
+            .filter_map(|u| Url::parse(u).ok())
+            .filter_map(|u| u.host().map(|h| h.to_string()))
+            .collect();
         Arc::new(Self {
             server_url: server_url.into(),
             policy,
+            trusted,
             zone: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The hosts allowed besides the server's (see [`AddressGuard::trusting`]).
+    pub fn trusted_hosts(&self) -> &[String] {
+        &self.trusted
     }
 
     /// A guard whose server zone is given rather than resolved (for tests and callers
@@ -395,10 +421,13 @@ impl AddressGuard {
         let Some(host) = url.host() else {
             return Err("the URL has no host".into());
         };
-        // The user chose the server's host.
+        // The user chose the server's host, and the hosts of the URLs they configured.
         if let Ok(server) = Url::parse(&self.server_url)
             && server.host() == Some(host.clone())
         {
+            return Ok(());
+        }
+        if self.trusted.iter().any(|t| *t == host.to_string()) {
             return Ok(());
         }
         let port = url.port_or_known_default().unwrap_or(443);
@@ -643,6 +672,25 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    /// URLs the user configured are the user's choice (an IdP or a metadata URL on the
+    /// corporate network), like the server URL; other hosts stay under the policy.
+    #[tokio::test]
+    async fn configured_hosts_are_trusted() {
+        let guard = AddressGuard::trusting(
+            "https://203.0.113.10/mcp",
+            AddressPolicy::Strict,
+            [
+                "https://10.1.2.3/.well-known/openid-configuration",
+                "not a url",
+            ],
+        );
+        let _ = guard.zone.set(ServerZone::Public);
+        assert_eq!(guard.trusted_hosts(), ["10.1.2.3"]);
+        assert!(guard.check("https://10.1.2.3/token").await.is_ok());
+        assert!(guard.check("https://10.1.2.4/token").await.is_err());
+        assert!(guard.check("http://169.254.169.254/").await.is_err());
     }
 
     #[tokio::test]

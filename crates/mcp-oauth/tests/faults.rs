@@ -48,7 +48,8 @@ pub const SECRETS: [&str; 6] = [AT1, AT2, RT1, RT2, CODE, CS];
 /// healthy server look slow.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The bound every case must meet (the slowest, PRM discovery, tries three URLs).
-const CASE_BOUND: Duration = Duration::from_secs(15);
+// Generous: this catches hangs, it does not measure speed (2 shared cores under CI load).
+const CASE_BOUND: Duration = Duration::from_secs(30);
 
 /// Follows redirects the way a browser whose user clicks "allow" would.
 struct FollowingBrowser;

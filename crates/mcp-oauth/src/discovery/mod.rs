@@ -110,7 +110,7 @@ pub async fn discover(
     www_authenticate: &[String],
 ) -> Result<Discovery> {
     // Every URL fetched below obeys the server's network policy (crate::netpolicy).
-    let http = &http.for_server(&config.server_url, config.address_policy);
+    let http = &http.for_config(config);
     let mut trace = DiscoveryTrace::default();
     let challenge = read_challenge(www_authenticate, &mut trace);
     let (all_challenges, _) = challenge::parse_challenges_lenient(www_authenticate);
