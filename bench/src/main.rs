@@ -6,8 +6,10 @@
 //! 3. **mcp-remote**: `node mcp-remote/dist/proxy.js <url>` (the npm package pinned in
 //!    tests/node/package.json), launched the same way.
 //!
-//! The server (in this process, hyper) is an OAuth-protected, session-based (2025-11-25)
-//! MCP server with one `echo` tool answering `application/json`; a minimal authorization
+//! The server (hyper, in a process of its own as real servers are: `mcp-oauth-bench
+//! serve`; `--server in-process` runs it inside the benchmark process instead, where
+//! the direct client and the server can hand requests to each other on one thread,
+//! which no deployment has) is an OAuth-protected, session-based (2025-11-25) MCP server with one `echo` tool answering `application/json`; a minimal authorization
 //! server (metadata, registration, an authorization endpoint that approves at once, a
 //! token endpoint) runs next to it. Both proxies log in once through the real OAuth flow
 //! (with `tests/browser.sh` as the browser) before anything is measured, so every
@@ -41,13 +43,17 @@ use tokio::sync::oneshot;
 const USAGE: &str =
     "usage: mcp-oauth-bench [--mcp-oauth BIN] [--node BIN] [--mcp-remote JS] [--browser SH]
                        [--cold N] [--small N] [--large N] [--throughput N] [--json FILE]
+                       [--proxy-arg ARG]... [--server process|in-process]
 
 Defaults are relative to the repository root (the current directory):
   --mcp-oauth   target/release/mcp-oauth
   --node        tests/node/node_modules/.bin/node
   --mcp-remote  tests/node/node_modules/mcp-remote/dist/proxy.js
   --browser     tests/browser.sh
-  --cold 7  --small 1000  --large 200  --throughput 4000";
+  --cold 7  --small 1000  --large 200  --throughput 4000
+--server process (the default) runs the echo server in a child process; in-process runs
+it inside the benchmark (the direct client then shares its threads).
+--proxy-arg passes one more argument to `mcp-oauth proxy` (e.g. --proxy-arg=--busy-poll=0).";
 
 struct Args {
     mcp_oauth: PathBuf,
@@ -59,6 +65,8 @@ struct Args {
     large: usize,
     throughput: usize,
     json: Option<PathBuf>,
+    proxy_args: Vec<String>,
+    in_process_server: bool,
 }
 
 fn args() -> Result<Args> {
@@ -72,12 +80,18 @@ fn args() -> Result<Args> {
         large: 200,
         throughput: 4000,
         json: None,
+        proxy_args: Vec::new(),
+        in_process_server: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if let Some(arg) = flag.strip_prefix("--proxy-arg=") {
+            a.proxy_args.push(arg.to_string());
+            continue;
         }
         let value = it
             .next()
@@ -97,6 +111,14 @@ fn args() -> Result<Args> {
             "--large" => a.large = n()?.max(10),
             "--throughput" => a.throughput = n()?.max(16),
             "--json" => a.json = Some(value.into()),
+            "--proxy-arg" => a.proxy_args.push(value),
+            "--server" => {
+                a.in_process_server = match value.as_str() {
+                    "process" => false,
+                    "in-process" => true,
+                    _ => bail!("--server: process or in-process\n{USAGE}"),
+                }
+            }
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
@@ -312,6 +334,16 @@ async fn auth_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     match (method.as_str(), path.as_str()) {
+        // The benchmark's controls when the server runs in its own process.
+        ("GET", "/_bench/mcp-requests") => json_resp(
+            200,
+            &json!({"n": state.mcp_requests.load(Ordering::SeqCst)}),
+        ),
+        ("POST", "/_bench/token") => {
+            let t = String::from_utf8_lossy(&body).into_owned();
+            state.tokens.lock().unwrap().insert(t);
+            resp(204, None, "")
+        }
         (
             "GET",
             "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration",
@@ -376,11 +408,140 @@ async fn auth_server(state: &State, req: hyper::Request<Incoming>) -> Resp {
     }
 }
 
+/// Binds both servers on loopback and serves them on this runtime.
+async fn start_servers(state: &Arc<State>) -> Result<()> {
+    let mcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let _ = state
+        .mcp_url
+        .set(format!("http://{}/mcp", mcp_listener.local_addr()?));
+    let _ = state
+        .issuer
+        .set(format!("http://{}", as_listener.local_addr()?));
+    tokio::spawn(serve(mcp_listener, state.clone(), true));
+    tokio::spawn(serve(as_listener, state.clone(), false));
+    Ok(())
+}
+
+/// `mcp-oauth-bench serve`: the servers in a process of their own. Prints the MCP URL and
+/// the issuer on one line, serves until stdin closes.
+async fn serve_main() -> Result<()> {
+    let state = Arc::new(State::default());
+    start_servers(&state).await?;
+    println!(
+        "{} {}",
+        state.mcp_url.get().unwrap(),
+        state.issuer.get().unwrap()
+    );
+    // Waits on a blocking-pool thread; the servers run on the runtime's workers.
+    tokio::task::spawn_blocking(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    })
+    .await?;
+    Ok(())
+}
+
+/// The echo server as the measurements see it (one value per run: its size is moot).
+#[allow(clippy::large_enum_variant)]
+enum Server {
+    InProcess(Arc<State>),
+    Child {
+        _child: Child,
+        /// Kept open: the server exits when it closes.
+        _stdin: ChildStdin,
+        issuer: String,
+        control: reqwest::Client,
+    },
+}
+
+impl Server {
+    async fn start(in_process: bool) -> Result<(Server, String)> {
+        if in_process {
+            let state = Arc::new(State::default());
+            start_servers(&state).await?;
+            let url = state.mcp_url.get().unwrap().clone();
+            return Ok((Server::InProcess(state), url));
+        }
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the server process")?;
+        let stdin = child.stdin.take().expect("stdin");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .context("the server process did not start")??
+            .ok_or_else(|| anyhow!("the server process exited"))?;
+        let (url, issuer) = line
+            .split_once(' ')
+            .ok_or_else(|| anyhow!("unexpected server line {line:?}"))?;
+        let server = Server::Child {
+            _child: child,
+            _stdin: stdin,
+            issuer: issuer.to_string(),
+            control: direct_client()?,
+        };
+        Ok((server, url.to_string()))
+    }
+
+    /// HTTP requests the MCP origin has seen.
+    async fn mcp_requests(&self) -> Result<u64> {
+        match self {
+            Server::InProcess(s) => Ok(s.mcp_requests.load(Ordering::SeqCst)),
+            Server::Child {
+                issuer, control, ..
+            } => {
+                let body = control
+                    .get(format!("{issuer}/_bench/mcp-requests"))
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?;
+                let v: Value = serde_json::from_slice(&body)?;
+                v["n"].as_u64().ok_or_else(|| anyhow!("bad counter {v}"))
+            }
+        }
+    }
+
+    /// Makes `token` valid at the MCP server (for the direct client).
+    async fn add_token(&self, token: &str) -> Result<()> {
+        match self {
+            Server::InProcess(s) => {
+                s.tokens.lock().unwrap().insert(token.to_string());
+            }
+            Server::Child {
+                issuer, control, ..
+            } => {
+                let r = control
+                    .post(format!("{issuer}/_bench/token"))
+                    .body(token.to_string())
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    bail!("adding the direct token: HTTP {}", r.status());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 // -------------------------------------------------------------------------------------
 // A stdio host
 // -------------------------------------------------------------------------------------
 
-type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Instant>>>>;
+/// Who waits for the response to a request: one caller, or a burst counting completions
+/// (a channel shared by the whole burst, so that the host adds no task or timer per call:
+/// the direct client has none either).
+enum Waiter {
+    Once(oneshot::Sender<Instant>),
+    Burst(tokio::sync::mpsc::UnboundedSender<Instant>),
+}
+
+type Waiters = Arc<Mutex<HashMap<u64, Waiter>>>;
 
 struct Peer {
     child: Child,
@@ -419,8 +580,14 @@ impl Peer {
                     if v.get("error").is_some() {
                         eprintln!("bench: error response: {:.300}", line);
                     }
-                    if let Some(tx) = w.lock().unwrap().remove(&id) {
-                        let _ = tx.send(at);
+                    match w.lock().unwrap().remove(&id) {
+                        Some(Waiter::Once(tx)) => {
+                            let _ = tx.send(at);
+                        }
+                        Some(Waiter::Burst(tx)) => {
+                            let _ = tx.send(at);
+                        }
+                        None => {}
                     }
                 }
             }
@@ -437,16 +604,21 @@ impl Peer {
 
     /// Writes a request; the receiver fires when its response arrives.
     async fn send(&mut self, method: &str, params: &Value) -> Result<oneshot::Receiver<Instant>> {
+        let (tx, rx) = oneshot::channel();
+        self.send_to(method, params, Waiter::Once(tx)).await?;
+        Ok(rx)
+    }
+
+    async fn send_to(&mut self, method: &str, params: &Value, waiter: Waiter) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
-        let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap().insert(id, tx);
+        self.waiters.lock().unwrap().insert(id, waiter);
         let mut line = serde_json::to_vec(
             &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
         )?;
         line.push(b'\n');
         self.stdin.write_all(&line).await?;
-        Ok(rx)
+        Ok(())
     }
 
     async fn call(&mut self, method: &str, params: &Value) -> Result<Duration> {
@@ -577,19 +749,21 @@ impl Target {
                 }
             }
             Target::Stdio(p) => {
-                let mut inflight = tokio::task::JoinSet::new();
-                let mut sent = 0;
-                while sent < n || !inflight.is_empty() {
-                    while sent < n && inflight.len() < 16 {
-                        let rx = p.send("tools/call", params).await?;
-                        inflight.spawn(async move {
-                            tokio::time::timeout(Duration::from_secs(120), rx).await
-                        });
+                let (tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+                let (mut sent, mut inflight) = (0, 0);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+                while sent < n || inflight > 0 {
+                    while sent < n && inflight < 16 {
+                        p.send_to("tools/call", params, Waiter::Burst(tx.clone()))
+                            .await?;
                         sent += 1;
+                        inflight += 1;
                     }
-                    if let Some(res) = inflight.join_next().await {
-                        res?.map_err(|_| anyhow!("a call timed out"))??;
-                    }
+                    tokio::time::timeout_at(deadline, done.recv())
+                        .await
+                        .map_err(|_| anyhow!("{inflight} calls unanswered after 120 s"))?
+                        .ok_or_else(|| anyhow!("the proxy's output ended"))?;
+                    inflight -= 1;
                 }
             }
         }
@@ -606,33 +780,31 @@ impl Target {
 
 /// Cold start of a proxy: spawn → `initialize` reply, and the HTTP requests the server
 /// saw meanwhile.
-async fn cold_start(state: &State, make: &dyn Fn() -> Command) -> Result<(Duration, u64)> {
-    let before = state.mcp_requests.load(Ordering::SeqCst);
+async fn cold_start(server: &Server, make: &dyn Fn() -> Command) -> Result<(Duration, u64)> {
+    let before = server.mcp_requests().await?;
     let start = Instant::now();
     let mut p = Peer::spawn(make())?;
     p.call("initialize", &init_params()).await?;
     let elapsed = start.elapsed();
-    let requests = state.mcp_requests.load(Ordering::SeqCst) - before;
+    let requests = server.mcp_requests().await? - before;
     p.stop().await;
     Ok((elapsed, requests))
 }
 
 /// Cold start of the direct client: a new HTTP client, `initialize`.
-async fn cold_start_direct(state: &State, token: &str) -> Result<(Duration, u64)> {
-    let before = state.mcp_requests.load(Ordering::SeqCst);
+async fn cold_start_direct(server: &Server, url: &str, token: &str) -> Result<(Duration, u64)> {
+    let before = server.mcp_requests().await?;
     let d = Direct {
         http: direct_client()?,
-        url: state.mcp_url.get().unwrap().clone(),
+        url: url.to_string(),
         token: token.to_string(),
         session: String::new(),
         next: AtomicU64::new(1),
     };
     let start = Instant::now();
     d.post("initialize", &init_params()).await?;
-    Ok((
-        start.elapsed(),
-        state.mcp_requests.load(Ordering::SeqCst) - before,
-    ))
+    let elapsed = start.elapsed();
+    Ok((elapsed, server.mcp_requests().await? - before))
 }
 
 async fn open_stdio(make: &dyn Fn() -> Command) -> Result<Target> {
@@ -643,9 +815,9 @@ async fn open_stdio(make: &dyn Fn() -> Command) -> Result<Target> {
     Ok(Target::Stdio(Box::new(p)))
 }
 
-async fn open_direct(state: &State, token: &str) -> Result<Target> {
+async fn open_direct(url: &str, token: &str) -> Result<Target> {
     let http = direct_client()?;
-    let url = state.mcp_url.get().unwrap().clone();
+    let url = url.to_string();
     let resp = http
         .post(&url)
         .header("accept", "application/json, text/event-stream")
@@ -674,10 +846,15 @@ async fn open_direct(state: &State, token: &str) -> Result<Target> {
 
 /// Every measurement, the three ways interleaved round by round so that background
 /// load on the machine affects them alike.
-async fn measure_all(state: &Arc<State>, a: &Args, ways: &[Way<'_>]) -> Result<Vec<Results>> {
+async fn measure_all(
+    server: &Server,
+    url: &str,
+    a: &Args,
+    ways: &[Way<'_>],
+) -> Result<Vec<Results>> {
     const ROUNDS: usize = 10;
     let token = "direct-token".to_string();
-    state.tokens.lock().unwrap().insert(token.clone());
+    server.add_token(&token).await?;
     let mut results: Vec<Results> = ways
         .iter()
         .map(|(name, _)| Results {
@@ -692,8 +869,8 @@ async fn measure_all(state: &Arc<State>, a: &Args, ways: &[Way<'_>]) -> Result<V
     for _ in 0..a.cold {
         for (i, (_, make)) in ways.iter().enumerate() {
             let (d, n) = match make {
-                None => cold_start_direct(state, &token).await?,
-                Some(make) => cold_start(state, *make).await?,
+                None => cold_start_direct(server, url, &token).await?,
+                Some(make) => cold_start(server, *make).await?,
             };
             colds[i].push(d);
             reqs[i].push(n);
@@ -710,7 +887,7 @@ async fn measure_all(state: &Arc<State>, a: &Args, ways: &[Way<'_>]) -> Result<V
     let mut targets = Vec::new();
     for (_, make) in ways {
         targets.push(match make {
-            None => open_direct(state, &token).await?,
+            None => open_direct(url, &token).await?,
             Some(make) => open_stdio(*make).await?,
         });
     }
@@ -870,8 +1047,21 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
     let ms = |us: f64| format!("{:.3} ms", us / 1000.0);
     let mut s = String::new();
     s += &format!(
-        "Loopback echo server; {} cold starts each (median); {} small and {} × 100 KB sequential calls and {} calls with 16 in flight each, the three ways interleaved in 10 rounds.\n\n",
-        a.cold, a.small, a.large, a.throughput
+        "Loopback echo server ({}); {} cold starts each (median); {} small and {} × 100 KB sequential calls and {} calls with 16 in flight each, the three ways interleaved in 10 rounds.{}\n\n",
+        if a.in_process_server {
+            "in the benchmark process"
+        } else {
+            "in its own process"
+        },
+        a.cold,
+        a.small,
+        a.large,
+        a.throughput,
+        if a.proxy_args.is_empty() {
+            String::new()
+        } else {
+            format!(" Proxy arguments: `{}`.", a.proxy_args.join(" "))
+        }
     );
     s += "| | direct HTTP | mcp-oauth proxy | mcp-remote 0.15.1 |\n|---|---|---|---|\n";
     s += &format!(
@@ -1013,19 +1203,11 @@ fn to_json(r: &Results) -> Value {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve_main().await;
+    }
     let a = args()?;
-    let state = Arc::new(State::default());
-    let mcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let _ = state
-        .mcp_url
-        .set(format!("http://{}/mcp", mcp_listener.local_addr()?));
-    let _ = state
-        .issuer
-        .set(format!("http://{}", as_listener.local_addr()?));
-    tokio::spawn(serve(mcp_listener, state.clone(), true));
-    tokio::spawn(serve(as_listener, state.clone(), false));
-    let url = state.mcp_url.get().unwrap().clone();
+    let (server, url) = Server::start(a.in_process_server).await?;
 
     let work = std::env::temp_dir().join(format!("mcp-oauth-bench.{}", std::process::id()));
     std::fs::create_dir_all(work.join("home"))?;
@@ -1033,16 +1215,18 @@ async fn main() -> Result<()> {
     eprintln!("bench: server {url}, work dir {}", work.display());
 
     let mcp_oauth = {
-        let (bin, work, browser, url) = (
+        let (bin, work, browser, url, extra) = (
             a.mcp_oauth.clone(),
             work.clone(),
             a.browser.clone(),
             url.clone(),
+            a.proxy_args.clone(),
         );
         move || {
             let mut c = base_command(&bin, &work, &browser);
             c.arg("proxy")
                 .arg(&url)
+                .args(&extra)
                 .env("MCP_OAUTH_HOME", work.join("mcp-oauth-home"));
             c
         }
@@ -1072,12 +1256,16 @@ async fn main() -> Result<()> {
         ("mcp-oauth proxy", Some(&mcp_oauth)),
         ("mcp-remote", Some(&mcp_remote)),
     ];
-    let r = measure_all(&state, &a, &ways).await?;
+    let r = measure_all(&server, &url, &a, &ways).await?;
     let (d, o, m) = (&r[0], &r[1], &r[2]);
     println!("{}", report(d, o, m, &a));
     if let Some(path) = &a.json {
         let v = json!({
-            "server": "in-process hyper echo server (session-based, application/json), loopback",
+            "server": if a.in_process_server {
+                "hyper echo server in the benchmark process (session-based, application/json), loopback"
+            } else {
+                "hyper echo server in its own process (session-based, application/json), loopback"
+            },
             "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
             "direct": to_json(d),
             "mcp_oauth_proxy": to_json(o),

@@ -137,16 +137,21 @@ where
             let Some(msg) = msg else { break };
             w.write_all(&msg).await?;
             w.write_all(b"\n").await?;
-            // Write whatever else is queued before flushing: one flush per burst. Yielding
-            // once lets responses that complete in the same scheduler tick join it.
+            // Write whatever else is queued before flushing: one flush per burst. Under
+            // load (more was queued), yielding once lets responses that complete in the
+            // same scheduler tick join it; a lone message is flushed at once.
+            let mut burst = false;
             while let Ok(msg) = rx.try_recv() {
+                burst = true;
                 w.write_all(&msg).await?;
                 w.write_all(b"\n").await?;
             }
-            tokio::task::yield_now().await;
-            while let Ok(msg) = rx.try_recv() {
-                w.write_all(&msg).await?;
-                w.write_all(b"\n").await?;
+            if burst {
+                tokio::task::yield_now().await;
+                while let Ok(msg) = rx.try_recv() {
+                    w.write_all(&msg).await?;
+                    w.write_all(b"\n").await?;
+                }
             }
             w.flush().await?;
         }
