@@ -237,7 +237,7 @@ pub fn parse_registration_response(
             body_excerpt: crate::util::excerpt(&String::from_utf8_lossy(body), 200),
         });
     }
-    let resp: RegistrationResponse = serde_json::from_slice(body).map_err(|e| {
+    let resp: RegistrationResponse = crate::util::from_json_object(body).map_err(|e| {
         Error::rule(
             Step::Registration,
             endpoint,

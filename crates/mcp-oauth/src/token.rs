@@ -316,7 +316,7 @@ pub fn parse_token_response(
     body: &[u8],
     requested_scope: Option<&str>,
 ) -> Result<TokenSet> {
-    let raw: Option<RawTokenResponse> = serde_json::from_slice(body).ok();
+    let raw: Option<RawTokenResponse> = crate::util::from_json_object(body).ok();
     if let Some(RawTokenResponse {
         error: Some(error),
         error_description,
@@ -345,7 +345,11 @@ pub fn parse_token_response(
         });
     }
     let Some(raw) = raw else {
-        return Err(Error::rule(step, url, "the token response is not JSON"));
+        return Err(Error::rule(
+            step,
+            url,
+            "the token response is not a JSON object",
+        ));
     };
     let access_token = raw
         .access_token

@@ -63,3 +63,27 @@ fn prm_resource_metadata_with_a_non_http_scheme_is_skipped() {
     );
     assert!(trace.to_string().contains("not an http(s) URL"), "{trace}");
 }
+
+/// fuzz target `token_response`, crash-5942c336: the body `["refresh_token"]` (a JSON array)
+/// was read as a token response whose access token is "refresh_token": serde's derive
+/// reads a struct from an array by position. Token responses, metadata and registration
+/// responses must be JSON objects.
+#[test]
+fn token_response_that_is_a_json_array_is_refused() {
+    let body = b"[ \"refresh_token\"\n\n ]\t\t";
+    let err =
+        parse_token_response(Step::TokenExchange, "https://as/token", 200, body, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("not a JSON object"), "{msg}");
+    assert!(msg.contains("https://as/token"), "{msg}");
+    // The same shape as an object is still a token.
+    let ok = parse_token_response(
+        Step::TokenExchange,
+        "https://as/token",
+        200,
+        br#"{"access_token": "refresh_token"}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(ok.access_token.expose(), "refresh_token");
+}

@@ -131,7 +131,7 @@ pub async fn start(
             body_excerpt: fetched.text_excerpt(),
         });
     }
-    let raw: RawDeviceResponse = serde_json::from_slice(&fetched.body).map_err(|e| {
+    let raw: RawDeviceResponse = crate::util::from_json_object(&fetched.body).map_err(|e| {
         Error::rule(
             step,
             endpoint,

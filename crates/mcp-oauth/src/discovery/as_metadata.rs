@@ -280,7 +280,7 @@ pub async fn fetch_candidate(
         );
         return None;
     }
-    let meta: AuthServerMetadata = match serde_json::from_slice(&fetched.body) {
+    let meta: AuthServerMetadata = match crate::util::from_json_object(&fetched.body) {
         Ok(m) => m,
         Err(e) => {
             trace.push(

@@ -184,7 +184,7 @@ pub async fn fetch(http: &HttpClient, url: &str) -> PrmFetch {
             why: format!("not JSON: {}", fetched.text_excerpt()),
         };
     }
-    match serde_json::from_slice(&fetched.body) {
+    match crate::util::from_json_object(&fetched.body) {
         Ok(metadata) => PrmFetch::Document {
             status: fetched.status,
             metadata,
