@@ -222,7 +222,7 @@ pub fn parse_registration_response(
     body: &[u8],
 ) -> Result<ClientRegistration> {
     if !(200..300).contains(&status) {
-        if let Ok(err) = serde_json::from_slice::<OAuthErrorBody>(body) {
+        if let Ok(err) = crate::util::from_json_object::<OAuthErrorBody>(body) {
             return Err(Error::OAuth {
                 step: Step::Registration,
                 url: endpoint.to_string(),

@@ -71,7 +71,7 @@ pub async fn revoke(
     }
     let mut fetched = fetched;
     fetched.body = sent.scrub_body(&fetched.body);
-    if let Ok(body) = serde_json::from_slice::<OAuthErrorBody>(&fetched.body) {
+    if let Ok(body) = crate::util::from_json_object::<OAuthErrorBody>(&fetched.body) {
         return Err(Error::OAuth {
             step,
             url: endpoint.to_string(),

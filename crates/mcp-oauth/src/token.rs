@@ -316,8 +316,8 @@ pub fn parse_token_response(
     body: &[u8],
     requested_scope: Option<&str>,
 ) -> Result<TokenSet> {
-    let raw: Option<RawTokenResponse> = crate::util::from_json_object(body).ok();
-    if let Some(RawTokenResponse {
+    let raw: serde_json::Result<RawTokenResponse> = crate::util::from_json_object(body);
+    if let Ok(RawTokenResponse {
         error: Some(error),
         error_description,
         error_uri,
@@ -344,13 +344,16 @@ pub fn parse_token_response(
             body_excerpt: crate::util::excerpt(&String::from_utf8_lossy(body), 200),
         });
     }
-    let Some(raw) = raw else {
-        return Err(Error::rule(
-            step,
-            url,
-            "the token response is not a JSON object",
-        ));
-    };
+    let raw = raw.map_err(|e| {
+        // serde's message is left out: it may quote a value of the body, a token.
+        let rule = match e.classify() {
+            serde_json::error::Category::Data => {
+                "the token response is not a JSON object with the members of RFC 6749 §5.1"
+            }
+            _ => "the token response is not JSON",
+        };
+        Error::rule(step, url, rule)
+    })?;
     let access_token = raw
         .access_token
         .filter(|t| !t.is_empty())

@@ -73,6 +73,32 @@ pub(crate) fn union_scopes<'a>(lists: impl IntoIterator<Item = &'a str>) -> Stri
     out.join(" ")
 }
 
+/// The first byte that is not JSON whitespace.
+pub(crate) fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// Reads a JSON object into `T`. OAuth and MCP documents are JSON objects (RFC 6749 §5.1,
+/// RFC 7591 §3.2.1, RFC 8414 §3.2, RFC 9728 §3.2); serde's derive would also read a JSON
+/// array into a struct, by position: `["x"]` was a token response with the access token
+/// "x" (found by the `token_response` fuzz target). Anything but an object is refused
+/// with serde's error type, so callers report it like any other malformed document.
+pub(crate) fn from_json_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> serde_json::Result<T> {
+    if first_byte(body) != Some(b'{') {
+        // Not JSON at all keeps serde's syntax error; other JSON is a data error.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)?;
+        return Err(<serde_json::Error as serde::de::Error>::custom(
+            "expected a JSON object",
+        ));
+    }
+    serde_json::from_slice(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,31 +130,6 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token(32));
     }
-}
-
-/// Reads a JSON object into `T`. OAuth and MCP documents are JSON objects (RFC 6749 §5.1,
-/// RFC 7591 §3.2.1, RFC 8414 §3.2, RFC 9728 §3.2); serde's derive would also read a JSON
-/// array into a struct, by position: `["x"]` was a token response with the access token
-/// "x" (found by the `token_response` fuzz target). Anything but an object is refused
-/// with serde's error type, so callers report it like any other malformed document.
-pub(crate) fn from_json_object<T: serde::de::DeserializeOwned>(
-    body: &[u8],
-) -> serde_json::Result<T> {
-    let first = body
-        .iter()
-        .copied()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(b'{') {
-        return Err(<serde_json::Error as serde::de::Error>::custom(
-            "expected a JSON object",
-        ));
-    }
-    serde_json::from_slice(body)
-}
-
-#[cfg(test)]
-mod json_object_tests {
-    use super::from_json_object;
 
     #[derive(serde::Deserialize, Debug)]
     struct Doc {
@@ -137,11 +138,16 @@ mod json_object_tests {
     }
 
     #[test]
-    fn only_objects_are_read() {
+    fn only_json_objects_are_read() {
         assert!(from_json_object::<Doc>(b" \n{\"a\": \"x\"}").is_ok());
-        for bad in [&b"[\"x\"]"[..], b"\"x\"", b"", b"null", b"1"] {
+        for bad in [&b"[\"x\"]"[..], b"\"x\"", b"null", b"1"] {
             let e = from_json_object::<Doc>(bad).unwrap_err();
             assert!(e.to_string().contains("expected a JSON object"), "{e}");
+            assert!(e.is_data(), "{e}");
+        }
+        for not_json in [&b""[..], b"<html>", b"[1,"] {
+            let e = from_json_object::<Doc>(not_json).unwrap_err();
+            assert!(e.is_syntax() || e.is_eof(), "{e}");
         }
         // Without the check, serde reads the array by position.
         assert!(serde_json::from_slice::<Doc>(b"[\"x\"]").is_ok());

@@ -116,7 +116,7 @@ pub async fn start(
     tracing::info!(%endpoint, "requesting a device code (RFC 8628)");
     let fetched = client_auth::post_form(http, step, endpoint, client, form, None).await?;
     if !(200..300).contains(&fetched.status) {
-        if let Ok(body) = serde_json::from_slice::<OAuthErrorBody>(&fetched.body) {
+        if let Ok(body) = crate::util::from_json_object::<OAuthErrorBody>(&fetched.body) {
             return Err(Error::OAuth {
                 step,
                 url: endpoint.to_string(),

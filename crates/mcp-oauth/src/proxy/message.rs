@@ -128,14 +128,6 @@ pub(crate) fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
-/// The first byte that is not JSON whitespace.
-pub(crate) fn first_byte(bytes: &[u8]) -> Option<u8> {
-    bytes
-        .iter()
-        .copied()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-}
-
 /// The position of the first `needle` in `hay`, eight bytes at a time (an iterator's
 /// `position` goes byte by byte: six times slower on a 100 KB message).
 pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {

@@ -24,7 +24,7 @@ use super::bridge::Bridge;
 use super::message::{
     Envelope, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, Invalid, Kind, METHOD_NOT_FOUND,
     MISSING_CAPABILITY, PARSE_ERROR, UNSUPPORTED_VERSION, error_response, error_response_with,
-    first_byte, id_key, one_line,
+    id_key, one_line,
 };
 use super::stdio::Output;
 use super::upstream::{
@@ -33,6 +33,7 @@ use super::upstream::{
 };
 use super::{ProxyOptions, TransportMode};
 use crate::mcp::headers::{self, ParamHeader};
+use crate::util::first_byte;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use reqwest::Method;
