@@ -127,31 +127,18 @@ where
                 m = rx.recv() => m,
                 _ = &mut close_rx => {
                     // Closing: write what is already queued, then stop.
-                    while let Ok(msg) = rx.try_recv() {
-                        w.write_all(&msg).await?;
-                        w.write_all(b"\n").await?;
-                    }
+                    write_queued(&mut w, &mut rx).await?;
                     None
                 }
             };
             let Some(msg) = msg else { break };
-            w.write_all(&msg).await?;
-            w.write_all(b"\n").await?;
+            write_line(&mut w, &msg).await?;
             // Write whatever else is queued before flushing: one flush per burst. Under
             // load (more was queued), yielding once lets responses that complete in the
             // same scheduler tick join it; a lone message is flushed at once.
-            let mut burst = false;
-            while let Ok(msg) = rx.try_recv() {
-                burst = true;
-                w.write_all(&msg).await?;
-                w.write_all(b"\n").await?;
-            }
-            if burst {
+            if write_queued(&mut w, &mut rx).await? {
                 tokio::task::yield_now().await;
-                while let Ok(msg) = rx.try_recv() {
-                    w.write_all(&msg).await?;
-                    w.write_all(b"\n").await?;
-                }
+                write_queued(&mut w, &mut rx).await?;
             }
             w.flush().await?;
         }
@@ -164,6 +151,24 @@ where
             close: Some(close_tx),
         },
     )
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(w: &mut BufWriter<W>, msg: &[u8]) -> io::Result<()> {
+    w.write_all(msg).await?;
+    w.write_all(b"\n").await
+}
+
+/// Writes every message already queued, without waiting; were there any?
+async fn write_queued<W: AsyncWrite + Unpin>(
+    w: &mut BufWriter<W>,
+    rx: &mut mpsc::Receiver<Bytes>,
+) -> io::Result<bool> {
+    let mut any = false;
+    while let Ok(msg) = rx.try_recv() {
+        any = true;
+        write_line(w, &msg).await?;
+    }
+    Ok(any)
 }
 
 #[cfg(test)]
