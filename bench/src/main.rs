@@ -447,6 +447,7 @@ enum Server {
     InProcess(Arc<State>),
     Child {
         _child: Child,
+        mcp_url: String,
         /// Kept open: the server exits when it closes.
         _stdin: ChildStdin,
         issuer: String,
@@ -455,12 +456,11 @@ enum Server {
 }
 
 impl Server {
-    async fn start(in_process: bool) -> Result<(Server, String)> {
+    async fn start(in_process: bool) -> Result<Server> {
         if in_process {
             let state = Arc::new(State::default());
             start_servers(&state).await?;
-            let url = state.mcp_url.get().unwrap().clone();
-            return Ok((Server::InProcess(state), url));
+            return Ok(Server::InProcess(state));
         }
         let mut child = Command::new(std::env::current_exe()?)
             .arg("serve")
@@ -478,13 +478,21 @@ impl Server {
         let (url, issuer) = line
             .split_once(' ')
             .ok_or_else(|| anyhow!("unexpected server line {line:?}"))?;
-        let server = Server::Child {
+        Ok(Server::Child {
             _child: child,
+            mcp_url: url.to_string(),
             _stdin: stdin,
             issuer: issuer.to_string(),
             control: direct_client()?,
-        };
-        Ok((server, url.to_string()))
+        })
+    }
+
+    /// The MCP endpoint.
+    fn url(&self) -> &str {
+        match self {
+            Server::InProcess(s) => s.mcp_url.get().expect("bound"),
+            Server::Child { mcp_url, .. } => mcp_url,
+        }
     }
 
     /// HTTP requests the MCP origin has seen.
@@ -792,11 +800,11 @@ async fn cold_start(server: &Server, make: &dyn Fn() -> Command) -> Result<(Dura
 }
 
 /// Cold start of the direct client: a new HTTP client, `initialize`.
-async fn cold_start_direct(server: &Server, url: &str, token: &str) -> Result<(Duration, u64)> {
+async fn cold_start_direct(server: &Server, token: &str) -> Result<(Duration, u64)> {
     let before = server.mcp_requests().await?;
     let d = Direct {
         http: direct_client()?,
-        url: url.to_string(),
+        url: server.url().to_string(),
         token: token.to_string(),
         session: String::new(),
         next: AtomicU64::new(1),
@@ -846,12 +854,7 @@ async fn open_direct(url: &str, token: &str) -> Result<Target> {
 
 /// Every measurement, the three ways interleaved round by round so that background
 /// load on the machine affects them alike.
-async fn measure_all(
-    server: &Server,
-    url: &str,
-    a: &Args,
-    ways: &[Way<'_>],
-) -> Result<Vec<Results>> {
+async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<Results>> {
     const ROUNDS: usize = 10;
     let token = "direct-token".to_string();
     server.add_token(&token).await?;
@@ -869,7 +872,7 @@ async fn measure_all(
     for _ in 0..a.cold {
         for (i, (_, make)) in ways.iter().enumerate() {
             let (d, n) = match make {
-                None => cold_start_direct(server, url, &token).await?,
+                None => cold_start_direct(server, &token).await?,
                 Some(make) => cold_start(server, *make).await?,
             };
             colds[i].push(d);
@@ -887,7 +890,7 @@ async fn measure_all(
     let mut targets = Vec::new();
     for (_, make) in ways {
         targets.push(match make {
-            None => open_direct(url, &token).await?,
+            None => open_direct(server.url(), &token).await?,
             Some(make) => open_stdio(*make).await?,
         });
     }
@@ -1207,7 +1210,8 @@ async fn main() -> Result<()> {
         return serve_main().await;
     }
     let a = args()?;
-    let (server, url) = Server::start(a.in_process_server).await?;
+    let server = Server::start(a.in_process_server).await?;
+    let url = server.url().to_string();
 
     let work = std::env::temp_dir().join(format!("mcp-oauth-bench.{}", std::process::id()));
     std::fs::create_dir_all(work.join("home"))?;
@@ -1256,7 +1260,7 @@ async fn main() -> Result<()> {
         ("mcp-oauth proxy", Some(&mcp_oauth)),
         ("mcp-remote", Some(&mcp_remote)),
     ];
-    let r = measure_all(&server, &url, &a, &ways).await?;
+    let r = measure_all(&server, &a, &ways).await?;
     let (d, o, m) = (&r[0], &r[1], &r[2]);
     println!("{}", report(d, o, m, &a));
     if let Some(path) = &a.json {
