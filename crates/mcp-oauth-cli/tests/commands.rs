@@ -14,144 +14,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
-const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+mod support;
+use support::{Deps, PROXY_VARS, Server, now, tail};
+
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
-
-struct Deps {
-    node: PathBuf,
-    python: PathBuf,
-    oidc_as: PathBuf,
-    mcp_server: PathBuf,
-    browser: PathBuf,
-}
-
-fn deps(test: &str) -> Option<Deps> {
-    let dir = match std::env::var_os(DEPS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
-                panic!(
-                    "{DEPS_ENV} is not set but {REQUIRE_ENV}=1: run scripts/test (or scripts/bootstrap)"
-                );
-            }
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "\nSKIPPED commands::{test}: {DEPS_ENV} is not set, so the real-server test did NOT run \
-                 (scripts/test runs it)\n"
-            );
-            return None;
-        }
-    };
-    let manifest = dir.join("test-deps.json");
-    let v: Value = serde_json::from_str(
-        &fs::read_to_string(&manifest)
-            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/bootstrap", manifest.display())),
-    )
-    .expect("test-deps.json is JSON");
-    let path = |k: &str| {
-        PathBuf::from(
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("no {k} in {}", manifest.display())),
-        )
-    };
-    Some(Deps {
-        node: path("node"),
-        python: path("python"),
-        oidc_as: path("oidc_as"),
-        mcp_server: path("mcp_server"),
-        browser: path("browser"),
-    })
-}
-
-struct Server {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    ready: Value,
-    stderr_path: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(name: &str, mut cmd: Command, logdir: &Path) -> Server {
-        let stderr_path = logdir.join(format!("{name}.stderr"));
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr_path).unwrap());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
-        let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
-        assert!(
-            ready["ready"] == true,
-            "{name} did not start: {line:?}\n{}",
-            tail(&stderr_path, 3000)
-        );
-        Server {
-            child,
-            _stdin: stdin,
-            ready,
-            stderr_path,
-        }
-    }
-}
-
-fn tail(path: &Path, max: usize) -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = File::open(path) {
-        let _ = f.read_to_string(&mut s);
-    }
-    if s.len() > max {
-        let mut cut = s.len() - max;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s = format!("...{}", &s[cut..]);
-    }
-    s
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 struct Out {
     status: ExitStatus,
@@ -1259,4 +1130,8 @@ fn configuration_file_settings() {
             && out.stderr.contains("client_secret"),
         "an unknown key is an error naming the file and the key",
     );
+}
+
+fn deps(test: &str) -> Option<Deps> {
+    support::deps(&format!("commands::{test}"), "the real-server test")
 }

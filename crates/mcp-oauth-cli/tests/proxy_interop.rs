@@ -22,178 +22,17 @@
 
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
-const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+mod support;
+use support::{Deps, Server, clean_env, tail};
+
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
-
-struct Deps {
-    node: PathBuf,
-    python: PathBuf,
-    oidc_as: PathBuf,
-    root: PathBuf,
-    browser: PathBuf,
-}
-
-fn deps() -> Option<Deps> {
-    let dir = match std::env::var_os(DEPS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
-                panic!(
-                    "{DEPS_ENV} is not set but {REQUIRE_ENV}=1: the proxy interop test must not be skipped"
-                );
-            }
-            let bar = "!".repeat(78);
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "\n{bar}\nSKIPPED proxy_interop: {DEPS_ENV} is not set, so the SDK stdio clients -> \
-                 mcp-oauth proxy -> Python SDK server + oidc-provider test did NOT run.\nRun \
-                 scripts/test (or scripts/bootstrap and {DEPS_ENV}=<repo>/.deps cargo test).\n{bar}\n"
-            );
-            return None;
-        }
-    };
-    let manifest = dir.join("test-deps.json");
-    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| {
-        panic!(
-            "{} is unreadable ({e}); run scripts/bootstrap",
-            manifest.display()
-        )
-    });
-    let v: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
-    let path = |k: &str| {
-        let p = PathBuf::from(
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("{} has no \"{k}\"", manifest.display())),
-        );
-        assert!(
-            p.exists(),
-            "{} does not exist; run scripts/bootstrap",
-            p.display()
-        );
-        p
-    };
-    let deps = Deps {
-        node: path("node"),
-        python: path("python"),
-        oidc_as: path("oidc_as"),
-        root: path("root"),
-        browser: path("browser"),
-    };
-    for p in [
-        "tests/python/proxy_client.py",
-        "tests/python/mcp_server_variant.py",
-        "tests/node/proxy-client.mjs",
-        "tests/node/node_modules/@modelcontextprotocol/sdk/package.json",
-    ] {
-        assert!(
-            deps.root.join(p).exists(),
-            "{p} is missing; run scripts/bootstrap"
-        );
-    }
-    Some(deps)
-}
-
-/// A server child process, killed on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    ready: Value,
-    stderr_path: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clean_env(cmd: &mut Command) {
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_PROXY", "127.0.0.1,localhost,::1");
-}
-
-impl Server {
-    fn start(name: &'static str, mut cmd: Command, logdir: &Path) -> Server {
-        let stderr_path = logdir.join(format!("{name}.stderr"));
-        clean_env(&mut cmd);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr_path).expect("stderr log"));
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let stdin = child.stdin.take();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
-        let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
-        let server = Server {
-            name,
-            child,
-            _stdin: stdin,
-            ready,
-            stderr_path,
-        };
-        assert!(
-            server.ready["ready"] == Value::Bool(true),
-            "{name} did not get ready (got {line:?}); stderr:\n{}",
-            tail(&server.stderr_path, 4000)
-        );
-        server
-    }
-
-    fn field(&self, key: &str) -> String {
-        self.ready[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("{}: no {key}", self.name))
-            .to_string()
-    }
-}
-
-fn tail(path: &Path, max: usize) -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = File::open(path) {
-        let _ = f.read_to_string(&mut s);
-    }
-    if s.len() > max {
-        let mut cut = s.len() - max;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s = format!("...{}", &s[cut..]);
-    }
-    s
-}
 
 fn json_lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path)
@@ -618,4 +457,23 @@ fn sdk_stdio_clients_through_the_proxy_session_wire() {
 #[test]
 fn sdk_stdio_clients_through_the_proxy_stateless_wire() {
     interop(Wire::Stateless);
+}
+
+fn deps() -> Option<Deps> {
+    let deps = support::deps(
+        "proxy_interop",
+        "the SDK stdio clients -> mcp-oauth proxy -> Python SDK server + oidc-provider test",
+    )?;
+    for p in [
+        "tests/python/proxy_client.py",
+        "tests/python/mcp_server_variant.py",
+        "tests/node/proxy-client.mjs",
+        "tests/node/node_modules/@modelcontextprotocol/sdk/package.json",
+    ] {
+        assert!(
+            deps.root.join(p).exists(),
+            "{p} is missing; run scripts/bootstrap"
+        );
+    }
+    Some(deps)
 }

@@ -19,177 +19,18 @@
 
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
-const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
-const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+mod support;
+use support::{Deps, PROXY_VARS, Server, now, tail};
+
 const FIRST_RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
-
-/// Paths from `.deps/test-deps.json` (written by scripts/bootstrap).
-struct Deps {
-    node: PathBuf,
-    python: PathBuf,
-    oidc_as: PathBuf,
-    mcp_server: PathBuf,
-    browser: PathBuf,
-}
-
-fn deps() -> Option<Deps> {
-    let dir = match std::env::var_os(DEPS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
-                panic!(
-                    "{DEPS_ENV} is not set but {REQUIRE_ENV}=1: the real-server test must not be \
-                     skipped. Run scripts/test (or scripts/bootstrap, then set \
-                     {DEPS_ENV}=<repo>/.deps)."
-                );
-            }
-            // Written to the real stderr, not eprintln!, so that libtest's output capture
-            // does not hide it.
-            let bar = "!".repeat(78);
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "\n{bar}\nSKIPPED real_servers: {DEPS_ENV} is not set, so the real oidc-provider \
-                 + MCP Python SDK test did NOT run.\nRun scripts/test (or scripts/bootstrap and \
-                 {DEPS_ENV}=<repo>/.deps cargo test) to run it.\n{bar}\n"
-            );
-            return None;
-        }
-    };
-    let manifest = dir.join("test-deps.json");
-    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| {
-        panic!(
-            "{DEPS_ENV}={} but {} is unreadable ({e}); run scripts/bootstrap",
-            dir.display(),
-            manifest.display()
-        )
-    });
-    let v: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", manifest.display()));
-    let path = |k: &str| {
-        let p = PathBuf::from(
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("{} has no \"{k}\"", manifest.display())),
-        );
-        assert!(
-            p.exists(),
-            "{} (\"{k}\" in {}) does not exist; run scripts/bootstrap",
-            p.display(),
-            manifest.display()
-        );
-        p
-    };
-    Some(Deps {
-        node: path("node"),
-        python: path("python"),
-        oidc_as: path("oidc_as"),
-        mcp_server: path("mcp_server"),
-        browser: path("browser"),
-    })
-}
-
-/// A server child process: killed (and reaped) on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    /// Held open: the server exits when it is closed (…_EXIT_ON_STDIN_EOF=1).
-    _stdin: Option<ChildStdin>,
-    ready: Value,
-    stderr_path: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(name: &'static str, mut cmd: Command, logdir: &Path) -> Server {
-        let stderr_path = logdir.join(format!("{name}.stderr"));
-        let stderr = File::create(&stderr_path).expect("create stderr log");
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdin = child.stdin.take();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the child can never block on a full pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let mut server = Server {
-            name,
-            child,
-            _stdin: stdin,
-            ready: Value::Null,
-            stderr_path,
-        };
-        let line = rx.recv_timeout(SERVER_READY_TIMEOUT).unwrap_or_default();
-        match serde_json::from_str::<Value>(line.trim()) {
-            Ok(v) if v["ready"] == Value::Bool(true) => server.ready = v,
-            _ => panic!(
-                "{name} did not print its ready line within {SERVER_READY_TIMEOUT:?} (got {line:?}); \
-                 stderr:\n{}",
-                tail(&server.stderr_path, 4000)
-            ),
-        }
-        eprintln!("[real_servers] {name} ready: {}", server.ready);
-        server
-    }
-
-    fn field(&self, key: &str) -> String {
-        self.ready[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("{} ready line has no {key}: {}", self.name, self.ready))
-            .to_owned()
-    }
-}
-
-/// Last `max` bytes of a file, for diagnostics.
-fn tail(path: &Path, max: usize) -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = File::open(path) {
-        let _ = f.read_to_string(&mut s);
-    }
-    if s.len() > max {
-        let mut cut = s.len() - max;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s = format!("...{}", &s[cut..]);
-    }
-    s
-}
 
 fn json_lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path)
@@ -198,13 +39,6 @@ fn json_lines(path: &Path) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
         .collect()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
 }
 
 struct RunOutput {
@@ -720,4 +554,11 @@ fn oidc_discovery_fallback() {
             .any(|e| e["path"] == "/.well-known/openid-configuration" && e["status"] == 200),
         "the client read the AS metadata from /.well-known/openid-configuration",
     );
+}
+
+fn deps() -> Option<Deps> {
+    support::deps(
+        "real_servers",
+        "the real oidc-provider + MCP Python SDK test",
+    )
 }
