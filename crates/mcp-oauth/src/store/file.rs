@@ -690,47 +690,31 @@ fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{AccessToken, ClientSecret, RefreshToken};
-    use crate::store::{RegistrationKind, TokenSet};
+    use crate::store::contract_tests::{self, client, record};
+
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc;
-    use std::time::Duration;
 
-    fn client(issuer: &str) -> ClientRegistration {
-        ClientRegistration {
-            issuer: issuer.into(),
-            redirect_uri: "http://127.0.0.1:33418/callback".into(),
-            client_id: "client-123".into(),
-            client_secret: Some(ClientSecret::new("client-secret-value")),
-            client_secret_expires_at: Some(0),
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            kind: RegistrationKind::Dynamic,
-            registered_at: 1_700_000_000,
-        }
+    #[test]
+    fn credential_round_trip() {
+        let (_tmp, store) = store();
+        let other = FileStore::new(store.dir().to_path_buf());
+        contract_tests::credential_round_trip(&store, &other);
     }
 
-    fn record(server: &str, access: &str) -> CredentialRecord {
-        CredentialRecord {
-            server_url: server.into(),
-            resource: server.into(),
-            issuer: "https://auth.example.com".into(),
-            token_endpoint: "https://auth.example.com/token".into(),
-            revocation_endpoint: Some("https://auth.example.com/revoke".into()),
-            resource_indicator: Some(server.into()),
-            client: client("https://auth.example.com"),
-            tokens: TokenSet {
-                access_token: AccessToken::new(access),
-                token_type: "Bearer".into(),
-                refresh_token: Some(RefreshToken::new("refresh-token-value")),
-                expires_at: Some(1_700_003_600),
-                scope: Some("mcp:read".into()),
-                requested_scope: Some("mcp:read".into()),
-                obtained_at: 1_700_000_000,
-            },
-            grant: "authorization_code".into(),
-            dpop_key: None,
-        }
+    #[test]
+    fn client_round_trip() {
+        let (_tmp, store) = store();
+        let other = FileStore::new(store.dir().to_path_buf());
+        contract_tests::client_round_trip(&store, &other);
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_handles() {
+        let (_tmp, store) = store();
+        // Separate File handles on the same directory.
+        let other = FileStore::new(store.dir().to_path_buf());
+        contract_tests::lock_is_exclusive(&store, Box::new(other));
     }
 
     fn store() -> (tempfile::TempDir, FileStore) {
@@ -773,110 +757,6 @@ mod tests {
         assert_eq!(store.load_client(&ck).unwrap(), None);
         assert!(!store.remove_client(&ck).unwrap());
         assert!(!store.dir().exists(), "reads must not create the directory");
-    }
-
-    #[test]
-    fn credential_round_trip() {
-        let (_tmp, store) = store();
-        let a = CredentialKey::new("https://a.example.com/mcp");
-        let a_work = a.clone().with_profile(Some("work".into()));
-        let b = CredentialKey::new("https://b.example.com/mcp?x=1&y=/../..");
-
-        store
-            .save(&a, &record("https://a.example.com/mcp", "at-a"))
-            .unwrap();
-        store
-            .save(&a_work, &record("https://a.example.com/mcp", "at-a-work"))
-            .unwrap();
-        store
-            .save(&b, &record("https://b.example.com/mcp", "at-b"))
-            .unwrap();
-
-        assert_eq!(
-            store
-                .load(&a)
-                .unwrap()
-                .unwrap()
-                .tokens
-                .access_token
-                .expose(),
-            "at-a"
-        );
-        assert_eq!(
-            store
-                .load(&a_work)
-                .unwrap()
-                .unwrap()
-                .tokens
-                .access_token
-                .expose(),
-            "at-a-work"
-        );
-        assert_eq!(
-            store.load(&b).unwrap(),
-            Some(record("https://b.example.com/mcp", "at-b"))
-        );
-
-        // Overwrite.
-        store
-            .save(&a, &record("https://a.example.com/mcp", "at-a2"))
-            .unwrap();
-        assert_eq!(
-            store
-                .load(&a)
-                .unwrap()
-                .unwrap()
-                .tokens
-                .access_token
-                .expose(),
-            "at-a2"
-        );
-
-        let listed = store.list().unwrap();
-        let keys: Vec<_> = listed.iter().map(|(k, _)| k.clone()).collect();
-        let mut expected = vec![a.clone(), a_work.clone(), b.clone()];
-        expected.sort();
-        assert_eq!(keys, expected);
-        assert_eq!(listed[0].1.tokens.access_token.expose(), "at-a2");
-
-        assert!(store.remove(&a).unwrap());
-        assert!(!store.remove(&a).unwrap());
-        assert_eq!(store.load(&a).unwrap(), None);
-        assert!(store.load(&a_work).unwrap().is_some());
-        assert_eq!(store.list().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn client_round_trip() {
-        let (_tmp, store) = store();
-        let k1 = ClientKey {
-            issuer: "https://auth.example.com".into(),
-            redirect_uri: "http://127.0.0.1:33418/callback".into(),
-        };
-        let k2 = ClientKey {
-            issuer: "https://other.example.com/tenant".into(),
-            redirect_uri: "http://127.0.0.1:33418/callback".into(),
-        };
-        store
-            .save_client(&k1, &client("https://auth.example.com"))
-            .unwrap();
-        store
-            .save_client(&k2, &client("https://other.example.com/tenant"))
-            .unwrap();
-        assert_eq!(
-            store.load_client(&k1).unwrap(),
-            Some(client("https://auth.example.com"))
-        );
-        assert_eq!(
-            store.load_client(&k2).unwrap(),
-            Some(client("https://other.example.com/tenant"))
-        );
-        assert!(store.remove_client(&k1).unwrap());
-        assert!(!store.remove_client(&k1).unwrap());
-        assert_eq!(store.load_client(&k1).unwrap(), None);
-        assert!(store.load_client(&k2).unwrap().is_some());
-        // Clients are not credentials.
-        assert!(store.list().unwrap().is_empty());
     }
 
     #[test]
@@ -1266,42 +1146,6 @@ mod tests {
         assert!(other.try_lock(&key).unwrap().is_none(), "held elsewhere");
         drop(held);
         assert!(other.try_lock(&key).unwrap().is_some(), "released");
-    }
-
-    #[test]
-    fn lock_is_exclusive_across_handles() {
-        let (_tmp, store) = store();
-        let other = FileStore::new(store.dir().to_path_buf()); // separate File handles
-        let key = CredentialKey::new("https://mcp.example.com/mcp");
-
-        let held = store.lock(&key).unwrap();
-        // A different key is independent.
-        drop(
-            other
-                .lock(&CredentialKey::new("https://other.example.com/mcp"))
-                .unwrap(),
-        );
-
-        let (tx, rx) = mpsc::channel();
-        let waiter = {
-            let key = key.clone();
-            std::thread::spawn(move || {
-                let guard = other.lock(&key).unwrap();
-                tx.send(()).unwrap();
-                drop(guard);
-            })
-        };
-        assert_eq!(
-            rx.recv_timeout(Duration::from_millis(300)),
-            Err(mpsc::RecvTimeoutError::Timeout),
-            "second locker got the lock while the first held it"
-        );
-        drop(held);
-        rx.recv_timeout(Duration::from_secs(5))
-            .expect("second locker did not get the lock after release");
-        waiter.join().unwrap();
-        // And it can be taken again.
-        drop(store.lock(&key).unwrap());
     }
 
     #[test]

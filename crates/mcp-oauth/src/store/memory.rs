@@ -148,114 +148,24 @@ impl CredentialStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{AccessToken, RefreshToken};
-    use crate::store::{RegistrationKind, TokenSet};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    fn client(issuer: &str) -> ClientRegistration {
-        ClientRegistration {
-            issuer: issuer.into(),
-            redirect_uri: "http://127.0.0.1:33418/callback".into(),
-            client_id: "client-123".into(),
-            client_secret: None,
-            client_secret_expires_at: None,
-            token_endpoint_auth_method: "none".into(),
-            kind: RegistrationKind::Dynamic,
-            registered_at: 1_700_000_000,
-        }
-    }
-
-    fn record(server: &str, access: &str) -> CredentialRecord {
-        CredentialRecord {
-            server_url: server.into(),
-            resource: server.into(),
-            issuer: "https://auth.example.com".into(),
-            token_endpoint: "https://auth.example.com/token".into(),
-            revocation_endpoint: None,
-            resource_indicator: Some(server.into()),
-            client: client("https://auth.example.com"),
-            tokens: TokenSet {
-                access_token: AccessToken::new(access),
-                token_type: "Bearer".into(),
-                refresh_token: Some(RefreshToken::new("refresh-token-value")),
-                expires_at: Some(1_700_003_600),
-                scope: None,
-                requested_scope: None,
-                obtained_at: 1_700_000_000,
-            },
-            grant: "authorization_code".into(),
-            dpop_key: None,
-        }
-    }
+    use crate::store::contract_tests::{self, record};
 
     #[test]
     fn credential_round_trip() {
         let store = MemoryStore::new();
-        let shared = store.clone();
-        let a = CredentialKey::new("https://a.example.com/mcp");
-        let a_work = a.clone().with_profile(Some("work".into()));
-        let b = CredentialKey::new("https://b.example.com/mcp");
-        assert_eq!(store.load(&a).unwrap(), None);
-        assert!(store.list().unwrap().is_empty());
-
-        store
-            .save(&b, &record("https://b.example.com/mcp", "at-b"))
-            .unwrap();
-        store
-            .save(&a, &record("https://a.example.com/mcp", "at-a"))
-            .unwrap();
-        store
-            .save(&a_work, &record("https://a.example.com/mcp", "at-w"))
-            .unwrap();
-        store
-            .save(&a, &record("https://a.example.com/mcp", "at-a2"))
-            .unwrap();
-
-        assert_eq!(
-            shared.load(&a).unwrap(),
-            Some(record("https://a.example.com/mcp", "at-a2"))
-        );
-        assert_eq!(
-            shared
-                .load(&a_work)
-                .unwrap()
-                .unwrap()
-                .tokens
-                .access_token
-                .expose(),
-            "at-w"
-        );
-        let keys: Vec<_> = shared.list().unwrap().into_iter().map(|(k, _)| k).collect();
-        let mut expected = vec![a.clone(), a_work.clone(), b.clone()];
-        expected.sort();
-        assert_eq!(keys, expected);
-
-        assert!(shared.remove(&a).unwrap());
-        assert!(!store.remove(&a).unwrap());
-        assert_eq!(store.load(&a).unwrap(), None);
-        assert_eq!(store.list().unwrap().len(), 2);
+        contract_tests::credential_round_trip(&store, &store.clone());
     }
 
     #[test]
     fn client_round_trip() {
         let store = MemoryStore::default();
-        let k = ClientKey {
-            issuer: "https://auth.example.com".into(),
-            redirect_uri: "http://127.0.0.1/cb".into(),
-        };
-        assert_eq!(store.load_client(&k).unwrap(), None);
-        store
-            .save_client(&k, &client("https://auth.example.com"))
-            .unwrap();
-        assert_eq!(
-            store.clone().load_client(&k).unwrap(),
-            Some(client("https://auth.example.com"))
-        );
-        assert!(store.list().unwrap().is_empty());
-        assert!(store.remove_client(&k).unwrap());
-        assert!(!store.remove_client(&k).unwrap());
-        assert_eq!(store.load_client(&k).unwrap(), None);
+        contract_tests::client_round_trip(&store, &store.clone());
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_clones_and_threads() {
+        let store = MemoryStore::new();
+        contract_tests::lock_is_exclusive(&store, Box::new(store.clone()));
     }
 
     #[test]
@@ -271,41 +181,6 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("credentials: 1"), "{s}");
-    }
-
-    #[test]
-    fn lock_is_exclusive_across_clones_and_threads() {
-        let store = MemoryStore::new();
-        let other = store.clone();
-        let key = CredentialKey::new("https://mcp.example.com/mcp");
-
-        let held = store.lock(&key).unwrap();
-        // A different key is independent.
-        drop(
-            other
-                .lock(&CredentialKey::new("https://other.example.com/mcp"))
-                .unwrap(),
-        );
-
-        let (tx, rx) = mpsc::channel();
-        let waiter = {
-            let key = key.clone();
-            std::thread::spawn(move || {
-                let guard = other.lock(&key).unwrap();
-                tx.send(()).unwrap();
-                drop(guard);
-            })
-        };
-        assert_eq!(
-            rx.recv_timeout(Duration::from_millis(200)),
-            Err(mpsc::RecvTimeoutError::Timeout),
-            "second locker got the lock while the first held it"
-        );
-        drop(held);
-        rx.recv_timeout(Duration::from_secs(5))
-            .expect("second locker did not get the lock after release");
-        waiter.join().unwrap();
-        drop(store.lock(&key).unwrap());
     }
 
     #[test]
