@@ -10,6 +10,7 @@
 //! client_secret_env = "EXAMPLE_SECRET"
 //! scopes = ["files:read", "offline_access"]
 //! authorize_params = { prompt = "consent" }
+//! headers = { "X-Tenant" = "acme", "X-Api-Key" = "${EXAMPLE_API_KEY}" }
 //!
 //! [servers."https://mcp.example.com/mcp".profiles.work]
 //! client_id = "work-app"
@@ -113,6 +114,9 @@ pub struct ServerSettings {
     pub resource: Option<String>,
     /// Extra authorization request parameters (Google: access_type, prompt).
     pub authorize_params: Option<BTreeMap<String, String>>,
+    /// Extra HTTP headers on every MCP request (`proxy`, `call`): name → value, with
+    /// `${VAR}` read from the environment (never the secret itself in this file).
+    pub headers: Option<BTreeMap<String, String>>,
     /// Authorization server metadata URL, when discovery cannot find it.
     pub auth_server_metadata_url: Option<String>,
     /// Which of several authorization servers (by issuer).
@@ -202,13 +206,24 @@ impl ServerSettings {
             id_token_env,
             authorization_env,
             authorization_file,
-            authorize_params
+            authorize_params,
+            headers
         );
         // Parameters merge key by key.
         if let (Some(a), Some(b)) = (&self.authorize_params, &over.authorize_params) {
             let mut m = a.clone();
             m.extend(b.clone());
             out.authorize_params = Some(m);
+        }
+        // Headers too; names are case-insensitive, so a later layer's "x-api-key" replaces
+        // an earlier "X-Api-Key".
+        if let (Some(a), Some(b)) = (&self.headers, &over.headers) {
+            let mut m: BTreeMap<String, String> = BTreeMap::new();
+            for (k, v) in a.iter().chain(b) {
+                m.retain(|old, _| !old.eq_ignore_ascii_case(k));
+                m.insert(k.clone(), v.clone());
+            }
+            out.headers = Some(m);
         }
         // A secret source replaces the other kind too.
         if over.client_secret_env.is_some() {
@@ -371,6 +386,37 @@ scopes = "api://x/.default offline_access"
             .unwrap();
         assert_eq!(other.client_id, None);
         assert_eq!(other.redirect_host.as_deref(), Some("127.0.0.1"));
+    }
+
+    #[test]
+    fn headers_merge_by_case_insensitive_name_across_layers() {
+        let f = parse(
+            r#"
+[defaults]
+headers = { "X-Tenant" = "everyone", "X-Trace" = "1" }
+
+[servers."https://mcp.example.com/mcp"]
+headers = { "x-tenant" = "acme", "X-Api-Key" = "${ACME_KEY}" }
+
+[servers."https://mcp.example.com/mcp".profiles.work]
+headers = { "X-API-KEY" = "${WORK_KEY}" }
+"#,
+        )
+        .unwrap();
+        let s = f.settings_for("https://mcp.example.com/mcp", None).unwrap();
+        let h = s.headers.unwrap();
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h["x-tenant"], "acme");
+        assert_eq!(h["X-Trace"], "1");
+        assert_eq!(h["X-Api-Key"], "${ACME_KEY}");
+        let w = f
+            .settings_for("https://mcp.example.com/mcp", Some("work"))
+            .unwrap()
+            .headers
+            .unwrap();
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert_eq!(w["X-API-KEY"], "${WORK_KEY}");
+        assert!(!w.contains_key("X-Api-Key"));
     }
 
     #[test]

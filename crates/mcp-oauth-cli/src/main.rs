@@ -2,6 +2,7 @@
 
 mod commands;
 mod config_file;
+mod headers;
 mod proxy;
 mod settings;
 mod ui;

@@ -4,10 +4,11 @@
 //! protocol messages only; everything else (logs, the authorization URL) goes to stderr.
 
 use crate::commands::common;
+use crate::headers::{parse_header, process_env};
 use crate::settings::OAuthArgs;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderValue;
 use mcp_oauth::config::Interaction;
 use mcp_oauth::mcp::RequestAuth;
 use mcp_oauth::proxy::{EndedBy, Proxy, ProxyOptions, TransportMode};
@@ -72,10 +73,12 @@ pub enum TransportArg {
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let mut headers = HeaderMap::new();
+    let resolved = args.oauth.resolve(&args.url)?;
+    // The configuration file's headers, then the flags' (the command line wins).
+    let mut headers = resolved.headers.clone();
     for h in &args.headers {
-        let (name, value) = parse_header(h, &|v| std::env::var(v).ok())
-            .with_context(|| format!("--header {h:?}"))?;
+        let (name, value) =
+            parse_header(h, &process_env).with_context(|| format!("--header {h:?}"))?;
         headers.insert(name, value);
     }
     if let Some(file) = &args.header_file {
@@ -86,13 +89,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, value) = parse_header(line, &|v| std::env::var(v).ok())
+            let (name, value) = parse_header(line, &process_env)
                 .with_context(|| format!("--header-file {} line {}", file.display(), n + 1))?;
             headers.insert(name, value);
         }
     }
-
-    let resolved = args.oauth.resolve(&args.url)?;
     if let Some(a) = &resolved.static_authorization {
         let mut v = HeaderValue::from_str(a)
             .context("the static Authorization value is not a valid header value")?;
@@ -184,77 +185,4 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("signal received; shutting down");
-}
-
-/// "Name: value", with `${VAR}` in the value replaced by `env(VAR)`.
-fn parse_header(
-    spec: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<(HeaderName, HeaderValue)> {
-    let Some((name, value)) = spec.split_once(':') else {
-        anyhow::bail!("expected \"Name: value\"");
-    };
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| anyhow::anyhow!("{:?} is not a valid header name", name.trim()))?;
-    let value = expand_env(value.trim(), env)?;
-    let mut v = HeaderValue::from_str(&value)
-        .map_err(|_| anyhow::anyhow!("the value of {name} is not a valid header value"))?;
-    let lower = name.as_str();
-    if lower == "authorization"
-        || lower == "cookie"
-        || lower.contains("key")
-        || lower.contains("token")
-    {
-        v.set_sensitive(true);
-    }
-    Ok((name, v))
-}
-
-fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            anyhow::bail!("unterminated ${{ in the header value");
-        };
-        let var = &after[..end];
-        let val =
-            env(var).ok_or_else(|| anyhow::anyhow!("the environment variable {var} is not set"))?;
-        out.push_str(&val);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(v: &str) -> Option<String> {
-        match v {
-            "TOKEN" => Some("s3cret".into()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn headers_with_environment_variables() {
-        let (n, v) = parse_header("X-Api-Key: ${TOKEN}", &env).unwrap();
-        assert_eq!(n, "x-api-key");
-        assert_eq!(v, "s3cret");
-        assert!(v.is_sensitive());
-        let (_, v) = parse_header("Authorization:Bearer ${TOKEN}", &env).unwrap();
-        assert_eq!(v, "Bearer s3cret");
-        let (_, v) = parse_header("X-Plain:  a:b ${EMPTY}c ", &env).unwrap();
-        assert_eq!(v, "a:b c");
-        assert!(parse_header("no colon", &env).is_err());
-        assert!(parse_header("Bad Name: x", &env).is_err());
-        assert!(parse_header("X: ${MISSING}", &env).is_err());
-        assert!(parse_header("X: ${TOKEN", &env).is_err());
-        assert!(parse_header("X: a\u{7}b", &env).is_err());
-    }
 }

@@ -195,6 +195,8 @@ pub struct Resolved {
     pub config: OAuthConfig,
     /// A static `Authorization` header value: OAuth is off for this server.
     pub static_authorization: Option<String>,
+    /// The configuration file's extra headers for MCP requests (`${VAR}` expanded).
+    pub headers: http::HeaderMap,
     /// The configuration file used, if one was read.
     pub config_file: Option<PathBuf>,
 }
@@ -223,9 +225,14 @@ impl OAuthArgs {
                 "a static Authorization header is configured: OAuth is off for this server"
             );
         }
+        let headers = match &settings.headers {
+            Some(table) => crate::headers::from_table(table, &crate::headers::process_env)?,
+            None => http::HeaderMap::new(),
+        };
         Ok(Resolved {
             config,
             static_authorization,
+            headers,
             config_file: path.filter(|p| p.exists()),
         })
     }

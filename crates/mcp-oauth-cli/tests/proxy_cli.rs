@@ -288,3 +288,77 @@ fn bad_header_flags_are_usage_errors() {
         assert!(stdout_lines(&mut child).is_empty());
     }
 }
+
+#[test]
+fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
+    let (url, seen) = server();
+    let dir = std::env::temp_dir().join(format!("mcp-oauth-proxy-cli-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nheaders = {{ \"X-Everywhere\" = \"d\" }}\n\n\
+             [servers.\"{url}\"]\nheaders = {{ \"X-Api-Key\" = \"${{PROXY_CLI_SECRET}}\", \"X-Tenant\" = \"from-file\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = proxy(&[
+        &url,
+        "--no-auth",
+        "--config",
+        config.to_str().unwrap(),
+        "--header",
+        "x-tenant: from-flag",
+    ]);
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "{}",
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        )
+        .unwrap();
+    }
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+    let lines = stdout_lines(&mut child);
+    assert_eq!(lines[0]["result"]["serverInfo"]["name"], "cli-test");
+    let seen = seen.lock().unwrap().clone();
+    let post = seen.iter().find(|s| s.method == "POST").expect("a POST");
+    let h = |k: &str| post.headers.get(k).map(String::as_str);
+    assert_eq!(h("x-api-key"), Some("s3cret"), "${{VAR}} is expanded");
+    assert_eq!(h("x-everywhere"), Some("d"), "[defaults] applies");
+    assert_eq!(h("x-tenant"), Some("from-flag"), "the flag wins");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A variable that is not set is an error naming the key, before anything is sent.
+    let bad = dir.join("bad.toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &bad,
+        "[defaults]\nheaders = { \"X-Api-Key\" = \"${PROXY_CLI_UNSET_VARIABLE}\" }\n",
+    )
+    .unwrap();
+    let mut child = proxy(&[
+        "http://127.0.0.1:9/mcp",
+        "--no-auth",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    drop(child.stdin.take());
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("X-Api-Key") && err.contains("PROXY_CLI_UNSET_VARIABLE"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

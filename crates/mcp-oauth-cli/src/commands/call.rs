@@ -34,7 +34,10 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
     }
     let resolved = args.oauth.resolve(&args.url)?;
     let http = HttpClient::new(HttpPolicy::default())?;
-    let mut options = McpClientOptions::default();
+    let mut options = McpClientOptions {
+        headers: resolved.headers.clone(),
+        ..McpClientOptions::default()
+    };
     let auth: Option<Arc<dyn mcp_oauth::mcp::RequestAuth>> = match &resolved.static_authorization {
         // A static Authorization header: no OAuth for this server.
         Some(value) => {
