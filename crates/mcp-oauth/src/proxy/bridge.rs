@@ -12,9 +12,14 @@
 //!   `notifications/initialized` and `notifications/roots/list_changed` are dropped;
 //!   `notifications/cancelled` closes the request's response stream.
 //!
+//! - Multi Round-Trip Requests: an `input_required` result's input requests
+//!   (`elicitation/create`, `sampling/createMessage`, `roots/list`) are sent to the client
+//!   as server-initiated requests under the proxy's ids; its results go back on a retry of
+//!   the original request (a new id, `inputResponses`, `requestState` echoed unchanged),
+//!   and the final reply reaches the client under the id of its own request.
+//!
 //! Not bridged: change notifications (`subscriptions/listen`; the capabilities given to
-//! the client say `listChanged: false`, and `resources/subscribe` is refused) and
-//! Multi Round-Trip Requests (an `input_required` result becomes an error that says so).
+//! the client say `listChanged: false`, and `resources/subscribe` is refused).
 
 use super::message::{
     Envelope, INTERNAL_ERROR, INVALID_REQUEST, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL,
@@ -249,30 +254,172 @@ impl Relay {
         };
         let mut env = env.clone();
         env.version = Some(STATELESS_VERSION.into());
-        let msg = self.stateless_request(body, &env, STATELESS_VERSION).await;
-        if contains(&msg, b"\"input_required\"")
-            && serde_json::from_slice::<Value>(&msg)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/result/resultType")
-                        .and_then(Value::as_str)
-                        .map(|s| s == "input_required")
-                })
-                .unwrap_or(false)
-        {
-            tracing::warn!(
+        let mut msg = self
+            .stateless_request(body.clone(), &env, STATELESS_VERSION)
+            .await;
+        // Multi Round-Trip Requests: the server's input requests go to the client as the
+        // server-initiated requests it knows, and the request is retried with its answers.
+        let mut rounds = 0;
+        while let Some(input) = InputRequired::from_reply(&msg) {
+            if rounds == MAX_INPUT_ROUNDS {
+                tracing::warn!(
+                    method = env.method(),
+                    rounds,
+                    "the server keeps asking for input; giving up"
+                );
+                return error_response(
+                    Some(id),
+                    INTERNAL_ERROR,
+                    &format!(
+                        "mcp-oauth proxy: the server still needed input after {MAX_INPUT_ROUNDS} \
+                         rounds of input requests"
+                    ),
+                    None,
+                );
+            }
+            rounds += 1;
+            tracing::debug!(
                 method = env.method(),
-                "the server asked for client input (MRTR), which the bridge cannot relay to a legacy client"
+                requests = input.requests.len(),
+                rounds,
+                "the server asked for client input (MRTR); relaying it to the client"
             );
-            return error_response(
-                Some(id),
-                INTERNAL_ERROR,
-                "mcp-oauth proxy: the 2026-07-28 server needs input from the client (an \
-                 input_required result); bridging that to a legacy client is not supported",
-                None,
-            );
+            let responses = match self.gather_input(&input).await {
+                Ok(r) => r,
+                Err(m) => return error_response(Some(id), INTERNAL_ERROR, &m, None),
+            };
+            // A retry is a new request (a new id, MRTR client requirements).
+            let retry_id = self.next_internal_id();
+            let retry = match retry_body(&body, &retry_id, responses, input.state) {
+                Ok(b) => b,
+                Err(m) => return error_response(Some(id), INTERNAL_ERROR, &m, None),
+            };
+            env.id = Some(retry_id);
+            let reply = self.stateless_request(retry, &env, STATELESS_VERSION).await;
+            msg = with_id(&reply, id);
         }
         msg
+    }
+
+    /// Sends each input request to the client and collects its results, keyed as the
+    /// server keyed the requests. An error answer (the user declined, the client cannot
+    /// sample) fails the original request with that error's message.
+    async fn gather_input(&self, input: &InputRequired) -> Result<Map<String, Value>, String> {
+        let asks = input.requests.iter().map(|(key, req)| async move {
+            let answer = self.ask_client(&req.method, req.params.as_ref()).await;
+            (key, &req.method, answer)
+        });
+        let mut responses = Map::new();
+        let mut failure = None;
+        // All are awaited even after a failure: the client answers each of them.
+        for (key, method, answer) in futures_util::future::join_all(asks).await {
+            let answer = answer.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            match answer.as_ref().and_then(|a| a.get("result")) {
+                Some(result) => {
+                    responses.insert(key.clone(), result.clone());
+                }
+                None => {
+                    let why = answer
+                        .as_ref()
+                        .and_then(|a| a.pointer("/error/message"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("no answer")
+                        .to_string();
+                    failure.get_or_insert(format!(
+                        "mcp-oauth proxy: the server needed input ({method}, \"{key}\") and the \
+                         client answered with an error: {why}"
+                    ));
+                }
+            }
+        }
+        match failure {
+            Some(m) => Err(m),
+            None => Ok(responses),
+        }
+    }
+}
+
+/// Input-request rounds for one request before the proxy gives up.
+const MAX_INPUT_ROUNDS: usize = 16;
+
+/// One request of an `InputRequiredResult`.
+#[derive(Debug, PartialEq)]
+struct InputRequest {
+    method: String,
+    params: Option<Value>,
+}
+
+/// An `input_required` result (2026-07-28 Multi Round-Trip Requests).
+#[derive(Debug, PartialEq)]
+struct InputRequired {
+    requests: Vec<(String, InputRequest)>,
+    /// `requestState`, echoed on the retry exactly as received.
+    state: Option<Value>,
+}
+
+impl InputRequired {
+    /// The `input_required` result in a reply, if it is one. Requests without a string
+    /// `method` are skipped (there is nothing to ask the client).
+    fn from_reply(msg: &[u8]) -> Option<InputRequired> {
+        if !contains(msg, b"\"input_required\"") {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(msg).ok()?;
+        let result = v.get("result")?;
+        if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+            return None;
+        }
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, r)| {
+                let method = r.get("method")?.as_str()?.to_string();
+                let params = r.get("params").cloned();
+                Some((key.clone(), InputRequest { method, params }))
+            })
+            .collect();
+        Some(InputRequired {
+            requests,
+            state: result.get("requestState").cloned(),
+        })
+    }
+}
+
+/// The original (stamped) request with a new `id`, `params.inputResponses` and
+/// `params.requestState` (removed when the server sent none).
+fn retry_body(
+    body: &[u8],
+    id: &Value,
+    responses: Map<String, Value>,
+    state: Option<Value>,
+) -> Result<Bytes, String> {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let obj = v.as_object_mut().ok_or("not a JSON object")?;
+    obj.insert("id".into(), id.clone());
+    let params = obj
+        .entry("params")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or("params is not an object")?;
+    params.insert("inputResponses".into(), Value::Object(responses));
+    match state {
+        Some(s) => params.insert("requestState".into(), s),
+        None => params.remove("requestState"),
+    };
+    Ok(Bytes::from(v.to_string()))
+}
+
+/// `msg` (a response) with its `id` replaced by `id`: the client gets the answer to a
+/// retry under the id of its own request.
+fn with_id(msg: &[u8], id: &Value) -> Bytes {
+    match serde_json::from_slice::<Value>(msg) {
+        Ok(mut v) if v.is_object() => {
+            v["id"] = id.clone();
+            Bytes::from(v.to_string())
+        }
+        _ => Bytes::copy_from_slice(msg),
     }
 }
 
@@ -308,6 +455,49 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["params"]["_meta"][META_VERSION], "2026-07-28");
         assert!(b.stamp(br#"{"id":1,"method":"x","params":[1]}"#).is_err());
+    }
+
+    #[test]
+    fn input_required_results_are_read_and_retries_carry_the_answers() {
+        let reply = br#"{"jsonrpc":"2.0","id":3,"result":{"resultType":"input_required","inputRequests":{"a":{"method":"roots/list"},"b":{"method":"elicitation/create","params":{"message":"?"}},"bad":{"params":{}}},"requestState":"s"}}"#;
+        let input = InputRequired::from_reply(reply).unwrap();
+        let keys: Vec<&str> = input.requests.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"], "a request without a method is skipped");
+        assert_eq!(input.requests[0].1.params, None);
+        assert_eq!(input.requests[1].1.params, Some(json!({"message": "?"})));
+        assert_eq!(input.state, Some(json!("s")));
+        // Complete results, errors and the word in a string are not input requests.
+        for msg in [
+            &br#"{"jsonrpc":"2.0","id":3,"result":{"resultType":"complete","content":[{"type":"text","text":"\"input_required\""}]}}"#[..],
+            br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"\"input_required\""}}"#,
+            b"not json \"input_required\"",
+        ] {
+            assert_eq!(InputRequired::from_reply(msg), None);
+        }
+
+        let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","requestState":"stale"}}"#;
+        let answers = Map::from_iter([("a".to_string(), json!({"roots": []}))]);
+        let retry = retry_body(body, &json!("r-1"), answers.clone(), None).unwrap();
+        let v: Value = serde_json::from_slice(&retry).unwrap();
+        assert_eq!(v["id"], "r-1");
+        assert_eq!(v["params"]["name"], "x");
+        assert_eq!(v["params"]["inputResponses"]["a"], json!({"roots": []}));
+        assert!(
+            v["params"].get("requestState").is_none(),
+            "no state sent when none was given"
+        );
+        let retry = retry_body(
+            br#"{"jsonrpc":"2.0","id":3,"method":"prompts/get"}"#,
+            &json!(9),
+            answers,
+            Some(json!("s2")),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&retry).unwrap();
+        assert_eq!(v["params"]["requestState"], "s2");
+
+        let r = with_id(br#"{"jsonrpc":"2.0","id":"r-1","result":{}}"#, &json!(3));
+        assert_eq!(serde_json::from_slice::<Value>(&r).unwrap()["id"], 3);
     }
 
     #[test]

@@ -243,6 +243,9 @@ pub(crate) struct Relay {
     background: Mutex<Vec<AbortHandle>>,
     /// Waiters for responses on the HTTP+SSE event stream, by id key.
     pub sse_waiters: Mutex<HashMap<String, oneshot::Sender<Bytes>>>,
+    /// Waiters for the client's responses to requests the proxy itself sent it (the
+    /// bridge's Multi Round-Trip input requests), by id key.
+    client_waiters: Mutex<HashMap<String, oneshot::Sender<Bytes>>>,
     internal_ids: AtomicU64,
 }
 
@@ -269,6 +272,7 @@ impl Relay {
             lane_done,
             background: Mutex::new(Vec::new()),
             sse_waiters: Mutex::new(HashMap::new()),
+            client_waiters: Mutex::new(HashMap::new()),
             internal_ids: AtomicU64::new(0),
         });
         // The lane holds a weak reference so that it does not keep the relay alive.
@@ -308,6 +312,39 @@ impl Relay {
 
     pub(crate) async fn send_out(&self, msg: Bytes) {
         self.out.send(msg).await;
+    }
+
+    /// Sends the client a request of the proxy's own (`method`, `params`) and waits for
+    /// its response (the whole message). The id is the proxy's, so that the response
+    /// is recognised and not relayed to the server. Dropping the future forgets the
+    /// request (a late response is then relayed like any other).
+    pub(crate) async fn ask_client(&self, method: &str, params: Option<&Value>) -> Option<Bytes> {
+        let id = self.next_internal_id();
+        let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(p) = params {
+            msg["params"] = p.clone();
+        }
+        let key = super::message::id_key(&id);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.client_waiters).insert(key.clone(), tx);
+        struct Forget<'a>(&'a Relay, String);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.client_waiters).remove(&self.1);
+            }
+        }
+        let _forget = Forget(self, key);
+        self.send_out(Bytes::from(msg.to_string())).await;
+        rx.await.ok()
+    }
+
+    fn client_waiter(&self, env: &Envelope) -> Option<oneshot::Sender<Bytes>> {
+        let id = env.id.as_ref()?;
+        let mut waiters = lock(&self.client_waiters);
+        if waiters.is_empty() {
+            return None;
+        }
+        waiters.remove(&super::message::id_key(id))
     }
 
     // ---------------------------------------------------------------------------------
@@ -402,6 +439,12 @@ impl Relay {
             Some(Kind::Notification) if env.method() == "notifications/cancelled" => {
                 self.cancel(bytes, env).await;
             }
+            Some(Kind::Response) => match self.client_waiter(&env) {
+                Some(tx) => {
+                    let _ = tx.send(bytes);
+                }
+                None => self.enqueue(bytes, env),
+            },
             Some(_) => self.enqueue(bytes, env),
             None => {}
         }

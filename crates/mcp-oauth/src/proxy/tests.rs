@@ -1814,6 +1814,112 @@ async fn legacy_client_is_bridged_to_a_modern_only_server() {
     .await;
 }
 
+/// A tool on a modern-only server that needs input (MRTR): sampling and roots on the first
+/// try; with the answers and the state, the result quotes them.
+fn asking_tool(_: &Mock, req: &Req) -> Option<Resp> {
+    let msg = req.json();
+    if req.rpc_method() != "tools/call" || msg["params"]["name"] != "ask" {
+        return None;
+    }
+    let p = &msg["params"];
+    let result = match p.get("inputResponses") {
+        None => json!({
+            "resultType": "input_required",
+            "inputRequests": {
+                "capital": {"method": "sampling/createMessage", "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "Capital of France?"}}], "maxTokens": 10}},
+                "where": {"method": "roots/list"}
+            },
+            "requestState": "opaque state, echoed exactly"
+        }),
+        Some(r) => json!({
+            "resultType": "complete",
+            "content": [{"type": "text", "text": format!(
+                "{} in {} ({})",
+                r["capital"]["content"]["text"].as_str().unwrap_or("?"),
+                r["where"]["roots"][0]["uri"].as_str().unwrap_or("?"),
+                p["requestState"].as_str().unwrap_or("no state"),
+            )}]
+        }),
+    };
+    Some(Resp::result(req, result))
+}
+
+#[tokio::test]
+async fn bridged_input_requests_reach_the_legacy_client_and_the_request_is_retried() {
+    within(async {
+        let mock = Mock::new(Cfg {
+            legacy: false,
+            modern: true,
+            sessions: false,
+            get_stream: false,
+            ..Default::default()
+        });
+        mock.set_custom(asking_tool);
+        let server = mock.serve().await;
+        let mut c = Client::start(&server.url, opts(), None);
+        c.initialize().await;
+        c.send_json(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
+            .await;
+        // The two input requests arrive as server-initiated requests, under the proxy's ids.
+        let mut asked = Vec::new();
+        for _ in 0..2 {
+            asked.push(c.recv().await);
+        }
+        asked.sort_by_key(|m| m["method"].as_str().unwrap_or("").to_string());
+        assert_eq!(asked[0]["method"], "roots/list");
+        assert_eq!(asked[1]["method"], "sampling/createMessage");
+        assert_eq!(asked[1]["params"]["maxTokens"], 10);
+        assert_ne!(asked[0]["id"], asked[1]["id"]);
+        assert_ne!(asked[0]["id"], json!(7));
+        // The client answers (in reverse order).
+        c.send_json(json!({"jsonrpc": "2.0", "id": asked[1]["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"}}))
+            .await;
+        c.send_json(json!({"jsonrpc": "2.0", "id": asked[0]["id"], "result": {"roots": [{"uri": "file:///work"}]}}))
+            .await;
+        let r = c.recv().await;
+        assert_eq!(r["id"], 7, "the final reply has the client's id: {r}");
+        assert_eq!(
+            r["result"]["content"][0]["text"],
+            "Paris in file:///work (opaque state, echoed exactly)"
+        );
+        let calls = server.posts("tools/call");
+        assert_eq!(calls.len(), 2, "the original request and one retry");
+        let (first, retry) = (calls[0].json(), calls[1].json());
+        assert_eq!(first["id"], 7);
+        assert_ne!(retry["id"], first["id"], "a retry is a new request");
+        assert_eq!(retry["params"]["requestState"], "opaque state, echoed exactly");
+        assert_eq!(
+            retry["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            MODERN
+        );
+        // The client's answers were not relayed to the server as messages of their own.
+        assert_eq!(server.posts("").len(), 0);
+
+        // A client that answers an input request with an error fails the request.
+        c.send_json(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}))
+            .await;
+        for _ in 0..2 {
+            let ask = c.recv().await;
+            let answer = if ask["method"] == "sampling/createMessage" {
+                json!({"jsonrpc": "2.0", "id": ask["id"], "error": {"code": -1, "message": "User rejected sampling request"}})
+            } else {
+                json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"roots": []}})
+            };
+            c.send_json(answer).await;
+        }
+        let r = c.recv().await;
+        assert_eq!(r["id"], 8);
+        let m = r["error"]["message"].as_str().unwrap();
+        assert!(
+            m.contains("sampling/createMessage") && m.contains("User rejected sampling request"),
+            "{m}"
+        );
+        assert_eq!(server.posts("tools/call").len(), 3, "no retry after a refusal");
+        c.finish().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn modern_client_on_a_legacy_server_gets_the_servers_error() {
     within(async {
