@@ -10,13 +10,6 @@ mod ui;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-// mimalloc: the proxy allocates and frees a little on every relayed message; with glibc's
-// malloc that was about 13% of its CPU, and mimalloc raised its 16-in-flight throughput
-// from 0.62x to 0.73x direct (bench/, three interleaved A/B runs on 2 vCPUs).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "mcp-oauth",
