@@ -18,19 +18,26 @@
 //!   the original request (a new id, `inputResponses`, `requestState` echoed unchanged),
 //!   and the final reply reaches the client under the id of its own request.
 //!
-//! Not bridged: change notifications (`subscriptions/listen`; the capabilities given to
-//! the client say `listChanged: false`, and `resources/subscribe` is refused).
+//! - Change notifications: after the client's `notifications/initialized`, the proxy keeps
+//!   a `subscriptions/listen` stream open for the list changes the server offers and
+//!   relays `notifications/*/list_changed` (reopening a stream that ends, and then telling
+//!   the client to re-list, since changes in between were not seen).
+//!
+//! Not bridged: resource subscriptions (`resources/subscribe` is refused and the
+//! capabilities given to the client say `subscribe: false`).
 
 use super::message::{
-    Envelope, INTERNAL_ERROR, INVALID_REQUEST, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL,
-    META_SERVER_INFO, META_VERSION, METHOD_NOT_FOUND, error_response, error_response_with,
-    result_response,
+    Envelope, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, META_CAPABILITIES, META_CLIENT_INFO,
+    META_LOG_LEVEL, META_SERVER_INFO, META_VERSION, METHOD_NOT_FOUND, error_response,
+    error_response_with, result_response,
 };
 use super::relay::{Conn, Mode, Relay, ReplyCtx};
 use crate::mcp::{LATEST_STATEFUL_VERSION, STATEFUL_VERSIONS, STATELESS_VERSION};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// What the legacy client declared in its `initialize`.
 #[derive(Debug)]
@@ -38,6 +45,11 @@ pub(crate) struct Bridge {
     capabilities: Value,
     client_info: Value,
     log_level: Mutex<Option<Value>>,
+    /// The `subscriptions/listen` filter for the change notifications the server offers
+    /// (`toolsListChanged`, ...); empty when it offers none.
+    changes: OnceLock<Map<String, Value>>,
+    /// Whether the change listener was started (once, at `notifications/initialized`).
+    listening: AtomicBool,
 }
 
 impl Bridge {
@@ -97,24 +109,58 @@ impl Bridge {
     }
 }
 
-/// The capabilities a legacy client is told about: what the bridge cannot deliver is
-/// switched off.
+/// The capabilities a legacy client is told about: what the bridge cannot deliver
+/// (resource subscriptions) is switched off.
 fn legacy_capabilities(caps: Option<&Value>) -> Value {
     let mut caps = caps.cloned().unwrap_or_else(|| json!({}));
-    if let Some(obj) = caps.as_object_mut() {
-        for key in ["tools", "prompts", "resources"] {
-            if let Some(Value::Object(c)) = obj.get_mut(key) {
-                if c.contains_key("listChanged") {
-                    c.insert("listChanged".into(), Value::Bool(false));
-                }
-                if key == "resources" && c.contains_key("subscribe") {
-                    c.insert("subscribe".into(), Value::Bool(false));
-                }
-            }
-        }
+    if let Some(Value::Object(c)) = caps.get_mut("resources")
+        && c.contains_key("subscribe")
+    {
+        c.insert("subscribe".into(), Value::Bool(false));
     }
     caps
 }
+
+/// The change notifications to listen for: those the server's capabilities offer.
+fn change_filter(caps: Option<&Value>) -> Map<String, Value> {
+    let mut filter = Map::new();
+    for (capability, key) in [
+        ("tools", "toolsListChanged"),
+        ("prompts", "promptsListChanged"),
+        ("resources", "resourcesListChanged"),
+    ] {
+        let offered = caps
+            .and_then(|c| c.get(capability))
+            .and_then(|c| c.get("listChanged"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if offered {
+            filter.insert(key.into(), Value::Bool(true));
+        }
+    }
+    filter
+}
+
+/// The legacy notification for each kind of change in a `subscriptions/listen` filter.
+fn change_notifications(filter: &Map<String, Value>) -> impl Iterator<Item = &'static str> + '_ {
+    [
+        ("toolsListChanged", "notifications/tools/list_changed"),
+        ("promptsListChanged", "notifications/prompts/list_changed"),
+        (
+            "resourcesListChanged",
+            "notifications/resources/list_changed",
+        ),
+    ]
+    .into_iter()
+    .filter(|(key, _)| filter.contains_key(*key))
+    .map(|(_, method)| method)
+}
+
+/// Waits before listening again after a stream ended: doubling from 1 s to 30 s, back
+/// to 1 s after a stream that lasted a minute.
+const LISTEN_RETRY_MIN: Duration = Duration::from_secs(1);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
+const LISTEN_HEALTHY: Duration = Duration::from_secs(60);
 
 impl Relay {
     /// Answers the client's `initialize` from `server/discover`.
@@ -142,6 +188,8 @@ impl Relay {
                     || json!({"name": "mcp-oauth-proxy", "version": env!("CARGO_PKG_VERSION")}),
                 ),
             log_level: Mutex::new(None),
+            changes: OnceLock::new(),
+            listening: AtomicBool::new(false),
         });
         let disc_id = self.next_internal_id();
         let body = json!({
@@ -209,9 +257,83 @@ impl Relay {
         if let Some(i) = result.get("instructions") {
             out["instructions"] = i.clone();
         }
+        let _ = bridge
+            .changes
+            .set(change_filter(result.get("capabilities")));
         conn.mode = Mode::Bridged(bridge);
         tracing::info!(url = %self.url(), version, "bridging a {version} client to a {STATELESS_VERSION} server");
         result_response(id, out)
+    }
+
+    /// A notification from the bridged client. `notifications/initialized` starts the
+    /// change listener; the rest has no use on the 2026-07-28 wire.
+    pub(crate) fn bridged_notification(self: &Arc<Self>, bridge: &Arc<Bridge>, env: &Envelope) {
+        let filter = bridge.changes.get().filter(|f| !f.is_empty());
+        if env.method() == "notifications/initialized"
+            && let Some(filter) = filter
+            && !bridge.listening.swap(true, Ordering::SeqCst)
+        {
+            let (me, bridge, filter) = (self.clone(), bridge.clone(), filter.clone());
+            self.spawn_background(async move { me.listen_for_changes(bridge, filter).await });
+            return;
+        }
+        bridge.client_notification(env);
+    }
+
+    /// Keeps a `subscriptions/listen` stream open for the bridged client: the server's
+    /// list-changed notifications are relayed to it (the acknowledgement is not: the
+    /// subscription is the proxy's). A stream that ends is opened again after a pause,
+    /// and the client is told that the lists may have changed meanwhile.
+    async fn listen_for_changes(self: Arc<Self>, bridge: Arc<Bridge>, filter: Map<String, Value>) {
+        self.hide_acknowledgements();
+        let mut wait = LISTEN_RETRY_MIN;
+        let mut reopened = false;
+        loop {
+            let id = self.next_internal_id();
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": {"notifications": filter}});
+            let body = match bridge.stamp(request.to_string().as_bytes()) {
+                Ok(b) => b,
+                Err(m) => {
+                    tracing::warn!("cannot listen for change notifications: {m}");
+                    return;
+                }
+            };
+            let env = Envelope {
+                id: Some(id),
+                method: Some("subscriptions/listen".into()),
+                version: Some(STATELESS_VERSION.into()),
+                ..Default::default()
+            };
+            if reopened {
+                // Changes while no stream was open were not seen: the client re-lists.
+                for method in change_notifications(&filter) {
+                    self.send_out(Bytes::from(
+                        json!({"jsonrpc": "2.0", "method": method}).to_string(),
+                    ))
+                    .await;
+                }
+            }
+            let opened = Instant::now();
+            let reply = self.stateless_request(body, &env, STATELESS_VERSION).await;
+            let error = serde_json::from_slice::<Value>(&reply)
+                .ok()
+                .and_then(|v| v.get("error").cloned());
+            let code = error
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .and_then(Value::as_i64);
+            if matches!(code, Some(METHOD_NOT_FOUND | INVALID_PARAMS)) {
+                tracing::warn!(error = %error.unwrap_or_default(), "the server refused subscriptions/listen; change notifications are not bridged");
+                return;
+            }
+            if opened.elapsed() >= LISTEN_HEALTHY {
+                wait = LISTEN_RETRY_MIN;
+            }
+            tracing::debug!(?wait, error = ?error, "the change notification stream ended; listening again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(LISTEN_RETRY_MAX);
+            reopened = true;
+        }
     }
 
     /// A request of the bridged client.
@@ -437,6 +559,8 @@ mod tests {
             capabilities: json!({"roots": {}}),
             client_info: json!({"name": "host", "version": "1"}),
             log_level: Mutex::new(Some(json!("debug"))),
+            changes: OnceLock::new(),
+            listening: AtomicBool::new(false),
         };
         let out = b
             .stamp(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":5,"io.modelcontextprotocol/clientInfo":{"name":"own"}}}}"#)
@@ -501,16 +625,34 @@ mod tests {
     }
 
     #[test]
-    fn capabilities_drop_what_is_not_bridged() {
-        let c = legacy_capabilities(Some(&json!({
+    fn capabilities_drop_what_is_not_bridged_and_list_changes_are_listened_for() {
+        let server = json!({
             "tools": {"listChanged": true},
+            "prompts": {"listChanged": false},
             "resources": {"subscribe": true, "listChanged": true},
             "logging": {},
             "extensions": {"io.modelcontextprotocol/ui": {}}
-        })));
-        assert_eq!(c["tools"]["listChanged"], false);
+        });
+        let c = legacy_capabilities(Some(&server));
+        assert_eq!(c["tools"]["listChanged"], true);
+        assert_eq!(c["resources"]["listChanged"], true);
         assert_eq!(c["resources"]["subscribe"], false);
         assert_eq!(c["logging"], json!({}));
         assert_eq!(c["extensions"]["io.modelcontextprotocol/ui"], json!({}));
+        let filter = change_filter(Some(&server));
+        assert_eq!(
+            Value::Object(filter.clone()),
+            json!({"toolsListChanged": true, "resourcesListChanged": true})
+        );
+        let methods: Vec<&str> = change_notifications(&filter).collect();
+        assert_eq!(
+            methods,
+            [
+                "notifications/tools/list_changed",
+                "notifications/resources/list_changed"
+            ]
+        );
+        assert!(change_filter(Some(&json!({"tools": {}}))).is_empty());
+        assert!(change_filter(None).is_empty());
     }
 }

@@ -39,7 +39,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot, watch};
@@ -246,6 +246,9 @@ pub(crate) struct Relay {
     /// Waiters for the client's responses to requests the proxy itself sent it (the
     /// bridge's Multi Round-Trip input requests), by id key.
     client_waiters: Mutex<HashMap<String, oneshot::Sender<Bytes>>>,
+    /// Drop `notifications/subscriptions/acknowledged` instead of relaying it (the
+    /// bridge's own subscription; a legacy client does not know the method).
+    hide_acknowledgements: AtomicBool,
     internal_ids: AtomicU64,
 }
 
@@ -273,6 +276,7 @@ impl Relay {
             background: Mutex::new(Vec::new()),
             sse_waiters: Mutex::new(HashMap::new()),
             client_waiters: Mutex::new(HashMap::new()),
+            hide_acknowledgements: AtomicBool::new(false),
             internal_ids: AtomicU64::new(0),
         });
         // The lane holds a weak reference so that it does not keep the relay alive.
@@ -336,6 +340,19 @@ impl Relay {
         let _forget = Forget(self, key);
         self.send_out(Bytes::from(msg.to_string())).await;
         rx.await.ok()
+    }
+
+    /// Runs `fut` until it ends or the relay shuts down.
+    pub(crate) fn spawn_background<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = tokio::spawn(fut);
+        lock(&self.background).push(task.abort_handle());
+    }
+
+    pub(crate) fn hide_acknowledgements(&self) {
+        self.hide_acknowledgements.store(true, Ordering::Relaxed);
     }
 
     fn client_waiter(&self, env: &Envelope) -> Option<oneshot::Sender<Bytes>> {
@@ -795,7 +812,7 @@ impl Relay {
         }
         let mut snap = self.snapshot().await;
         match snap.mode.clone() {
-            Mode::Bridged(b) => b.client_notification(&env),
+            Mode::Bridged(b) => self.bridged_notification(&b, &env),
             Mode::Sse { endpoint } => {
                 let result = self
                     .up
@@ -1354,7 +1371,10 @@ impl Relay {
                 return Ok(None);
             }
         }
-        if relay {
+        if relay
+            && !(self.hide_acknowledgements.load(Ordering::Relaxed)
+                && env.method() == "notifications/subscriptions/acknowledged")
+        {
             self.send_out(one_line(msg)).await;
         }
         Ok(None)

@@ -1763,8 +1763,8 @@ async fn legacy_client_is_bridged_to_a_modern_only_server() {
         assert_eq!(result["serverInfo"]["name"], "modern-mock");
         assert_eq!(result["instructions"], "be nice");
         assert_eq!(
-            result["capabilities"]["tools"]["listChanged"], false,
-            "no change notifications across eras"
+            result["capabilities"]["tools"]["listChanged"], true,
+            "change notifications are bridged"
         );
         // ping and logging/setLevel are answered by the proxy.
         assert_eq!(
@@ -1810,6 +1810,68 @@ async fn legacy_client_is_bridged_to_a_modern_only_server() {
         );
         c.finish().await;
         assert_eq!(server.count("DELETE"), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bridged_clients_get_list_changes_from_a_listen_stream_the_proxy_keeps_open() {
+    within(async {
+        let mock = Mock::new(Cfg {
+            legacy: false,
+            modern: true,
+            sessions: false,
+            get_stream: false,
+            ..Default::default()
+        });
+        let (listen_tx, mut listen_rx) = mpsc::channel::<(Value, mpsc::Sender<Bytes>)>(4);
+        mock.set_custom(move |_, req| {
+            req.is_post("subscriptions/listen").then(|| {
+                let (r, tx) = Resp::stream();
+                listen_tx.try_send((req.json(), tx)).unwrap();
+                r
+            })
+        });
+        let server = mock.serve().await;
+        let mut c = Client::start(&server.url, opts(), None);
+        c.initialize().await;
+        let (listen, tx) = listen_rx.recv().await.expect("a subscriptions/listen request");
+        assert_eq!(
+            listen["params"]["notifications"],
+            json!({"toolsListChanged": true}),
+            "what the server offers"
+        );
+        assert_eq!(
+            listen["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"],
+            "host"
+        );
+        let sub = listen["id"].clone();
+        let meta = json!({"io.modelcontextprotocol/subscriptionId": sub});
+        tx.send(event(&json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"notifications": {"toolsListChanged": true}, "_meta": meta}})))
+            .await
+            .unwrap();
+        let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {"_meta": meta}});
+        tx.send(event(&changed)).await.unwrap();
+        // The acknowledgement is the proxy's business; the change reaches the client.
+        assert_eq!(c.recv().await, changed);
+        // Requests go on meanwhile.
+        let r = c
+            .request(json!(5), "tools/call", json!({"name": "echo", "arguments": {"text": "hi"}}))
+            .await;
+        assert_eq!(r["result"]["content"][0]["text"], "hi");
+        // The server ends the stream: the proxy listens again and tells the client to
+        // re-list (changes in between were not seen).
+        drop(tx);
+        let (_, tx2) = listen_rx.recv().await.expect("the stream is opened again");
+        assert_eq!(
+            c.recv().await,
+            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        );
+        c.silent_for(Duration::from_millis(100)).await;
+        let report = c.finish().await;
+        assert_eq!(report.ended_by, EndedBy::EndOfInput);
+        drop(tx2);
+        assert_eq!(server.posts("subscriptions/listen").len(), 2);
     })
     .await;
 }
