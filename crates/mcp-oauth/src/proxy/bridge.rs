@@ -158,9 +158,22 @@ fn change_notifications(filter: &Map<String, Value>) -> impl Iterator<Item = &'s
 
 /// Waits before listening again after a stream ended: doubling from 1 s to 30 s, back
 /// to 1 s after a stream that lasted a minute.
-const LISTEN_RETRY_MIN: Duration = Duration::from_secs(1);
-const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
+/// (Milliseconds in the unit tests, so that reopening and giving up are quick to see.)
+const LISTEN_RETRY_MIN: Duration = if cfg!(test) {
+    Duration::from_millis(10)
+} else {
+    Duration::from_secs(1)
+};
+const LISTEN_RETRY_MAX: Duration = if cfg!(test) {
+    Duration::from_millis(80)
+} else {
+    Duration::from_secs(30)
+};
 const LISTEN_HEALTHY: Duration = Duration::from_secs(60);
+/// A listen stream open this long counts as established even without an acknowledgement.
+const LISTEN_ESTABLISHED: Duration = Duration::from_secs(10);
+/// Consecutive streams that end before being established, after which the proxy stops.
+const LISTEN_MAX_FAILURES: u32 = 5;
 
 impl Relay {
     /// Answers the client's `initialize` from `server/discover`.
@@ -287,37 +300,25 @@ impl Relay {
     async fn listen_for_changes(self: Arc<Self>, bridge: Arc<Bridge>, filter: Map<String, Value>) {
         self.hide_acknowledgements();
         let mut wait = LISTEN_RETRY_MIN;
-        let mut reopened = false;
+        let mut failures = 0;
+        let mut missed = false;
         loop {
-            let id = self.next_internal_id();
-            let request = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": {"notifications": filter}});
-            let body = match bridge.stamp(request.to_string().as_bytes()) {
-                Ok(b) => b,
+            if missed {
+                // Changes while no stream was open were not seen: the client re-lists.
+                for method in change_notifications(&filter) {
+                    let note = json!({"jsonrpc": "2.0", "method": method});
+                    self.send_out(Bytes::from(note.to_string())).await;
+                }
+            }
+            let acks = self.acknowledgements();
+            let opened = Instant::now();
+            let error = match self.listen_once(&bridge, &filter).await {
+                Ok(error) => error,
                 Err(m) => {
                     tracing::warn!("cannot listen for change notifications: {m}");
                     return;
                 }
             };
-            let env = Envelope {
-                id: Some(id),
-                method: Some("subscriptions/listen".into()),
-                version: Some(STATELESS_VERSION.into()),
-                ..Default::default()
-            };
-            if reopened {
-                // Changes while no stream was open were not seen: the client re-lists.
-                for method in change_notifications(&filter) {
-                    self.send_out(Bytes::from(
-                        json!({"jsonrpc": "2.0", "method": method}).to_string(),
-                    ))
-                    .await;
-                }
-            }
-            let opened = Instant::now();
-            let reply = self.stateless_request(body, &env, STATELESS_VERSION).await;
-            let error = serde_json::from_slice::<Value>(&reply)
-                .ok()
-                .and_then(|v| v.get("error").cloned());
             let code = error
                 .as_ref()
                 .and_then(|e| e.get("code"))
@@ -326,14 +327,49 @@ impl Relay {
                 tracing::warn!(error = %error.unwrap_or_default(), "the server refused subscriptions/listen; change notifications are not bridged");
                 return;
             }
-            if opened.elapsed() >= LISTEN_HEALTHY {
+            // A stream counts as established when the server acknowledged it or it stayed
+            // open a while; a server that keeps failing is given up on (and the client is
+            // not told to re-list every time).
+            let lasted = opened.elapsed();
+            let established = self.acknowledgements() != acks || lasted >= LISTEN_ESTABLISHED;
+            if established {
+                failures = 0;
+            } else {
+                failures += 1;
+                if failures >= LISTEN_MAX_FAILURES {
+                    tracing::warn!(error = ?error, failures, "subscriptions/listen keeps failing; change notifications are no longer bridged");
+                    return;
+                }
+            }
+            if lasted >= LISTEN_HEALTHY {
                 wait = LISTEN_RETRY_MIN;
             }
             tracing::debug!(?wait, error = ?error, "the change notification stream ended; listening again");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(LISTEN_RETRY_MAX);
-            reopened = true;
+            missed = established;
         }
+    }
+
+    /// One `subscriptions/listen` stream, until it ends: the error it ended with, if any.
+    async fn listen_once(
+        self: &Arc<Self>,
+        bridge: &Bridge,
+        filter: &Map<String, Value>,
+    ) -> Result<Option<Value>, String> {
+        let id = self.next_internal_id();
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": {"notifications": filter}});
+        let body = bridge.stamp(request.to_string().as_bytes())?;
+        let env = Envelope {
+            id: Some(id),
+            method: Some("subscriptions/listen".into()),
+            version: Some(STATELESS_VERSION.into()),
+            ..Default::default()
+        };
+        let reply = self.stateless_request(body, &env, STATELESS_VERSION).await;
+        Ok(serde_json::from_slice::<Value>(&reply)
+            .ok()
+            .and_then(|v| v.get("error").cloned()))
     }
 
     /// A request of the bridged client.

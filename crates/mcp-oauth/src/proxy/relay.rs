@@ -249,6 +249,8 @@ pub(crate) struct Relay {
     /// Drop `notifications/subscriptions/acknowledged` instead of relaying it (the
     /// bridge's own subscription; a legacy client does not know the method).
     hide_acknowledgements: AtomicBool,
+    /// Acknowledgements dropped so far.
+    acknowledged: AtomicU64,
     internal_ids: AtomicU64,
 }
 
@@ -277,6 +279,7 @@ impl Relay {
             sse_waiters: Mutex::new(HashMap::new()),
             client_waiters: Mutex::new(HashMap::new()),
             hide_acknowledgements: AtomicBool::new(false),
+            acknowledged: AtomicU64::new(0),
             internal_ids: AtomicU64::new(0),
         });
         // The lane holds a weak reference so that it does not keep the relay alive.
@@ -353,6 +356,11 @@ impl Relay {
 
     pub(crate) fn hide_acknowledgements(&self) {
         self.hide_acknowledgements.store(true, Ordering::Relaxed);
+    }
+
+    /// `notifications/subscriptions/acknowledged` messages dropped so far.
+    pub(crate) fn acknowledgements(&self) -> u64 {
+        self.acknowledged.load(Ordering::Relaxed)
     }
 
     fn client_waiter(&self, env: &Envelope) -> Option<oneshot::Sender<Bytes>> {
@@ -1371,10 +1379,13 @@ impl Relay {
                 return Ok(None);
             }
         }
-        if relay
-            && !(self.hide_acknowledgements.load(Ordering::Relaxed)
-                && env.method() == "notifications/subscriptions/acknowledged")
+        if self.hide_acknowledgements.load(Ordering::Relaxed)
+            && env.method() == "notifications/subscriptions/acknowledged"
         {
+            self.acknowledged.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        if relay {
             self.send_out(one_line(msg)).await;
         }
         Ok(None)

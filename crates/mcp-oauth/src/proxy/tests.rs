@@ -1876,6 +1876,43 @@ async fn bridged_clients_get_list_changes_from_a_listen_stream_the_proxy_keeps_o
     .await;
 }
 
+#[tokio::test]
+async fn a_listen_stream_that_keeps_failing_is_given_up_without_spamming_the_client() {
+    within(async {
+        let mock = Mock::new(Cfg {
+            legacy: false,
+            modern: true,
+            sessions: false,
+            get_stream: false,
+            ..Default::default()
+        });
+        mock.set_custom(|_, req| {
+            req.is_post("subscriptions/listen")
+                .then(|| Resp::raw(500, "text/plain", "overloaded"))
+        });
+        let server = mock.serve().await;
+        let mut c = Client::start(&server.url, opts(), None);
+        c.initialize().await;
+        eventually("five listen attempts", || {
+            server.posts("subscriptions/listen").len() >= 5
+        })
+        .await;
+        // No re-list hints for streams that never opened, and no sixth attempt.
+        c.silent_for(Duration::from_millis(400)).await;
+        assert_eq!(server.posts("subscriptions/listen").len(), 5);
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "still fine"}}),
+            )
+            .await;
+        assert_eq!(r["result"]["content"][0]["text"], "still fine");
+        c.finish().await;
+    })
+    .await;
+}
+
 /// A tool on a modern-only server that needs input (MRTR): sampling and roots on the first
 /// try; with the answers and the state, the result quotes them.
 fn asking_tool(_: &Mock, req: &Req) -> Option<Resp> {
