@@ -87,3 +87,20 @@ fn token_response_that_is_a_json_array_is_refused() {
     .unwrap();
     assert_eq!(ok.access_token.expose(), "refresh_token");
 }
+
+/// fuzz target `oauth_callback`, crash-d2bfd515: a pasted "code" that spells the start of
+/// the Debug view of the parsed callback (`CallbackParams { code: "Some([redacted])", …`)
+/// made the target's leak check, which looked for the code in the Debug text, fire. Not a
+/// leak: the Debug view is the same whatever the code, which the target now checks.
+#[test]
+fn oauth_callback_code_that_spells_the_redacted_debug_view_is_not_a_leak() {
+    use mcp_oauth::authorize::CallbackParams;
+    use mcp_oauth::secret::AuthorizationCode;
+    let pasted = r#"CallbackParams { code: "Some([redacted])", state: None, iss: Non"#;
+    let p = CallbackParams::from_pasted(pasted).unwrap();
+    assert_eq!(p.code.as_ref().map(|c| c.expose()), Some(pasted));
+    let mut other = p.clone();
+    other.code = Some(AuthorizationCode::new("a-different-code"));
+    assert_eq!(format!("{p:?}"), format!("{other:?}"));
+    assert!(format!("{p:?}").contains("[redacted]"));
+}
