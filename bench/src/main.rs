@@ -80,7 +80,7 @@ fn args() -> Result<Args> {
         large: 200,
         // Ten bursts of 4000 calls (about 0.15 s each through a proxy). Bursts of 400
         // (the old default) last about 15 ms, where ramp-up, drain and waking idle
-        // processes weigh: one build measured 0.51x and 0.72x direct in two runs in a row.
+        // processes weigh: one build measured 0.51x and 0.72x direct in two runs minutes apart.
         throughput: 40000,
         json: None,
         proxy_args: Vec::new(),
