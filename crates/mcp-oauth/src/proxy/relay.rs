@@ -284,7 +284,7 @@ impl Relay {
         });
         // The lane holds a weak reference so that it does not keep the relay alive.
         let weak = Arc::downgrade(&relay);
-        let lane = tokio::spawn(async move {
+        relay.spawn_background(async move {
             let mut done = 0u64;
             while let Some((bytes, env)) = lane_rx.recv().await {
                 let Some(relay) = weak.upgrade() else { break };
@@ -294,7 +294,6 @@ impl Relay {
                 let _ = done_tx.send(done);
             }
         });
-        lock(&relay.background).push(lane.abort_handle());
         relay
     }
 

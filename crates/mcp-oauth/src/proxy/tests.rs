@@ -274,6 +274,19 @@ impl Default for Cfg {
     }
 }
 
+impl Cfg {
+    /// A 2026-07-28-only server: no `initialize`, no sessions, no GET stream.
+    fn modern_only() -> Self {
+        Self {
+            legacy: false,
+            modern: true,
+            sessions: false,
+            get_stream: false,
+            ..Default::default()
+        }
+    }
+}
+
 type Override = Arc<dyn Fn(&Mock, &Req) -> Option<Resp> + Send + Sync>;
 
 /// A configurable MCP server.
@@ -1105,13 +1118,7 @@ async fn server_without_get_stream_or_sessions() {
 #[tokio::test]
 async fn stateless_wire_sends_request_metadata_headers_and_no_session() {
     within(async {
-        let mock = Mock::new(Cfg {
-            legacy: false,
-            modern: true,
-            sessions: false,
-            get_stream: false,
-            ..Default::default()
-        });
+        let mock = Mock::new(Cfg::modern_only());
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         let d = c.request(json!(1), "server/discover", json!({"_meta": modern_meta()})).await;
@@ -1747,13 +1754,7 @@ async fn endpoint_on_another_origin_is_refused() {
 #[tokio::test]
 async fn legacy_client_is_bridged_to_a_modern_only_server() {
     within(async {
-        let mock = Mock::new(Cfg {
-            legacy: false,
-            modern: true,
-            sessions: false,
-            get_stream: false,
-            ..Default::default()
-        });
+        let mock = Mock::new(Cfg::modern_only());
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
         let init = c.initialize().await;
@@ -1817,13 +1818,7 @@ async fn legacy_client_is_bridged_to_a_modern_only_server() {
 #[tokio::test]
 async fn bridged_clients_get_list_changes_from_a_listen_stream_the_proxy_keeps_open() {
     within(async {
-        let mock = Mock::new(Cfg {
-            legacy: false,
-            modern: true,
-            sessions: false,
-            get_stream: false,
-            ..Default::default()
-        });
+        let mock = Mock::new(Cfg::modern_only());
         let (listen_tx, mut listen_rx) = mpsc::channel::<(Value, mpsc::Sender<Bytes>)>(4);
         mock.set_custom(move |_, req| {
             req.is_post("subscriptions/listen").then(|| {
@@ -1879,13 +1874,7 @@ async fn bridged_clients_get_list_changes_from_a_listen_stream_the_proxy_keeps_o
 #[tokio::test]
 async fn a_listen_stream_that_keeps_failing_is_given_up_without_spamming_the_client() {
     within(async {
-        let mock = Mock::new(Cfg {
-            legacy: false,
-            modern: true,
-            sessions: false,
-            get_stream: false,
-            ..Default::default()
-        });
+        let mock = Mock::new(Cfg::modern_only());
         mock.set_custom(|_, req| {
             req.is_post("subscriptions/listen")
                 .then(|| Resp::raw(500, "text/plain", "overloaded"))
@@ -1946,13 +1935,7 @@ fn asking_tool(_: &Mock, req: &Req) -> Option<Resp> {
 #[tokio::test]
 async fn bridged_input_requests_reach_the_legacy_client_and_the_request_is_retried() {
     within(async {
-        let mock = Mock::new(Cfg {
-            legacy: false,
-            modern: true,
-            sessions: false,
-            get_stream: false,
-            ..Default::default()
-        });
+        let mock = Mock::new(Cfg::modern_only());
         mock.set_custom(asking_tool);
         let server = mock.serve().await;
         let mut c = Client::start(&server.url, opts(), None);
