@@ -27,20 +27,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{PROXY_VARS, REQUIRE_ENV};
+
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
-const DEPS_ENV: &str = "MCP_OAUTH_TEST_DEPS";
-const REQUIRE_ENV: &str = "MCP_OAUTH_REQUIRE_REAL";
 /// The issue's bound for the narrated run.
 const DEMO_LIMIT: Duration = Duration::from_secs(30);
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
 /// What makes xdg-open pick a desktop's browser instead of `$BROWSER`.
 const DESKTOP_VARS: &[&str] = &[
     "DISPLAY",
@@ -496,57 +489,12 @@ fn demo_serve_mcp_oauth_call() {
 
 // ---------------------------------------------------------------- foreign clients
 
-struct Deps {
-    node: PathBuf,
-    root: PathBuf,
-}
-
-fn deps(test: &str) -> Option<Deps> {
-    let dir = match std::env::var_os(DEPS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
-                panic!("{DEPS_ENV} is not set but {REQUIRE_ENV}=1: {test} must not be skipped");
-            }
-            let bar = "!".repeat(78);
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "\n{bar}\nSKIPPED {test}: {DEPS_ENV} is not set, so the foreign client did NOT run \
-                 against mcp-oauth demo --serve.\nRun scripts/test (or scripts/bootstrap and \
-                 {DEPS_ENV}=<repo>/.deps cargo test -p mcp-oauth-cli --test demo).\n{bar}\n"
-            );
-            return None;
-        }
-    };
-    let manifest = dir.join("test-deps.json");
-    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
-        panic!(
-            "{} is unreadable ({e}); run scripts/bootstrap",
-            manifest.display()
-        )
-    });
-    let v: Value = serde_json::from_str(&text).expect("test-deps.json is JSON");
-    let path = |k: &str| {
-        let p = PathBuf::from(
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("no {k} in {}", manifest.display())),
-        );
-        assert!(
-            p.exists(),
-            "{} does not exist; run scripts/bootstrap",
-            p.display()
-        );
-        p
-    };
-    Some(Deps {
-        node: path("node"),
-        root: path("root"),
-    })
-}
-
 #[test]
 fn demo_serve_typescript_sdk() {
-    let Some(deps) = deps("demo_serve_typescript_sdk") else {
+    let Some(deps) = support::deps(
+        "demo_serve_typescript_sdk",
+        "the TypeScript SDK client against mcp-oauth demo --serve",
+    ) else {
         return;
     };
     let tmp = tempdir("ts-sdk");
@@ -632,7 +580,10 @@ impl Stdio2 {
 
 #[test]
 fn demo_serve_mcp_remote() {
-    let Some(deps) = deps("demo_serve_mcp_remote") else {
+    let Some(deps) = support::deps(
+        "demo_serve_mcp_remote",
+        "mcp-remote against mcp-oauth demo --serve",
+    ) else {
         return;
     };
     let tmp = tempdir("mcp-remote");

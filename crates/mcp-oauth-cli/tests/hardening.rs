@@ -27,17 +27,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod support;
+use support::PROXY_VARS;
+
 const CLIENT_ID: &str = "client-cli-hardening";
 const CS: &str = "cs-SECRET-CLI-3e9f0a2b";
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
 
 fn at(n: u32) -> String {
     format!("at-SECRET-CLI-{n:04}-8f3e1c")

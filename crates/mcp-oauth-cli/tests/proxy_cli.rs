@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::PROXY_VARS;
+
 #[derive(Debug, Clone)]
 struct Seen {
     method: String,
@@ -123,14 +126,7 @@ fn proxy(args: &[&str]) -> Child {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for v in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
+    for v in PROXY_VARS {
         cmd.env_remove(v);
     }
     cmd.spawn().expect("spawn mcp-oauth proxy")
@@ -159,6 +155,24 @@ fn stdout_lines(child: &mut Child) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {l:?}"))
         })
         .collect()
+}
+
+/// Runs the proxy with `args` and no input, expecting it to refuse to start: a failure
+/// exit status and nothing on stdout. Returns what it wrote on stderr.
+fn refused(args: &[&str]) -> String {
+    let mut child = proxy(args);
+    drop(child.stdin.take());
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(!status.success(), "{args:?} was accepted");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(stdout_lines(&mut child).is_empty(), "nothing on stdout");
+    err
 }
 
 #[test]
@@ -263,29 +277,14 @@ fn sigterm_stops_the_proxy_and_ends_the_session() {
 #[test]
 fn paste_mode_is_refused_because_stdin_carries_the_protocol() {
     let (url, _seen) = server();
-    let mut child = proxy(&[&url, "--no-browser"]);
-    drop(child.stdin.take());
-    let status = wait(&mut child, Duration::from_secs(10));
-    assert!(!status.success());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = refused(&[&url, "--no-browser"]);
     assert!(err.contains("paste mode"), "{err}");
-    assert!(stdout_lines(&mut child).is_empty(), "nothing on stdout");
 }
 
 #[test]
 fn bad_header_flags_are_usage_errors() {
     for bad in ["no colon here", "X-Missing: ${PROXY_CLI_UNSET_VARIABLE}"] {
-        let mut child = proxy(&["http://127.0.0.1:9/mcp", "--no-auth", "--header", bad]);
-        drop(child.stdin.take());
-        let status = wait(&mut child, Duration::from_secs(10));
-        assert!(!status.success(), "{bad:?} was accepted");
-        assert!(stdout_lines(&mut child).is_empty());
+        refused(&["http://127.0.0.1:9/mcp", "--no-auth", "--header", bad]);
     }
 }
 
@@ -330,32 +329,20 @@ fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
     assert_eq!(h("x-api-key"), Some("s3cret"), "${{VAR}} is expanded");
     assert_eq!(h("x-everywhere"), Some("d"), "[defaults] applies");
     assert_eq!(h("x-tenant"), Some("from-flag"), "the flag wins");
-    let _ = std::fs::remove_dir_all(&dir);
 
     // A variable that is not set is an error naming the key, before anything is sent.
     let bad = dir.join("bad.toml");
-    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         &bad,
         "[defaults]\nheaders = { \"X-Api-Key\" = \"${PROXY_CLI_UNSET_VARIABLE}\" }\n",
     )
     .unwrap();
-    let mut child = proxy(&[
+    let err = refused(&[
         "http://127.0.0.1:9/mcp",
         "--no-auth",
         "--config",
         bad.to_str().unwrap(),
     ]);
-    drop(child.stdin.take());
-    let status = wait(&mut child, Duration::from_secs(10));
-    assert!(!status.success());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(
         err.contains("X-Api-Key") && err.contains("PROXY_CLI_UNSET_VARIABLE"),
         "{err}"
