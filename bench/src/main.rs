@@ -44,6 +44,7 @@ const USAGE: &str =
     "usage: mcp-oauth-bench [--mcp-oauth BIN] [--node BIN] [--mcp-remote JS] [--browser SH]
                        [--cold N] [--small N] [--large N] [--throughput N] [--json FILE]
                        [--proxy-arg ARG]... [--server process|in-process]
+                       [--skip-mcp-remote]
 
 Defaults are relative to the repository root (the current directory):
   --mcp-oauth   target/release/mcp-oauth
@@ -53,7 +54,9 @@ Defaults are relative to the repository root (the current directory):
   --cold 7  --small 1000  --large 200  --throughput 40000
 --server process (the default) runs the echo server in a child process; in-process runs
 it inside the benchmark (the direct client then shares its threads).
---proxy-arg passes one more argument to `mcp-oauth proxy` (e.g. --proxy-arg=--busy-poll=0).";
+--proxy-arg passes one more argument to `mcp-oauth proxy` (e.g. --proxy-arg=-v).
+--skip-mcp-remote measures direct and mcp-oauth only (quick A/B runs; the targets that
+compare with mcp-remote are then not judged).";
 
 struct Args {
     mcp_oauth: PathBuf,
@@ -67,6 +70,7 @@ struct Args {
     json: Option<PathBuf>,
     proxy_args: Vec<String>,
     in_process_server: bool,
+    skip_mcp_remote: bool,
 }
 
 fn args() -> Result<Args> {
@@ -85,12 +89,17 @@ fn args() -> Result<Args> {
         json: None,
         proxy_args: Vec::new(),
         in_process_server: false,
+        skip_mcp_remote: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--skip-mcp-remote" {
+            a.skip_mcp_remote = true;
+            continue;
         }
         if let Some(arg) = flag.strip_prefix("--proxy-arg=") {
             a.proxy_args.push(arg.to_string());
@@ -449,7 +458,7 @@ async fn serve_main() -> Result<()> {
 enum Server {
     InProcess(Arc<State>),
     Child {
-        _child: Child,
+        child: Child,
         mcp_url: String,
         /// Kept open: the server exits when it closes.
         _stdin: ChildStdin,
@@ -482,12 +491,20 @@ impl Server {
             .split_once(' ')
             .ok_or_else(|| anyhow!("unexpected server line {line:?}"))?;
         Ok(Server::Child {
-            _child: child,
+            child,
             mcp_url: url.to_string(),
             _stdin: stdin,
             issuer: issuer.to_string(),
             control: direct_client()?,
         })
+    }
+
+    /// The server's process, when it has one of its own.
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Server::InProcess(_) => None,
+            Server::Child { child, .. } => child.id(),
+        }
     }
 
     /// The MCP endpoint.
@@ -705,7 +722,33 @@ struct Results {
     throughput: f64,
     peak_rss_kib: Option<u64>,
     cpu_per_1000: Option<f64>,
+    /// CPU time per call during the bursts, in µs, by process.
+    burst_cpu: BurstCpu,
     junk_lines: u64,
+}
+
+/// Where the CPU time of the bursts went (µs per call): the benchmark process (the
+/// direct client, or the stdio host), the proxy (none for direct), the server.
+#[derive(Debug, Default, Clone, Copy)]
+struct BurstCpu {
+    bench: f64,
+    proxy: f64,
+    server: f64,
+}
+
+impl BurstCpu {
+    fn total(&self) -> f64 {
+        self.bench + self.proxy + self.server
+    }
+}
+
+/// CPU seconds so far of the benchmark process, the target's process and the server's.
+fn cpu_sample(server: &Server, target: &Target) -> [f64; 3] {
+    [
+        cpu_seconds(std::process::id()),
+        target.pid().map(cpu_seconds).unwrap_or(0.0),
+        server.pid().map(cpu_seconds).unwrap_or(0.0),
+    ]
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> f64 {
@@ -910,6 +953,7 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
     let mut small_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut large_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut burst_time = vec![Duration::ZERO; ways.len()];
+    let mut burst_cpu = vec![[0.0f64; 3]; ways.len()];
     for _ in 0..ROUNDS {
         for (i, t) in targets.iter_mut().enumerate() {
             for _ in 0..a.small / ROUNDS {
@@ -922,7 +966,12 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
             }
         }
         for (i, t) in targets.iter_mut().enumerate() {
+            let before = cpu_sample(server, t);
             burst_time[i] += t.burst(a.throughput / ROUNDS, &small).await?;
+            let after = cpu_sample(server, t);
+            for (k, spent) in burst_cpu[i].iter_mut().enumerate() {
+                *spent += after[k] - before[k];
+            }
         }
     }
     let calls = 50 + (a.small / ROUNDS + a.large / ROUNDS + a.throughput / ROUNDS) * ROUNDS;
@@ -931,7 +980,14 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
         r.small_p99_us = percentile(&mut small_lat[i], 0.99);
         r.large_p50_us = percentile(&mut large_lat[i], 0.5);
         r.large_p99_us = percentile(&mut large_lat[i], 0.99);
-        r.throughput = ((a.throughput / ROUNDS) * ROUNDS) as f64 / burst_time[i].as_secs_f64();
+        let burst_calls = ((a.throughput / ROUNDS) * ROUNDS) as f64;
+        r.throughput = burst_calls / burst_time[i].as_secs_f64();
+        let per_call = |k: usize| burst_cpu[i][k] / burst_calls * 1e6;
+        r.burst_cpu = BurstCpu {
+            bench: per_call(0),
+            proxy: per_call(1),
+            server: per_call(2),
+        };
         if let Some(pid) = targets[i].pid() {
             r.cpu_per_1000 = Some((cpu_seconds(pid) - cpu0[i]) / calls as f64 * 1000.0);
             r.peak_rss_kib = Some(peak_rss_kib(pid));
@@ -1049,11 +1105,13 @@ fn ratio(x: f64, base: f64) -> String {
     format!("{:.2}×", x / base)
 }
 
-fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
+fn report(d: &Results, o: &Results, m: Option<&Results>, a: &Args) -> String {
     let ms = |us: f64| format!("{:.3} ms", us / 1000.0);
+    // mcp-remote's column, or "skipped" (--skip-mcp-remote).
+    let mcol = |f: &dyn Fn(&Results) -> String| m.map(f).unwrap_or_else(|| "skipped".into());
     let mut s = String::new();
     s += &format!(
-        "Loopback echo server ({}); {} cold starts each (median); {} small and {} × 100 KB sequential calls and {} calls with 16 in flight each, the three ways interleaved in 10 rounds.{}\n\n",
+        "Loopback echo server ({}); {} cold starts each (median); {} small and {} × 100 KB sequential calls and {} calls with 16 in flight each, the {} ways interleaved in 10 rounds.{}\n\n",
         if a.in_process_server {
             "in the benchmark process"
         } else {
@@ -1063,6 +1121,7 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
         a.small,
         a.large,
         a.throughput,
+        if m.is_some() { "three" } else { "two" },
         if a.proxy_args.is_empty() {
             String::new()
         } else {
@@ -1071,47 +1130,43 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
     );
     s += "| | direct HTTP | mcp-oauth proxy | mcp-remote 0.15.1 |\n|---|---|---|---|\n";
     s += &format!(
-        "| cold start (spawn → `initialize` reply) | {:.1} ms | {:.1} ms | {:.1} ms |\n",
-        d.cold_ms, o.cold_ms, m.cold_ms
+        "| cold start (spawn → `initialize` reply) | {:.1} ms | {:.1} ms | {} |\n",
+        d.cold_ms,
+        o.cold_ms,
+        mcol(&|m| format!("{:.1} ms", m.cold_ms))
     );
     s += &format!(
         "| HTTP requests before that reply | {} | {} | {} |\n",
-        d.cold_requests, o.cold_requests, m.cold_requests
+        d.cold_requests,
+        o.cold_requests,
+        mcol(&|m| m.cold_requests.to_string())
     );
-    for (label, f) in [
-        (
-            "p50, small",
-            (d.small_p50_us, o.small_p50_us, m.small_p50_us),
-        ),
-        (
-            "p99, small",
-            (d.small_p99_us, o.small_p99_us, m.small_p99_us),
-        ),
-        (
-            "p50, 100 KB",
-            (d.large_p50_us, o.large_p50_us, m.large_p50_us),
-        ),
-        (
-            "p99, 100 KB",
-            (d.large_p99_us, o.large_p99_us, m.large_p99_us),
-        ),
-    ] {
+    type Field = fn(&Results) -> f64;
+    let latencies: [(&str, Field); 4] = [
+        ("p50, small", |r| r.small_p50_us),
+        ("p99, small", |r| r.small_p99_us),
+        ("p50, 100 KB", |r| r.large_p50_us),
+        ("p99, 100 KB", |r| r.large_p99_us),
+    ];
+    for (label, f) in latencies {
         s += &format!(
-            "| latency {label} | {} | {} ({}) | {} ({}) |\n",
-            ms(f.0),
-            ms(f.1),
-            ratio(f.1, f.0),
-            ms(f.2),
-            ratio(f.2, f.0)
+            "| latency {label} | {} | {} ({}) | {} |\n",
+            ms(f(d)),
+            ms(f(o)),
+            ratio(f(o), f(d)),
+            mcol(&|m| format!("{} ({})", ms(f(m)), ratio(f(m), f(d))))
         );
     }
     s += &format!(
-        "| throughput, 16 in flight | {:.0} calls/s | {:.0} calls/s ({}) | {:.0} calls/s ({}) |\n",
+        "| throughput, 16 in flight | {:.0} calls/s | {:.0} calls/s ({}) | {} |\n",
         d.throughput,
         o.throughput,
         ratio(o.throughput, d.throughput),
-        m.throughput,
-        ratio(m.throughput, d.throughput)
+        mcol(&|m| format!(
+            "{:.0} calls/s ({})",
+            m.throughput,
+            ratio(m.throughput, d.throughput)
+        ))
     );
     let rss = |r: &Results| {
         r.peak_rss_kib
@@ -1123,69 +1178,88 @@ fn report(d: &Results, o: &Results, m: &Results, a: &Args) -> String {
             .map(|c| format!("{:.3} s", c))
             .unwrap_or("-".into())
     };
-    s += &format!("| peak RSS | - | {} | {} |\n", rss(o), rss(m));
+    s += &format!("| peak RSS | - | {} | {} |\n", rss(o), mcol(&rss));
     s += &format!(
         "| CPU time per 1000 calls | - | {} | {} |\n\n",
         cpu(o),
-        cpu(m)
+        mcol(&cpu)
     );
 
-    let (orss, mrss) = (
-        o.peak_rss_kib.unwrap_or(0) as f64,
-        m.peak_rss_kib.unwrap_or(1) as f64,
-    );
-    let (ocpu, mcpu) = (
-        o.cpu_per_1000.unwrap_or(f64::NAN),
-        m.cpu_per_1000.unwrap_or(f64::NAN),
-    );
+    // Where the bursts' CPU went: with 16 in flight the CPUs are the limit, so the
+    // throughput ratio is (nearly) the inverse ratio of these totals.
+    s += "CPU time per call with 16 in flight, by process (µs; the bench process is the direct client or the stdio host):\n\n";
+    s += "| | bench process | proxy | server | total |\n|---|---|---|---|---|\n";
+    for r in [Some(d), Some(o), m].into_iter().flatten() {
+        let c = r.burst_cpu;
+        let proxy = if r.cpu_per_1000.is_some() {
+            format!("{:.1}", c.proxy)
+        } else {
+            "-".into()
+        };
+        s += &format!(
+            "| {} | {:.1} | {proxy} | {:.1} | {:.1} |\n",
+            r.name,
+            c.bench,
+            c.server,
+            c.total()
+        );
+    }
+    s += "\n";
+
+    let fraction = |x: f64, y: f64| format!("{:.3}", x / y);
+    let versus_remote = |f: Field, limit: f64| match m {
+        Some(m) => (fraction(f(o), f(m)), Some(f(o) * limit <= f(m))),
+        None => ("n/a (mcp-remote skipped)".to_string(), None),
+    };
+    let rss_kib: Field = |r| r.peak_rss_kib.map(|k| k as f64).unwrap_or(f64::NAN);
+    let cpu_1000: Field = |r| r.cpu_per_1000.unwrap_or(f64::NAN);
+    let cold = versus_remote(|r| r.cold_ms, 20.0);
+    let peak = versus_remote(rss_kib, 10.0);
+    let cpu_calls = versus_remote(cpu_1000, 10.0);
     let checks = [
-        (
-            "cold start ≤ 1/20 of mcp-remote's",
-            format!("{:.3}", o.cold_ms / m.cold_ms),
-            o.cold_ms * 20.0 <= m.cold_ms,
-        ),
+        ("cold start ≤ 1/20 of mcp-remote's", cold.0, cold.1),
         (
             "exactly 1 HTTP request before the first reply",
             o.cold_requests.to_string(),
-            o.cold_requests == 1,
+            Some(o.cold_requests == 1),
         ),
         (
             "p50 (small) ≤ 1.5× direct",
             format!("{:.2}", o.small_p50_us / d.small_p50_us),
-            o.small_p50_us <= 1.5 * d.small_p50_us,
+            Some(o.small_p50_us <= 1.5 * d.small_p50_us),
         ),
         (
             "p50 (100 KB) ≤ 1.5× direct",
             format!("{:.2}", o.large_p50_us / d.large_p50_us),
-            o.large_p50_us <= 1.5 * d.large_p50_us,
+            Some(o.large_p50_us <= 1.5 * d.large_p50_us),
         ),
         (
             "throughput ≥ 0.7× direct",
             format!("{:.2}", o.throughput / d.throughput),
-            o.throughput >= 0.7 * d.throughput,
+            Some(o.throughput >= 0.7 * d.throughput),
         ),
-        (
-            "peak RSS ≤ 1/10 of mcp-remote's",
-            format!("{:.3}", orss / mrss),
-            orss * 10.0 <= mrss,
-        ),
+        ("peak RSS ≤ 1/10 of mcp-remote's", peak.0, peak.1),
         (
             "CPU per 1000 calls ≤ 1/10 of mcp-remote's",
-            format!("{:.3}", ocpu / mcpu),
-            ocpu * 10.0 <= mcpu,
+            cpu_calls.0,
+            cpu_calls.1,
         ),
     ];
     s += "| target (mcp-oauth proxy) | ratio in this run | met |\n|---|---|---|\n";
     for (what, value, ok) in checks {
-        s += &format!(
-            "| {what} | {value} | {} |\n",
-            if ok { "yes" } else { "**no**" }
-        );
+        let met = match ok {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "-",
+        };
+        s += &format!("| {what} | {value} | {met} |\n");
     }
-    if o.junk_lines + m.junk_lines > 0 {
+    let junk = o.junk_lines + m.map_or(0, |m| m.junk_lines);
+    if junk > 0 {
         s += &format!(
             "\nNon-protocol lines on stdout: mcp-oauth {}, mcp-remote {}\n",
-            o.junk_lines, m.junk_lines
+            o.junk_lines,
+            mcol(&|m| m.junk_lines.to_string())
         );
     }
     s
@@ -1203,6 +1277,11 @@ fn to_json(r: &Results) -> Value {
         "throughput_16_in_flight_per_s": r.throughput,
         "peak_rss_kib": r.peak_rss_kib,
         "cpu_s_per_1000_calls": r.cpu_per_1000,
+        "burst_cpu_us_per_call": {
+            "bench_process": r.burst_cpu.bench,
+            "proxy": r.burst_cpu.proxy,
+            "server": r.burst_cpu.server,
+        },
         "non_protocol_stdout_lines": r.junk_lines,
     })
 }
@@ -1254,17 +1333,16 @@ async fn main() -> Result<()> {
             c
         }
     };
+    let mut ways: Vec<Way<'_>> = vec![("direct", None), ("mcp-oauth proxy", Some(&mcp_oauth))];
     login("mcp-oauth proxy", mcp_oauth()).await?;
-    login("mcp-remote", mcp_remote()).await?;
+    if !a.skip_mcp_remote {
+        login("mcp-remote", mcp_remote()).await?;
+        ways.push(("mcp-remote", Some(&mcp_remote)));
+    }
 
-    eprintln!("bench: measuring (the three ways interleaved) ...");
-    let ways: [Way<'_>; 3] = [
-        ("direct", None),
-        ("mcp-oauth proxy", Some(&mcp_oauth)),
-        ("mcp-remote", Some(&mcp_remote)),
-    ];
+    eprintln!("bench: measuring (the {} ways interleaved) ...", ways.len());
     let r = measure_all(&server, &a, &ways).await?;
-    let (d, o, m) = (&r[0], &r[1], &r[2]);
+    let (d, o, m) = (&r[0], &r[1], r.get(2));
     println!("{}", report(d, o, m, &a));
     if let Some(path) = &a.json {
         let v = json!({
@@ -1276,7 +1354,7 @@ async fn main() -> Result<()> {
             "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
             "direct": to_json(d),
             "mcp_oauth_proxy": to_json(o),
-            "mcp_remote": to_json(m),
+            "mcp_remote": m.map(to_json),
         });
         std::fs::write(path, serde_json::to_string_pretty(&v)?)?;
     }
