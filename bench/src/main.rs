@@ -728,12 +728,16 @@ struct Results {
 }
 
 /// Where the CPU time of the bursts went (µs per call): the benchmark process (the
-/// direct client, or the stdio host), the proxy (none for direct), the server.
+/// direct client, or the stdio host), the proxy (none for direct), the server; with the
+/// context switches per call of the three, and the share of the machine's time the
+/// hypervisor took (steal) meanwhile.
 #[derive(Debug, Default, Clone, Copy)]
 struct BurstCpu {
     bench: f64,
     proxy: f64,
     server: f64,
+    switches: [f64; 3],
+    steal: f64,
 }
 
 impl BurstCpu {
@@ -742,13 +746,68 @@ impl BurstCpu {
     }
 }
 
-/// CPU seconds so far of the benchmark process, the target's process and the server's.
-fn cpu_sample(server: &Server, target: &Target) -> [f64; 3] {
-    [
-        cpu_seconds(std::process::id()),
-        target.pid().map(cpu_seconds).unwrap_or(0.0),
-        server.pid().map(cpu_seconds).unwrap_or(0.0),
-    ]
+/// Counters of the three processes (benchmark, target, server) and the machine.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sample {
+    cpu: [f64; 3],
+    switches: [f64; 3],
+    /// (steal, all) clock ticks of the machine, from /proc/stat.
+    ticks: (f64, f64),
+}
+
+impl Sample {
+    fn take(server: &Server, target: &Target) -> Sample {
+        let pids = [Some(std::process::id()), target.pid(), server.pid()];
+        Sample {
+            cpu: pids.map(|p| p.map(cpu_seconds).unwrap_or(0.0)),
+            switches: pids.map(|p| p.map(context_switches).unwrap_or(0.0)),
+            ticks: machine_ticks(),
+        }
+    }
+
+    /// `later - self`, added to `into`.
+    fn add_delta(&self, later: &Sample, into: &mut Sample) {
+        for k in 0..3 {
+            into.cpu[k] += later.cpu[k] - self.cpu[k];
+            into.switches[k] += later.switches[k] - self.switches[k];
+        }
+        into.ticks.0 += later.ticks.0 - self.ticks.0;
+        into.ticks.1 += later.ticks.1 - self.ticks.1;
+    }
+}
+
+/// Voluntary and involuntary context switches of all the threads of a process.
+fn context_switches(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// (steal, all) clock ticks of the machine so far.
+fn machine_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next().filter(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    let f: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let all: f64 = f.iter().take(8).sum();
+    (f.get(7).copied().unwrap_or(0.0), all)
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> f64 {
@@ -953,7 +1012,7 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
     let mut small_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut large_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut burst_time = vec![Duration::ZERO; ways.len()];
-    let mut burst_cpu = vec![[0.0f64; 3]; ways.len()];
+    let mut burst_counters = vec![Sample::default(); ways.len()];
     for _ in 0..ROUNDS {
         for (i, t) in targets.iter_mut().enumerate() {
             for _ in 0..a.small / ROUNDS {
@@ -966,12 +1025,9 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
             }
         }
         for (i, t) in targets.iter_mut().enumerate() {
-            let before = cpu_sample(server, t);
+            let before = Sample::take(server, t);
             burst_time[i] += t.burst(a.throughput / ROUNDS, &small).await?;
-            let after = cpu_sample(server, t);
-            for (k, spent) in burst_cpu[i].iter_mut().enumerate() {
-                *spent += after[k] - before[k];
-            }
+            before.add_delta(&Sample::take(server, t), &mut burst_counters[i]);
         }
     }
     let calls = 50 + (a.small / ROUNDS + a.large / ROUNDS + a.throughput / ROUNDS) * ROUNDS;
@@ -982,11 +1038,14 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
         r.large_p99_us = percentile(&mut large_lat[i], 0.99);
         let burst_calls = ((a.throughput / ROUNDS) * ROUNDS) as f64;
         r.throughput = burst_calls / burst_time[i].as_secs_f64();
-        let per_call = |k: usize| burst_cpu[i][k] / burst_calls * 1e6;
+        let c = &burst_counters[i];
+        let per_call = |k: usize| c.cpu[k] / burst_calls * 1e6;
         r.burst_cpu = BurstCpu {
             bench: per_call(0),
             proxy: per_call(1),
             server: per_call(2),
+            switches: c.switches.map(|n| n / burst_calls),
+            steal: c.ticks.0 / c.ticks.1.max(1.0),
         };
         if let Some(pid) = targets[i].pid() {
             r.cpu_per_1000 = Some((cpu_seconds(pid) - cpu0[i]) / calls as f64 * 1000.0);
@@ -1187,21 +1246,24 @@ fn report(d: &Results, o: &Results, m: Option<&Results>, a: &Args) -> String {
 
     // Where the bursts' CPU went: with 16 in flight the CPUs are the limit, so the
     // throughput ratio is (nearly) the inverse ratio of these totals.
-    s += "CPU time per call with 16 in flight, by process (µs; the bench process is the direct client or the stdio host):\n\n";
-    s += "| | bench process | proxy | server | total |\n|---|---|---|---|---|\n";
+    s += "CPU time per call with 16 in flight, by process (µs; the bench process is the direct client or the stdio host; context switches per call in parentheses; steal: the hypervisor's share of the machine's time during the bursts):\n\n";
+    s += "| | bench process | proxy | server | total | steal |\n|---|---|---|---|---|---|\n";
     for r in [Some(d), Some(o), m].into_iter().flatten() {
         let c = r.burst_cpu;
         let proxy = if r.cpu_per_1000.is_some() {
-            format!("{:.1}", c.proxy)
+            format!("{:.1} ({:.2})", c.proxy, c.switches[1])
         } else {
             "-".into()
         };
         s += &format!(
-            "| {} | {:.1} | {proxy} | {:.1} | {:.1} |\n",
+            "| {} | {:.1} ({:.2}) | {proxy} | {:.1} ({:.2}) | {:.1} | {:.0}% |\n",
             r.name,
             c.bench,
+            c.switches[0],
             c.server,
-            c.total()
+            c.switches[2],
+            c.total(),
+            c.steal * 100.0
         );
     }
     s += "\n";
@@ -1282,6 +1344,12 @@ fn to_json(r: &Results) -> Value {
             "proxy": r.burst_cpu.proxy,
             "server": r.burst_cpu.server,
         },
+        "burst_context_switches_per_call": {
+            "bench_process": r.burst_cpu.switches[0],
+            "proxy": r.burst_cpu.switches[1],
+            "server": r.burst_cpu.switches[2],
+        },
+        "burst_steal_fraction": r.burst_cpu.steal,
         "non_protocol_stdout_lines": r.junk_lines,
     })
 }
