@@ -25,6 +25,7 @@
 
 mod bridge;
 // Entry points for the fuzz targets and property tests (not API).
+mod client;
 #[doc(hidden)]
 pub mod fuzzing;
 mod message;
@@ -148,31 +149,39 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// A proxy for the MCP endpoint `url`, with its own HTTP client (see
-    /// [`http_client`]).
+    /// A proxy for the MCP endpoint `url`, with its own HTTP client: hyper's pooled
+    /// client with rustls, used directly (the cheapest per relayed message), or, when
+    /// the environment routes `url` through an HTTP proxy, reqwest (see
+    /// [`http_client`]). Either way: a connect timeout but no total timeout, redirects
+    /// followed only within the server's origin, no Nagle delay, connections reused.
     pub fn new(
         url: impl Into<String>,
         options: ProxyOptions,
         auth: Option<Arc<dyn RequestAuth>>,
     ) -> Result<Self> {
-        let http = http_client(options.connect_timeout)?;
-        Ok(Self::with_client(url, options, http, auth))
+        let url = url.into();
+        let http = client::Client::for_url(&url, options.connect_timeout)?;
+        Ok(Self::with_http(url, options, http, auth))
     }
 
-    /// A proxy using the given HTTP client for MCP traffic. The client must not have a
-    /// total request timeout: response streams stay open as long as the server wants.
+    /// A proxy using the given reqwest client for MCP traffic. The client must not have
+    /// a total request timeout: response streams stay open as long as the server wants.
     pub fn with_client(
         url: impl Into<String>,
         options: ProxyOptions,
         http: reqwest::Client,
         auth: Option<Arc<dyn RequestAuth>>,
     ) -> Self {
-        let upstream = Arc::new(Upstream::new(
-            url.into(),
-            http,
-            auth,
-            options.headers.clone(),
-        ));
+        Self::with_http(url.into(), options, client::Client::Reqwest(http), auth)
+    }
+
+    fn with_http(
+        url: String,
+        options: ProxyOptions,
+        http: client::Client,
+        auth: Option<Arc<dyn RequestAuth>>,
+    ) -> Self {
+        let upstream = Arc::new(Upstream::new(url, http, auth, options.headers.clone()));
         Self { upstream, options }
     }
 
@@ -337,9 +346,10 @@ mod unix_stdio {
     }
 }
 
-/// The HTTP client the proxy uses for MCP traffic: a connect timeout but no total
-/// timeout (streams stay open), redirects followed only within the same origin, no
-/// Nagle delay, connections kept for reuse.
+/// The reqwest client the proxy uses for MCP traffic when an HTTP proxy from the
+/// environment applies: a connect timeout but no total timeout (streams stay open),
+/// redirects followed only within the same origin, no Nagle delay, connections kept for
+/// reuse.
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
     let redirect = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() > 5 {
@@ -360,7 +370,7 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .redirect(redirect)
-        .user_agent(concat!("mcp-oauth-proxy/", env!("CARGO_PKG_VERSION")))
+        .user_agent(client::USER_AGENT)
         .build()
         .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
 }

@@ -21,6 +21,7 @@
 //! before the next request, as it would on a single connection).
 
 use super::bridge::Bridge;
+use super::client::Response;
 use super::message::{
     Envelope, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, Invalid, Kind, METHOD_NOT_FOUND,
     MISSING_CAPABILITY, PARSE_ERROR, UNSUPPORTED_VERSION, error_response, error_response_with,
@@ -35,8 +36,8 @@ use super::{ProxyOptions, TransportMode};
 use crate::mcp::headers::{self, ParamHeader};
 use crate::util::first_byte;
 use bytes::Bytes;
+use http::Method;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use reqwest::Method;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -878,11 +879,7 @@ impl Relay {
     }
 
     /// Logs what the server said to a notification or response; `true` when accepted.
-    async fn check_accepted(
-        &self,
-        result: Result<reqwest::Response, SendError>,
-        env: &Envelope,
-    ) -> bool {
+    async fn check_accepted(&self, result: Result<Response, SendError>, env: &Envelope) -> bool {
         let what = match env.kind() {
             Some(Kind::Response) => "the client's response".to_string(),
             _ => format!("notification {}", env.method()),
@@ -1211,7 +1208,7 @@ impl Relay {
     /// messages are relayed when `ctx.relay_others`.
     pub(crate) async fn read_reply(
         &self,
-        mut resp: reqwest::Response,
+        mut resp: Response,
         id: &Value,
         ctx: &ReplyCtx,
     ) -> Result<Bytes, ReplyError> {
@@ -1258,7 +1255,7 @@ impl Relay {
 
     async fn read_sse_reply(
         &self,
-        resp: reqwest::Response,
+        resp: Response,
         id: &Value,
         ctx: &ReplyCtx,
     ) -> Result<Bytes, ReplyError> {
@@ -1391,7 +1388,7 @@ impl Relay {
     }
 
     /// Reads an HTTP error response (bounded) into a [`ReplyError::Http`].
-    pub(crate) async fn http_error(&self, mut resp: reqwest::Response) -> ReplyError {
+    pub(crate) async fn http_error(&self, mut resp: Response) -> ReplyError {
         let status = resp.status().as_u16();
         let body = read_body(&mut resp, MAX_ERROR_BODY, false)
             .await
@@ -1489,7 +1486,7 @@ fn negotiated_version(msg: &[u8]) -> Option<HeaderValue> {
 }
 
 /// The `Mcp-Session-Id` of a response, when it is a valid one (visible ASCII).
-fn session_id_of(resp: &reqwest::Response) -> Option<HeaderValue> {
+fn session_id_of(resp: &Response) -> Option<HeaderValue> {
     let v = resp.headers().get(SESSION_HEADER)?;
     if v.is_empty() || !v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b)) {
         tracing::warn!("ignoring an Mcp-Session-Id that is not visible ASCII");

@@ -612,8 +612,54 @@ struct Client {
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// The reqwest client the proxy uses behind an HTTP proxy (its redirect policy among
+/// what is tested); the test environment names no proxy for loopback (scripts/test sets
+/// NO_PROXY).
 fn test_http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    super::http_client(Duration::from_secs(10)).unwrap()
+}
+
+/// Which HTTP client the proxy under test sends through.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// What `Proxy::new` picks for a server that no HTTP proxy stands before: hyper's
+    /// client, used directly.
+    Default,
+    /// The reqwest client `Proxy::new` uses behind an HTTP proxy (through
+    /// `Proxy::with_client`).
+    Reqwest,
+}
+
+impl Backend {
+    fn proxy(self, url: &str, options: ProxyOptions, auth: Option<Arc<dyn RequestAuth>>) -> Proxy {
+        match self {
+            Backend::Default => {
+                let proxy = Proxy::new(url, options, auth).unwrap();
+                assert!(
+                    matches!(proxy.upstream.client(), super::client::Client::Hyper(_)),
+                    "a loopback server is reached without an HTTP proxy"
+                );
+                proxy
+            }
+            Backend::Reqwest => Proxy::with_client(url, options, test_http(), auth),
+        }
+    }
+}
+
+/// Runs `$body(backend)` as a test of each HTTP client, in a module named `$name`.
+macro_rules! on_each_client {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn default_client() {
+                super::$body(super::Backend::Default).await
+            }
+            #[tokio::test]
+            async fn reqwest_client() {
+                super::$body(super::Backend::Reqwest).await
+            }
+        }
+    };
 }
 
 fn opts() -> ProxyOptions {
@@ -625,7 +671,16 @@ fn opts() -> ProxyOptions {
 
 impl Client {
     fn start(url: &str, options: ProxyOptions, auth: Option<Arc<dyn RequestAuth>>) -> Client {
-        let proxy = Proxy::with_client(url, options, test_http(), auth);
+        Self::start_on(Backend::Default, url, options, auth)
+    }
+
+    fn start_on(
+        backend: Backend,
+        url: &str,
+        options: ProxyOptions,
+        auth: Option<Arc<dyn RequestAuth>>,
+    ) -> Client {
+        let proxy = backend.proxy(url, options, auth);
         let (input, proxy_in) = tokio::io::duplex(1 << 16);
         let (proxy_out, output) = tokio::io::duplex(1 << 16);
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -765,12 +820,15 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
 // Session (2025) wire
 // -------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn session_wire_relays_handshake_requests_and_ends_with_delete() {
+on_each_client!(
+    session_wire_relays_handshake_requests_and_ends_with_delete,
+    session_wire_relays_handshake_requests_and_ends_with_delete_on
+);
+async fn session_wire_relays_handshake_requests_and_ends_with_delete_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg::default());
         let server = mock.serve().await;
-        let mut c = Client::start(&server.url, opts(), None);
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
         let init = c.initialize().await;
         assert_eq!(init["id"], 0);
         assert_eq!(init["result"]["serverInfo"]["name"], "mock");
@@ -800,8 +858,11 @@ async fn session_wire_relays_handshake_requests_and_ends_with_delete() {
     .await;
 }
 
-#[tokio::test]
-async fn messages_pass_byte_for_byte_in_both_directions() {
+on_each_client!(
+    messages_pass_byte_for_byte_in_both_directions,
+    messages_pass_byte_for_byte_in_both_directions_on
+);
+async fn messages_pass_byte_for_byte_in_both_directions_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg::default());
         // The server answers with odd formatting and unknown members.
@@ -818,7 +879,7 @@ async fn messages_pass_byte_for_byte_in_both_directions() {
             })
         });
         let server = mock.serve().await;
-        let mut c = Client::start(&server.url, opts(), None);
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
         c.initialize().await;
         let sent = r#"{"jsonrpc":"2.0","id":"req-1","method":"vendor/unknown","params":{"name":{"not":"a string"},"_meta":{"custom/key":[1,{"b":false}]},"big":12345678901234567890,"float":1.50},"futureTopLevel":{"k":"v"}}"#;
         c.send(sent).await;
@@ -891,8 +952,11 @@ async fn server_requests_on_the_get_stream_and_on_response_streams_round_trip() 
     .await;
 }
 
-#[tokio::test]
-async fn interrupted_response_stream_is_resumed_with_last_event_id() {
+on_each_client!(
+    interrupted_response_stream_is_resumed_with_last_event_id,
+    interrupted_response_stream_is_resumed_with_last_event_id_on
+);
+async fn interrupted_response_stream_is_resumed_with_last_event_id_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg::default());
         mock.set_custom(|_, req| {
@@ -919,7 +983,7 @@ async fn interrupted_response_stream_is_resumed_with_last_event_id() {
             None
         });
         let server = mock.serve().await;
-        let mut c = Client::start(&server.url, opts(), None);
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
         c.initialize().await;
         c.send_json(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "slow"}})).await;
         assert_eq!(c.recv().await["method"], "notifications/progress");
@@ -977,12 +1041,12 @@ async fn expired_session_is_renewed_and_the_request_replayed() {
     .await;
 }
 
-#[tokio::test]
-async fn server_restart_mid_session() {
+on_each_client!(server_restart_mid_session, server_restart_mid_session_on);
+async fn server_restart_mid_session_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg::default());
         let server = mock.serve().await;
-        let mut c = Client::start(&server.url, opts(), None);
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
         c.initialize().await;
         c.request(
             json!(1),
@@ -1042,6 +1106,77 @@ async fn stream_closed_before_the_response_is_an_error_not_silence() {
         assert_eq!(e["id"], 3);
         assert_eq!(e["error"]["code"], -32603);
         assert!(e["error"]["message"].as_str().unwrap().contains("closed the response stream before the response"), "{e}");
+        c.finish().await;
+    })
+    .await;
+}
+
+on_each_client!(
+    redirects_are_followed_within_the_origin_only,
+    redirects_are_followed_within_the_origin_only_on
+);
+async fn redirects_are_followed_within_the_origin_only_on(backend: Backend) {
+    within(async {
+        let mock = Mock::new(Cfg::default());
+        let elsewhere = Mock::new(Cfg::default()).serve().await;
+        let away = format!("{}/stolen", elsewhere.url);
+        mock.set_custom(move |_, req| {
+            let moved = |status: u16, location: &str| {
+                let mut r = Resp::status(status);
+                r.headers.push(("location".into(), location.into()));
+                Some(r)
+            };
+            match (req.rpc_method().as_str(), req.path.as_str()) {
+                // 307 and 308 repeat the POST, body and headers, at the new URL.
+                ("tools/call", "/mcp") => moved(307, "/v2/mcp"),
+                ("tools/call", "/v2/mcp") => moved(308, "/v3/mcp"),
+                ("leave", _) => moved(307, &away),
+                ("loop", p) => moved(307, p),
+                _ => None,
+            }
+        });
+        let server = mock.serve().await;
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
+        c.initialize().await;
+        let r = c
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "moved"}}),
+            )
+            .await;
+        assert_eq!(r["result"]["content"][0]["text"], "moved", "{r}");
+        let calls = server.posts("tools/call");
+        let paths: Vec<&str> = calls.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/mcp", "/v2/mcp", "/v3/mcp"]);
+        assert_eq!(
+            calls[0].body, calls[2].body,
+            "the body is sent again as it was"
+        );
+        assert_eq!(
+            calls[2].header("mcp-session-id").as_deref(),
+            Some("session-1")
+        );
+
+        // Another origin: not followed (the request's headers would go with it); the
+        // client is told.
+        let e = c.request(json!(2), "leave", json!({})).await;
+        assert_eq!(e["error"]["data"]["httpStatus"], 307, "{e}");
+        assert!(
+            elsewhere.seen().is_empty(),
+            "nothing reached the other origin"
+        );
+        // A redirect loop ends with an error, not a hang.
+        let e = c.request(json!(3), "loop", json!({})).await;
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("redirect"),
+            "{e}"
+        );
+        assert!(
+            server.posts("loop").len() <= 7,
+            "{} requests",
+            server.posts("loop").len()
+        );
         c.finish().await;
     })
     .await;
@@ -1252,8 +1387,11 @@ async fn valid_stored_token_means_one_http_request_before_the_first_reply() {
     .await;
 }
 
-#[tokio::test]
-async fn unauthorized_request_is_held_authorized_and_replayed() {
+on_each_client!(
+    unauthorized_request_is_held_authorized_and_replayed,
+    unauthorized_request_is_held_authorized_and_replayed_on
+);
+async fn unauthorized_request_is_held_authorized_and_replayed_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg {
             token: Some("fresh".into()),
@@ -1261,7 +1399,7 @@ async fn unauthorized_request_is_held_authorized_and_replayed() {
         });
         let server = mock.serve().await;
         let auth = FakeAuth::new(None, &["fresh"]);
-        let mut c = Client::start(&server.url, opts(), Some(auth.clone()));
+        let mut c = Client::start_on(backend, &server.url, opts(), Some(auth.clone()));
         let init = c.initialize().await;
         assert!(init.get("result").is_some(), "{init}");
         let r = c
@@ -1447,12 +1585,15 @@ async fn bad_input_lines_get_errors_and_the_proxy_keeps_going() {
     .await;
 }
 
-#[tokio::test]
-async fn ten_megabyte_messages_in_both_directions() {
+on_each_client!(
+    ten_megabyte_messages_in_both_directions,
+    ten_megabyte_messages_in_both_directions_on
+);
+async fn ten_megabyte_messages_in_both_directions_on(backend: Backend) {
     within(async {
         let mock = Mock::new(Cfg::default());
         let server = mock.serve().await;
-        let mut c = Client::start(&server.url, opts(), None);
+        let mut c = Client::start_on(backend, &server.url, opts(), None);
         c.initialize().await;
         let big = "x".repeat(10 * 1024 * 1024);
         let r = c

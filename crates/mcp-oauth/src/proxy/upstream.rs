@@ -1,12 +1,12 @@
-//! The HTTP side of the proxy: one `reqwest::Client` (kept for the whole run, so
-//! connections are reused), static headers, authorization on every request with the
+//! The HTTP side of the proxy: one [`Client`] (kept for the whole run, so connections
+//! are reused), static headers, authorization on every request with the
 //! hold-and-replay loop on refusals, and reading JSON bodies and SSE streams.
 
+use super::client::{Client, Response};
 use crate::mcp::sse::{SseEvent, SseParser};
 use crate::mcp::{Refusal, RequestAuth};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use reqwest::Method;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,9 +44,9 @@ pub(crate) struct Upstream {
     /// The MCP endpoint (also the resource credentials are asked for).
     pub url: String,
     origin: Option<url::Origin>,
-    /// `url` parsed once (reqwest would parse a string on every request).
-    parsed: Option<reqwest::Url>,
-    http: reqwest::Client,
+    /// `url` parsed once (not on every request).
+    uri: Option<Uri>,
+    http: Client,
     auth: Option<Arc<dyn RequestAuth>>,
     headers: HeaderMap,
     /// HTTP requests sent (every attempt counts).
@@ -56,7 +56,7 @@ pub(crate) struct Upstream {
 impl Upstream {
     pub(crate) fn new(
         url: String,
-        http: reqwest::Client,
+        http: Client,
         auth: Option<Arc<dyn RequestAuth>>,
         mut headers: HeaderMap,
     ) -> Self {
@@ -68,17 +68,23 @@ impl Upstream {
                 value.set_sensitive(true);
             }
         }
-        let parsed = reqwest::Url::parse(&url).ok();
-        let origin = parsed.as_ref().map(|u| u.origin());
+        let origin = url::Url::parse(&url).ok().map(|u| u.origin());
+        let uri = url.parse().ok();
         Self {
             url,
             origin,
-            parsed,
+            uri,
             http,
             auth,
             headers,
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// The HTTP client requests go through.
+    #[cfg(test)]
+    pub(crate) fn client(&self) -> &Client {
+        &self.http
     }
 
     pub(crate) fn has_auth(&self) -> bool {
@@ -100,7 +106,7 @@ impl Upstream {
         target: &str,
         headers: HeaderMap,
         body: Option<Bytes>,
-    ) -> Result<reqwest::Response, SendError> {
+    ) -> Result<Response, SendError> {
         let mut attempt: u32 = 0;
         let mut connects: u32 = 0;
         loop {
@@ -131,25 +137,22 @@ impl Upstream {
                     }
                 }
             }
-            let mut req = match &self.parsed {
-                Some(u) if target == self.url => self.http.request(method.clone(), u.clone()),
-                _ => self.http.request(method.clone(), target),
-            }
-            .headers(all);
-            if let Some(b) = &body {
-                req = req.body(b.clone());
-            }
+            let uri = self.uri.as_ref().filter(|_| target == self.url);
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let resp = match req.send().await {
+            let resp = match self
+                .http
+                .send(method.clone(), target, uri, all, body.clone())
+                .await
+            {
                 Ok(r) => r,
-                Err(e) if e.is_connect() && connects + 1 < CONNECT_ATTEMPTS => {
+                Err(e) if e.connect && connects + 1 < CONNECT_ATTEMPTS => {
                     connects += 1;
                     let wait = Duration::from_millis(100 << connects);
-                    tracing::debug!(url = %target, error = %describe(&e), ?wait, "cannot connect; retrying");
+                    tracing::debug!(url = %target, error = %e.message, ?wait, "cannot connect; retrying");
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                Err(e) => return Err(SendError::Network(describe(&e))),
+                Err(e) => return Err(SendError::Network(e.message)),
             };
             let status = resp.status();
             let refused = status == StatusCode::UNAUTHORIZED
@@ -194,7 +197,7 @@ impl Upstream {
         target: &str,
         mut headers: HeaderMap,
         body: Bytes,
-    ) -> Result<reqwest::Response, SendError> {
+    ) -> Result<Response, SendError> {
         headers.insert(
             header::ACCEPT,
             HeaderValue::from_static("application/json, text/event-stream"),
@@ -205,21 +208,6 @@ impl Upstream {
         );
         self.send(Method::POST, target, headers, Some(body)).await
     }
-}
-
-/// reqwest's message with its causes.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let s_str = s.to_string();
-        if !message.contains(&s_str) {
-            message.push_str(": ");
-            message.push_str(&s_str);
-        }
-        src = s.source();
-    }
-    message
 }
 
 /// The media type of `Content-Type`, lowercased, without parameters ("" when absent).
@@ -238,7 +226,7 @@ pub(crate) fn media_type(headers: &HeaderMap) -> String {
 /// Reads a whole body up to `cap` bytes. Over the cap: `Err(None)` when `strict`,
 /// otherwise the first `cap` bytes.
 pub(crate) async fn read_body(
-    resp: &mut reqwest::Response,
+    resp: &mut Response,
     cap: usize,
     strict: bool,
 ) -> Result<Bytes, Option<String>> {
@@ -251,7 +239,7 @@ pub(crate) async fn read_body(
         let chunk = match resp.chunk().await {
             Ok(Some(c)) => c,
             Ok(None) => break,
-            Err(e) => return Err(Some(describe(&e))),
+            Err(e) => return Err(Some(e)),
         };
         let len = first.as_ref().map_or(0, |f| f.len()) + buf.len();
         if len + chunk.len() > cap {
@@ -296,7 +284,7 @@ pub(crate) enum StreamItem {
 /// An SSE response stream, resumable with another response (the parser, and so the
 /// last event id, carries over).
 pub(crate) struct EventStream {
-    resp: Option<reqwest::Response>,
+    resp: Option<Response>,
     parser: SseParser,
     queue: VecDeque<SseEvent>,
     /// Bytes received since the last complete event.
@@ -307,7 +295,7 @@ pub(crate) struct EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn new(resp: reqwest::Response, max: usize) -> Self {
+    pub(crate) fn new(resp: Response, max: usize) -> Self {
         Self {
             resp: Some(resp),
             parser: SseParser::new(),
@@ -319,7 +307,7 @@ impl EventStream {
     }
 
     /// Continues on a new response (a resumed stream).
-    pub(crate) fn resume(&mut self, resp: reqwest::Response) {
+    pub(crate) fn resume(&mut self, resp: Response) {
         self.resp = Some(resp);
         self.partial = 0;
         self.received = 0;
@@ -375,7 +363,7 @@ impl EventStream {
                     // unterminated event is not (it may be truncated).
                     let _ = self.parser.finish();
                     if self.queue.is_empty() {
-                        return StreamItem::Broken(describe(&e));
+                        return StreamItem::Broken(e);
                     }
                 }
             }
