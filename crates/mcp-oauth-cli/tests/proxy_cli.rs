@@ -244,6 +244,35 @@ fn relays_stdio_with_static_headers_and_ends_the_session_at_eof() {
     assert_eq!(posts[1].body["method"], "notifications/initialized");
 }
 
+/// The proxy grows both stdio pipes (they are the host's too, so the host sees it) so
+/// that a 100 KB message crosses in one write.
+#[cfg(target_os = "linux")]
+#[test]
+fn stdio_pipes_are_grown_for_large_messages() {
+    let (url, _seen) = server();
+    let mut child = proxy(&[&url, "--no-auth"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let before = rustix::pipe::fcntl_getpipe_size(&stdin).unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    writeln!(stdin, "{init}").unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("cli-test"), "{line}");
+    // Answered: the proxy set up its stdio before reading the request.
+    let sizes = (
+        rustix::pipe::fcntl_getpipe_size(&stdin).unwrap(),
+        rustix::pipe::fcntl_getpipe_size(stdout.get_ref()).unwrap(),
+    );
+    drop(stdin);
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+    assert!(
+        before < 256 * 1024,
+        "smaller by default (Linux: 64 KiB), {before}"
+    );
+    assert_eq!(sizes, (256 * 1024, 256 * 1024));
+}
+
 #[test]
 fn sigterm_stops_the_proxy_and_ends_the_session() {
     let (url, seen) = server();

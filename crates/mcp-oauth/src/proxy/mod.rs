@@ -313,6 +313,8 @@ mod unix_stdio {
         let file = std::fs::File::from(owned);
         let ft = file.metadata().ok()?.file_type();
         if ft.is_fifo() {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            enlarge_pipe(&file);
             Some(Kind::Fifo(file))
         } else if ft.is_socket() {
             let s = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
@@ -320,6 +322,27 @@ mod unix_stdio {
             Some(Kind::Socket(s))
         } else {
             None
+        }
+    }
+
+    /// Pipe buffer the proxy asks for on Linux (the default is 64 KiB).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const PIPE_BUFFER: usize = 256 * 1024;
+
+    /// Grows a pipe's buffer to [`PIPE_BUFFER`] so that a message of up to that size
+    /// crosses it in one write: with the default 64 KiB a 100 KB message takes the
+    /// writer and the reader two wake-ups each (measured in alternating bench runs: p50
+    /// of 100 KB calls through the proxy 1.33-1.51x direct without, 1.27-1.31x with).
+    /// Not more: a user's pipe buffers share a limit (`/proc/sys/fs/pipe-user-pages-soft`,
+    /// 64 MiB by default), past which the user's new pipes get one page. Best effort: a
+    /// refusal (the limit, `pipe-max-size`) leaves the pipe as it is.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn enlarge_pipe(pipe: &std::fs::File) {
+        let current = rustix::pipe::fcntl_getpipe_size(pipe).unwrap_or(usize::MAX);
+        if current < PIPE_BUFFER
+            && let Err(e) = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BUFFER)
+        {
+            tracing::debug!(error = %e, current, "cannot grow the stdio pipe's buffer");
         }
     }
 
