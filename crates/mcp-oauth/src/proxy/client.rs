@@ -102,7 +102,9 @@ impl Client {
                 if let Some(b) = body {
                     req = req.body(b);
                 }
-                req.send()
+                // Boxed: reqwest's future is large, and would make every request's
+                // state machine as large on the hyper path too.
+                Box::pin(req.send())
                     .await
                     .map(Response::Reqwest)
                     .map_err(|e| SendFailure {

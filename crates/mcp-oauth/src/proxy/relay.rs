@@ -494,6 +494,10 @@ impl Relay {
         );
         let me = self.clone();
         let key2 = key.clone();
+        // A request's state machine is about 4.5 KB (every wire's path lives in it), and a
+        // spawned future is moved several times on its way into the task: moved once,
+        // into the heap, then only the pointer moves.
+        let fut = Box::pin(fut);
         let handle = tokio::spawn(async move {
             let msg = fut.await;
             let ours = {
