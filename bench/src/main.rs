@@ -724,6 +724,8 @@ struct Results {
     cpu_per_1000: Option<f64>,
     /// CPU time per call during the bursts, in µs, by process.
     burst_cpu: BurstCpu,
+    /// The throughput ratio to direct of each round's burst.
+    round_ratios: Vec<f64>,
     junk_lines: u64,
 }
 
@@ -738,6 +740,8 @@ struct BurstCpu {
     server: f64,
     switches: [f64; 3],
     steal: f64,
+    /// The share of the machine's time that no process used (idle and I/O wait).
+    idle: f64,
 }
 
 impl BurstCpu {
@@ -751,8 +755,8 @@ impl BurstCpu {
 struct Sample {
     cpu: [f64; 3],
     switches: [f64; 3],
-    /// (steal, all) clock ticks of the machine, from /proc/stat.
-    ticks: (f64, f64),
+    /// (steal, idle, all) clock ticks of the machine, from /proc/stat.
+    ticks: (f64, f64, f64),
 }
 
 impl Sample {
@@ -773,6 +777,7 @@ impl Sample {
         }
         into.ticks.0 += later.ticks.0 - self.ticks.0;
         into.ticks.1 += later.ticks.1 - self.ticks.1;
+        into.ticks.2 += later.ticks.2 - self.ticks.2;
     }
 }
 
@@ -794,11 +799,11 @@ fn context_switches(pid: u32) -> f64 {
         .sum()
 }
 
-/// (steal, all) clock ticks of the machine so far.
-fn machine_ticks() -> (f64, f64) {
+/// (steal, idle, all) clock ticks of the machine so far.
+fn machine_ticks() -> (f64, f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().next().filter(|l| l.starts_with("cpu ")) else {
-        return (0.0, 0.0);
+        return (0.0, 0.0, 0.0);
     };
     // user nice system idle iowait irq softirq steal guest guest_nice
     let f: Vec<f64> = cpu
@@ -807,7 +812,8 @@ fn machine_ticks() -> (f64, f64) {
         .filter_map(|n| n.parse().ok())
         .collect();
     let all: f64 = f.iter().take(8).sum();
-    (f.get(7).copied().unwrap_or(0.0), all)
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    (at(7), at(3) + at(4), all)
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> f64 {
@@ -1012,6 +1018,9 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
     let mut small_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut large_lat: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut burst_time = vec![Duration::ZERO; ways.len()];
+    // Each round's burst time, per way: the rounds' ratios show how much the machine
+    // moved during the run.
+    let mut round_times: Vec<Vec<Duration>> = vec![Vec::new(); ways.len()];
     let mut burst_counters = vec![Sample::default(); ways.len()];
     for _ in 0..ROUNDS {
         for (i, t) in targets.iter_mut().enumerate() {
@@ -1026,7 +1035,9 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
         }
         for (i, t) in targets.iter_mut().enumerate() {
             let before = Sample::take(server, t);
-            burst_time[i] += t.burst(a.throughput / ROUNDS, &small).await?;
+            let took = t.burst(a.throughput / ROUNDS, &small).await?;
+            burst_time[i] += took;
+            round_times[i].push(took);
             before.add_delta(&Sample::take(server, t), &mut burst_counters[i]);
         }
     }
@@ -1038,6 +1049,12 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
         r.large_p99_us = percentile(&mut large_lat[i], 0.99);
         let burst_calls = ((a.throughput / ROUNDS) * ROUNDS) as f64;
         r.throughput = burst_calls / burst_time[i].as_secs_f64();
+        // Throughput ratio to direct in each round (direct's time over this way's).
+        r.round_ratios = round_times[0]
+            .iter()
+            .zip(&round_times[i])
+            .map(|(d, t)| d.as_secs_f64() / t.as_secs_f64())
+            .collect();
         let c = &burst_counters[i];
         let per_call = |k: usize| c.cpu[k] / burst_calls * 1e6;
         r.burst_cpu = BurstCpu {
@@ -1045,7 +1062,8 @@ async fn measure_all(server: &Server, a: &Args, ways: &[Way<'_>]) -> Result<Vec<
             proxy: per_call(1),
             server: per_call(2),
             switches: c.switches.map(|n| n / burst_calls),
-            steal: c.ticks.0 / c.ticks.1.max(1.0),
+            steal: c.ticks.0 / c.ticks.2.max(1.0),
+            idle: c.ticks.1 / c.ticks.2.max(1.0),
         };
         if let Some(pid) = targets[i].pid() {
             r.cpu_per_1000 = Some((cpu_seconds(pid) - cpu0[i]) / calls as f64 * 1000.0);
@@ -1227,6 +1245,22 @@ fn report(d: &Results, o: &Results, m: Option<&Results>, a: &Args) -> String {
             ratio(m.throughput, d.throughput)
         ))
     );
+    let spread = |r: &Results| {
+        let mut v = r.round_ratios.clone();
+        v.sort_by(f64::total_cmp);
+        match (v.first(), v.last()) {
+            (Some(lo), Some(hi)) => format!(
+                "{lo:.2}–{hi:.2}× (median {:.2}×)",
+                v[v.len() / 2]
+            ),
+            _ => "-".into(),
+        }
+    };
+    s += &format!(
+        "| throughput ratio, round by round | - | {} | {} |\n",
+        spread(o),
+        mcol(&spread)
+    );
     let rss = |r: &Results| {
         r.peak_rss_kib
             .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
@@ -1246,8 +1280,8 @@ fn report(d: &Results, o: &Results, m: Option<&Results>, a: &Args) -> String {
 
     // Where the bursts' CPU went: with 16 in flight the CPUs are the limit, so the
     // throughput ratio is (nearly) the inverse ratio of these totals.
-    s += "CPU time per call with 16 in flight, by process (µs; the bench process is the direct client or the stdio host; context switches per call in parentheses; steal: the hypervisor's share of the machine's time during the bursts):\n\n";
-    s += "| | bench process | proxy | server | total | steal |\n|---|---|---|---|---|---|\n";
+    s += "CPU time per call with 16 in flight, by process (µs; the bench process is the direct client or the stdio host; context switches per call in parentheses; idle and steal: the machine's idle time and the hypervisor's share of it during the bursts):\n\n";
+    s += "| | bench process | proxy | server | total | idle | steal |\n|---|---|---|---|---|---|---|\n";
     for r in [Some(d), Some(o), m].into_iter().flatten() {
         let c = r.burst_cpu;
         let proxy = if r.cpu_per_1000.is_some() {
@@ -1256,13 +1290,14 @@ fn report(d: &Results, o: &Results, m: Option<&Results>, a: &Args) -> String {
             "-".into()
         };
         s += &format!(
-            "| {} | {:.1} ({:.2}) | {proxy} | {:.1} ({:.2}) | {:.1} | {:.0}% |\n",
+            "| {} | {:.1} ({:.2}) | {proxy} | {:.1} ({:.2}) | {:.1} | {:.0}% | {:.0}% |\n",
             r.name,
             c.bench,
             c.switches[0],
             c.server,
             c.switches[2],
             c.total(),
+            c.idle * 100.0,
             c.steal * 100.0
         );
     }
@@ -1350,6 +1385,8 @@ fn to_json(r: &Results) -> Value {
             "server": r.burst_cpu.switches[2],
         },
         "burst_steal_fraction": r.burst_cpu.steal,
+        "burst_idle_fraction": r.burst_cpu.idle,
+        "throughput_ratio_per_round": r.round_ratios,
         "non_protocol_stdout_lines": r.junk_lines,
     })
 }
