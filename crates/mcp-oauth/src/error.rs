@@ -176,17 +176,10 @@ impl Error {
                 secs,
             };
         }
-        let mut message = err.to_string();
-        let mut src = std::error::Error::source(err);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
         Error::Transport {
             step,
             url: url.to_string(),
-            message,
+            message: crate::util::error_chain(err),
         }
     }
 

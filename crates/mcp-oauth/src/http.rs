@@ -5,7 +5,86 @@
 //! (`HTTPS_PROXY`, `NO_PROXY`, ...) honoured by reqwest.
 
 use crate::error::{Error, Result, Step};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The process's one TLS client configuration, shared by every HTTP client the library
+/// builds (the OAuth client's reqwest, the proxy's hyper client): rustls with the
+/// platform's certificate verifier, TLS 1.2 and 1.3, ALPN h2 and http/1.1, which is
+/// what reqwest sets up by itself; plus the CA certificates of the PEM file named by
+/// `MCP_OAUTH_EXTRA_CA_CERTS` (a corporate or VPN CA), trusted beside the system's.
+/// Shared because the verifier reads the system's certificate store when it is made
+/// (about 150 files here, milliseconds of a proxy's cold start): once is enough.
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(c) = CONFIG.get() {
+        return Ok((**c).clone());
+    }
+    let extra = match std::env::var_os(crate::util::EXTRA_CA_CERTS_ENV) {
+        Some(path) if !path.is_empty() => extra_roots(std::path::Path::new(&path))?,
+        _ => Vec::new(),
+    };
+    let config = build_tls_config(extra)?;
+    // Two threads racing here both build one; either is the same configuration.
+    Ok((**CONFIG.get_or_init(|| Arc::new(config))).clone())
+}
+
+fn build_tls_config(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig> {
+    let fail = |m: String| Error::Config(format!("cannot set up TLS: {m}"));
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = if extra.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        extra_roots_verifier(extra, provider.clone())
+    }
+    .map_err(|e| fail(format!("the platform's certificate verifier: {e}")))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[cfg(not(target_os = "android"))]
+fn extra_roots_verifier(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> std::result::Result<rustls_platform_verifier::Verifier, rustls::Error> {
+    rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
+}
+
+#[cfg(target_os = "android")]
+fn extra_roots_verifier(
+    _: Vec<rustls::pki_types::CertificateDer<'static>>,
+    _: Arc<rustls::crypto::CryptoProvider>,
+) -> std::result::Result<rustls_platform_verifier::Verifier, rustls::Error> {
+    Err(rustls::Error::General(format!(
+        "{} is not supported on Android",
+        crate::util::EXTRA_CA_CERTS_ENV
+    )))
+}
+
+/// The certificates of a PEM file, or an error naming the variable and the file.
+fn extra_roots(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let var = crate::util::EXTRA_CA_CERTS_ENV;
+    let bad = |why: String| Error::Config(format!("{var}={}: {why}", path.display()));
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(format!("cannot read it ({e})")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not a PEM file of certificates ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate (BEGIN CERTIFICATE)".into()));
+    }
+    Ok(certs)
+}
 
 /// Knobs of the HTTP policy. The defaults suit interactive use.
 #[derive(Debug, Clone)]
@@ -90,6 +169,7 @@ impl HttpClient {
             }
         });
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .redirect(redirect)
@@ -381,5 +461,33 @@ mod proxy_tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    #[test]
+    fn extra_ca_files_that_cannot_be_used_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        for (path, why) in [
+            (&missing, "cannot read it"),
+            (&empty, "holds no PEM certificate"),
+        ] {
+            let e = extra_roots(path).unwrap_err().to_string();
+            assert!(e.contains("MCP_OAUTH_EXTRA_CA_CERTS="), "{e}");
+            assert!(e.contains(&path.display().to_string()), "{e}");
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_configuration_offers_h2_and_http1() {
+        let c = build_tls_config(Vec::new()).unwrap();
+        assert_eq!(c.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
 }

@@ -1,7 +1,7 @@
 //! The proxy's HTTP client for MCP traffic, and the response type the relay reads.
 //!
-//! By default the proxy sends through hyper's pooled client (`hyper-util`, with rustls
-//! and the platform's certificate verifier, as reqwest configures it) directly. Every
+//! By default the proxy sends through hyper's pooled client (`hyper-util`, with the
+//! library's one TLS configuration, [`crate::http::tls_config`]) directly. Every
 //! relayed message is one request, and on that path reqwest's own layers show in `perf`
 //! under the benchmark in `bench/`: it converts the URL to a URI, clones its connector
 //! service, and passes each request through a redirect layer that parses the URL once
@@ -14,13 +14,14 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, the system settings; its proxy support is
 //! complete), and when the caller brings its own client ([`super::Proxy::with_client`]).
 
+use crate::util::error_chain;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{self, connect::HttpConnector};
-use std::sync::Arc;
+use hyper_util::client::proxy::matcher::Matcher;
 use std::time::Duration;
 
 /// Redirects followed within the server's origin before giving up.
@@ -69,14 +70,7 @@ impl Client {
     /// `url` through an HTTP proxy (loopback never is: a loopback server is not
     /// reachable through a proxy, the rule of [`crate::http::HttpClient`] too).
     pub(crate) fn for_url(url: &str, connect_timeout: Duration) -> crate::Result<Client> {
-        let uri: Option<Uri> = url.parse().ok();
-        let proxied = uri.as_ref().is_some_and(|u| {
-            !is_loopback(u)
-                && hyper_util::client::proxy::matcher::Matcher::from_system()
-                    .intercept(u)
-                    .is_some()
-        });
-        if proxied {
+        if proxied(url, &Matcher::from_system()) {
             tracing::debug!(
                 url,
                 "an HTTP proxy from the environment applies; using reqwest"
@@ -110,7 +104,7 @@ impl Client {
                     .map(Response::Reqwest)
                     .map_err(|e| SendFailure {
                         connect: e.is_connect(),
-                        message: describe(&e),
+                        message: error_chain(&e),
                     })
             }
         }
@@ -119,18 +113,10 @@ impl Client {
 
 impl HyperClient {
     fn new(connect_timeout: Duration) -> crate::Result<HyperClient> {
-        let config = |m: String| crate::Error::Config(format!("cannot build the HTTP client: {m}"));
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-            .map_err(|e| config(format!("the platform's certificate verifier: {e}")))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| config(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let mut tls = crate::http::tls_config()?;
+        // hyper-rustls sets the ALPN protocols itself (the same two), and refuses a
+        // configuration that has them.
+        tls.alpn_protocols.clear();
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -173,7 +159,7 @@ impl HyperClient {
             *req.headers_mut() = headers.clone();
             let resp = self.inner.request(req).await.map_err(|e| SendFailure {
                 connect: e.is_connect(),
-                message: describe(&e),
+                message: error_chain(&e),
             })?;
             let Some(next) = same_origin_redirect(&current, &resp) else {
                 return Ok(Response::Hyper(resp));
@@ -226,15 +212,14 @@ fn same_origin_redirect<B>(from: &Uri, resp: &http::Response<B>) -> Option<Uri> 
     next.as_str().parse().ok()
 }
 
-fn is_loopback(uri: &Uri) -> bool {
-    let Some(host) = uri.host() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// Does `matcher` (the environment's proxy settings) route `url` through a proxy?
+/// Never a loopback URL.
+fn proxied(url: &str, matcher: &Matcher) -> bool {
+    let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
+    !loopback
+        && url
+            .parse::<Uri>()
+            .is_ok_and(|u| matcher.intercept(&u).is_some())
 }
 
 /// A response from either client.
@@ -273,7 +258,7 @@ impl Response {
             Response::Hyper(r) => loop {
                 match r.body_mut().frame().await {
                     None => return Ok(None),
-                    Some(Err(e)) => return Err(describe(&e)),
+                    Some(Err(e)) => return Err(error_chain(&e)),
                     // Trailers carry no data: read on.
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
@@ -282,24 +267,9 @@ impl Response {
                     }
                 }
             },
-            Response::Reqwest(r) => r.chunk().await.map_err(|e| describe(&e)),
+            Response::Reqwest(r) => r.chunk().await.map_err(|e| error_chain(&e)),
         }
     }
-}
-
-/// An error's message with its causes (each once).
-pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_str = s.to_string();
-        if !message.contains(&s_str) {
-            message.push_str(": ");
-            message.push_str(&s_str);
-        }
-        src = s.source();
-    }
-    message
 }
 
 #[cfg(test)]
@@ -338,21 +308,26 @@ mod tests {
     }
 
     #[test]
-    fn loopback_hosts_are_recognised() {
+    fn an_http_proxy_from_the_environment_is_used_except_for_loopback() {
+        let matcher = Matcher::builder()
+            .http("http://proxy.internal:3128")
+            .https("http://proxy.internal:3128")
+            .no("corp.example")
+            .build();
+        assert!(proxied("https://mcp.example.com/mcp", &matcher));
+        assert!(proxied("http://10.0.0.1/mcp", &matcher));
+        assert!(
+            !proxied("https://mcp.corp.example/mcp", &matcher),
+            "NO_PROXY"
+        );
         for url in [
             "http://127.0.0.1:1/mcp",
             "http://localhost/mcp",
             "http://[::1]:8/mcp",
-            "http://127.1.2.3/",
         ] {
-            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+            assert!(!proxied(url, &matcher), "{url}");
         }
-        for url in [
-            "https://example.com/mcp",
-            "http://10.0.0.1/",
-            "http://[::2]/",
-        ] {
-            assert!(!is_loopback(&url.parse().unwrap()), "{url}");
-        }
+        let none = Matcher::builder().build();
+        assert!(!proxied("https://mcp.example.com/mcp", &none));
     }
 }

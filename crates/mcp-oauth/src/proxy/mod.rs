@@ -389,6 +389,7 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         }
     });
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::http::tls_config()?)
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
