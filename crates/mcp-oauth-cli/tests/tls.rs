@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
-use support::PROXY_VARS;
+use support::clean_env;
 
 /// A test CA and a `localhost` certificate it issued.
 struct Pki {
@@ -186,9 +186,7 @@ fn command(args: &[&str], trust: Trust<'_>) -> Command {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for v in PROXY_VARS {
-        cmd.env_remove(v);
-    }
+    clean_env(&mut cmd);
     match trust {
         Trust::System => {}
         Trust::Only(ca) => {

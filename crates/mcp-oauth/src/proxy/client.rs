@@ -147,7 +147,7 @@ impl HyperClient {
         let mut current = match uri {
             Some(u) => u.clone(),
             None => url.parse::<Uri>().map_err(|e| SendFailure {
-                connect: true,
+                connect: false,
                 message: format!("invalid URL {url:?}: {e}"),
             })?,
         };

@@ -24,8 +24,8 @@
 //! responses to the request they belong to.
 
 mod bridge;
-// Entry points for the fuzz targets and property tests (not API).
 mod client;
+// Entry points for the fuzz targets and property tests (not API).
 #[doc(hidden)]
 pub mod fuzzing;
 mod message;
