@@ -8,7 +8,13 @@ PKCE S256 authorization through ``tests/browser.sh`` (the headless user agent) w
 loopback callback -> RFC 9207 ``iss`` check -> code exchange with ``resource`` -> JWT
 ``aud`` check -> MCP initialize / tools/list / tools/call via the official SDK client ->
 refresh (rotation) -> reuse of the rotated refresh token is refused and revokes the grant.
-Also checks that nobody requested the root PRM.
+Also checks that nobody requested the root PRM. Then the 2026-07-28 fixtures (MCP SDK
+2.x, .deps/venv-modern): mcp_server.py with ``MCP_MODERN_ONLY=1`` answers without a token
+with the SDK's 401 challenge, refuses an authorized legacy ``initialize`` with 400 and an
+``UnsupportedProtocolVersionError`` naming 2026-07-28, and serves ``server/discover`` and
+``tools/call`` on the 2026-07-28 wire (headers and per-request ``_meta``, no session);
+proxy_client_modern.py speaks 2026-07-28 on stdio to the 2.x server and falls back to the
+``initialize`` handshake with the 1.x one.
 
 If this passes and ``real_servers.rs`` fails, the bug is in the client, not the fixtures.
 
@@ -41,6 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 NODE = os.environ.get("MCP_OAUTH_NODE", str(ROOT / "tests/node/node_modules/.bin/node"))
 BROWSER = os.environ.get("BROWSER_SELFTEST", str(ROOT / "tests/browser.sh"))
+PYTHON_MODERN = os.environ.get("MCP_OAUTH_PYTHON_MODERN", str(ROOT / ".deps/venv-modern/bin/python"))
 STEP_TIMEOUT = 20.0
 
 
@@ -139,6 +146,124 @@ class Callback:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+MODERN = "2026-07-28"
+SSE_OR_JSON = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+def rpc_result(data: Any) -> Any:
+    """The JSON-RPC message of a response body: JSON, or the last ``data:`` of an SSE stream."""
+    if isinstance(data, str):
+        lines = [line[5:].strip() for line in data.splitlines() if line.startswith("data:")]
+        data = json.loads(lines[-1]) if lines else data
+    return data
+
+
+def modern_post(url: str, token: str, msg: dict[str, Any], name: str | None = None) -> tuple[int, dict[str, str], Any]:
+    """A POST on the 2026-07-28 wire: the per-request _meta and the Mcp-* headers."""
+    msg = dict(msg, jsonrpc="2.0")
+    msg["params"] = dict(msg.get("params") or {}, _meta={
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "selftest", "version": "0"},
+    })
+    headers = dict(SSE_OR_JSON, **{"authorization": f"Bearer {token}", "mcp-protocol-version": MODERN, "mcp-method": msg["method"]})
+    if name is not None:
+        headers["mcp-name"] = name
+    st, hdrs, data = http_json("POST", url, body=json.dumps(msg).encode(), headers=headers)
+    return st, hdrs, rpc_result(data)
+
+
+def access_token_for(meta: dict[str, Any], client_id: str, resource: str, env: dict[str, str]) -> str:
+    """An access token for ``resource``: one more authorization through $BROWSER (PKCE
+    S256, a loopback callback) and its code exchange, for the second MCP server."""
+    cb = Callback()
+    redirect_uri = f"http://127.0.0.1:{cb.port}/callback"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state = secrets.token_urlsafe(16)
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": "mcp:tools",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+    }
+    try:
+        subprocess.run([BROWSER, meta["authorization_endpoint"] + "?" + urllib.parse.urlencode(query)], env=env, check=True, timeout=5)
+        if not cb.event.wait(STEP_TIMEOUT) or (cb.params or {}).get("state") != state:
+            fail(f"the second authorization did not come back ({cb.params})")
+    finally:
+        cb.close()
+    fields = {"grant_type": "authorization_code", "code": (cb.params or {})["code"], "redirect_uri": redirect_uri}
+    st, tok = form(meta["token_endpoint"], dict(fields, client_id=client_id, code_verifier=verifier, resource=resource))
+    check(st == 200 and jwt_claims(tok["access_token"]).get("aud") == resource, f"a token for the SDK 2.x server (aud {resource})")
+    return tok["access_token"]
+
+
+def modern_server_checks(issuer: str, token_for: Any, env: dict[str, str], logdir: Path, procs: list[Proc]) -> None:
+    """mcp_server.py on the SDK 2.x (.deps/venv-modern) with MCP_MODERN_ONLY=1, by hand:
+    the SDK's 401 challenge comes first, an authorized legacy initialize is refused with an
+    UnsupportedProtocolVersionError naming 2026-07-28, and server/discover and tools/call
+    work on the 2026-07-28 wire with a token for this server (``token_for(url)``)."""
+    mcp = Proc(
+        [PYTHON_MODERN, str(ROOT / "tests/python/mcp_server.py"), "--issuer", issuer],
+        dict(env, MCP_MODERN_ONLY="1", MCP_LOG=str(logdir / "mcp-modern.log")),
+        "mcp-server-modern",
+        logdir,
+    )
+    procs.append(mcp)
+    url = mcp.ready["url"]
+    prm_url = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
+    init = b'{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"selftest","version":"0"}}}'
+    st, hdrs, _ = http_json("POST", url, body=init, headers=SSE_OR_JSON)
+    www = {k.lower(): v for k, v in hdrs.items()}.get("www-authenticate", "")
+    check(st == 401 and f'resource_metadata="{prm_url}"' in www, f"SDK 2.x: no token -> 401 challenge first ({st} {www})")
+    st, _, prm = http_json("GET", prm_url)
+    check(st == 200 and prm["resource"] == url and prm["authorization_servers"] == [issuer], f"SDK 2.x PRM {prm}")
+    token = token_for(url)
+    auth = dict(SSE_OR_JSON, authorization=f"Bearer {token}")
+    st, _, body = http_json("POST", url, body=init, headers=auth)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    check(
+        st == 400 and body.get("id") == 7 and err.get("code") == -32022 and MODERN in err.get("data", {}).get("supported", []),
+        f"2026-07-28-only: legacy initialize -> 400 UnsupportedProtocolVersion naming {MODERN} ({st} {body})",
+    )
+    st, _, _ = http_json("GET", url, headers=dict(auth, accept="text/event-stream"))
+    check(st == 405, f"2026-07-28-only: no legacy GET stream ({st})")
+    st, hdrs, body = modern_post(url, token, {"id": 8, "method": "server/discover"})
+    check(
+        st == 200 and MODERN in body["result"]["supportedVersions"] and "mcp-session-id" not in {k.lower() for k in hdrs},
+        f"server/discover on the 2026-07-28 wire -> 200, no session ({st} {body})",
+    )
+    st, _, body = modern_post(url, token, {"id": 9, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "modern"}}}, "echo")
+    check(st == 200 and body["result"]["content"][0]["text"] == "modern", f"tools/call echo on the 2026-07-28 wire ({st} {body})")
+    st, _, body = modern_post(url, token, {"id": 10, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}, "whoami")
+    check(st == 400 and body["error"]["code"] == -32020, f"an Mcp-Name that is not the body's name -> 400 HeaderMismatch ({st} {body})")
+    mcp.stop()
+    procs.remove(mcp)
+
+
+def modern_client_checks() -> None:
+    """proxy_client_modern.py (SDK 2.x Client, mode="auto") on stdio against mcp_server.py
+    --stdio: 2026-07-28 with the 2.x server, the initialize fallback with the 1.x one."""
+    for python, want in ((PYTHON_MODERN, MODERN), (sys.executable, "2025-11-25")):
+        out = subprocess.run(
+            [PYTHON_MODERN, str(ROOT / "tests/python/proxy_client_modern.py"), python, str(ROOT / "tests/python/mcp_server.py"), "--stdio"],
+            capture_output=True,
+            check=True,
+            timeout=STEP_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        v = json.loads(out.stdout)
+        check(
+            v["protocol"] == want and v["tools"] == ["echo", "whoami"] and v["echo"] == "through the proxy",
+            f"SDK 2.x stdio client -> {'2.x' if python == PYTHON_MODERN else '1.x'} stdio server: {want}, tools, echo",
+        )
 
 
 async def mcp_calls(url: str, token: str) -> tuple[list[str], str, str]:
@@ -300,6 +425,9 @@ def main() -> int:
         check(blog.count(" open ") == 1 and " done status=200 " in blog and params["code"] not in blog, "browser log: 1 open, done 200, code redacted")
         cb.close()
         cb2.close()
+        # 12. The SDK 2.x fixtures: the 2026-07-28-only server and the stdio client.
+        modern_server_checks(issuer, lambda u: access_token_for(meta, client_id, u, env), env, logdir, procs)
+        modern_client_checks()
         ok = True
     except AssertionError as e:
         print(f"FAIL {e}", file=sys.stderr)

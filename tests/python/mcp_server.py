@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """A real OAuth-protected MCP server for mcp-oauth's integration tests.
 
-Built on the official MCP Python SDK (``mcp``, pinned in tests/python/requirements.txt):
-FastMCP over Streamable HTTP with the SDK's own resource-server auth (``AuthSettings`` +
-a ``TokenVerifier``), so the 401 challenge, the protected-resource-metadata route and
-the bearer middleware are exactly what the SDK ships. Loopback only.
+Built on the official MCP Python SDK (``mcp``): FastMCP over Streamable HTTP with the SDK's
+own resource-server auth (``AuthSettings`` + a ``TokenVerifier``), so the 401 challenge,
+the protected-resource-metadata route and the bearer middleware are exactly what the SDK
+ships. Loopback only. Runs on either SDK major: 1.x (tests/python/requirements.txt,
+.deps/venv: the 2025-11-25 wire) and 2.x (tests/python/requirements-modern.txt,
+.deps/venv-modern: FastMCP is ``MCPServer`` there, and it serves the 2026-07-28 wire beside
+the legacy one).
 
 Usage:
     .deps/venv/bin/python tests/python/mcp_server.py --issuer http://127.0.0.1:PORT [--port N]
+    .deps/venv-modern/bin/python tests/python/mcp_server.py --issuer ...   (SDK 2.x)
 
 Options / environment:
     --port N | MCP_PORT        listen port (default 0 = any free port)
@@ -20,8 +24,16 @@ Options / environment:
                                sdk = what the unmodified SDK serves: pydantic's AnyHttpUrl
                                re-serialisation, which appends "/" to a path-less issuer
                                ("http://127.0.0.1:PORT/"), a real-world trailing-slash quirk.
+    MCP_MODERN_ONLY=1          (SDK 2.x only) serve the 2026-07-28 wire alone: an
+                               authorized legacy POST gets 400 and the SDK's
+                               UnsupportedProtocolVersionError (ModernOnly), GET/DELETE 405
+    --stdio                    serve the same tools on stdio instead, without auth (``whoami``
+                               then reports no token): a server the stdio client fixtures'
+                               self-test (fixture_selftest.py) can launch
     MCP_LOG                    append one JSON line per HTTP request (method, path, status,
-                               whether an Authorization header was present) to this file.
+                               whether an Authorization header was present, the
+                               MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, whether an
+                               Mcp-Session-Id was sent) to this file.
     MCP_EXIT_ON_STDIN_EOF=1    exit as soon as stdin reaches EOF (a parent that holds our
                                stdin pipe takes us down with it, even if it is SIGKILLed).
 
@@ -62,8 +74,16 @@ import uvicorn
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.fastmcp import FastMCP
 from pydantic import AnyHttpUrl
+
+try:  # SDK 1.x (.deps/venv)
+    from mcp.server.fastmcp import FastMCP as _Server
+
+    SDK_MAJOR = 1
+except ModuleNotFoundError:  # SDK 2.x (.deps/venv-modern): FastMCP is MCPServer there
+    from mcp.server.mcpserver import MCPServer as _Server
+
+    SDK_MAJOR = 2
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -153,7 +173,8 @@ class RequestLog:
                 status["code"] = message["status"]
             await send(message)
 
-        headers = {k.decode("latin-1").lower() for k, _ in scope.get("headers", [])}
+        raw = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = set(raw)
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
@@ -163,25 +184,99 @@ class RequestLog:
                 "path": scope.get("path"),
                 "status": status.get("code"),
                 "authorization": "authorization" in headers,
+                # The wire the request came on (protocol headers carry no secrets).
+                "protocol_version": raw.get("mcp-protocol-version"),
+                "mcp_method": raw.get("mcp-method"),
+                "mcp_name": raw.get("mcp-name"),
+                "session": "mcp-session-id" in headers,
             }
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
 
 
-def build_app(url: str, issuer: str, scope: str, prm_as: str) -> Any:
-    mcp = FastMCP(
-        "mcp-oauth-test-server",
-        instructions="Test server for mcp-oauth's real-server integration tests.",
-        token_verifier=JwtVerifier(issuer, url, [scope]),
-        auth=AuthSettings(
-            issuer_url=AnyHttpUrl(issuer),
-            resource_server_url=AnyHttpUrl(url),
-            required_scopes=[scope],
-            # The verifier checks `aud` itself *and* reports it as AccessToken.resource.
-            validate_token_resource=True,
-        ),
-        streamable_http_path="/mcp",
-    )
+class ModernOnly:
+    """ASGI app in front of the SDK's /mcp handler (behind its bearer auth) that makes the
+    server 2026-07-28-only (MCP_MODERN_ONLY=1; SDK 2.x has no setting for it).
+
+    SDK 2.x serves both eras on one endpoint: its session manager sends a request whose
+    ``MCP-Protocol-Version`` is not a handshake-era version to the 2026-07-28 handler, and
+    everything else to the legacy one. This keeps that routing and replaces the legacy
+    branch with what the spec asks of a modern-only server (streamable-http.md, "Protocol
+    Version Header"; versioning.md: it names its versions in any error to
+    ``initialize``): a POST gets ``400`` and the SDK's own ``UnsupportedProtocolVersionError``
+    (-32022, ``supported`` = the SDK's modern versions), the legacy GET stream and DELETE
+    get ``405``."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        version = headers.get("mcp-protocol-version")
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            await self.app(scope, receive, send)
+        elif scope.get("method") != "POST":
+            await _respond(send, 405, b"")
+        else:
+            msg = await _json_body(receive)
+            requested = version or str((msg.get("params") or {}).get("protocolVersion") or "")
+            await _respond(send, 400, json.dumps(_unsupported_version(msg.get("id"), requested)).encode(), "application/json")
+
+
+def _unsupported_version(request_id: Any, requested: str) -> dict[str, Any]:
+    """The SDK's UnsupportedProtocolVersionError for ``requested``, as a JSON-RPC error."""
+    from mcp.shared.inbound import unsupported_protocol_version_rejection
+
+    rejection = unsupported_protocol_version_rejection(requested)
+    assert rejection is not None, f"{requested!r} is a modern version"
+    error = {"code": rejection.code, "message": rejection.message, "data": rejection.data}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+async def _json_body(receive: Any) -> dict[str, Any]:
+    """The request body as a JSON object ({} when it is none)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    try:
+        msg = json.loads(body)
+    except ValueError:
+        return {}
+    return msg if isinstance(msg, dict) else {}
+
+
+async def _respond(send: Any, status: int, body: bytes, content_type: str | None = None) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def modern_only(app: Any, path: str) -> None:
+    """Puts ModernOnly between the SDK's bearer auth and its handler at ``path``, so that
+    a request without a valid token still gets the SDK's 401 challenge first."""
+    routes = [r for r in app.router.routes if getattr(r, "path", None) == path]
+    auth = routes[0].endpoint if len(routes) == 1 else None
+    if not hasattr(auth, "required_scopes"):
+        raise RuntimeError(f"no SDK bearer-auth route at {path}: {app.router.routes}")
+    auth.app = ModernOnly(auth.app)
+
+
+def build_server(auth: dict[str, Any]) -> Any:
+    """The SDK server with the tools; ``auth`` holds its auth keyword arguments ({} for
+    none)."""
+    common = dict(instructions="Test server for mcp-oauth's real-server integration tests.", **auth)
+    # 1.x takes the path in the constructor, 2.x in streamable_http_app().
+    if SDK_MAJOR == 1:
+        mcp = _Server("mcp-oauth-test-server", streamable_http_path="/mcp", **common)
+    else:
+        mcp = _Server("mcp-oauth-test-server", **common)
 
     @mcp.tool()
     def echo(text: str) -> str:
@@ -202,7 +297,22 @@ def build_app(url: str, issuer: str, scope: str, prm_as: str) -> Any:
             }
         )
 
-    app = mcp.streamable_http_app()
+    return mcp
+
+
+def build_app(url: str, issuer: str, scope: str, prm_as: str) -> Any:
+    auth = dict(
+        token_verifier=JwtVerifier(issuer, url, [scope]),
+        auth=AuthSettings(
+            issuer_url=AnyHttpUrl(issuer),
+            resource_server_url=AnyHttpUrl(url),
+            required_scopes=[scope],
+            # The verifier checks `aud` itself *and* reports it as AccessToken.resource.
+            validate_token_resource=True,
+        ),
+    )
+    mcp = build_server(auth)
+    app = mcp.streamable_http_app() if SDK_MAJOR == 1 else mcp.streamable_http_app(streamable_http_path="/mcp")
 
     prm_path = "/.well-known/oauth-protected-resource/mcp"
     sdk_routes = [r for r in app.router.routes if getattr(r, "path", None) == prm_path]
@@ -234,10 +344,14 @@ def main() -> None:
     parser.add_argument("--issuer", default=os.environ.get("MCP_ISSUER"))
     parser.add_argument("--scope", default=os.environ.get("MCP_SCOPES", "mcp:tools"))
     parser.add_argument("--prm-as", default=os.environ.get("MCP_PRM_AS", "exact"), choices=["exact", "sdk"])
+    parser.add_argument("--stdio", action="store_true", help="serve the tools on stdio, without auth")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[mcp-server] %(levelname)s %(name)s: %(message)s")
+    if args.stdio:
+        build_server({}).run("stdio")
+        return
     if not args.issuer:
         parser.error("--issuer (or MCP_ISSUER) is required")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[mcp-server] %(levelname)s %(name)s: %(message)s")
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -246,7 +360,12 @@ def main() -> None:
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/mcp"
 
-    app = RequestLog(build_app(url, args.issuer, args.scope, args.prm_as), os.environ.get("MCP_LOG"))
+    app = build_app(url, args.issuer, args.scope, args.prm_as)
+    if os.environ.get("MCP_MODERN_ONLY") == "1":
+        if SDK_MAJOR < 2:
+            raise SystemExit("MCP_MODERN_ONLY=1 needs the 2.x SDK (.deps/venv-modern)")
+        modern_only(app, "/mcp")
+    app = RequestLog(app, os.environ.get("MCP_LOG"))
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
 

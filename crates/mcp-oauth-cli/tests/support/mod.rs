@@ -37,7 +37,10 @@ pub struct Deps {
     /// The repository the dependencies were installed for.
     pub root: PathBuf,
     pub node: PathBuf,
+    /// The venv with the MCP Python SDK 1.x (the 2025 wires).
     pub python: PathBuf,
+    /// The venv with the MCP Python SDK 2.x (2026-07-28 beside the 2025 wire).
+    pub python_modern: PathBuf,
     pub oidc_as: PathBuf,
     pub mcp_server: PathBuf,
     pub browser: PathBuf,
@@ -94,6 +97,7 @@ pub fn deps(test: &str, what: &str) -> Option<Deps> {
         root: path("root"),
         node: path("node"),
         python: path("python"),
+        python_modern: path("python_modern"),
         oidc_as: path("oidc_as"),
         mcp_server: path("mcp_server"),
         browser: path("browser"),
