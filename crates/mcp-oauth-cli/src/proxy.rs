@@ -58,6 +58,16 @@ pub struct ProxyArgs {
         help_heading = "Proxy"
     )]
     pub shutdown_grace: u64,
+    /// After each message, microseconds to keep polling for the next one before
+    /// sleeping: saves the wake-ups that dominate a fast server's round trip (most on
+    /// virtual machines), for at most that much CPU per message. 0 turns it off.
+    #[arg(
+        long,
+        value_name = "MICROS",
+        default_value_t = mcp_oauth::proxy::DEFAULT_IDLE_SPIN.as_micros() as u64,
+        help_heading = "Proxy"
+    )]
+    pub idle_spin: u64,
     #[command(flatten)]
     pub oauth: OAuthArgs,
 }
@@ -129,6 +139,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_mib.max(1).saturating_mul(1024 * 1024),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         bridge_eras: !args.no_bridge,
+        idle_spin: Duration::from_micros(args.idle_spin),
         ..ProxyOptions::default()
     };
     let proxy = Proxy::new(args.url.clone(), options, auth)?;

@@ -276,7 +276,8 @@ fn stdio_pipes_are_grown_for_large_messages() {
 #[test]
 fn sigterm_stops_the_proxy_and_ends_the_session() {
     let (url, seen) = server();
-    let mut child = proxy(&[&url, "--no-auth"]);
+    // Without the idle spin (the other tests run with the default).
+    let mut child = proxy(&[&url, "--no-auth", "--idle-spin", "0"]);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(
         stdin,

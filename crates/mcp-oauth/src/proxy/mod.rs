@@ -30,6 +30,7 @@ mod client;
 pub mod fuzzing;
 mod message;
 mod relay;
+mod spin;
 mod sse_transport;
 mod stdio;
 mod upstream;
@@ -63,6 +64,9 @@ pub enum TransportMode {
     Sse,
 }
 
+/// [`ProxyOptions::idle_spin`] by default.
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(100);
+
 /// Options of a [`Proxy`].
 #[derive(Clone)]
 pub struct ProxyOptions {
@@ -80,6 +84,10 @@ pub struct ProxyOptions {
     /// Answer a legacy client's `initialize` from `server/discover` when the server is
     /// 2026-07-28-only, and stamp the per-request metadata in.
     pub bridge_eras: bool,
+    /// After each message, how long to keep polling for the next event before sleeping
+    /// (zero: sleep at once). Saves the wake-ups that dominate a fast server's round trip
+    /// on virtual machines, for at most this much CPU per message (see `spin.rs`).
+    pub idle_spin: Duration,
 }
 
 impl Default for ProxyOptions {
@@ -91,6 +99,7 @@ impl Default for ProxyOptions {
             connect_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             bridge_eras: true,
+            idle_spin: DEFAULT_IDLE_SPIN,
         }
     }
 }
@@ -108,6 +117,7 @@ impl std::fmt::Debug for ProxyOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("bridge_eras", &self.bridge_eras)
+            .field("idle_spin", &self.idle_spin)
             .finish()
     }
 }
@@ -195,7 +205,9 @@ impl Proxy {
         W: AsyncWrite + Unpin + Send + 'static,
         S: Future<Output = ()> + Send,
     {
-        let (out, mut writer) = stdio::spawn_writer(output);
+        // Dropped, and so stopped, when this run ends or is cancelled.
+        let (spin, _spinner) = spin::Spin::start(self.options.idle_spin);
+        let (out, mut writer) = stdio::spawn_writer(output, spin.clone());
         let relay = Relay::start(self.upstream.clone(), out.clone(), self.options.clone());
         let mut reader = LineReader::new(input, self.options.max_message_bytes);
         let mut lines_in = 0u64;
@@ -213,6 +225,8 @@ impl Proxy {
                     Ok(Line::Message(bytes)) => {
                         lines_in += 1;
                         relay.dispatch(Bytes::from(bytes)).await;
+                        // The server's answer is on its way.
+                        spin.kick();
                     }
                     Ok(Line::TooLong(n)) => {
                         lines_in += 1;

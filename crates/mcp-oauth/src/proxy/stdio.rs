@@ -114,7 +114,8 @@ impl Writer {
     }
 }
 
-pub(crate) fn spawn_writer<W>(output: W) -> (Output, Writer)
+/// `spin` is kicked after each flush: the client's next message is likely to follow.
+pub(crate) fn spawn_writer<W>(output: W, spin: super::spin::Spin) -> (Output, Writer)
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -141,6 +142,7 @@ where
                 write_queued(&mut w, &mut rx).await?;
             }
             w.flush().await?;
+            spin.kick();
         }
         w.flush().await
     });
