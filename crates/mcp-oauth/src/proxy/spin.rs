@@ -8,9 +8,9 @@
 //! inter-processor interrupt to a halted vCPU: about 20 µs each here, against a 90 µs
 //! direct round trip on loopback). When the answer arrives within the window, the proxy
 //! is still polling and picks it up at once. Measured with `bench/` on a 2-vCPU VM, in
-//! alternating runs of sequential small calls: p50 0.94-1.08x direct without, 0.48-0.70x
-//! with a 100 µs window, for about 25 µs more CPU per call (the window is spent only
-//! when the next event is slower than it, and at most once per message).
+//! alternating runs: small-call p50 1.01-1.18x direct without, 0.48-0.70x with a 100 µs
+//! window, for about 25 µs more CPU per sequential call (the window is spent only when
+//! the next event is slower than it, and at most once per message).
 //!
 //! How: a task that, once kicked, yields to the scheduler in a loop until the window has
 //! passed since the last kick. A yielded task makes tokio poll its I/O driver without
