@@ -230,8 +230,21 @@ pub async fn discover(
     // oversized or redirected away) or with a 5xx: without any document, that is an
     // error of this step, not the "no metadata here" that the 2025-03-26 fallback is for.
     let mut hard_failure: Option<String> = None;
+    // The challenge usually names the path-inserted well-known URL itself: a URL is asked
+    // once, so that one that hangs costs one time-out, not two.
+    let mut asked: Vec<String> = Vec::new();
     let mut iter = cands.into_iter();
     while let Some((source, url)) = iter.next() {
+        if asked.contains(&url) {
+            trace.push(
+                source.label(),
+                &url,
+                None,
+                Verdict::Note("asked already, as the challenge's resource_metadata".into()),
+            );
+            continue;
+        }
+        asked.push(url.clone());
         // A server that points discovery at an address the network policy refuses is
         // hostile or broken: stop here rather than try the next candidate.
         if let Err(e) = http.check_address(Step::ResourceMetadata, &url).await {
