@@ -110,7 +110,9 @@ pub async fn obtain_client(
             tracing::info!(client_id = %reg.client_id, %issuer, "reusing the dynamically registered client");
             return Ok(reg);
         }
-        let reg = register(http, config, discovery, endpoint, redirect_uri).await?;
+        let reg = register(http, config, discovery, endpoint, redirect_uri)
+            .await
+            .map_err(|e| discovery.explain_default_endpoint(Step::Registration, e))?;
         let store = store.clone();
         let reg2 = reg.clone();
         tokio::task::spawn_blocking(move || store.save_client(&key, &reg2))

@@ -46,7 +46,11 @@ struct World {
     as_metadata_hangs: bool,
     /// Serve a PRM at all?
     prm: bool,
+    /// The PRM URL answers with an HTML page (200), as single-page apps answer every path.
+    prm_html: bool,
     as_metadata: bool,
+    /// Serve `/register` at all?
+    registration: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -68,7 +72,9 @@ impl Default for World {
             as_metadata_huge: false,
             as_metadata_hangs: false,
             prm: true,
+            prm_html: false,
             as_metadata: true,
+            registration: true,
         }
     }
 }
@@ -78,6 +84,9 @@ async fn serve(w: World) -> MockServer {
         let w = w.clone();
         async move {
             match (req.method.as_str(), req.path.as_str()) {
+                ("GET", "/.well-known/oauth-protected-resource/mcp") if w.prm_html => {
+                    text(200, "text/html", "<html><body>Welcome</body></html>")
+                }
                 ("GET", "/.well-known/oauth-protected-resource/mcp") if w.prm => json(
                     200,
                     json!({
@@ -109,7 +118,9 @@ async fn serve(w: World) -> MockServer {
                     }
                     json(200, m)
                 }
-                ("POST", "/register") => json(201, json!({"client_id": "client-1"})),
+                ("POST", "/register") if w.registration => {
+                    json(201, json!({"client_id": "client-1"}))
+                }
                 ("GET", "/authorize") => {
                     let q = query_map(&req.query);
                     let mut loc = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
@@ -414,6 +425,54 @@ async fn legacy_fallback_uses_default_endpoints() {
         .position(|p| p == "/.well-known/oauth-protected-resource")
         .unwrap();
     assert!(pi < root);
+}
+
+#[tokio::test]
+async fn a_failed_default_endpoint_says_why_the_defaults_were_used() {
+    // The PRM URL that the challenge names answers with a web page, the origin has no AS
+    // metadata: the 2025-03-26 defaults are tried, and /register is 404. The error must
+    // not stop at "/register answered 404": it says that endpoint was a default, assumed
+    // for want of metadata, and lists what the metadata URLs answered.
+    let w = World {
+        prm_html: true,
+        as_metadata: false,
+        registration: false,
+        ..Default::default()
+    };
+    let (server, store, r) = run(w).await;
+    let e = r.unwrap_err().to_string();
+    let prm_url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
+    assert!(e.starts_with("client registration: "), "{e}");
+    assert!(
+        !e.contains("client registration: client registration"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{}/register answered HTTP 404", server.base)),
+        "{e}"
+    );
+    assert!(e.contains("2025-03-26 default"), "{e}");
+    assert!(
+        e.contains("no protected resource metadata was usable"),
+        "{e}"
+    );
+    assert!(e.contains(&prm_url) && e.contains("not JSON"), "{e}");
+    assert!(store_is_empty(&store));
+}
+
+#[tokio::test]
+async fn a_registration_endpoint_from_metadata_fails_without_the_fallback_story() {
+    let w = World {
+        registration: false,
+        ..Default::default()
+    };
+    let (server, _, r) = run(w).await;
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{}/register answered HTTP 404", server.base)),
+        "{e}"
+    );
+    assert!(!e.contains("2025-03-26"), "{e}");
 }
 
 #[tokio::test]

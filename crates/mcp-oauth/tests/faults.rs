@@ -161,8 +161,11 @@ impl Fault {
             (Fault::Status5xx, _) => "503",
             // The 2025-03-26 fallback: a PRM URL that answers with a page that is not
             // metadata reads as "no PRM here" (single-page apps answer every path so),
-            // and the MCP origin's default endpoints are tried: they fail too.
-            (Fault::Html | Fault::TruncatedJson, StepKind::Prm) => "/register",
+            // and the MCP origin's default endpoints are tried: they fail too, and the
+            // error says the endpoint was a default for want of usable metadata.
+            (Fault::Html | Fault::TruncatedJson, StepKind::Prm) => {
+                "That endpoint is a 2025-03-26 default at the MCP server's origin"
+            }
             (Fault::Html, StepKind::AsMetadata) => "not JSON",
             (Fault::Html, StepKind::Registration) => "not valid RFC 7591 JSON",
             (Fault::Html | Fault::TruncatedJson, StepKind::TokenExchange | StepKind::Refresh) => {
