@@ -231,11 +231,15 @@ pub fn with_hint(e: anyhow::Error, server_url: &str) -> anyhow::Error {
 }
 
 fn hint_for(e: &anyhow::Error, url: &str) -> Option<String> {
+    hint_for_error(e.downcast_ref::<mcp_oauth::Error>()?, url)
+}
+
+fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
     use mcp_oauth::{Error, Step};
     let doctor = format!("run `mcp-oauth doctor {url}` to see every step of discovery");
     let login = format!("run `mcp-oauth login {url}`");
-    let err = e.downcast_ref::<Error>()?;
     Some(match err {
+        Error::AtDefaultEndpoint { error, .. } => return hint_for_error(error, url),
         Error::OAuth { body, .. } if body.error == "invalid_grant" => {
             format!("the authorization server no longer accepts the stored grant; {login}")
         }
@@ -330,6 +334,33 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_at_a_default_endpoint_gets_the_hint_of_the_error_inside() {
+        use mcp_oauth::error::OAuthErrorBody;
+        use mcp_oauth::{Error, Step};
+        let url = "https://mcp.example.com/mcp";
+        let refused = || Error::OAuth {
+            step: Step::Registration,
+            url: "https://mcp.example.com/register".into(),
+            status: 400,
+            body: OAuthErrorBody {
+                error: "invalid_client_metadata".into(),
+                error_description: None,
+                error_uri: None,
+            },
+        };
+        let direct = hint_for(&anyhow::Error::new(refused()), url);
+        assert!(
+            direct.as_deref().is_some_and(|h| h.contains("--client-id")),
+            "{direct:?}"
+        );
+        let wrapped = Error::AtDefaultEndpoint {
+            error: Box::new(refused()),
+            trace: Default::default(),
+        };
+        assert_eq!(hint_for(&anyhow::Error::new(wrapped), url), direct);
+    }
 
     #[test]
     fn times() {

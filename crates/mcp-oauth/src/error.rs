@@ -121,6 +121,22 @@ pub enum Error {
         trace: DiscoveryTrace,
     },
 
+    /// `error` came from one of the 2025-03-26 default endpoints (`/register`, ...), used
+    /// because discovery found no usable metadata; `trace` says what each metadata URL
+    /// answered. Without it, a broken metadata document reads as "`/register` answered
+    /// 404", which sends the user to the wrong place. `error` is kept whole (not a source:
+    /// the message shows it), so its type and OAuth error code still tell what happened.
+    #[error(
+        "{error}\n  That endpoint is a 2025-03-26 default at the MCP server's origin, assumed \
+         because no protected resource metadata was usable and the origin publishes no \
+         authorization server metadata; the trace below lists what each URL answered. Fix the \
+         server's metadata, or set auth_server_metadata_url if it is published elsewhere.\n{trace}"
+    )]
+    AtDefaultEndpoint {
+        error: Box<Error>,
+        trace: DiscoveryTrace,
+    },
+
     /// The user has to do something (pre-register a client, accept a setting, ...).
     #[error("{step}: {message}")]
     Action { step: Step, message: String },
@@ -187,6 +203,7 @@ impl Error {
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
             Error::OAuth { body, .. } => Some(&body.error),
+            Error::AtDefaultEndpoint { error, .. } => error.oauth_error(),
             _ => None,
         }
     }

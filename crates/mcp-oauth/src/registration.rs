@@ -112,7 +112,7 @@ pub async fn obtain_client(
         }
         let reg = register(http, config, discovery, endpoint, redirect_uri)
             .await
-            .map_err(|e| discovery.explain_default_endpoint(Step::Registration, e))?;
+            .map_err(|e| discovery.explain_default_endpoint(e))?;
         let store = store.clone();
         let reg2 = reg.clone();
         tokio::task::spawn_blocking(move || store.save_client(&key, &reg2))

@@ -440,7 +440,16 @@ async fn a_failed_default_endpoint_says_why_the_defaults_were_used() {
         ..Default::default()
     };
     let (server, store, r) = run(w).await;
-    let e = r.unwrap_err().to_string();
+    let err = r.unwrap_err();
+    // The error from /register is kept whole inside, for callers that match on it.
+    match &err {
+        mcp_oauth::Error::AtDefaultEndpoint { error, .. } => assert!(
+            matches!(**error, mcp_oauth::Error::Status { status: 404, .. }),
+            "{error:?}"
+        ),
+        other => panic!("not an error at a default endpoint: {other:?}"),
+    }
+    let e = err.to_string();
     let prm_url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
     assert!(e.starts_with("client registration: "), "{e}");
     assert!(

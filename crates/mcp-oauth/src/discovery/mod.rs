@@ -63,32 +63,15 @@ impl Discovery {
             .and_then(|p| p.metadata.scopes_supported.as_deref())
     }
 
-    /// `err`, from a request to one of the 2025-03-26 default endpoints, with the reason
-    /// that endpoint was used: no protected resource metadata was usable (and no
-    /// authorization server metadata at the MCP origin), and the trace says what each URL
-    /// answered. Without it, a server whose metadata document is broken (an HTML page, cut-off
-    /// JSON) reads as "`/register` answered 404", which sends the user to the wrong place.
-    /// Errors from endpoints named by a metadata document are returned unchanged.
-    pub(crate) fn explain_default_endpoint(&self, step: Step, err: Error) -> Error {
+    /// `err` as it is, unless the endpoint that produced it is one of the 2025-03-26
+    /// defaults: then with the reason that endpoint was used and the trace
+    /// ([`Error::AtDefaultEndpoint`]).
+    pub(crate) fn explain_default_endpoint(&self, err: Error) -> Error {
         if self.metadata_source != MetadataSource::LegacyDefaults {
             return err;
         }
-        let shown = err.to_string();
-        // Every step-carrying error displays as "{step}: …"; the Discovery error below
-        // names the step itself.
-        let what = shown
-            .strip_prefix(&format!("{step}: "))
-            .unwrap_or(&shown)
-            .to_string();
-        Error::Discovery {
-            step,
-            message: format!(
-                "{what}\n  That endpoint is a 2025-03-26 default at the MCP server's origin, \
-                 assumed because no protected resource metadata was usable and the origin \
-                 publishes no authorization server metadata; the trace below lists what each \
-                 URL answered. Fix the server's metadata, or set auth_server_metadata_url if it \
-                 is published elsewhere."
-            ),
+        Error::AtDefaultEndpoint {
+            error: Box::new(err),
             trace: self.trace.clone(),
         }
     }
