@@ -146,16 +146,24 @@ fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn client(base: &str, policy: HttpPolicy, store: Arc<MemoryStore>) -> OAuthClient {
+fn config(base: &str) -> OAuthConfig {
     let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
     cfg.redirect.port = Some(0);
     cfg.callback_timeout = Duration::from_secs(5);
+    cfg
+}
+
+fn client_for(cfg: OAuthConfig, policy: HttpPolicy, store: Arc<MemoryStore>) -> OAuthClient {
     OAuthClient::new(
         cfg,
         HttpClient::new(policy).unwrap(),
         store,
         Arc::new(FollowingBrowser),
     )
+}
+
+fn client(base: &str, policy: HttpPolicy, store: Arc<MemoryStore>) -> OAuthClient {
+    client_for(config(base), policy, store)
 }
 
 fn challenge(base: &str) -> Vec<String> {
@@ -425,6 +433,35 @@ async fn legacy_fallback_uses_default_endpoints() {
         .position(|p| p == "/.well-known/oauth-protected-resource")
         .unwrap();
     assert!(pi < root);
+}
+
+#[tokio::test]
+async fn a_configured_metadata_url_that_is_a_well_known_one_is_asked_once() {
+    let server = serve(World {
+        as_metadata_html: true,
+        ..Default::default()
+    })
+    .await;
+    let as_url = format!("{}/.well-known/oauth-authorization-server", server.base);
+    let mut cfg = config(&server.base);
+    cfg.auth_server_metadata_url = Some(as_url.clone());
+    let c = client_for(cfg, HttpPolicy::default(), Arc::new(MemoryStore::new()));
+    let e = c
+        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not JSON") && e.contains(&as_url), "{e}");
+    assert!(
+        e.contains("asked already, as auth_server_metadata_url"),
+        "{e}"
+    );
+    assert_eq!(
+        server
+            .requests_to("/.well-known/oauth-authorization-server")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use as_metadata::{AuthServerMetadata, MetadataKind};
 use prm::FoundPrm;
-use trace::{DiscoveryTrace, Verdict};
+use trace::{AskedUrls, DiscoveryTrace, Verdict};
 
 /// How the authorization server metadata was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,8 +228,14 @@ async fn find_as_metadata(
                 continue;
             }
         }
+        // A configured URL that is also a well-known one is asked once: the verdict would
+        // be the same, and one that hangs would cost two time-outs.
+        let mut asked = AskedUrls::default();
         let mut iter = cands.into_iter();
         while let Some((kind, url)) = iter.next() {
+            if !asked.first_time(kind.label(), &url, "auth_server_metadata_url", trace) {
+                continue;
+            }
             if let Some((meta, warnings)) = as_metadata::fetch_candidate(
                 http,
                 kind,

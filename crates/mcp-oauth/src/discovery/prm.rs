@@ -3,7 +3,7 @@
 //! URL), else the path-inserted well-known URL, else the root one. The root is never
 //! asked before the path-inserted URL.
 
-use super::trace::{DiscoveryTrace, Verdict};
+use super::trace::{AskedUrls, DiscoveryTrace, Verdict};
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use serde::{Deserialize, Serialize};
@@ -232,19 +232,13 @@ pub async fn discover(
     let mut hard_failure: Option<String> = None;
     // The challenge usually names the path-inserted well-known URL itself: a URL is asked
     // once, so that one that hangs costs one time-out, not two.
-    let mut asked: Vec<String> = Vec::new();
+    let mut asked = AskedUrls::default();
     let mut iter = cands.into_iter();
     while let Some((source, url)) = iter.next() {
-        if asked.contains(&url) {
-            trace.push(
-                source.label(),
-                &url,
-                None,
-                Verdict::Note("asked already, as the challenge's resource_metadata".into()),
-            );
+        let as_earlier = "the challenge's resource_metadata";
+        if !asked.first_time(source.label(), &url, as_earlier, trace) {
             continue;
         }
-        asked.push(url.clone());
         // A server that points discovery at an address the network policy refuses is
         // hostile or broken: stop here rather than try the next candidate.
         if let Err(e) = http.check_address(Step::ResourceMetadata, &url).await {

@@ -84,6 +84,33 @@ impl DiscoveryTrace {
     }
 }
 
+/// The candidate URLs one discovery step has asked, so that each is asked once: a second
+/// request would get the same verdict, and one that hangs would cost another time-out.
+/// Kept per step (and per issuer for authorization server metadata, where the same
+/// configured URL is checked against each issuer), so it is not derived from the trace.
+#[derive(Debug, Default)]
+pub(crate) struct AskedUrls(Vec<String>);
+
+impl AskedUrls {
+    /// True the first time `url` comes up; after that, records in `trace` that the
+    /// candidate `what` was asked already `as_earlier` (the earlier candidate) and is false.
+    pub(crate) fn first_time(
+        &mut self,
+        what: &str,
+        url: &str,
+        as_earlier: &str,
+        trace: &mut DiscoveryTrace,
+    ) -> bool {
+        if self.0.iter().any(|u| u == url) {
+            let note = format!("asked already, as {as_earlier}");
+            trace.push(what, url, None, Verdict::Note(note));
+            return false;
+        }
+        self.0.push(url.to_string());
+        true
+    }
+}
+
 impl fmt::Display for DiscoveryTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "discovery trace:")?;
