@@ -38,6 +38,11 @@ pub const MAX_AUTHORIZATIONS_PER_REQUEST: u32 = 3;
 // Paste and device modes, explicit logins, waiting for sibling processes.
 mod interactive;
 pub use interactive::LoginOutcome;
+// Which scope an authorization request carries, and why.
+pub mod scope;
+// Retrying the token endpoint through transient failures.
+mod retry;
+use scope::ScopeChoice;
 
 /// Why an interactive authorization is being run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,27 +288,38 @@ impl OAuthClient {
             self.save_record(&next).await?;
             return Ok(next);
         };
-        tracing::info!(token_endpoint = %base.token_endpoint, "refreshing the access token");
+        // The granted scope goes on every refresh (RFC 6749 §6 allows it; Microsoft Entra
+        // refuses a refresh without it, AADSTS900144). Asking for exactly what was granted
+        // changes nothing at servers that do not need it.
+        let refresh_scope = base
+            .tokens
+            .scope
+            .as_deref()
+            .or(base.tokens.requested_scope.as_deref())
+            .filter(|s| !s.trim().is_empty());
+        tracing::info!(
+            token_endpoint = %base.token_endpoint,
+            scope = refresh_scope.unwrap_or("(none)"),
+            "refreshing the access token"
+        );
         let assertion = self.client_assertion_for(&base.client, &base.issuer)?;
-        let result = token::request_tokens(
-            &self.http,
-            &TokenRequest {
-                token_endpoint: &base.token_endpoint,
-                client: &base.client,
-                grant: Grant::RefreshToken {
-                    refresh_token: &rt,
-                    scope: None,
-                },
-                resource: base.resource_indicator.as_deref(),
-                requested_scope: base.tokens.requested_scope.as_deref(),
-                client_assertion: assertion.as_deref(),
-                dpop: dpop_key.as_ref().map(|key| DpopContext {
-                    key,
-                    nonce: &self.as_nonce,
-                }),
+        let request = TokenRequest {
+            token_endpoint: &base.token_endpoint,
+            client: &base.client,
+            grant: Grant::RefreshToken {
+                refresh_token: &rt,
+                scope: refresh_scope,
             },
-        )
-        .await;
+            resource: base.resource_indicator.as_deref(),
+            requested_scope: base.tokens.requested_scope.as_deref(),
+            client_assertion: assertion.as_deref(),
+            dpop: dpop_key.as_ref().map(|key| DpopContext {
+                key,
+                nonce: &self.as_nonce,
+            }),
+        };
+        let result =
+            retry::through_transient_failures(|| token::request_tokens(&self.http, &request)).await;
         match result {
             Ok(mut tokens) => {
                 // RFC 6749 §6: without a new refresh token, the old one stays valid.
@@ -323,6 +339,19 @@ impl OAuthClient {
                 // the tokens so the next step is a fresh authorization; we hold the lock,
                 // so no sibling has changed the record since we read it.
                 tracing::warn!(error = %e, "the refresh token was refused; a new authorization is needed");
+                let store = self.store.clone();
+                let key = self.config.credential_key();
+                blocking(move || store.remove(&key)).await?;
+                self.set_cached(None, false);
+                Err(e)
+            }
+            Err(e) if e.oauth_error() == Some("invalid_client") => {
+                // The authorization server no longer knows the client (it restarted, or
+                // the registration was deleted): its refresh token is dead with it. Forget
+                // both, so that the next authorization registers a new client instead of
+                // sending the user to an error page with the refused client id.
+                tracing::warn!(error = %e, "the authorization server refused the client at refresh");
+                self.forget_registration(&base.client).await;
                 let store = self.store.clone();
                 let key = self.config.credential_key();
                 blocking(move || store.remove(&key)).await?;
@@ -383,6 +412,9 @@ impl OAuthClient {
             {
                 match self.refresh(&rec).await {
                     Ok(_) => return Ok(()),
+                    // The token endpoint is down, not the grant: a browser would not help,
+                    // and the refresh token stays for the next attempt.
+                    Err(e) if retry::is_transient(&e) => return Err(e),
                     Err(e) => tracing::info!(error = %e, "refresh did not help; authorizing again"),
                 }
             }
@@ -474,7 +506,8 @@ impl OAuthClient {
             "discovered the authorization server"
         );
         let kind = self.resolve_grant(&discovery);
-        let scope = self.select_scope(&discovery, &reason, kind == GrantKind::AuthorizationCode);
+        let choice = self.select_scope(&discovery, &reason, kind == GrantKind::AuthorizationCode);
+        let scope = choice.scope.clone();
         let dpop_key = if self.dpop_enabled(&discovery) {
             Some(DpopKey::generate()?)
         } else {
@@ -498,7 +531,7 @@ impl OAuthClient {
                     .await?;
                 (client, tokens)
             }
-            None => self.interactive_flow(&discovery, scope.as_deref()).await?,
+            None => self.interactive_with_recovery(&discovery, choice).await?,
         };
         let record = self.record_from(
             &discovery,
@@ -753,8 +786,9 @@ impl OAuthClient {
     async fn code_flow_with_loopback(
         &self,
         discovery: &Discovery,
-        scope: Option<&str>,
+        choice: &ScopeChoice,
     ) -> Result<(ClientRegistration, TokenSet)> {
+        let scope = choice.scope.as_deref();
         let listener =
             LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
         let redirect_uri = listener.redirect_uri().to_string();
@@ -769,9 +803,9 @@ impl OAuthClient {
         let pkce = Pkce::new();
         let state = random_token(24);
         let url =
-            self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
+            self.authorization_url(discovery, &client, &redirect_uri, choice, &state, &pkce)?;
         let pending = PendingAuthorization {
-            state,
+            state: state.clone(),
             expected_issuer: discovery.metadata.issuer.clone(),
             issuer_validated: discovery.issuer_validated(),
             iss_supported: discovery
@@ -784,19 +818,15 @@ impl OAuthClient {
             scope = scope.unwrap_or("(none)"),
             "opening the browser for authorization"
         );
-        self.browser.open(&url)?;
-        let (params, responder) = match listener.wait(self.config.callback_timeout).await {
-            Ok(r) => r,
-            Err(e) => {
-                // An authorization server must not redirect for a client id it does not
-                // know (RFC 6749 §4.1.2.1): a browser that never comes back may mean a
-                // forgotten registration, so the next attempt registers anew.
-                if matches!(e, Error::Timeout { .. }) {
-                    self.forget_registration(&client).await;
-                }
-                return Err(e);
-            }
-        };
+        if let Err(e) = self.browser.open(&url) {
+            // No browser could be started (no opener, a container, WSL): the listener
+            // still waits, so the user can open the URL by hand (the error names it).
+            tracing::warn!("{e}; waiting for the redirect all the same");
+        }
+        // A time-out is not a refusal: the registration is kept (the user may simply
+        // not have finished), and only an answer from the authorization server may
+        // forget it.
+        let (params, responder) = listener.wait(self.config.callback_timeout, &state).await?;
         let outcome = async {
             let code = authorize::validate_callback(&params, &pending)?;
             self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope)
@@ -821,10 +851,12 @@ impl OAuthClient {
         discovery: &Discovery,
         client: &ClientRegistration,
         redirect_uri: &str,
-        scope: Option<&str>,
+        choice: &ScopeChoice,
         state: &str,
         pkce: &Pkce,
     ) -> Result<String> {
+        let mut extra = self.config.authorize_params.clone();
+        extra.extend(choice.extra_params());
         AuthorizationRequest {
             authorization_endpoint: discovery
                 .metadata
@@ -833,11 +865,11 @@ impl OAuthClient {
                 .unwrap_or_default(),
             client_id: &client.client_id,
             redirect_uri,
-            scope,
+            scope: choice.scope.as_deref(),
             resource: discovery.resource.as_deref(),
             state,
             code_challenge: &pkce.challenge,
-            extra: &self.config.authorize_params,
+            extra: &extra,
         }
         .url()
     }
@@ -894,9 +926,9 @@ impl OAuthClient {
     /// Drops a stored dynamic registration that the authorization server no longer
     /// accepts (it was deleted, or the server forgot it on restart), so that the next
     /// attempt registers anew instead of presenting a dead client id forever.
-    pub(crate) async fn forget_registration(&self, client: &ClientRegistration) {
+    pub(crate) async fn forget_registration(&self, client: &ClientRegistration) -> bool {
         if client.kind != RegistrationKind::Dynamic {
-            return;
+            return false;
         }
         let store = self.store.clone();
         let key = crate::store::ClientKey {
@@ -904,40 +936,34 @@ impl OAuthClient {
             redirect_uri: client.redirect_uri.clone(),
         };
         match blocking(move || store.remove_client(&key)).await {
-            Ok(true) => tracing::warn!(
-                client_id = %client.client_id,
-                "the authorization server did not accept the registered client; it was forgotten, \
-                 and the next login registers a new one"
-            ),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not forget the registered client"),
+            Ok(true) => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "the authorization server refused the registered client; it was forgotten, \
+                     and the next authorization registers a new one"
+                );
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not forget the registered client");
+                false
+            }
         }
     }
 
-    /// The spec's scope selection: configuration > step-up union > challenge `scope` >
-    /// PRM `scopes_supported` > none; plus `offline_access` when the AS lists it.
-    fn select_scope(&self, d: &Discovery, reason: &Reason, offline_ok: bool) -> Option<String> {
-        let base = if let Some(s) = &self.config.scopes {
-            Some(s.clone())
-        } else if let Reason::StepUp(s) = reason {
-            Some(s.clone())
-        } else if let Some(s) = d.challenge.as_ref().and_then(|c| c.scope.clone()) {
-            Some(s)
-        } else {
-            d.scopes_supported()
-                .filter(|s| !s.is_empty())
-                .map(|s| s.join(" "))
+    /// The scope of an authorization request and why ([`scope::select`]).
+    fn select_scope(&self, d: &Discovery, reason: &Reason, interactive: bool) -> ScopeChoice {
+        let step_up = match reason {
+            Reason::StepUp(s) => Some(s.as_str()),
+            _ => None,
         };
-        let base = base.filter(|s| !s.trim().is_empty());
-        if self.config.scopes.is_none()
-            && offline_ok
-            && self.config.request_offline_access
-            && d.metadata.supports_scope("offline_access")
-        {
-            let s = union_scopes([base.as_deref().unwrap_or_default(), "offline_access"]);
-            return Some(s);
-        }
-        base
+        scope::select(&scope::ScopeInputs::from_discovery(
+            d,
+            &self.config,
+            step_up,
+            interactive,
+        ))
     }
 
     /// `Authorization` (and, for a DPoP-bound token, a fresh `DPoP` proof for this

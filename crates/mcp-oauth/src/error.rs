@@ -113,6 +113,14 @@ pub enum Error {
         body: OAuthErrorBody,
     },
 
+    /// The authorization server answered the authorization request with an error in its
+    /// redirect (RFC 6749 §4.1.2.1): the user denied, or the server refused the request.
+    #[error("authorization: the authorization server {issuer} refused: {body}")]
+    AuthorizationRefused {
+        issuer: String,
+        body: OAuthErrorBody,
+    },
+
     /// Discovery found nothing usable; the trace says what was tried.
     #[error("{step}: {message}\n{trace}")]
     Discovery {
@@ -202,7 +210,9 @@ impl Error {
     /// The OAuth error code, when this is an OAuth error response.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
-            Error::OAuth { body, .. } => Some(&body.error),
+            Error::OAuth { body, .. } | Error::AuthorizationRefused { body, .. } => {
+                Some(&body.error)
+            }
             Error::AtDefaultEndpoint { error, .. } => error.oauth_error(),
             _ => None,
         }

@@ -114,6 +114,8 @@ impl Default for HttpPolicy {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]).
+    first_hop: reqwest::Client,
     policy: HttpPolicy,
     /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
     guard: Option<std::sync::Arc<crate::netpolicy::AddressGuard>>,
@@ -168,6 +170,17 @@ impl HttpClient {
                 attempt.stop()
             }
         });
+        let inner = Self::build(&policy, redirect)?;
+        let first_hop = Self::build(&policy, reqwest::redirect::Policy::none())?;
+        Ok(Self {
+            inner,
+            first_hop,
+            policy,
+            guard: None,
+        })
+    }
+
+    fn build(policy: &HttpPolicy, redirect: reqwest::redirect::Policy) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(policy.connect_timeout)
@@ -184,14 +197,9 @@ impl HttpClient {
                 builder = builder.proxy(p);
             }
         }
-        let inner = builder
+        builder
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
-            inner,
-            policy,
-            guard: None,
-        })
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
     }
 
     /// The same client, checking every request it sends through [`get`](Self::get) and
@@ -282,6 +290,31 @@ impl HttpClient {
             .get(url)
             .header(http::header::ACCEPT, "application/json");
         self.send(step, url, req).await
+    }
+
+    /// GET `url` without following any redirect: a 3xx comes back as it is (status and
+    /// headers, no body), anything else is read up to the cap. For looking at what an
+    /// endpoint answers first (the authorization endpoint, about a stored client), without
+    /// walking into the pages behind it.
+    pub async fn get_first_hop(&self, step: Step, url: &str) -> Result<Fetched> {
+        self.check_address(step, url).await?;
+        let secs = self.policy.request_timeout.as_secs();
+        let resp = self
+            .first_hop
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?;
+        if resp.status().is_redirection() {
+            return Ok(Fetched {
+                url: url.to_string(),
+                status: resp.status().as_u16(),
+                content_type: None,
+                body: Vec::new(),
+                headers: resp.headers().clone(),
+            });
+        }
+        self.read(step, url, resp).await
     }
 
     /// Send a prepared request and read the body up to the cap.

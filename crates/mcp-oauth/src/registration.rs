@@ -107,8 +107,29 @@ pub async fn obtain_client(
                 .map_err(|e| Error::Config(format!("store task failed: {e}")))??
         };
         if let Some(reg) = stored.filter(|r| r.issuer == issuer && !secret_expired(r)) {
-            tracing::info!(client_id = %reg.client_id, %issuer, "reusing the dynamically registered client");
-            return Ok(reg);
+            match stored_client_refused(http, config, meta.authorization_endpoint.as_deref(), &reg)
+                .await
+            {
+                None => {
+                    tracing::info!(client_id = %reg.client_id, %issuer, "reusing the dynamically registered client");
+                    return Ok(reg);
+                }
+                Some(answer) => {
+                    // An authorization server that forgot the client (restarted, cleaned
+                    // up) shows the user an error page instead of redirecting (RFC 6749
+                    // §4.1.2.1): the browser would never come back. Register anew first.
+                    tracing::warn!(
+                        client_id = %reg.client_id,
+                        %issuer,
+                        answer = %answer,
+                        "the authorization server no longer knows the stored client; registering a new one"
+                    );
+                    let (store, key) = (store.clone(), key.clone());
+                    tokio::task::spawn_blocking(move || store.remove_client(&key))
+                        .await
+                        .map_err(|e| Error::Config(format!("store task failed: {e}")))??;
+                }
+            }
         }
         let reg = register(http, config, discovery, endpoint, redirect_uri)
             .await
@@ -140,6 +161,75 @@ pub async fn obtain_client(
             }
         ),
     })
+}
+
+/// How long the look at the authorization endpoint may take before the stored client is
+/// used without it.
+const CLIENT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks the authorization endpoint about a stored dynamic client before a user is sent
+/// there: an authorization request with throwaway `state` and PKCE values, whose first
+/// answer alone is read (no redirect is followed, so no login page is walked into). A
+/// redirect or a page means the client is known; a 4xx page that names the client or its
+/// redirect URI means it is not, and that answer is returned. Anything else (a time-out,
+/// a 5xx, a page that says nothing of the client) gives `None`: the check cannot tell,
+/// and the client is used. Device mode never visits the authorization endpoint.
+async fn stored_client_refused(
+    http: &HttpClient,
+    config: &OAuthConfig,
+    authorization_endpoint: Option<&str>,
+    reg: &ClientRegistration,
+) -> Option<String> {
+    if config.interaction == crate::config::Interaction::Device {
+        return None;
+    }
+    let pkce = crate::authorize::Pkce::new();
+    let url = crate::authorize::AuthorizationRequest {
+        authorization_endpoint: authorization_endpoint?,
+        client_id: &reg.client_id,
+        redirect_uri: &reg.redirect_uri,
+        scope: None,
+        resource: None,
+        state: &crate::util::random_token(16),
+        code_challenge: &pkce.challenge,
+        extra: &[],
+    }
+    .url()
+    .ok()?;
+    let fetched = tokio::time::timeout(
+        CLIENT_CHECK_TIMEOUT,
+        http.get_first_hop(Step::Authorization, &url),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    client_refusal(fetched.status, &fetched.body)
+}
+
+/// The refusal of a client in an authorization endpoint's answer, if it is one.
+fn client_refusal(status: u16, body: &[u8]) -> Option<String> {
+    if !(400..500).contains(&status) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    // oidc-provider's page and JSON say `invalid_client`; others "Unrecognized
+    // client_id", "unknown client", "client not found", or name the redirect URI that is
+    // no longer registered.
+    const SIGNS: &[&str] = &[
+        "invalid_client",
+        "invalid client",
+        "unknown client",
+        "client not found",
+        "unrecognized client",
+        "client_id",
+        "redirect_uri",
+        "invalid_redirect_uri",
+    ];
+    SIGNS
+        .iter()
+        .any(|s| lower.contains(s))
+        .then(|| format!("HTTP {status}: {}", crate::util::excerpt(&text, 160)))
 }
 
 fn secret_expired(r: &ClientRegistration) -> bool {
@@ -280,6 +370,24 @@ pub fn parse_registration_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_counts_as_a_refused_client() {
+        let page = b"<html><body><h1>oops! something went wrong</h1><pre><strong>error</strong>: \
+            invalid_client<br><strong>error_description</strong>: client is invalid</pre></body></html>";
+        let r = client_refusal(400, page).unwrap();
+        assert!(
+            r.starts_with("HTTP 400: ") && r.contains("invalid_client"),
+            "{r}"
+        );
+        assert!(client_refusal(422, br#"{"message":"Unrecognized client_id"}"#).is_some());
+        // A redirect, a login page, a server failure, or a 4xx about something else: the
+        // client is not known to be refused.
+        assert!(client_refusal(303, b"").is_none());
+        assert!(client_refusal(200, b"<form>log in</form>").is_none());
+        assert!(client_refusal(500, b"invalid_client").is_none());
+        assert!(client_refusal(403, b"<html>Forbidden by the firewall</html>").is_none());
+    }
 
     #[test]
     fn secret_method_choice() {

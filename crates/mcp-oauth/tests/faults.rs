@@ -681,11 +681,11 @@ pub async fn fault_matrix() {
 }
 
 /// A refresh whose response is lost after the authorization server rotated the refresh
-/// token: the store keeps the old record (nothing half-written); the next refresh is
-/// refused as a reuse (`invalid_grant`), which removes the dead credential cleanly and
-/// says to log in again.
+/// token: a lost response is transient, so the refresh is sent once more; the AS refuses
+/// it as a reuse (`invalid_grant`), which removes the dead credential cleanly (nothing
+/// half-written) and says to log in again.
 #[tokio::test]
-pub async fn refresh_lost_mid_rotation_keeps_the_old_record_then_reports_invalid_grant() {
+pub async fn refresh_lost_mid_rotation_is_retried_then_reports_invalid_grant() {
     let state: Arc<Mutex<TokenState>> = Arc::default();
     let healthy = token_server(state.clone());
     let drop_first = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -724,26 +724,19 @@ pub async fn refresh_lost_mid_rotation_keeps_the_old_record_then_reports_invalid
         )
     };
 
+    // The lost response is a transient failure: the refresh is sent once more, and the
+    // AS, which did rotate, answers invalid_grant. The dead credential goes; nothing else
+    // is sent.
     let t = Instant::now();
-    let e = client().valid_token().await.unwrap_err().to_string();
-    assert!(t.elapsed() < CASE_BOUND);
-    assert!(
-        e.starts_with("token refresh: request to") && e.contains("/token failed"),
-        "{e}"
-    );
-    assert!(state.lock().unwrap().rt1_used, "the AS did rotate");
-    assert_eq!(
-        credential_files(&dir),
-        before,
-        "the old record is kept byte for byte"
-    );
-
     let e = client().valid_token().await.unwrap_err();
+    assert!(t.elapsed() < CASE_BOUND);
+    assert!(state.lock().unwrap().rt1_used, "the AS did rotate");
     assert_eq!(e.oauth_error(), Some("invalid_grant"), "{e}");
     assert!(e.to_string().starts_with("token refresh:"), "{e}");
     for s in SECRETS {
         assert!(!e.to_string().contains(s), "{e}");
     }
+    assert!(!before.is_empty());
     assert!(
         store.load(&key).unwrap().is_none(),
         "the dead credential is removed"

@@ -96,6 +96,7 @@ fn as_strategy() -> impl Strategy<Value = AuthServerMetadata> {
                     authorization_response_iss_parameter_supported: iss,
                     client_id_metadata_document_supported: cimd,
                     dpop_signing_alg_values_supported: dp,
+                    ..Default::default()
                 }
             },
         )

@@ -39,7 +39,7 @@ fn library_flows_log_no_secret_at_trace_level() {
 
     faults::healthy_login_then_refresh();
     faults::fault_matrix();
-    faults::refresh_lost_mid_rotation_keeps_the_old_record_then_reports_invalid_grant();
+    faults::refresh_lost_mid_rotation_is_retried_then_reports_invalid_grant();
     faults::token_endpoint_timing_out_after_the_code_was_sent();
     faults::device_interval_from_a_hostile_server_is_bounded();
 

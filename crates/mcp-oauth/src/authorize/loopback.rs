@@ -126,15 +126,23 @@ impl LoopbackListener {
         &self.redirect_uri
     }
 
-    /// Serves until the callback arrives or `timeout` passes. The browser's request is
+    /// Serves until the response to the pending authorization (the one whose `state` is
+    /// `state`) arrives, or `timeout` passes. Any other request to the redirect path (a
+    /// bare `GET`, a prefetch, a stale tab, a page that guessed the port) gets an error
+    /// page and is otherwise ignored: it cannot end the login. The browser's request is
     /// kept waiting until [`CallbackResponder::finish`] is called with the outcome.
-    pub async fn wait(self, timeout: Duration) -> Result<(CallbackParams, CallbackResponder)> {
+    pub async fn wait(
+        self,
+        timeout: Duration,
+        state: &str,
+    ) -> Result<(CallbackParams, CallbackResponder)> {
         let (params_tx, params_rx) =
             oneshot::channel::<std::result::Result<CallbackParams, String>>();
         let (outcome_tx, outcome_rx) =
             watch::channel::<Option<std::result::Result<(), String>>>(None);
         let shared = Arc::new(Shared {
             path: self.path.clone(),
+            state: state.to_string(),
             params_tx: Mutex::new(Some(params_tx)),
             outcome_rx,
         });
@@ -195,6 +203,8 @@ fn bind_error(host: &str, port: u16, e: std::io::Error) -> Error {
 
 struct Shared {
     path: String,
+    /// The pending authorization's `state`: only a response carrying it is taken.
+    state: String,
     params_tx: Mutex<Option<oneshot::Sender<std::result::Result<CallbackParams, String>>>>,
     outcome_rx: watch::Receiver<Option<std::result::Result<(), String>>>,
 }
@@ -243,6 +253,24 @@ async fn handle(
             "This address only receives the authorization redirect.",
         ));
     }
+    let query = req.uri().query().unwrap_or_default();
+    if !carries_state(query, &shared.state) {
+        let error = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "error")
+            .map(|(_, v)| v.into_owned());
+        tracing::warn!(
+            error = ?error,
+            "ignored a request to the redirect listener that is not the response to the \
+             pending authorization (its state does not match); still waiting"
+        );
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            "Not the pending authorization",
+            "This is not the response to the login in progress (its state does not match), \
+             so it was ignored; mcp-oauth is still waiting for that response. If you started \
+             several logins, finish the newest one.",
+        ));
+    }
     let sender = shared.params_tx.lock().ok().and_then(|mut g| g.take());
     let Some(sender) = sender else {
         return Ok(page(
@@ -251,7 +279,7 @@ async fn handle(
             "This authorization response was already received. You can close this tab.",
         ));
     };
-    let parsed = CallbackParams::from_query(req.uri().query().unwrap_or_default());
+    let parsed = CallbackParams::from_query(query);
     let _ = sender.send(parsed);
     let mut rx = shared.outcome_rx.clone();
     // Hold the browser until the token exchange is done, so the page tells the truth.
@@ -275,6 +303,12 @@ async fn handle(
         ),
         Err(msg) => page(StatusCode::BAD_REQUEST, "Authorization failed", &msg),
     })
+}
+
+/// Whether one of the query's `state` parameters is the pending one (a repeated `state`
+/// still reaches the flow, which refuses it with its reason).
+fn carries_state(query: &str, state: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "state" && v == state)
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response<Full<Bytes>> {
@@ -359,7 +393,7 @@ mod tests {
                 (r.status().as_u16(), r.text().await.unwrap())
             }
         });
-        let (params, responder) = l.wait(Duration::from_secs(5)).await.unwrap();
+        let (params, responder) = l.wait(Duration::from_secs(5), "s").await.unwrap();
         assert_eq!(params.code.as_ref().unwrap().expose(), "abc");
         assert!(!browser.is_finished());
         responder.finish(Err("token exchange failed: invalid_grant".into()));
@@ -397,7 +431,7 @@ mod tests {
                 .unwrap()
                 .status()
         });
-        let (p1, r1) = first.wait(Duration::from_secs(5)).await.unwrap();
+        let (p1, r1) = first.wait(Duration::from_secs(5), "s").await.unwrap();
         r1.finish(Ok(()));
         assert_eq!(t1.await.unwrap(), 200);
         assert_eq!(p1.code.unwrap().expose(), "one");
@@ -420,7 +454,7 @@ mod tests {
                 .unwrap()
                 .status()
         });
-        let (p2, r2) = second.wait(Duration::from_secs(5)).await.unwrap();
+        let (p2, r2) = second.wait(Duration::from_secs(5), "s").await.unwrap();
         r2.finish(Ok(()));
         assert_eq!(p2.code.unwrap().expose(), "two");
         assert_eq!(t2.await.unwrap(), 200);
@@ -439,9 +473,36 @@ mod tests {
                 .status()
                 .as_u16()
         });
-        let err = l.wait(Duration::from_millis(300)).await.unwrap_err();
+        let err = l.wait(Duration::from_millis(300), "s").await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert_eq!(probe.await.unwrap(), 404);
+    }
+
+    #[tokio::test]
+    async fn stray_requests_are_answered_and_ignored() {
+        let l = LoopbackListener::bind(&settings(0), "http://x")
+            .await
+            .unwrap();
+        let uri = l.redirect_uri().to_string();
+        let browser = tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            // A bare GET (a prefetch), a response for another login, an error without
+            // state, then the real one.
+            for q in [
+                "",
+                "?code=evil&state=other",
+                "?error=access_denied",
+                "?code=good&state=s",
+            ] {
+                let r = reqwest::get(format!("{uri}{q}")).await.unwrap();
+                statuses.push(r.status().as_u16());
+            }
+            statuses
+        });
+        let (params, responder) = l.wait(Duration::from_secs(5), "s").await.unwrap();
+        assert_eq!(params.code.as_ref().unwrap().expose(), "good");
+        responder.finish(Ok(()));
+        assert_eq!(browser.await.unwrap(), [400, 400, 400, 200]);
     }
 
     #[tokio::test]

@@ -57,9 +57,24 @@ pub struct AuthorizationRequest<'a> {
     pub extra: &'a [(String, String)],
 }
 
+/// Parameters that carry the flow's security (PKCE, `state`, the client and where the
+/// code goes): an authorization endpoint that already holds one of them in its query is
+/// refused, since either copy would be ambiguous to the authorization server.
+const PROTOCOL_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
 impl AuthorizationRequest<'_> {
     /// The URL to send the browser to. Parameters already in the endpoint's query are
-    /// kept (RFC 6749 §3.1); ours are appended form-encoded.
+    /// kept as they are (RFC 6749 §3.1: the query "MUST be retained", and no parameter
+    /// may appear twice): one of ours that the endpoint already carries (a hosted server
+    /// publishing `…/authorize?resource=…`, say) is not added again. The endpoint may not
+    /// carry the flow's own protocol parameters ([`PROTOCOL_PARAMS`]).
     pub fn url(&self) -> Result<String> {
         let mut url = url::Url::parse(self.authorization_endpoint).map_err(|e| {
             Error::rule(
@@ -68,25 +83,61 @@ impl AuthorizationRequest<'_> {
                 format!("authorization_endpoint is not a URL: {e}"),
             )
         })?;
+        let existing: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        if let Some((name, _)) = existing
+            .iter()
+            .find(|(k, _)| PROTOCOL_PARAMS.contains(&k.as_str()))
         {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", self.client_id)
-                .append_pair("redirect_uri", self.redirect_uri)
-                .append_pair("state", self.state)
-                .append_pair("code_challenge", self.code_challenge)
-                .append_pair("code_challenge_method", "S256");
-            if let Some(s) = self.scope {
-                q.append_pair("scope", s);
-            }
-            if let Some(r) = self.resource {
-                q.append_pair("resource", r);
-            }
-            for (k, v) in self.extra {
-                q.append_pair(k, v);
+            return Err(Error::rule(
+                Step::Authorization,
+                self.authorization_endpoint,
+                format!(
+                    "the authorization_endpoint already carries the {name:?} parameter, which \
+                     the client must set itself; fix the authorization server's metadata"
+                ),
+            ));
+        }
+        let ours = self.parameters();
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &ours {
+            match existing.iter().find(|(ek, _)| ek == k) {
+                Some((_, ev)) if ev != v => tracing::warn!(
+                    parameter = %k,
+                    endpoint_value = %ev,
+                    "the authorization_endpoint already sets this parameter; its value is kept"
+                ),
+                Some(_) => {}
+                None => {
+                    q.append_pair(k, v);
+                }
             }
         }
+        drop(q);
         Ok(url.into())
+    }
+
+    /// Our parameters, in order; of an `extra` parameter given twice, the first counts.
+    fn parameters(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", self.client_id),
+            ("redirect_uri", self.redirect_uri),
+            ("state", self.state),
+            ("code_challenge", self.code_challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(s) = self.scope {
+            out.push(("scope", s));
+        }
+        if let Some(r) = self.resource {
+            out.push(("resource", r));
+        }
+        for (k, v) in self.extra {
+            if !out.iter().any(|(o, _)| o == k) {
+                out.push((k, v));
+            }
+        }
+        out
     }
 }
 
@@ -220,16 +271,13 @@ pub fn validate_callback(
         }
     }
     if let Some(error) = &params.error {
-        let mut msg = format!("the authorization server refused: {error}");
-        if let Some(d) = &params.error_description {
-            msg.push_str(&format!(": {d}"));
-        }
-        if let Some(u) = &params.error_uri {
-            msg.push_str(&format!(" (see {u})"));
-        }
-        return Err(Error::Action {
-            step: Step::Authorization,
-            message: msg,
+        return Err(Error::AuthorizationRefused {
+            issuer: pending.expected_issuer.clone(),
+            body: crate::error::OAuthErrorBody {
+                error: error.clone(),
+                error_description: params.error_description.clone(),
+                error_uri: params.error_uri.clone(),
+            },
         });
     }
     params
@@ -278,6 +326,78 @@ mod tests {
         // The resource string is sent exactly as published: no trailing slash added.
         assert_eq!(q["resource"], "http://localhost:3000");
         assert_eq!(q["access_type"], "offline");
+    }
+
+    fn request<'a>(endpoint: &'a str, extra: &'a [(String, String)]) -> AuthorizationRequest<'a> {
+        AuthorizationRequest {
+            authorization_endpoint: endpoint,
+            client_id: "c",
+            redirect_uri: "http://127.0.0.1:5000/callback",
+            scope: Some("mcp"),
+            resource: Some("https://mcp.example/mcp"),
+            state: "st",
+            code_challenge: "ch",
+            extra,
+        }
+    }
+
+    fn pairs(url: &str) -> Vec<(String, String)> {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn a_parameter_the_endpoint_carries_is_not_repeated() {
+        // A hosted AS that publishes `?resource=` in its endpoint (and one that sets a
+        // different value: the endpoint's is kept, never both).
+        for published in ["https://mcp.example/mcp", "https://other.example/"] {
+            let endpoint = format!(
+                "https://as.example/authorize?resource={}&tenant=t",
+                url::form_urlencoded::byte_serialize(published.as_bytes()).collect::<String>()
+            );
+            let extra = vec![("prompt".to_string(), "consent".to_string())];
+            let url = request(&endpoint, &extra).url().unwrap();
+            let p = pairs(&url);
+            let resources: Vec<_> = p.iter().filter(|(k, _)| k == "resource").collect();
+            assert_eq!(resources.len(), 1, "{url}");
+            assert_eq!(resources[0].1, published);
+            assert_eq!(p.iter().filter(|(k, _)| k == "tenant").count(), 1);
+            assert_eq!(p.iter().filter(|(k, _)| k == "prompt").count(), 1);
+            assert_eq!(p.iter().filter(|(k, _)| k == "scope").count(), 1);
+        }
+    }
+
+    #[test]
+    fn an_extra_parameter_never_duplicates_one_of_ours() {
+        let extra = vec![
+            ("scope".to_string(), "other".to_string()),
+            ("prompt".to_string(), "consent".to_string()),
+            ("prompt".to_string(), "login".to_string()),
+        ];
+        let url = request("https://as.example/authorize", &extra)
+            .url()
+            .unwrap();
+        let p = pairs(&url);
+        let scopes: Vec<_> = p.iter().filter(|(k, _)| k == "scope").collect();
+        assert_eq!(scopes, [&("scope".to_string(), "mcp".to_string())]);
+        let prompts: Vec<_> = p.iter().filter(|(k, _)| k == "prompt").collect();
+        assert_eq!(prompts, [&("prompt".to_string(), "consent".to_string())]);
+    }
+
+    #[test]
+    fn an_endpoint_carrying_a_protocol_parameter_is_refused() {
+        let e = request("https://as.example/authorize?state=fixed", &[])
+            .url()
+            .unwrap_err();
+        assert!(e.to_string().contains("\"state\""), "{e}");
+        assert!(
+            e.to_string()
+                .contains("https://as.example/authorize?state=fixed"),
+            "{e}"
+        );
     }
 
     fn pending(iss_supported: bool) -> PendingAuthorization {

@@ -3,6 +3,7 @@
 //! and coordination with sibling processes (one flow at a time per server; the others
 //! say that they wait, then use its result).
 
+use super::scope::ScopeChoice;
 use super::{OAuthClient, Reason, blocking};
 use crate::authorize::browser::Progress;
 use crate::authorize::{self, CallbackParams, PendingAuthorization, Pkce, device, loopback};
@@ -115,15 +116,90 @@ impl OAuthClient {
         Ok((lock?, true))
     }
 
+    /// [`interactive_flow`](Self::interactive_flow), run once more when the first run
+    /// failed in a way a second one can mend without the user's help:
+    ///
+    /// - the authorization server refused a request that the client widened on its own
+    ///   (`offline_access`): asked again without the addition;
+    /// - the token endpoint refused the dynamically registered client (`invalid_client`):
+    ///   the registration was forgotten, and a new one is made.
+    ///
+    /// Each at most once, so a user sees at most one more browser tab.
+    pub(super) async fn interactive_with_recovery(
+        &self,
+        discovery: &Discovery,
+        first: ScopeChoice,
+    ) -> Result<(ClientRegistration, TokenSet)> {
+        let mut choice = first;
+        let mut narrowed = false;
+        let mut reregistered = false;
+        loop {
+            tracing::info!("authorization request: {}", choice.explain());
+            let err = match self.interactive_flow(discovery, &choice).await {
+                Ok(done) => return Ok(done),
+                Err(e) => e,
+            };
+            let code = err.oauth_error().unwrap_or_default().to_string();
+            if !narrowed
+                && matches!(code.as_str(), "access_denied" | "invalid_scope")
+                && let Some(narrower) = choice.without_addition(&code)
+            {
+                tracing::warn!(
+                    error = %err,
+                    "the authorization server refused the request that the client widened \
+                     with offline_access; asking once more without it"
+                );
+                choice = narrower;
+                narrowed = true;
+                continue;
+            }
+            if !reregistered
+                && code == "invalid_client"
+                && matches!(
+                    err,
+                    Error::OAuth {
+                        step: Step::TokenExchange,
+                        ..
+                    }
+                )
+                && self.registers_dynamically(discovery)
+            {
+                tracing::warn!(
+                    error = %err,
+                    "the token endpoint refused the registered client; registering a new one \
+                     and authorizing once more"
+                );
+                reregistered = true;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// Whether the client for `discovery` comes from dynamic registration (no
+    /// pre-registered client for this issuer, no client ID metadata document).
+    fn registers_dynamically(&self, discovery: &Discovery) -> bool {
+        let issuer = discovery.issuer();
+        let pre_registered = self
+            .config
+            .client
+            .as_ref()
+            .is_some_and(|c| c.issuer.as_deref().is_none_or(|i| i == issuer));
+        let cimd = discovery.metadata.client_id_metadata_document_supported == Some(true)
+            && self.config.client_metadata_url.is_some();
+        !pre_registered && !cimd && discovery.metadata.registration_endpoint.is_some()
+    }
+
     /// Registration plus the user's part, by the configured [`Interaction`].
     pub(super) async fn interactive_flow(
         &self,
         discovery: &Discovery,
-        scope: Option<&str>,
+        choice: &ScopeChoice,
     ) -> Result<(ClientRegistration, TokenSet)> {
+        let scope = choice.scope.as_deref();
         let result = match self.config.interaction {
-            Interaction::Browser => self.code_flow_with_loopback(discovery, scope).await,
-            Interaction::Paste => self.code_flow_with_paste(discovery, scope).await,
+            Interaction::Browser => self.code_flow_with_loopback(discovery, choice).await,
+            Interaction::Paste => self.code_flow_with_paste(discovery, choice).await,
             Interaction::Device => self.device_flow(discovery, scope).await,
         };
         self.browser.progress(&Progress::Finished);
@@ -134,8 +210,9 @@ impl OAuthClient {
     async fn code_flow_with_paste(
         &self,
         discovery: &Discovery,
-        scope: Option<&str>,
+        choice: &ScopeChoice,
     ) -> Result<(ClientRegistration, TokenSet)> {
+        let scope = choice.scope.as_deref();
         let redirect_uri =
             loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
         let client = registration::obtain_client(
@@ -149,7 +226,7 @@ impl OAuthClient {
         let pkce = Pkce::new();
         let state = random_token(24);
         let url =
-            self.authorization_url(discovery, &client, &redirect_uri, scope, &state, &pkce)?;
+            self.authorization_url(discovery, &client, &redirect_uri, choice, &state, &pkce)?;
         let iss_supported = discovery
             .metadata
             .authorization_response_iss_parameter_supported

@@ -41,9 +41,23 @@ pub struct AuthServerMetadata {
     pub client_id_metadata_document_supported: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// OpenID Connect Discovery fields, kept only to tell an OpenID provider (whose
+    /// rules for `offline_access` differ: see `client::scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 impl AuthServerMetadata {
+    /// Whether the document describes an OpenID Connect provider: it lists the `openid`
+    /// scope, or has the fields OpenID Connect Discovery requires of one.
+    pub fn is_openid_provider(&self) -> bool {
+        self.supports_scope("openid")
+            || self.id_token_signing_alg_values_supported.is_some()
+            || self.userinfo_endpoint.is_some()
+    }
+
     pub fn supports_scope(&self, scope: &str) -> bool {
         self.scopes_supported
             .as_ref()

@@ -57,6 +57,19 @@ impl Discovery {
         matches!(self.metadata_source, MetadataSource::Document { .. })
     }
 
+    /// Whether the authorization server is an OpenID Connect provider: its document says
+    /// so, or it was found at an OpenID Connect Discovery URL.
+    pub fn is_openid_provider(&self) -> bool {
+        self.metadata.is_openid_provider()
+            || matches!(
+                self.metadata_source,
+                MetadataSource::Document {
+                    kind: MetadataKind::OidcInserted | MetadataKind::OidcAppended,
+                    ..
+                }
+            )
+    }
+
     pub fn scopes_supported(&self) -> Option<&[String]> {
         self.prm
             .as_ref()
