@@ -18,6 +18,36 @@
 //   AS_ACCOUNT     the account id (JWT `sub`) the auto-login creates (default "test-user")
 //   AS_TOKEN_DELAY_MS  delay every token endpoint response by this many milliseconds
 //                  (default 0), so that tests can make concurrent clients overlap for sure
+//   AS_PROFILE     "test" (default): the tuned configuration described under "Behaviour"
+//                  below, which every existing test relies on.
+//                  "default": oidc-provider as close to its own defaults as an RFC 8707
+//                  (resource indicator) deployment with open DCR allows; see "The default
+//                  profile" below. AT_TTL / RT_TTL apply there only when set.
+//
+// Test-only fault knobs (both profiles; off unless set; each a deliberate bend of the AS
+// for fault tests, not something oidc-provider does):
+//   AS_CONTROL=1   serve POST /__test/fail-next-token?status=503&body=html&grant_type=G:
+//                  the next token-endpoint request (only one of grant type G, when given)
+//                  is answered with that status (default 503) and a gateway's HTML page
+//                  (body=html, the default), an OAuth-style JSON error (body=json) or
+//                  nothing (body=empty), without reaching oidc-provider; then back to
+//                  normal. Answers 200 {"armed":{...}}. The failed request is logged with
+//                  "injected":"fail-next-token".
+//   AS_REFRESH_REQUIRES_SCOPE=1
+//                  a refresh_token grant without a (non-empty) `scope` form parameter is
+//                  answered 400 {"error":"invalid_request","error_description":"AADSTS900144:
+//                  The request body must contain the following parameter: 'scope'."}, as
+//                  Microsoft Entra ID does; logged with "injected":"refresh-requires-scope".
+//                  Refreshes with a scope go to oidc-provider unchanged.
+//
+// Log lines (AS_LOG) have: ts, method, path, status and, where they apply, route,
+// grant_type, resource, scope, client_id, response_type, code_challenge_method, prompt,
+// token_type_hint (as sent), scope_effective (authorization endpoint: the scope
+// oidc-provider kept, when not the one sent; null = none), scope_param (token endpoint:
+// whether the request carried `scope`),
+// refresh_token_issued and granted_scope (successful token responses), error and
+// error_description and error_detail (oidc-provider's explanation, which it does not send
+// to the client; also for HTML error pages and error redirects), injected, armed.
 //
 // On startup it prints exactly one JSON line to stdout, e.g.
 //   {"ready":true,"issuer":"http://127.0.0.1:40123","port":40123,"pid":1234}
@@ -51,6 +81,23 @@
 // * Headless: the login + consent interactions are completed automatically by
 //   /interaction/<uid> (account AS_ACCOUNT, every requested scope and resource granted),
 //   so a user agent that follows redirects and keeps cookies ends at the redirect_uri.
+//
+// The default profile (AS_PROFILE=default) keeps oidc-provider's defaults for everything a
+// client can observe except what such a deployment must configure; each departure is
+// commented at `defaultProfile` below. Consequences a client meets (as shipped):
+// * `offline_access` is dropped from an authorization request unless it also has
+//   prompt=consent; refresh tokens are issued only when offline_access was granted; they
+//   rotate for public clients, with reuse detection.
+// * A request that grants no scope at all ends in access_denied.
+// * PKCE is required for public clients only (S256 only); no revocation, introspection
+//   or device flow endpoints; response types, scopes and claims as shipped.
+// * Errors that cannot be redirected (an unknown client_id, a bad redirect_uri) are
+//   oidc-provider's own HTML error page (renderError default).
+// * A refresh without `resource` keeps the granted resource only when its scope has no
+//   `openid` (useGrantedResource default); JWT access tokens (`aud` = resource) come from
+//   getResourceServerInfo with scope AS_SCOPES; without AT_TTL they live 3600 s.
+// * Memory adapter: a restart (same port: AS_PORT or argv) forgets every client and grant,
+//   and the signing key changes.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -65,6 +112,13 @@ const serveRfc8414 = process.env.AS_RFC8414 !== '0';
 const accountId = process.env.AS_ACCOUNT ?? 'test-user';
 const logFile = process.env.AS_LOG;
 const tokenDelayMs = Number(process.env.AS_TOKEN_DELAY_MS ?? 0);
+const profile = process.env.AS_PROFILE ?? 'test';
+if (!['test', 'default'].includes(profile)) {
+  process.stderr.write(`[oidc-as] AS_PROFILE must be "test" or "default", not ${JSON.stringify(profile)}\n`);
+  process.exit(2);
+}
+const asControl = process.env.AS_CONTROL === '1';
+const refreshRequiresScope = process.env.AS_REFRESH_REQUIRES_SCOPE === '1';
 
 function log(entry) {
   if (!logFile) return;
@@ -106,7 +160,7 @@ function isAbsoluteHttpUrl(value) {
   }
 }
 
-const configuration = {
+const testProfile = {
   // Memory adapter (the default when `adapter` is omitted): nothing persists.
   clients: [],
   jwks: { keys: [signingKey] },
@@ -171,10 +225,76 @@ const configuration = {
   },
 };
 
+// AS_PROFILE=default: oidc-provider's defaults, departing only where a deployment of this
+// kind must (each departure says why). Everything not named here (scopes, claims,
+// responseTypes, issueRefreshToken, rotateRefreshToken, expiresWithSession, pkce,
+// clientDefaults, interactions.url, the interaction policy, renderError, ttl, the
+// defaultResource/useGrantedResource of resourceIndicators, every other feature) is
+// oidc-provider's default.
+const defaultProfile = {
+  // Departure: oidc-provider's default keys are fixed development keys it warns about;
+  // every deployment supplies its own. A fresh key per process also makes a restart look
+  // like a real redeploy with a new key.
+  jwks: { keys: [signingKey] },
+  // Departure: cookie signing keys are a deployment secret (the default is none).
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  // Departure in form only: oidc-provider says findAccount MUST be replaced by one's own
+  // account model; this one behaves exactly like the default (the account id is the `sub`).
+  findAccount: async (_ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub }),
+  }),
+  features: {
+    // Departure: the development login/consent pages are replaced by the headless
+    // interaction below (/interaction/<uid>, the default interactions.url), which stands
+    // in for a user who logs in and approves exactly what was requested.
+    devInteractions: { enabled: false },
+    // Departure: open Dynamic Client Registration, which MCP clients need (the default is
+    // off; initialAccessToken stays at its default, false: no token needed).
+    registration: { enabled: true },
+    resourceIndicators: {
+      enabled: true, // (already the default)
+      // Departure: the default getResourceServerInfo throws InvalidTarget (it MUST be
+      // provided). As in oidc-provider's docs: the resource server's scope, the audience =
+      // the resource indicator, JWT access tokens (signed with the default
+      // id_token_signed_response_alg, RS256). Any absolute http(s) URI is a resource.
+      getResourceServerInfo: async (_ctx, resourceIndicator) => {
+        if (!isAbsoluteHttpUrl(resourceIndicator)) {
+          throw new Provider.errors.InvalidTarget('resource must be an absolute http(s) URI');
+        }
+        return {
+          scope: resourceScopes,
+          audience: resourceIndicator,
+          accessTokenFormat: 'jwt',
+          // Test knob: only when AT_TTL is set (else the default, 3600 s).
+          ...(process.env.AT_TTL ? { accessTokenTTL: atTtl } : {}),
+        };
+      },
+    },
+  },
+  // Test knob: only when RT_TTL is set (else the default ttl.RefreshToken).
+  ...(process.env.RT_TTL ? { ttl: { RefreshToken: rtTtl } } : {}),
+};
+
+const configuration = profile === 'default' ? defaultProfile : testProfile;
+
 const provider = new Provider(issuer, configuration);
 provider.on('server_error', (_ctx, err) => stderr(`server_error: ${err.stack ?? err}`));
-provider.on('grant.error', (_ctx, err) => stderr(`grant.error: ${err.message} ${err.error_description ?? ''}`));
-provider.on('authorization.error', (_ctx, err) => stderr(`authorization.error: ${err.message} ${err.error_description ?? ''}`));
+// Errors also reach the log line through ctx.req (an HTML error page or an error redirect
+// has no JSON body to read them from).
+function noteError(ctx, err) {
+  if (ctx?.req && err?.error) {
+    ctx.req.oidcError = { error: err.error, error_description: err.error_description, error_detail: err.error_detail };
+  }
+}
+provider.on('grant.error', (ctx, err) => {
+  noteError(ctx, err);
+  stderr(`grant.error: ${err.message} ${err.error_description ?? ''}`);
+});
+provider.on('authorization.error', (ctx, err) => {
+  noteError(ctx, err);
+  stderr(`authorization.error: ${err.message} ${err.error_description ?? ''}`);
+});
 provider.on('registration_create.error', (_ctx, err) => stderr(`registration_create.error: ${err.message} ${err.error_description ?? ''}`));
 provider.on('refresh_token.consumed', () => stderr('refresh_token.consumed (rotation)'));
 provider.on('grant.revoked', (_ctx, grantId) => stderr(`grant.revoked ${grantId}`));
@@ -194,14 +314,33 @@ provider.use(async (ctx, next) => {
   const info = { route: ctx.oidc?.route };
   const params = ctx.oidc?.params;
   if (params) {
+    // As the client sent them (query or form body) where they came in this request (a
+    // resumed authorization has them from its interaction): oidc-provider rewrites some,
+    // e.g. it drops offline_access from `scope` without prompt=consent.
+    const sent = { ...(ctx.method === 'GET' ? ctx.query : {}), ...(ctx.oidc?.body ?? {}) };
     for (const key of ['grant_type', 'resource', 'scope', 'client_id', 'response_type', 'code_challenge_method', 'prompt', 'token_type_hint']) {
-      if (params[key] !== undefined) info[key] = params[key];
+      const value = sent[key] ?? params[key];
+      if (value !== undefined) info[key] = value;
+    }
+    // What oidc-provider made of `scope` when it differs (undefined = no scope left).
+    if (ctx.oidc.route === 'authorization' && sent.scope !== undefined && params.scope !== sent.scope) {
+      info.scope_effective = params.scope ?? null;
     }
   }
   if (ctx.oidc?.client?.clientId && !info.client_id) info.client_id = ctx.oidc.client.clientId;
+  if (ctx.oidc?.route === 'token') {
+    info.scope_param = params?.scope !== undefined;
+    if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      info.refresh_token_issued = Boolean(ctx.body.refresh_token);
+      if (ctx.body.scope !== undefined) info.granted_scope = ctx.body.scope;
+    }
+  }
   if (ctx.status >= 400 && ctx.body && typeof ctx.body === 'object' && ctx.body.error) {
     info.error = ctx.body.error;
     info.error_description = ctx.body.error_description;
+    if (ctx.req.oidcError?.error_detail) info.error_detail = ctx.req.oidcError.error_detail;
+  } else if (ctx.req.oidcError) {
+    Object.assign(info, ctx.req.oidcError);
   }
   ctx.req.logInfo = info;
 });
@@ -235,12 +374,88 @@ async function interaction(req, res) {
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
 }
 
+// ---------------------------------------------------------------- test-only fault knobs
+// AS_CONTROL=1: POST /__test/fail-next-token arms one failure of the token endpoint.
+let failNextToken = null; // { status, body, grant_type? }
+
+function gatewayPage(status) {
+  const title = `${status} ${http.STATUS_CODES[status] ?? 'Error'}`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
+}
+
+function send(res, status, contentType, body) {
+  res.statusCode = status;
+  if (contentType) res.setHeader('content-type', contentType);
+  res.setHeader('cache-control', 'no-store');
+  res.end(body);
+}
+
+function armFailure(req, res) {
+  const q = new URL(req.url, issuer).searchParams;
+  const status = Number(q.get('status') ?? 503);
+  const body = q.get('body') ?? 'html';
+  if (!Number.isInteger(status) || status < 100 || status > 599 || !['html', 'json', 'empty'].includes(body)) {
+    send(res, 400, 'application/json', JSON.stringify({ error: 'bad status or body (html|json|empty)' }));
+    return;
+  }
+  failNextToken = { status, body, ...(q.get('grant_type') ? { grant_type: q.get('grant_type') } : {}) };
+  req.logInfo = { route: '__test', armed: failNextToken };
+  send(res, 200, 'application/json', JSON.stringify({ armed: failNextToken }));
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// A POST /token while a knob may apply: the body is read here and, unless a knob answers,
+// handed to oidc-provider as req.body (its body parser takes an already-read body; it
+// warns once on stderr about it).
+async function tokenWithKnobs(req, res) {
+  const body = await readBody(req);
+  const form = new URLSearchParams(body);
+  const grantType = form.get('grant_type') ?? undefined;
+  const hasScope = Boolean(form.get('scope'));
+  if (failNextToken && (!failNextToken.grant_type || failNextToken.grant_type === grantType)) {
+    const { status, body: kind } = failNextToken;
+    failNextToken = null;
+    req.logInfo = { route: 'token', grant_type: grantType, scope_param: form.has('scope'), injected: 'fail-next-token' };
+    if (kind === 'html') send(res, status, 'text/html', gatewayPage(status));
+    else if (kind === 'json') send(res, status, 'application/json', JSON.stringify({ error: 'temporarily_unavailable', error_description: 'injected by AS_CONTROL' }));
+    else send(res, status, undefined, '');
+    return;
+  }
+  if (refreshRequiresScope && grantType === 'refresh_token' && !hasScope) {
+    const out = {
+      error: 'invalid_request',
+      error_description: "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+    };
+    req.logInfo = { route: 'token', grant_type: grantType, scope_param: form.has('scope'), injected: 'refresh-requires-scope', ...out };
+    send(res, 400, 'application/json', JSON.stringify(out));
+    return;
+  }
+  req.body = body;
+  callback(req, res);
+}
+
 const callback = provider.callback();
 handler = (req, res) => {
   const path = (req.url ?? '/').split('?')[0];
   res.on('finish', () => {
     log({ method: req.method, path, status: res.statusCode, ...(req.logInfo ?? {}) });
   });
+  if (asControl && path === '/__test/fail-next-token' && req.method === 'POST') {
+    armFailure(req, res);
+    return;
+  }
+  if (path === '/token' && req.method === 'POST' && (failNextToken || refreshRequiresScope)) {
+    tokenWithKnobs(req, res).catch((err) => {
+      stderr(`token knob failed: ${err.stack ?? err}`);
+      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'server_error' }));
+    });
+    return;
+  }
   if (path.startsWith('/interaction/') && req.method === 'GET') {
     interaction(req, res).catch((err) => {
       stderr(`interaction failed: ${err.stack ?? err}`);
@@ -273,5 +488,6 @@ if (process.env.AS_EXIT_ON_STDIN_EOF === '1') {
   process.stdin.resume();
 }
 
-stderr(`listening on ${issuer} (AT_TTL=${atTtl}s, RFC 8414 metadata ${serveRfc8414 ? 'on' : 'off: 404'})`);
-process.stdout.write(`${JSON.stringify({ ready: true, issuer, port: actualPort, pid: process.pid })}\n`);
+const knobs = [asControl && 'AS_CONTROL', refreshRequiresScope && 'AS_REFRESH_REQUIRES_SCOPE'].filter(Boolean);
+stderr(`listening on ${issuer} (profile ${profile}, AT_TTL=${profile === 'default' && !process.env.AT_TTL ? 'default' : `${atTtl}s`}, RFC 8414 metadata ${serveRfc8414 ? 'on' : 'off: 404'}${knobs.length ? `, fault knobs: ${knobs.join(' ')}` : ''})`);
+process.stdout.write(`${JSON.stringify({ ready: true, issuer, port: actualPort, pid: process.pid, profile })}\n`);

@@ -37,7 +37,8 @@ Test-harness additions (none of them changes how FastMCP behaves):
 On startup, once the port accepts connections, it prints one JSON line on stdout
 (the protocol of tests/python/mcp_server.py):
     {"ready": true, "url": "http://127.0.0.1:P/mcp", "issuer": "...", "port": P, "pid": N}
-FastMCP's banner and logs go to stderr.
+and nothing else there: FastMCP's banner and logs go to stderr, and so does uvicorn's
+access log, which would go to stdout (fd 1 is pointed at stderr after startup).
 
 Tools: ``echo(text)`` returns ``text``; ``whoami()`` returns the presented access token's
 ``sub``, ``scope``, ``client_id`` and ``aud`` as JSON text (FastMCP's ``get_access_token()``).
@@ -161,9 +162,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def announce_when_listening(ready: dict[str, Any]) -> None:
-    """Prints the ready line once 127.0.0.1:port accepts connections (FastMCP's run() has
-    no started hook)."""
+def announce_when_listening(ready: dict[str, Any], out: Any) -> None:
+    """Writes the ready line to ``out`` once 127.0.0.1:port accepts connections (FastMCP's
+    run() has no started hook)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -174,7 +175,8 @@ def announce_when_listening(ready: dict[str, Any]) -> None:
     else:
         print(f"fastmcp_server: port {ready['port']} never accepted connections", file=sys.stderr)
         os._exit(1)
-    print(json.dumps(ready), flush=True)
+    out.write(json.dumps(ready) + "\n")
+    out.flush()
 
 
 def main() -> None:
@@ -191,7 +193,14 @@ def main() -> None:
 
     middleware = [Middleware(RequestLog, path=os.environ["MCP_LOG"])] if os.environ.get("MCP_LOG") else None
     ready = {"ready": True, "url": f"{origin}/mcp", "issuer": args.issuer, "port": port, "pid": os.getpid()}
-    threading.Thread(target=announce_when_listening, args=(ready,), daemon=True).start()
+    # stdout carries the ready line only: uvicorn's access log (which FastMCP leaves at
+    # uvicorn's default, stdout) would otherwise follow it there, and a parent that reads
+    # just the ready line would eventually block us on a full pipe. Everything written to
+    # fd 1 goes to stderr from here on; the ready line goes to a copy of the original fd 1.
+    ready_out = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    threading.Thread(target=announce_when_listening, args=(ready, ready_out), daemon=True).start()
 
     if os.environ.get("MCP_EXIT_ON_STDIN_EOF") == "1":
 
