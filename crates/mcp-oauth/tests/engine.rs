@@ -142,10 +142,6 @@ async fn serve(w: World) -> MockServer {
     .await
 }
 
-fn urlenc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 fn config(base: &str) -> OAuthConfig {
     let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
     cfg.redirect.port = Some(0);

@@ -145,3 +145,8 @@ pub fn query_map(q: &str) -> std::collections::HashMap<String, String> {
         .into_owned()
         .collect()
 }
+
+/// Form-encodes `s` for a query or a form body.
+pub fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,422 @@
+//! The engine's rules for what real authorization servers do (issue 15), each against an
+//! in-process server that behaves the way the real one is documented to, so that every
+//! branch is reached on demand: an OpenID provider that drops `offline_access` without
+//! consent and refuses an empty grant (oidc-provider), one that refuses the widened
+//! request, one that forgets its clients (a restart), a token endpoint that fails once
+//! (a gateway), one that wants `scope` on refresh (Entra). The same behaviours are proven
+//! against the real servers in `crates/mcp-oauth-cli/tests/seed_servers.rs`.
+
+mod support;
+
+use mcp_oauth::authorize::browser::Browser;
+use mcp_oauth::client::Reason;
+use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth::store::{ClientKey, CredentialKey, CredentialStore, MemoryStore};
+use mcp_oauth::{OAuthClient, OAuthConfig};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+
+/// Follows redirects the way a browser whose user clicks "allow" would, and counts the
+/// times it was opened.
+#[derive(Default)]
+struct CountingBrowser {
+    opened: AtomicUsize,
+    /// Do nothing with the URL (a user who walked away).
+    idle: bool,
+}
+
+impl Browser for CountingBrowser {
+    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        if self.idle {
+            return Ok(());
+        }
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let c = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .unwrap();
+            let _ = c.get(url).send().await;
+        });
+        Ok(())
+    }
+}
+
+/// An OpenID provider with oidc-provider's documented habits.
+#[derive(Default)]
+struct Provider {
+    /// Bumped by a "restart": clients registered before are unknown afterwards.
+    generation: AtomicUsize,
+    registered: Mutex<Vec<String>>,
+    /// Refuse every request that asks for offline_access (as some servers refuse it for
+    /// dynamically registered clients).
+    refuse_offline_access: AtomicBool,
+    /// Answer the next token request with a gateway's 503 page.
+    fail_next_token: AtomicBool,
+    /// Refuse a refresh without `scope` (Entra's AADSTS900144).
+    refresh_requires_scope: AtomicBool,
+    rotation: AtomicUsize,
+}
+
+impl Provider {
+    fn known(&self, client_id: &str) -> bool {
+        self.registered
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c == client_id)
+    }
+
+    fn restart(&self) {
+        self.registered.lock().unwrap().clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+async fn provider_server(p: Arc<Provider>) -> MockServer {
+    MockServer::start(move |base, req| {
+        let p = p.clone();
+        async move {
+            let q = query_map(&req.query);
+            let form = query_map(&req.body);
+            match (req.method.as_str(), req.path.as_str()) {
+                ("GET", "/.well-known/oauth-protected-resource/mcp") => json(
+                    200,
+                    // FastMCP's defaults: no scopes, the issuer with a trailing slash.
+                    json!({"resource": format!("{base}/mcp"), "authorization_servers": [format!("{base}/")], "scopes_supported": []}),
+                ),
+                ("GET", "/.well-known/oauth-authorization-server") => json(
+                    200,
+                    json!({
+                        "issuer": base,
+                        "authorization_endpoint": format!("{base}/auth"),
+                        "token_endpoint": format!("{base}/token"),
+                        "registration_endpoint": format!("{base}/reg"),
+                        "code_challenge_methods_supported": ["S256"],
+                        "scopes_supported": ["openid", "offline_access"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "authorization_response_iss_parameter_supported": true,
+                    }),
+                ),
+                ("POST", "/reg") => {
+                    let id = format!(
+                        "client-{}-{}",
+                        p.generation.load(Ordering::SeqCst),
+                        p.registered.lock().unwrap().len() + 1
+                    );
+                    p.registered.lock().unwrap().push(id.clone());
+                    json(201, json!({"client_id": id, "token_endpoint_auth_method": "none"}))
+                }
+                ("GET", "/auth") => {
+                    if !p.known(&q["client_id"]) {
+                        // No redirect for an unknown client (RFC 6749 §4.1.2.1): a page.
+                        return text(
+                            400,
+                            "text/html",
+                            "<html><h1>oops! something went wrong</h1><pre>error: invalid_client\nerror_description: client is invalid</pre></html>",
+                        );
+                    }
+                    let back = |extra: &str| {
+                        redirect(&format!(
+                            "{}?{extra}&state={}&iss={}",
+                            q["redirect_uri"],
+                            q["state"],
+                            urlenc(&base)
+                        ))
+                    };
+                    let scope = q.get("scope").cloned().unwrap_or_default();
+                    let asks_offline = scope.split(' ').any(|s| s == "offline_access");
+                    if asks_offline && p.refuse_offline_access.load(Ordering::SeqCst) {
+                        return back("error=invalid_scope&error_description=offline_access+is+not+allowed");
+                    }
+                    let consent = q.get("prompt").is_some_and(|v| v.contains("consent"));
+                    // OIDC Core §11: offline_access only with consent; nothing else asked.
+                    let granted: Vec<&str> = scope
+                        .split(' ')
+                        .filter(|s| !s.is_empty() && (*s != "offline_access" || consent))
+                        .collect();
+                    if granted.is_empty() && !scope.is_empty() {
+                        return back("error=access_denied&error_description=no+scope+was+granted");
+                    }
+                    back(&format!("code=code-{}", q["client_id"]))
+                }
+                ("POST", "/token") => {
+                    if p.fail_next_token.swap(false, Ordering::SeqCst) {
+                        return text(503, "text/html", "<html><body>503 Service Temporarily Unavailable</body></html>");
+                    }
+                    let client = form.get("client_id").cloned().unwrap_or_default();
+                    if !p.known(&client) {
+                        return json(401, json!({"error": "invalid_client", "error_description": "client is invalid"}));
+                    }
+                    if form["grant_type"] == "refresh_token"
+                        && p.refresh_requires_scope.load(Ordering::SeqCst)
+                        && !form.contains_key("scope")
+                    {
+                        return json(400, json!({"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the following parameter: 'scope'."}));
+                    }
+                    let n = p.rotation.fetch_add(1, Ordering::SeqCst);
+                    json(
+                        200,
+                        json!({"access_token": format!("at-{n}"), "token_type": "Bearer", "expires_in": 3600,
+                               "refresh_token": format!("rt-{n}"), "scope": "offline_access"}),
+                    )
+                }
+                _ => not_found(),
+            }
+        }
+    })
+    .await
+}
+
+fn challenge(base: &str) -> Vec<String> {
+    vec![format!(
+        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+    )]
+}
+
+struct Setup {
+    server: MockServer,
+    provider: Arc<Provider>,
+    store: Arc<MemoryStore>,
+    browser: Arc<CountingBrowser>,
+    client: OAuthClient,
+}
+
+async fn setup(browser: CountingBrowser) -> Setup {
+    let provider = Arc::new(Provider::default());
+    let server = provider_server(provider.clone()).await;
+    let store = Arc::new(MemoryStore::new());
+    let browser = Arc::new(browser);
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(5);
+    let client = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        store.clone(),
+        browser.clone(),
+    );
+    Setup {
+        server,
+        provider,
+        store,
+        browser,
+        client,
+    }
+}
+
+fn authorize_queries(s: &Setup) -> Vec<std::collections::HashMap<String, String>> {
+    s.server
+        .requests_to("/auth")
+        .iter()
+        .map(|r| query_map(&r.query))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_empty_base_scope_asks_an_openid_provider_for_consent() {
+    let s = setup(CountingBrowser::default()).await;
+    let rec = s
+        .client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .expect("the request is one the provider grants");
+    assert!(rec.tokens.refresh_token.is_some());
+    let q = authorize_queries(&s);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["scope"], "offline_access");
+    assert_eq!(q[0]["prompt"], "consent");
+    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_refused_widening_is_asked_once_more_without_it() {
+    let s = setup(CountingBrowser::default()).await;
+    s.provider
+        .refuse_offline_access
+        .store(true, Ordering::SeqCst);
+    s.client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .expect("the second request, without offline_access, is granted");
+    let q = authorize_queries(&s);
+    assert_eq!(q.len(), 2);
+    assert_eq!(q[0]["scope"], "offline_access");
+    assert!(
+        !q[1].contains_key("scope") && !q[1].contains_key("prompt"),
+        "{:?}",
+        q[1]
+    );
+    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_configured_scope_is_never_widened_nor_retried() {
+    let provider = Arc::new(Provider::default());
+    provider.refuse_offline_access.store(true, Ordering::SeqCst);
+    let server = provider_server(provider.clone()).await;
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(5);
+    cfg.scopes = Some("offline_access".into());
+    let client = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(CountingBrowser::default()),
+    );
+    let e = client
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap_err();
+    assert_eq!(e.oauth_error(), Some("invalid_scope"), "{e}");
+    assert!(
+        e.to_string().contains(&server.base),
+        "names the issuer: {e}"
+    );
+    assert_eq!(server.requests_to("/auth").len(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
+    let s = setup(CountingBrowser::default()).await;
+    s.client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .unwrap();
+    s.provider.restart();
+    // Expired: the next token request is a refresh, which the server refuses.
+    let mut rec = s.client.stored().await.unwrap().unwrap();
+    rec.tokens.expires_at = Some(rec.tokens.obtained_at);
+    let key = CredentialKey::new(format!("{}/mcp", s.server.base));
+    s.store.save(&key, &rec).unwrap();
+    let e = s.client.refresh(&rec).await.unwrap_err();
+    assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");
+    assert!(
+        s.store.load(&key).unwrap().is_none(),
+        "the dead credential is gone"
+    );
+    let client_key = ClientKey {
+        issuer: s.server.base.clone(),
+        redirect_uri: rec.client.redirect_uri.clone(),
+    };
+    assert!(
+        s.store.load_client(&client_key).unwrap().is_none(),
+        "and its client"
+    );
+
+    let rec2 = s
+        .client
+        .authorize(&challenge(&s.server.base), Reason::Unauthorized)
+        .await
+        .unwrap();
+    assert_eq!(rec2.client.client_id, "client-1-1");
+    assert_eq!(s.server.requests_to("/reg").len(), 2);
+    assert_eq!(
+        s.browser.opened.load(Ordering::SeqCst),
+        2,
+        "one browser per login"
+    );
+    // The refused client id never went to the browser again.
+    let dead: Vec<_> = authorize_queries(&s)
+        .into_iter()
+        .filter(|q| q["client_id"] == rec.client.client_id)
+        .collect();
+    assert_eq!(dead.len(), 1, "only the first login's request: {dead:?}");
+}
+
+#[tokio::test]
+async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens() {
+    let s = setup(CountingBrowser::default()).await;
+    s.client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .unwrap();
+    s.provider.restart();
+    s.client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .expect("a new client, then the login");
+    let q = authorize_queries(&s);
+    // First login; the check of the stored client (refused with a page); the login with
+    // the new client. The browser never saw the dead client id after the restart.
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(q[1]["client_id"], "client-0-1");
+    assert!(
+        !q[1].contains_key("scope"),
+        "the check is not the user's request"
+    );
+    assert_eq!(q[2]["client_id"], "client-1-1");
+    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(s.server.requests_to("/reg").len(), 2);
+}
+
+#[tokio::test]
+async fn a_browser_time_out_keeps_the_registration() {
+    let s = setup(CountingBrowser {
+        idle: true,
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = s.client.config().clone();
+    cfg.callback_timeout = Duration::from_millis(400);
+    let client = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        s.store.clone(),
+        s.browser.clone(),
+    );
+    for _ in 0..2 {
+        let e = client
+            .authorize(&challenge(&s.server.base), Reason::Login)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, mcp_oauth::Error::Timeout { .. }), "{e}");
+    }
+    assert_eq!(
+        s.server.requests_to("/reg").len(),
+        1,
+        "an abandoned login registers no second client"
+    );
+}
+
+#[tokio::test]
+async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
+    let s = setup(CountingBrowser::default()).await;
+    let rec = s
+        .client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .unwrap();
+    s.provider
+        .refresh_requires_scope
+        .store(true, Ordering::SeqCst);
+    s.provider.fail_next_token.store(true, Ordering::SeqCst);
+    let next = s
+        .client
+        .refresh(&rec)
+        .await
+        .expect("retried, then refreshed");
+    assert_ne!(
+        next.tokens.access_token.expose(),
+        rec.tokens.access_token.expose()
+    );
+    let refreshes: Vec<_> = s
+        .server
+        .requests_to("/token")
+        .into_iter()
+        .map(|r| query_map(&r.body))
+        .filter(|f| f["grant_type"] == "refresh_token")
+        .collect();
+    assert_eq!(refreshes.len(), 2, "the 503, then the retry");
+    for f in &refreshes {
+        assert_eq!(f["scope"], "offline_access");
+    }
+    assert_eq!(
+        s.browser.opened.load(Ordering::SeqCst),
+        1,
+        "no browser for a refresh"
+    );
+}
