@@ -199,6 +199,9 @@ pub struct DoctorReport {
     pub authorization_servers: Vec<AsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<RegistrationReport>,
+    /// The scope the client would request first, and why ([`crate::client::scope`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::client::scope::ScopeChoice>,
     pub checks: Vec<Check>,
     pub clients: Vec<ClientVerdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -341,6 +344,7 @@ pub async fn diagnose(http: &HttpClient, config: &OAuthConfig) -> DoctorReport {
         resource: None,
         authorization_servers: Vec::new(),
         registration: None,
+        scope: None,
         checks: Vec::new(),
         clients: Vec::new(),
         login: None,
@@ -510,6 +514,7 @@ pub async fn diagnose(http: &HttpClient, config: &OAuthConfig) -> DoctorReport {
         machine_checks(&mut r, &meta, resource_dpop);
     }
     registration_checks(&mut r, config);
+    scope_plan(&mut r, config, prm_doc.as_ref());
     client_verdicts(&mut r, &parsed_url, &post, &get, prm_doc.as_ref());
     r
 }
@@ -1056,6 +1061,54 @@ fn machine_checks(r: &mut DoctorReport, meta: &AuthServerMetadata, resource_dpop
     );
 }
 
+/// The scope the client would request, by the same rules as a login.
+fn scope_plan(r: &mut DoctorReport, config: &OAuthConfig, prm: Option<&ProtectedResourceMetadata>) {
+    let Some(meta) = r.metadata().cloned() else {
+        return;
+    };
+    let found_by_oidc = r.authorization_servers.iter().any(|a| {
+        a.candidates.iter().any(|c| {
+            c.used
+                && matches!(
+                    c.kind,
+                    MetadataKind::OidcInserted | MetadataKind::OidcAppended
+                )
+        })
+    });
+    let openid = meta.is_openid_provider() || found_by_oidc;
+    let choice = crate::client::scope::select(&crate::client::scope::ScopeInputs {
+        configured: config.scopes.as_deref(),
+        step_up: None,
+        challenge: r.challenge.scope.as_deref(),
+        scopes_supported: prm.and_then(|p| p.scopes_supported.as_deref()),
+        as_offers_offline_access: meta.supports_scope(crate::client::scope::OFFLINE_ACCESS),
+        as_is_openid_provider: openid,
+        request_offline_access: config.request_offline_access,
+        interactive: true,
+        user_prompt: config
+            .authorize_params
+            .iter()
+            .find(|(k, _)| k == "prompt")
+            .map(|(_, v)| v.as_str()),
+    });
+    if choice.base.is_none() && openid && meta.supports_scope(crate::client::scope::OFFLINE_ACCESS)
+    {
+        r.client(
+            "adds offline_access alone to an empty scope, without prompt=consent",
+            false,
+            "the server names no scope (no challenge scope, no scopes_supported), and an OpenID \
+             provider grants offline_access only with consent (OpenID Connect Core §11): such a \
+             request grants nothing and is refused (oidc-provider: access_denied)",
+            Some(
+                "publish scopes_supported in the protected resource metadata (or a scope in the \
+                 challenge); mcp-oauth asks for consent with offline_access"
+                    .into(),
+            ),
+        );
+    }
+    r.scope = Some(choice);
+}
+
 fn registration_checks(r: &mut DoctorReport, config: &OAuthConfig) {
     let Some(meta) = r.metadata().cloned() else {
         return;
@@ -1553,6 +1606,9 @@ impl DoctorReport {
                     .map(|k| k.to_string())
                     .unwrap_or_else(|| "nothing: pre-registration needed".into())
             );
+        }
+        if let Some(c) = &self.scope {
+            let _ = writeln!(o, "   scope requested first: {}", c.explain());
         }
         let _ = writeln!(o, "\n{}", style.bold("5. Checks"));
         for c in &self.checks {
