@@ -6,11 +6,11 @@
 //
 // Environment (all optional):
 //   AS_PORT        port when no argv port is given (default 0 = pick a free one)
-//   AS_LOG         append one JSON line per HTTP request to this file (method, path,
-//                  status, oidc route, grant_type, resource, scope, client_id, error;
+//   AS_LOG         append one JSON line per HTTP request to this file ("Log lines" below;
 //                  never codes, verifiers, secrets or token values)
-//   AT_TTL         access-token lifetime in seconds (default 300)
-//   RT_TTL         refresh-token lifetime in seconds (default 86400)
+//   AT_TTL         access-token lifetime in seconds (default 300; AS_PROFILE=default: 3600)
+//   RT_TTL         refresh-token lifetime in seconds (default 86400; AS_PROFILE=default:
+//                  oidc-provider's default, 14 days)
 //   AS_SCOPES      resource-server scopes granted for any resource (default "mcp:tools")
 //   AS_RFC8414     "0" = answer 404 at /.well-known/oauth-authorization-server so that only
 //                  the OIDC /.well-known/openid-configuration works (exercises the client's
@@ -50,12 +50,12 @@
 // to the client; also for HTML error pages and error redirects), injected, armed.
 //
 // On startup it prints exactly one JSON line to stdout, e.g.
-//   {"ready":true,"issuer":"http://127.0.0.1:40123","port":40123,"pid":1234}
+//   {"ready":true,"issuer":"http://127.0.0.1:40123","port":40123,"pid":1234,"profile":"test"}
 // and logs diagnostics to stderr. It exits on SIGTERM/SIGINT, and with
 // AS_EXIT_ON_STDIN_EOF=1 also when stdin reaches EOF (so a parent holding our stdin pipe
 // takes us down with it, even if it is SIGKILLed).
 //
-// Behaviour (what the tests rely on):
+// Behaviour of the test profile (what the existing tests rely on):
 // * issuer `http://127.0.0.1:<port>` (no trailing slash); the same metadata document at
 //   /.well-known/oauth-authorization-server (RFC 8414; oidc-provider 9.x serves it natively)
 //   and /.well-known/openid-configuration;
@@ -88,7 +88,12 @@
 // * `offline_access` is dropped from an authorization request unless it also has
 //   prompt=consent; refresh tokens are issued only when offline_access was granted; they
 //   rotate for public clients, with reuse detection.
-// * A request that grants no scope at all ends in access_denied.
+// * A request that grants no scope at all (offline_access alone without prompt=consent,
+//   or no `scope`) ends in an access_denied redirect without error_description (the log's
+//   error_detail says "no scope was granted").
+// * A token response for the resource lists only resource scopes: `scope` is "" when just
+//   offline_access and/or openid were granted (the JWT then has no `scope` claim), and
+//   offline_access is never listed.
 // * PKCE is required for public clients only (S256 only); no revocation, introspection
 //   or device flow endpoints; response types, scopes and claims as shipped.
 // * Errors that cannot be redirected (an unknown client_id, a bad redirect_uri) are
