@@ -6,6 +6,8 @@
 //
 // Environment (all optional):
 //   AS_PORT        port when no argv port is given (default 0 = pick a free one)
+//   AS_KEY_FILE    keep the signing key in this file across restarts (as a deployment
+//                  configures its keys); default: a new key per process
 //   AS_LOG         append one JSON line per HTTP request to this file ("Log lines" below;
 //                  never codes, verifiers, secrets or token values)
 //   AT_TTL         access-token lifetime in seconds (default 300; AS_PROFILE=default: 3600)
@@ -148,13 +150,21 @@ await new Promise((resolve, reject) => {
 const actualPort = server.address().port;
 const issuer = `http://127.0.0.1:${actualPort}`;
 
-// A fresh signing key per process (the MCP server fetches it from /jwks).
-const signingKey = {
-  ...crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
-  kid: crypto.randomBytes(8).toString('hex'),
-  use: 'sig',
-  alg: 'RS256',
-};
+// AS_KEY_FILE: keep the signing key in this file (read when it exists, written when it
+// does not), as a deployment keeps its configured keys across restarts; without it, a new
+// key per process.
+function loadOrMakeSigningKey(file) {
+  if (file && fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const key = {
+    ...crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+    kid: crypto.randomBytes(8).toString('hex'),
+    use: 'sig',
+    alg: 'RS256',
+  };
+  if (file) fs.writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
+  return key;
+}
+const signingKey = loadOrMakeSigningKey(process.env.AS_KEY_FILE);
 
 function isAbsoluteHttpUrl(value) {
   try {

@@ -291,12 +291,10 @@ impl OAuthClient {
         // The granted scope goes on every refresh (RFC 6749 §6 allows it; Microsoft Entra
         // refuses a refresh without it, AADSTS900144). Asking for exactly what was granted
         // changes nothing at servers that do not need it.
-        let refresh_scope = base
-            .tokens
-            .scope
-            .as_deref()
-            .or(base.tokens.requested_scope.as_deref())
-            .filter(|s| !s.trim().is_empty());
+        // oidc-provider answers `"scope": ""` for a grant of `offline_access` alone: then
+        // what was asked for.
+        let refresh_scope = non_empty(base.tokens.scope.as_deref())
+            .or_else(|| non_empty(base.tokens.requested_scope.as_deref()));
         tracing::info!(
             token_endpoint = %base.token_endpoint,
             scope = refresh_scope.unwrap_or("(none)"),
@@ -1075,6 +1073,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
             path: String::new(),
             message: format!("the store task failed: {e}"),
         })?
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.trim().is_empty())
 }
 
 /// Where a grant without a user sends its token request.

@@ -44,6 +44,10 @@ pub struct Deps {
     pub oidc_as: PathBuf,
     pub mcp_server: PathBuf,
     pub browser: PathBuf,
+    /// The venv with PyPI `fastmcp` (the FastMCP framework 4.x).
+    pub python_fastmcp: PathBuf,
+    /// tests/python/fastmcp_server.py: the seed report's server as FastMCP users write it.
+    pub fastmcp_server: PathBuf,
 }
 
 /// The dependencies, or `None` (after a loud notice) when they are not configured and
@@ -101,6 +105,8 @@ pub fn deps(test: &str, what: &str) -> Option<Deps> {
         oidc_as: path("oidc_as"),
         mcp_server: path("mcp_server"),
         browser: path("browser"),
+        python_fastmcp: path("python_fastmcp"),
+        fastmcp_server: path("fastmcp_server"),
     })
 }
 
@@ -201,4 +207,16 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
+}
+
+/// With `MCP_OAUTH_KEEP_TEST_LOGS` set, moves a test's temporary directory (its logs and
+/// store) to `<dir>-kept` instead of letting it be deleted, and says where.
+pub fn keep_logs_on_request(dir: &Path, test: &str) {
+    if std::env::var_os("MCP_OAUTH_KEEP_TEST_LOGS").is_some() {
+        let mut name = dir.as_os_str().to_owned();
+        name.push("-kept");
+        let kept = PathBuf::from(name);
+        let _ = fs::rename(dir, &kept);
+        eprintln!("[{test}] logs kept in {}", kept.display());
+    }
 }
