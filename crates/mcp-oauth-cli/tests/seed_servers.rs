@@ -325,6 +325,16 @@ fn seed_story(via: Via) {
     let plain = ctx.deps.browser.clone();
     let stray = ctx.deps.root.join("tests/stray-browser.sh");
 
+    // 0. doctor says which scope a login will send, and why.
+    let doctor = ctx.command(&["doctor", "--json", &ctx.mcp_url.clone()], &plain);
+    let out = ctx.run(doctor);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+    assert_eq!(report["scope"]["source"], "none", "{report}");
+    assert_eq!(report["scope"]["scope"], "offline_access", "{report}");
+    assert_eq!(report["scope"]["offline_access"]["decision"], "added");
+    assert_eq!(report["scope"]["offline_access"]["with_consent"], true);
+    assert_eq!(ctx.browser_opens(), 0);
+
     // 1. First login, with two stray requests at the redirect listener before the real
     //    response: the scope is one the OpenID provider grants (offline_access with
     //    consent), and the strays are answered with an error page and ignored.
