@@ -75,6 +75,13 @@ pub struct OAuthClient {
     rs_nonce: std::sync::Mutex<Option<String>>,
     /// The DPoP key of the authorization flow under way (set under `flow`).
     flow_dpop: std::sync::Mutex<Option<DpopKey>>,
+    /// The client id the current authorization already obtained (registered, or checked
+    /// at the authorization endpoint), which a second attempt need not check again.
+    vouched_client: std::sync::Mutex<Option<String>>,
+    /// The client id the current authorization registered itself, and whether it found
+    /// that the server forgot the stored client it presented.
+    fresh_client: std::sync::Mutex<Option<String>>,
+    forgot_stale_client: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for OAuthClient {
@@ -105,6 +112,9 @@ impl OAuthClient {
             as_nonce: std::sync::Mutex::new(None),
             rs_nonce: std::sync::Mutex::new(None),
             flow_dpop: std::sync::Mutex::new(None),
+            vouched_client: std::sync::Mutex::new(None),
+            fresh_client: std::sync::Mutex::new(None),
+            forgot_stale_client: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -790,14 +800,7 @@ impl OAuthClient {
         let listener =
             LoopbackListener::bind(&self.config.redirect, &self.config.server_url).await?;
         let redirect_uri = listener.redirect_uri().to_string();
-        let client = registration::obtain_client(
-            &self.http,
-            &self.config,
-            discovery,
-            &redirect_uri,
-            &self.store,
-        )
-        .await?;
+        let client = self.client_for(discovery, &redirect_uri).await?;
         let pkce = Pkce::new();
         let state = random_token(24);
         let url =
@@ -913,10 +916,21 @@ impl OAuthClient {
             },
         )
         .await;
+        // A client registered moments ago for this very authorization is not one the
+        // server forgot: its refusal says something else (an authentication method it
+        // does not take), which registering again would only repeat.
+        let fresh = self
+            .fresh_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(client.client_id.as_str());
         if let Err(e) = &result
             && e.oauth_error() == Some("invalid_client")
+            && !fresh
+            && self.forget_registration(client).await
         {
-            self.forget_registration(client).await;
+            self.forgot_stale_client.store(true, Ordering::SeqCst);
         }
         result
     }

@@ -167,6 +167,9 @@ pub struct RegistrationReport {
     /// What this client would use, in the spec's priority order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chosen: Option<RegistrationKind>,
+    /// How that client would authenticate at the token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// What happened when `--login` continued into a real login.
@@ -1097,8 +1100,9 @@ fn scope_plan(r: &mut DoctorReport, config: &OAuthConfig, prm: Option<&Protected
             "adds offline_access alone to an empty scope, without prompt=consent",
             false,
             "the server names no scope (no challenge scope, no scopes_supported), and an OpenID \
-             provider grants offline_access only with consent (OpenID Connect Core §11): such a \
-             request grants nothing and is refused (oidc-provider: access_denied)",
+             provider that applies OpenID Connect Core §11 grants offline_access only with \
+             consent: such a request grants nothing and is refused (oidc-provider answers \
+             access_denied; some providers grant it anyway)",
             Some(
                 "publish scopes_supported in the protected resource metadata (or a scope in the \
                  challenge); mcp-oauth asks for consent with offline_access"
@@ -1128,7 +1132,18 @@ fn registration_checks(r: &mut DoctorReport, config: &OAuthConfig) {
     } else {
         None
     };
+    let auth_method = match chosen {
+        Some(RegistrationKind::PreRegistered) => config.client.as_ref().map(|c| {
+            crate::registration::pre_registered_auth_method(c, &meta.token_auth_methods())
+        }),
+        Some(RegistrationKind::ClientIdMetadataDocument) => Some("none".to_string()),
+        Some(RegistrationKind::Dynamic) => {
+            Some(crate::registration::dynamic_auth_method(&meta).to_string())
+        }
+        None => None,
+    };
     r.registration = Some(RegistrationReport {
+        token_endpoint_auth_method: auth_method,
         pre_registered: pre.clone(),
         cimd_supported: cimd,
         client_metadata_url: config.client_metadata_url.clone(),
@@ -1606,6 +1621,9 @@ impl DoctorReport {
                     .map(|k| k.to_string())
                     .unwrap_or_else(|| "nothing: pre-registration needed".into())
             );
+            if let Some(m) = &reg.token_endpoint_auth_method {
+                let _ = writeln!(o, "   token endpoint authentication: {m}");
+            }
         }
         if let Some(c) = &self.scope {
             let _ = writeln!(o, "   scope requested first: {}", c.explain());

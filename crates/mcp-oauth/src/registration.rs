@@ -29,6 +29,27 @@ pub fn secret_auth_method(supported: &[String]) -> &'static str {
     }
 }
 
+/// The `token_endpoint_auth_method` a dynamic registration asks for. A public client (no
+/// secret) is what a native app is (RFC 8252 §8.4); only when the authorization server
+/// accepts no public client, a secret: `client_secret_post` when it is offered, since the
+/// MCP Python SDK's authorization server (FastMCP's too) reads `client_id` from the body
+/// only, refusing `client_secret_basic` at the token endpoint ("Missing client_id") and at
+/// revocation (python-sdk#3545, #3508); a registration states its method, so the server
+/// holds the client to the one asked for.
+pub fn dynamic_auth_method(
+    meta: &crate::discovery::as_metadata::AuthServerMetadata,
+) -> &'static str {
+    let supported = meta.token_auth_methods();
+    if meta.token_endpoint_auth_methods_supported.is_none() || supported.iter().any(|m| m == "none")
+    {
+        "none"
+    } else if supported.iter().any(|m| m == "client_secret_post") {
+        "client_secret_post"
+    } else {
+        secret_auth_method(&supported)
+    }
+}
+
 /// How a pre-registered client authenticates: as configured, else `private_key_jwt` with
 /// a private key, a secret method the AS supports with a secret, `none` without either.
 pub fn pre_registered_auth_method(pre: &PreRegisteredClient, supported: &[String]) -> String {
@@ -44,14 +65,18 @@ pub fn pre_registered_auth_method(pre: &PreRegisteredClient, supported: &[String
     }
 }
 
-/// Obtain the client to use with the discovered authorization server.
+/// Obtain the client to use with the discovered authorization server. A stored dynamic
+/// client is first checked at the authorization endpoint, unless its id is `vouched`
+/// (obtained moments ago by the same authorization). The flag says whether the client
+/// was registered just now.
 pub async fn obtain_client(
     http: &HttpClient,
     config: &OAuthConfig,
     discovery: &Discovery,
     redirect_uri: &str,
     store: &Arc<dyn CredentialStore>,
-) -> Result<ClientRegistration> {
+    vouched: Option<&str>,
+) -> Result<(ClientRegistration, bool)> {
     let meta = &discovery.metadata;
     let issuer = meta.issuer.clone();
 
@@ -60,7 +85,7 @@ pub async fn obtain_client(
         if !bound_elsewhere {
             let method = pre_registered_auth_method(pre, &meta.token_auth_methods());
             tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
-            return Ok(ClientRegistration {
+            let reg = ClientRegistration {
                 issuer,
                 redirect_uri: redirect_uri.to_string(),
                 client_id: pre.client_id.clone(),
@@ -69,7 +94,30 @@ pub async fn obtain_client(
                 token_endpoint_auth_method: method,
                 kind: RegistrationKind::PreRegistered,
                 registered_at: now_secs(),
-            });
+            };
+            // A configured client cannot be registered anew: one the authorization
+            // server does not know (or whose redirect URI it does not have) ends here,
+            // instead of in a browser tab that can never come back.
+            if vouched != Some(reg.client_id.as_str())
+                && let Some(answer) = stored_client_refused(
+                    http,
+                    config,
+                    meta.authorization_endpoint.as_deref(),
+                    &reg,
+                )
+                .await
+            {
+                return Err(Error::Action {
+                    step: Step::Registration,
+                    message: format!(
+                        "the authorization server {} refused the configured client {} at its \
+                         authorization endpoint ({answer}); check the client id (--client-id) \
+                         and that the redirect URI {redirect_uri} is registered for it there",
+                        reg.issuer, reg.client_id
+                    ),
+                });
+            }
+            return Ok((reg, false));
         }
         tracing::info!(
             configured = pre.issuer.as_deref().unwrap_or_default(),
@@ -82,16 +130,19 @@ pub async fn obtain_client(
         && let Some(url) = &config.client_metadata_url
     {
         tracing::info!(client_id = %url, "using a client ID metadata document");
-        return Ok(ClientRegistration {
-            issuer,
-            redirect_uri: redirect_uri.to_string(),
-            client_id: url.clone(),
-            client_secret: None,
-            client_secret_expires_at: None,
-            token_endpoint_auth_method: "none".into(),
-            kind: RegistrationKind::ClientIdMetadataDocument,
-            registered_at: now_secs(),
-        });
+        return Ok((
+            ClientRegistration {
+                issuer,
+                redirect_uri: redirect_uri.to_string(),
+                client_id: url.clone(),
+                client_secret: None,
+                client_secret_expires_at: None,
+                token_endpoint_auth_method: "none".into(),
+                kind: RegistrationKind::ClientIdMetadataDocument,
+                registered_at: now_secs(),
+            },
+            false,
+        ));
     }
 
     if let Some(endpoint) = &meta.registration_endpoint {
@@ -107,12 +158,16 @@ pub async fn obtain_client(
                 .map_err(|e| Error::Config(format!("store task failed: {e}")))??
         };
         if let Some(reg) = stored.filter(|r| r.issuer == issuer && !secret_expired(r)) {
-            match stored_client_refused(http, config, meta.authorization_endpoint.as_deref(), &reg)
-                .await
-            {
+            let refused = if vouched == Some(reg.client_id.as_str()) {
+                None
+            } else {
+                stored_client_refused(http, config, meta.authorization_endpoint.as_deref(), &reg)
+                    .await
+            };
+            match refused {
                 None => {
                     tracing::info!(client_id = %reg.client_id, %issuer, "reusing the dynamically registered client");
-                    return Ok(reg);
+                    return Ok((reg, false));
                 }
                 Some(answer) => {
                     // An authorization server that forgot the client (restarted, cleaned
@@ -139,7 +194,7 @@ pub async fn obtain_client(
         tokio::task::spawn_blocking(move || store.save_client(&key, &reg2))
             .await
             .map_err(|e| Error::Config(format!("store task failed: {e}")))??;
-        return Ok(reg);
+        return Ok((reg, true));
     }
 
     let cimd_hint = if meta.client_id_metadata_document_supported == Some(true) {
@@ -167,8 +222,8 @@ pub async fn obtain_client(
 /// used without it.
 const CLIENT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Asks the authorization endpoint about a stored dynamic client before a user is sent
-/// there: an authorization request with throwaway `state` and PKCE values, whose first
+/// Asks the authorization endpoint about a stored or configured client before a user is
+/// sent there: an authorization request with throwaway `state` and PKCE values, whose first
 /// answer alone is read (no redirect is followed, so no login page is walked into). A
 /// redirect or a page means the client is known; a 4xx page that names the client or its
 /// redirect URI means it is not, and that answer is returned. Anything else (a time-out,
@@ -257,15 +312,7 @@ pub async fn register(
 ) -> Result<ClientRegistration> {
     let meta = &discovery.metadata;
     let supported = meta.token_auth_methods();
-    // A public client (no secret) is what a native app is (RFC 8252 §8.4); fall back to
-    // a secret-based method only when the AS does not accept public clients.
-    let method = if meta.token_endpoint_auth_methods_supported.is_none()
-        || supported.iter().any(|m| m == "none")
-    {
-        "none"
-    } else {
-        secret_auth_method(&supported)
-    };
+    let method = dynamic_auth_method(meta);
     let mut grant_types = vec!["authorization_code"];
     if meta
         .grant_types_supported
@@ -387,6 +434,29 @@ mod tests {
         assert!(client_refusal(200, b"<form>log in</form>").is_none());
         assert!(client_refusal(500, b"invalid_client").is_none());
         assert!(client_refusal(403, b"<html>Forbidden by the firewall</html>").is_none());
+    }
+
+    #[test]
+    fn dynamic_registration_asks_for_a_public_client_else_client_secret_post() {
+        let meta = |m: Option<&[&str]>| crate::discovery::as_metadata::AuthServerMetadata {
+            token_endpoint_auth_methods_supported: m
+                .map(|v| v.iter().map(|x| x.to_string()).collect()),
+            ..Default::default()
+        };
+        assert_eq!(dynamic_auth_method(&meta(None)), "none");
+        assert_eq!(
+            dynamic_auth_method(&meta(Some(&["client_secret_basic", "none"]))),
+            "none"
+        );
+        // FastMCP's and the MCP Python SDK's authorization servers.
+        assert_eq!(
+            dynamic_auth_method(&meta(Some(&["client_secret_post", "client_secret_basic"]))),
+            "client_secret_post"
+        );
+        assert_eq!(
+            dynamic_auth_method(&meta(Some(&["client_secret_basic"]))),
+            "client_secret_basic"
+        );
     }
 
     #[test]

@@ -560,11 +560,15 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
 
 #[tokio::test]
 async fn a_registration_the_server_no_longer_accepts_is_replaced() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let registrations = Arc::new(AtomicUsize::new(0));
-    let regs = registrations.clone();
+    // Set once the server has forgotten client-1 (say, it restarted with an in-memory
+    // store); its authorization endpoint does not look the client up, its token endpoint
+    // does.
+    let forgot = Arc::new(AtomicBool::new(false));
+    let (regs, gone) = (registrations.clone(), forgot.clone());
     let server = MockServer::start(move |base, req| {
-        let regs = regs.clone();
+        let (regs, gone) = (regs.clone(), gone.clone());
         async move {
             match (req.method.as_str(), req.path.as_str()) {
                 ("GET", "/.well-known/oauth-protected-resource/mcp") => {
@@ -589,8 +593,7 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
                     redirect(&format!("{}?code=c&state={}", q["redirect_uri"], q["state"]))
                 }
                 ("POST", "/token") => {
-                    // The server forgot client-1 (say, it restarted with an in-memory store).
-                    if query_map(&req.body)["client_id"] == "client-1" {
+                    if gone.load(Ordering::SeqCst) && query_map(&req.body)["client_id"] == "client-1" {
                         json(401, json!({"error": "invalid_client", "error_description": "unknown client"}))
                     } else {
                         json(200, json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}))
@@ -610,14 +613,72 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
         store.clone(),
         Arc::new(FollowingBrowser),
     );
-    // The token endpoint refuses client-1: the client forgets it, registers client-2
-    // and authorizes once more, in the same call.
+    let rec = c
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap();
+    assert_eq!(rec.client.client_id, "client-1");
+    forgot.store(true, Ordering::SeqCst);
+    // The token endpoint refuses the stored client-1: the client forgets it, registers
+    // client-2 and authorizes once more, in the same call.
     let rec = c
         .authorize(&challenge(&server.base), Reason::Login)
         .await
         .expect("registers anew and authorizes once more");
     assert_eq!(rec.client.client_id, "client-2");
     assert_eq!(registrations.load(Ordering::SeqCst), 2);
-    assert_eq!(server.requests_to("/authorize").len(), 2);
-    assert_eq!(server.requests_to("/token").len(), 2);
+    assert_eq!(server.requests_to("/token").len(), 3);
+}
+
+#[tokio::test]
+async fn a_client_registered_moments_ago_and_refused_is_not_registered_again() {
+    // A token endpoint that refuses the new client's authentication (as the MCP Python
+    // SDK's does for client_secret_basic): registering again would only repeat it.
+    let server = MockServer::start(move |base, req| async move {
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/.well-known/oauth-protected-resource/mcp") => json(
+                200,
+                json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
+            ),
+            ("GET", "/.well-known/oauth-authorization-server") => json(
+                200,
+                json!({
+                    "issuer": base,
+                    "authorization_endpoint": format!("{base}/authorize"),
+                    "token_endpoint": format!("{base}/token"),
+                    "registration_endpoint": format!("{base}/register"),
+                    "code_challenge_methods_supported": ["S256"],
+                }),
+            ),
+            ("POST", "/register") => json(201, json!({"client_id": "c1"})),
+            ("GET", "/authorize") => {
+                let q = query_map(&req.query);
+                redirect(&format!(
+                    "{}?code=c&state={}",
+                    q["redirect_uri"], q["state"]
+                ))
+            }
+            ("POST", "/token") => json(
+                401,
+                json!({"error": "invalid_client", "error_description": "Missing client_id"}),
+            ),
+            _ => not_found(),
+        }
+    })
+    .await;
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(5);
+    let c = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(FollowingBrowser),
+    );
+    let e = c
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap_err();
+    assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");
+    assert_eq!(server.requests_to("/register").len(), 1);
+    assert_eq!(server.requests_to("/authorize").len(), 1, "one browser");
 }

@@ -55,6 +55,8 @@ struct Provider {
     /// Refuse every request that asks for offline_access (as some servers refuse it for
     /// dynamically registered clients).
     refuse_offline_access: AtomicBool,
+    /// The user clicks "Deny" at the next authorization.
+    deny_next: AtomicBool,
     /// Answer the next token request with a gateway's 503 page.
     fail_next_token: AtomicBool,
     /// Refuse a refresh without `scope` (Entra's AADSTS900144).
@@ -128,6 +130,9 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                             urlenc(&base)
                         ))
                     };
+                    if p.deny_next.swap(false, Ordering::SeqCst) {
+                        return back("error=access_denied&error_description=User+denied+access");
+                    }
                     let scope = q.get("scope").cloned().unwrap_or_default();
                     let asks_offline = scope.split(' ').any(|s| s == "offline_access");
                     if asks_offline && p.refuse_offline_access.load(Ordering::SeqCst) {
@@ -251,6 +256,21 @@ async fn a_refused_widening_is_asked_once_more_without_it() {
         q[1]
     );
     assert_eq!(s.browser.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_users_deny_is_final() {
+    let s = setup(CountingBrowser::default()).await;
+    s.provider.deny_next.store(true, Ordering::SeqCst);
+    let e = s
+        .client
+        .authorize(&challenge(&s.server.base), Reason::Login)
+        .await
+        .unwrap_err();
+    assert_eq!(e.oauth_error(), Some("access_denied"), "{e}");
+    assert!(e.to_string().contains("User denied access"), "{e}");
+    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 1, "no second tab");
+    assert_eq!(s.server.requests_to("/auth").len(), 1);
 }
 
 #[tokio::test]

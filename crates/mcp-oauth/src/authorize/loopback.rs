@@ -155,8 +155,13 @@ impl LoopbackListener {
         let result = tokio::time::timeout(timeout, params_rx).await;
         // Stop accepting now: the port is free again for the next login, while the
         // browser's connection, served by its own task, waits for the outcome.
-        for t in tasks {
+        // Awaited, so that the port is closed before this returns: a second login right
+        // after (a retry) binds the same stable port instead of finding it busy.
+        for t in &tasks {
             t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
         }
         match result {
             Ok(Ok(Ok(params))) => Ok((params, responder)),

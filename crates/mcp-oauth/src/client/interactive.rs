@@ -15,6 +15,7 @@ use crate::store::{
     ClientKey, ClientRegistration, CredentialRecord, RegistrationKind, StoreLock, TokenSet,
 };
 use crate::util::{now_secs, random_token};
+use std::sync::atomic::Ordering;
 
 /// The result of [`OAuthClient::login`] and [`OAuthClient::token_or_login`].
 #[derive(Debug, Clone)]
@@ -130,6 +131,14 @@ impl OAuthClient {
         discovery: &Discovery,
         first: ScopeChoice,
     ) -> Result<(ClientRegistration, TokenSet)> {
+        // What an earlier run of the loop obtained is not checked again; what an earlier
+        // login of this process obtained is (the server may have restarted since).
+        *self
+            .vouched_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        *self.fresh_client.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.forgot_stale_client.store(false, Ordering::SeqCst);
         let mut choice = first;
         let mut narrowed = false;
         let mut reregistered = false;
@@ -141,7 +150,7 @@ impl OAuthClient {
             };
             let code = err.oauth_error().unwrap_or_default().to_string();
             if !narrowed
-                && matches!(code.as_str(), "access_denied" | "invalid_scope")
+                && refuses_the_scope(&err)
                 && let Some(narrower) = choice.without_addition(&code)
             {
                 tracing::warn!(
@@ -153,17 +162,7 @@ impl OAuthClient {
                 narrowed = true;
                 continue;
             }
-            if !reregistered
-                && code == "invalid_client"
-                && matches!(
-                    err,
-                    Error::OAuth {
-                        step: Step::TokenExchange,
-                        ..
-                    }
-                )
-                && self.registers_dynamically(discovery)
-            {
+            if !reregistered && self.forgot_stale_client.swap(false, Ordering::SeqCst) {
                 tracing::warn!(
                     error = %err,
                     "the token endpoint refused the registered client; registering a new one \
@@ -176,18 +175,37 @@ impl OAuthClient {
         }
     }
 
-    /// Whether the client for `discovery` comes from dynamic registration (no
-    /// pre-registered client for this issuer, no client ID metadata document).
-    fn registers_dynamically(&self, discovery: &Discovery) -> bool {
-        let issuer = discovery.issuer();
-        let pre_registered = self
-            .config
-            .client
-            .as_ref()
-            .is_some_and(|c| c.issuer.as_deref().is_none_or(|i| i == issuer));
-        let cimd = discovery.metadata.client_id_metadata_document_supported == Some(true)
-            && self.config.client_metadata_url.is_some();
-        !pre_registered && !cimd && discovery.metadata.registration_endpoint.is_some()
+    /// The client to present for `discovery` and `redirect_uri`
+    /// ([`registration::obtain_client`]). A stored dynamic client is checked at the
+    /// authorization endpoint unless this recovery run already obtained it.
+    pub(super) async fn client_for(
+        &self,
+        discovery: &Discovery,
+        redirect_uri: &str,
+    ) -> Result<ClientRegistration> {
+        let vouched = self
+            .vouched_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (client, registered_now) = registration::obtain_client(
+            &self.http,
+            &self.config,
+            discovery,
+            redirect_uri,
+            &self.store,
+            vouched.as_deref(),
+        )
+        .await?;
+        *self
+            .vouched_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(client.client_id.clone());
+        if registered_now {
+            *self.fresh_client.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(client.client_id.clone());
+        }
+        Ok(client)
     }
 
     /// Registration plus the user's part, by the configured [`Interaction`].
@@ -215,14 +233,7 @@ impl OAuthClient {
         let scope = choice.scope.as_deref();
         let redirect_uri =
             loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
-        let client = registration::obtain_client(
-            &self.http,
-            &self.config,
-            discovery,
-            &redirect_uri,
-            &self.store,
-        )
-        .await?;
+        let client = self.client_for(discovery, &redirect_uri).await?;
         let pkce = Pkce::new();
         let state = random_token(24);
         let url =
@@ -303,14 +314,7 @@ impl OAuthClient {
         // per issuer and redirect URI, and DCR needs one for the code grant).
         let redirect_uri =
             loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
-        let mut client = registration::obtain_client(
-            &self.http,
-            &self.config,
-            discovery,
-            &redirect_uri,
-            &self.store,
-        )
-        .await?;
+        let mut client = self.client_for(discovery, &redirect_uri).await?;
         let resource = discovery.resource.as_deref();
         let auth = match device::start(&self.http, &endpoint, &client, scope, resource).await {
             Err(e)
@@ -329,14 +333,7 @@ impl OAuthClient {
                     redirect_uri: redirect_uri.clone(),
                 };
                 blocking(move || store.remove_client(&key)).await?;
-                client = registration::obtain_client(
-                    &self.http,
-                    &self.config,
-                    discovery,
-                    &redirect_uri,
-                    &self.store,
-                )
-                .await?;
+                client = self.client_for(discovery, &redirect_uri).await?;
                 device::start(&self.http, &endpoint, &client, scope, resource).await?
             }
             other => other?,
@@ -372,5 +369,68 @@ impl OAuthClient {
         )
         .await?;
         Ok((client, tokens))
+    }
+}
+
+/// Whether an authorization refusal is about the requested scope, so that asking again
+/// without the client's own addition may pass: `invalid_scope`, or an `access_denied`
+/// that says nothing (oidc-provider's answer when no scope was granted) or speaks of the
+/// scope. An `access_denied` that is the user's "Deny" (its description says so) is
+/// final: a second browser tab would only ask the user again.
+fn refuses_the_scope(err: &Error) -> bool {
+    let Error::AuthorizationRefused { body, .. } = err else {
+        return err.oauth_error() == Some("invalid_scope");
+    };
+    match body.error.as_str() {
+        "invalid_scope" => true,
+        "access_denied" => match body.error_description.as_deref() {
+            None => true,
+            Some(d) => {
+                let d = d.to_ascii_lowercase();
+                d.contains("scope") && !d.contains("user")
+            }
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::OAuthErrorBody;
+
+    fn refused(error: &str, description: Option<&str>) -> Error {
+        Error::AuthorizationRefused {
+            issuer: "https://as".into(),
+            body: OAuthErrorBody {
+                error: error.into(),
+                error_description: description.map(str::to_string),
+                error_uri: None,
+            },
+        }
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_scope_is_asked_again() {
+        assert!(refuses_the_scope(&refused(
+            "invalid_scope",
+            Some("offline_access not allowed")
+        )));
+        // oidc-provider when nothing was granted: no description.
+        assert!(refuses_the_scope(&refused("access_denied", None)));
+        assert!(refuses_the_scope(&refused(
+            "access_denied",
+            Some("no scope was granted")
+        )));
+        // The user's "Deny" (better-auth, oidc-provider's aborted interaction).
+        assert!(!refuses_the_scope(&refused(
+            "access_denied",
+            Some("User denied access")
+        )));
+        assert!(!refuses_the_scope(&refused(
+            "access_denied",
+            Some("End-User aborted interaction")
+        )));
+        assert!(!refuses_the_scope(&refused("server_error", None)));
     }
 }
