@@ -41,6 +41,13 @@
 //                  The request body must contain the following parameter: 'scope'."}, as
 //                  Microsoft Entra ID does; logged with "injected":"refresh-requires-scope".
 //                  Refreshes with a scope go to oidc-provider unchanged.
+//   AS_CONTROL=1   also serves the interop matrix's control endpoint (tests/interop/CONTRACT.md):
+//                  POST /__interop/deny-next: the next authorization's interaction is finished
+//                  as a user who refuses (oidc-provider's interactionFinished with
+//                  error=access_denied), so the client gets its redirect with
+//                  error=access_denied, state and iss as oidc-provider sends them; once, then
+//                  back to approving. Answers 204; the interaction is logged with
+//                  "injected":"deny-next".
 //
 // Log lines (AS_LOG) have: ts, method, path, status and, where they apply, route,
 // grant_type, resource, scope, client_id, response_type, code_challenge_method, prompt,
@@ -364,6 +371,15 @@ async function interaction(req, res) {
   const details = await provider.interactionDetails(req, res);
   const { prompt, params, session } = details;
   let result;
+  if (denyNext) {
+    // The "user" refuses (AS_CONTROL's /__interop/deny-next): oidc-provider redirects to
+    // the client with error=access_denied.
+    denyNext = false;
+    result = { error: 'access_denied', error_description: 'End-User aborted interaction' };
+    req.logInfo = { route: 'interaction', prompt: prompt.name, injected: 'deny-next' };
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+    return;
+  }
   if (prompt.name === 'login') {
     result = { login: { accountId } };
   } else if (prompt.name === 'consent') {
@@ -392,6 +408,8 @@ async function interaction(req, res) {
 // ---------------------------------------------------------------- test-only fault knobs
 // AS_CONTROL=1: POST /__test/fail-next-token arms one failure of the token endpoint.
 let failNextToken = null; // { status, body, grant_type? }
+// AS_CONTROL=1: POST /__interop/deny-next makes the next interaction a refusal.
+let denyNext = false;
 
 function gatewayPage(status) {
   const title = `${status} ${http.STATUS_CODES[status] ?? 'Error'}`;
@@ -462,6 +480,12 @@ handler = (req, res) => {
   });
   if (asControl && path === '/__test/fail-next-token' && req.method === 'POST') {
     armFailure(req, res);
+    return;
+  }
+  if (asControl && path === '/__interop/deny-next' && req.method === 'POST') {
+    denyNext = true;
+    req.logInfo = { route: '__interop', armed: 'deny-next' };
+    send(res, 204, undefined, '');
     return;
   }
   if (path === '/token' && req.method === 'POST' && (failNextToken || refreshRequiresScope)) {

@@ -50,13 +50,15 @@ impl Echo {
     #[tool(description = "Who the access token says you are")]
     fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
         // rmcp puts the HTTP request parts in the context; the layer put the claims there.
+        // JSON text, as the interop matrix's servers answer (tests/interop/CONTRACT.md).
         match parts.extensions.get::<Claims>() {
-            Some(c) => format!(
-                "sub={:?} client_id={:?} scopes={:?}",
-                c.sub(),
-                c.client_id(),
-                c.scopes()
-            ),
+            Some(c) => serde_json::json!({
+                "sub": c.sub(),
+                "client_id": c.client_id(),
+                "scope": c.scopes().join(" "),
+                "aud": c.audience(),
+            })
+            .to_string(),
             None => "no claims (is the layer installed?)".into(),
         }
     }
