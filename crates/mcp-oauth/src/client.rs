@@ -504,6 +504,7 @@ impl OAuthClient {
         www_authenticate: &[String],
         reason: Reason,
     ) -> Result<CredentialRecord> {
+        self.config.check_transport(&self.config.server_url)?;
         let discovery = discovery::discover(&self.http, &self.config, www_authenticate).await?;
         for w in &discovery.warnings {
             tracing::warn!("{w}");
@@ -1037,6 +1038,7 @@ impl OAuthClient {
         let Some(rec) = self.current_arc().await? else {
             return Ok(http::HeaderMap::new());
         };
+        self.config.check_transport(url)?;
         if !self.expiring(&rec.tokens) {
             return self.headers_for(&rec, method, url);
         }

@@ -220,6 +220,10 @@ pub struct OAuthConfig {
     /// (SSRF protection, see [`crate::netpolicy`]). The default refuses private, link-local,
     /// loopback and cloud metadata addresses for a public MCP server.
     pub address_policy: crate::netpolicy::AddressPolicy,
+    /// Send tokens to an MCP server reached over plain `http` on a host that is not
+    /// loopback. Off by default: the access token would cross the network unencrypted
+    /// (OAuth 2.1 §1.5), readable by anyone on the path. Weakens a check.
+    pub allow_plain_http: bool,
 }
 
 impl OAuthConfig {
@@ -246,11 +250,61 @@ impl OAuthConfig {
             enterprise: None,
             dpop: DpopPolicy::default(),
             address_policy: crate::netpolicy::AddressPolicy::default(),
+            allow_plain_http: false,
         }
+    }
+
+    /// `Ok` when tokens may be sent to `url` over its scheme: `https`, or `http` on a
+    /// loopback host, or anywhere with [`allow_plain_http`](Self::allow_plain_http). The
+    /// refusal names the URL and the setting that would accept it.
+    pub fn check_transport(&self, url: &str) -> crate::Result<()> {
+        let Ok(parsed) = url::Url::parse(url) else {
+            return Ok(()); // An unparsable URL fails with its own error where it is used.
+        };
+        if parsed.scheme() != "http" || crate::util::is_loopback_url(&parsed) {
+            return Ok(());
+        }
+        if self.allow_plain_http {
+            tracing::warn!(%url, "sending tokens over plain http (allowed by the configuration): anyone on the network path can read them");
+            return Ok(());
+        }
+        Err(crate::Error::Rule {
+            step: crate::Step::Config,
+            url: url.to_string(),
+            rule: "the MCP server is reached over plain http on a host that is not loopback, so \
+                   its access token would cross the network unencrypted (OAuth 2.1 §1.5); use \
+                   its https URL, or accept the risk for this server with --allow-http \
+                   (allow_http = true in the configuration file)"
+                .into(),
+        })
     }
 
     /// The store key of this server's credentials.
     pub fn credential_key(&self) -> crate::store::CredentialKey {
         crate::store::CredentialKey::new(self.server_url.clone()).with_profile(self.profile.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        let mut c = OAuthConfig::new("http://mcp.example.com/mcp");
+        for ok in [
+            "https://mcp.example.com/mcp",
+            "http://127.0.0.1:8000/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:9/mcp",
+        ] {
+            assert!(c.check_transport(ok).is_ok(), "{ok}");
+        }
+        let e = c.check_transport("http://mcp.example.com/mcp").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("http://mcp.example.com/mcp") && m.contains("--allow-http"), "{m}");
+        assert!(c.check_transport("http://10.0.0.5/mcp").is_err());
+        c.allow_plain_http = true;
+        assert!(c.check_transport("http://mcp.example.com/mcp").is_ok());
     }
 }
