@@ -235,7 +235,15 @@ impl OAuthClient {
         )
         .await?;
         let resource = discovery.resource.as_deref();
-        let auth = match device::start(&self.http, &endpoint, &client, scope, resource).await {
+        let auth = match device::start(
+            &self.http,
+            &endpoint,
+            self.credentials(&client),
+            scope,
+            resource,
+        )
+        .await
+        {
             Err(e)
                 if client.kind == RegistrationKind::Dynamic
                     && matches!(
@@ -260,7 +268,14 @@ impl OAuthClient {
                     &self.store,
                 )
                 .await?;
-                device::start(&self.http, &endpoint, &client, scope, resource).await?
+                device::start(
+                    &self.http,
+                    &endpoint,
+                    self.credentials(&client),
+                    scope,
+                    resource,
+                )
+                .await?
             }
             other => other?,
         };
@@ -286,7 +301,7 @@ impl OAuthClient {
         let tokens = device::poll(
             &self.http,
             &token_endpoint,
-            &client,
+            self.credentials(&client),
             &auth,
             resource,
             scope,

@@ -1165,6 +1165,31 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_auth_method_in_a_stored_client_is_named() {
+        let (_tmp, store) = store();
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        let path = store.path_in(CLIENTS_DIR, &file_name(&ck).unwrap(), "json");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""token_endpoint_auth_method": "client_secret_basic""#));
+        fs::write(
+            &path,
+            text.replace("client_secret_basic", "tls_client_auth"),
+        )
+        .unwrap();
+        let (_, message) = store_error(store.load_client(&ck).unwrap_err());
+        assert!(
+            message.contains("token_endpoint_auth_method tls_client_auth is not supported"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn parse_errors_do_not_quote_values() {
         let (_tmp, store) = store();
         let key = CredentialKey::new("https://mcp.example.com/mcp");
