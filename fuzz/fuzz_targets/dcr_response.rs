@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mcp_oauth::client_auth::ClientAuthMethod;
 use mcp_oauth::registration::parse_registration_response;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,9 +22,9 @@ fuzz_target!(|data: &[u8]| {
         _ => vec!["none".into(), "client_secret_basic".into()],
     };
     let method = if head.get(1).copied().unwrap_or(0) & 4 == 0 {
-        "none"
+        ClientAuthMethod::None
     } else {
-        "client_secret_basic"
+        ClientAuthMethod::ClientSecretBasic
     };
     let r = parse_registration_response(
         "https://as.example.com",
@@ -45,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             if let Some(s) = &reg.client_secret
                 && s.expose().len() >= 8
                 && !reg.client_id.contains(s.expose())
-                && !reg.token_endpoint_auth_method.contains(s.expose())
+                && !reg.token_endpoint_auth_method.as_str().contains(s.expose())
             {
                 assert!(
                     !format!("{reg:?}").contains(s.expose()),

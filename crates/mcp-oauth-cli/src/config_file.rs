@@ -102,7 +102,8 @@ pub struct ServerSettings {
     pub client_secret_env: Option<String>,
     /// File holding the client secret (trimmed).
     pub client_secret_file: Option<PathBuf>,
-    /// `none`, `client_secret_basic` or `client_secret_post` (default: from the metadata).
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (default:
+    /// from the credentials and the metadata).
     pub token_endpoint_auth_method: Option<String>,
     /// The issuer the pre-registered client belongs to.
     pub client_issuer: Option<String>,

@@ -371,11 +371,18 @@ fn build_config(
             }
             None => None,
         };
+        // Parsed here, once: an unknown method is an error that names it, before any
+        // network traffic.
+        let token_endpoint_auth_method = s
+            .token_endpoint_auth_method
+            .as_deref()
+            .map(str::parse)
+            .transpose()?;
         c.client = Some(PreRegisteredClient {
             client_id: id.clone(),
             client_secret: secret,
             issuer: s.client_issuer.clone(),
-            token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
+            token_endpoint_auth_method,
             private_key,
         });
     } else if s.client_secret_env.is_some() || s.client_secret_file.is_some() {
@@ -636,6 +643,37 @@ authorize_params = { access_type = "offline" }
             ..Default::default()
         };
         assert!(args.resolve("https://h.example/mcp").is_err());
+    }
+
+    #[test]
+    fn the_auth_method_is_parsed_once_and_an_unknown_one_named() {
+        let file = tempfile_dir().join("auth-method.toml");
+        let args = OAuthArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let write = |method: &str| {
+            let text = format!(
+                "[servers.\"https://h.example/mcp\"]\nclient_id = \"svc\"\n\
+                 token_endpoint_auth_method = \"{method}\"\n"
+            );
+            std::fs::write(&file, text).unwrap();
+        };
+        write("client_secret_post");
+        let c = args.resolve("https://h.example/mcp").unwrap().config;
+        assert_eq!(
+            c.client.unwrap().token_endpoint_auth_method,
+            Some(mcp_oauth::client_auth::ClientAuthMethod::ClientSecretPost)
+        );
+        write("tls_client_auth");
+        let e = args
+            .resolve("https://h.example/mcp")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("token_endpoint_auth_method tls_client_auth is not supported"),
+            "{e}"
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -204,3 +204,143 @@ fn doctor_of_an_unreachable_server_fails_with_a_reason() {
     assert!(out.contains("could not be reached"), "{out}");
     assert!(err.contains("MUST"), "{err}");
 }
+
+/// A P-256 key made for this test only (`openssl genpkey -algorithm EC -pkeyopt
+/// ec_paramgen_curve:P-256`); it authenticates nothing anywhere.
+const TEST_ONLY_P256_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCaMDjQWXiKf+WTq7
+geKQyInmkaifAsGKv2zvCS6cO5uhRANCAAQmEK2fQUcs5sqrdplt/lyudKp210Ww
+xyv4PsV/NjPyWEznLm+4RBF3XKEXmvl/dD4IG/tQ6UXy+ZZKC9L+zK9b
+-----END PRIVATE KEY-----
+";
+
+/// A revocation endpoint on loopback that answers 200 to every request (one per
+/// connection) and hands over the request bodies.
+fn revocation_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+            );
+            if tx
+                .send(String::from_utf8_lossy(&body).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (base, rx)
+}
+
+/// `logout` revokes for a client that authenticates with `private_key_jwt`, with the key
+/// of the server's settings in the configuration file, or with `--private-key`.
+#[test]
+fn logout_revokes_for_a_private_key_jwt_client() {
+    use mcp_oauth::secret::{AccessToken, RefreshToken};
+    use mcp_oauth::store::{
+        ClientAuthMethod, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore,
+        FileStore, RegistrationKind, TokenSet,
+    };
+    let (base, bodies) = revocation_endpoint();
+    let server_url = format!("{base}/mcp");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&key_file, TEST_ONLY_P256_KEY).unwrap();
+    let record = CredentialRecord {
+        server_url: server_url.clone(),
+        resource: server_url.clone(),
+        issuer: base.clone(),
+        token_endpoint: format!("{base}/token"),
+        revocation_endpoint: Some(format!("{base}/revoke")),
+        resource_indicator: Some(server_url.clone()),
+        client: ClientRegistration {
+            issuer: base.clone(),
+            redirect_uri: String::new(),
+            client_id: "svc".into(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
+            kind: RegistrationKind::PreRegistered,
+            registered_at: 0,
+        },
+        tokens: TokenSet {
+            access_token: AccessToken::new("at-1"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(RefreshToken::new("rt-1")),
+            expires_at: None,
+            scope: None,
+            requested_scope: None,
+            obtained_at: 0,
+        },
+        grant: "client_credentials".into(),
+        dpop_key: None,
+    };
+    let with_file = dir.path().join("config.toml");
+    std::fs::write(
+        &with_file,
+        format!(
+            "[servers.\"{server_url}\"]\nclient_id = \"svc\"\nprivate_key_file = \"{}\"\n",
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let key_flag = key_file.to_str().unwrap();
+    for (config, flags) in [
+        (with_file.clone(), vec![]),
+        (
+            dir.path().join("absent.toml"),
+            vec!["--private-key", key_flag],
+        ),
+    ] {
+        FileStore::new(home.clone())
+            .save(&CredentialKey::new(&server_url), &record)
+            .unwrap();
+        let mut args = vec!["logout", server_url.as_str()];
+        args.extend(&flags);
+        let o = run(
+            &args,
+            &[
+                ("MCP_OAUTH_HOME", home.to_str().unwrap()),
+                ("MCP_OAUTH_CONFIG", config.to_str().unwrap()),
+            ],
+        );
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{flags:?}\n{out}\n{err}");
+        assert!(out.contains("refresh token revoked at"), "{out}");
+        for _ in ["refresh_token", "access_token"] {
+            let body = bodies
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
+            assert!(
+                body.contains("client_id=svc")
+                    && body.contains(
+                        "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                    )
+                    && body.contains("client_assertion=ey"),
+                "{flags:?}: {body}"
+            );
+        }
+    }
+}

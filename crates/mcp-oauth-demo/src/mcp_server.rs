@@ -131,12 +131,14 @@ pub fn router(
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    // The layer wraps the whole router (so it sees full paths and answers the metadata
-    // path itself); everything else, the root well-known URL included, falls through to
-    // the router's 404, or gets a 401 challenge.
+    // The layer protects the MCP endpoint only (`route_layer`); the metadata router, next
+    // to it, serves the path-suffixed document. Every other path, the root well-known URL
+    // included, is the router's plain 404 (the layer would challenge it: only the
+    // documents it serves skip authentication).
     Ok(Router::new()
         .nest_service("/mcp", mcp)
-        .layer(auth)
+        .route_layer(auth.clone())
+        .merge(auth.metadata_router())
         .layer(middleware::from_fn(cors))
         .layer(middleware::from_fn_with_state(events, record)))
 }

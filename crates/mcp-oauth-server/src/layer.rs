@@ -9,7 +9,9 @@ use axum::Router;
 use axum::body::{Body, HttpBody};
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use http::header::{
+    ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, CONTENT_LENGTH, HeaderValue, ORIGIN,
+};
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
@@ -29,10 +31,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// For each request, in order:
 ///
 /// 1. A request for the metadata document (the path-inserted or root well-known path of
-///    the [`ProtectedResource`]) is answered here, without authentication, with CORS.
-///    Other `/.well-known/` paths and CORS preflights (`OPTIONS`) pass through
-///    unauthenticated: well-known documents are public, and preflights never carry
-///    credentials.
+///    the [`ProtectedResource`], those it serves) is answered here, without
+///    authentication, with CORS. A CORS preflight (`OPTIONS` with `Origin` and
+///    `Access-Control-Request-Method`) passes through unauthenticated: browsers never
+///    attach credentials to one. Nothing else skips authentication: other
+///    `/.well-known/` paths and other `OPTIONS` requests are treated like any request
+///    (public documents of the application belong outside the layer, like
+///    [`metadata_router`](Self::metadata_router)).
 /// 2. A token in the query string (`access_token=`) or two `Authorization` fields →
 ///    `400 invalid_request`. No `Bearer` credentials → `401` with
 ///    `WWW-Authenticate: Bearer resource_metadata="…"[, scope="…"]` and no `error`
@@ -152,7 +157,7 @@ impl McpAuthLayer {
         }
     }
 
-    /// Everything decided from the request head alone: metadata, pass-through paths,
+    /// Everything decided from the request head alone: metadata, CORS preflights,
     /// malformed or missing credentials. Removes the `Authorization` header.
     fn precheck(&self, parts: &mut http::request::Parts) -> Precheck {
         let s = &*self.shared;
@@ -164,7 +169,7 @@ impl McpAuthLayer {
                 &parts.headers,
             ));
         }
-        if path.starts_with("/.well-known/") || parts.method == Method::OPTIONS {
+        if is_cors_preflight(&parts.method, &parts.headers) {
             parts.headers.remove(AUTHORIZATION);
             return Precheck::PassThrough;
         }
@@ -266,7 +271,7 @@ impl McpAuthLayer {
 
 enum Precheck {
     Respond(Response<Body>),
-    /// Unauthenticated pass-through (other well-known paths, CORS preflights).
+    /// Unauthenticated pass-through: a CORS preflight.
     PassThrough,
     /// The `Authorization` value and where the token is in it.
     Token(HeaderValue, std::ops::Range<usize>),
@@ -359,6 +364,16 @@ where
             }
         })
     }
+}
+
+/// A CORS-preflight request (Fetch standard §3.2.2): `OPTIONS` with an `Origin` and an
+/// `Access-Control-Request-Method`. A browser sends it without credentials before a
+/// cross-origin request, so it cannot be authenticated and must reach the application's
+/// CORS handling. Any other `OPTIONS` is an ordinary request, authenticated like the rest.
+fn is_cors_preflight(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::OPTIONS
+        && headers.contains_key(ORIGIN)
+        && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 // ---- credentials ----
@@ -626,6 +641,32 @@ mod tests {
         assert!(matches!(
             bearer_token(&non_ascii),
             Bearer::Invalid(AuthError::InvalidToken(TokenError::Malformed))
+        ));
+    }
+
+    #[test]
+    fn only_real_preflights_are_preflights() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let full = headers(&[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ]);
+        assert!(is_cors_preflight(&Method::OPTIONS, &full));
+        assert!(!is_cors_preflight(&Method::GET, &full));
+        assert!(!is_cors_preflight(&Method::OPTIONS, &HeaderMap::new()));
+        assert!(!is_cors_preflight(
+            &Method::OPTIONS,
+            &headers(&[("origin", "https://app.example")])
+        ));
+        assert!(!is_cors_preflight(
+            &Method::OPTIONS,
+            &headers(&[("access-control-request-method", "POST")])
         ));
     }
 

@@ -232,7 +232,7 @@ async fn required_typ() {
     h.typ = Some("JWT".into());
     assert_eq!(
         v.validate(&key.sign_with_header(&h, &claims)).await,
-        Err(TokenError::WrongType)
+        Err(TokenError::WrongJwtType)
     );
 }
 
@@ -274,4 +274,75 @@ async fn valid_tokens_are_cached() {
     issuer.rotate(Algorithm::ES256);
     issuer.remove_key(&kid);
     assert!(v.validate(&token).await.is_ok(), "cached");
+}
+
+/// RFC 9068 §4: a JWT access token has `typ` `at+jwt` (or `application/at+jwt`, in any
+/// case); anything else (an ID token, a plain `JWT`, no `typ`) is refused by default, with
+/// an `error_description` that says why.
+#[tokio::test]
+async fn jwt_typ_at_jwt_is_required_by_default() {
+    let issuer = start_issuer(Algorithm::ES256).await;
+    let (server, v) = start_jwt_server(&issuer, ScopePolicy::new(), |b| b).await;
+    let key = issuer.signing_key();
+    let claims = issuer.token(&server.resource).scopes(["mcp"]).claims();
+    let sign = |typ: Option<&str>| {
+        let mut h = jsonwebtoken::Header::new(Algorithm::ES256);
+        h.kid = Some(key.kid().to_owned());
+        h.typ = typ.map(str::to_owned);
+        key.sign_with_header(&h, &claims)
+    };
+    for typ in [
+        "at+jwt",
+        "AT+JWT",
+        "application/at+jwt",
+        "Application/At+JWT",
+    ] {
+        assert!(v.validate(&sign(Some(typ))).await.is_ok(), "{typ}");
+    }
+    for typ in [
+        Some("JWT"),
+        Some("jwt"),
+        None,
+        Some("at+jwt2"),
+        Some("id_token+jwt"),
+    ] {
+        assert_eq!(
+            v.validate(&sign(typ)).await,
+            Err(TokenError::WrongJwtType),
+            "{typ:?}"
+        );
+        let resp = post_mcp(
+            &server.url("/mcp"),
+            Some(&sign(typ)),
+            &tool_call("echo"),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status(), 401, "{typ:?}");
+        let challenge = www_authenticate(&resp);
+        assert!(
+            challenge.contains(r#"error="invalid_token""#)
+                && challenge.contains("typ header is not at+jwt"),
+            "{typ:?}: {challenge}"
+        );
+    }
+}
+
+/// The documented opt-out, for issuers that do not set `typ`: any `typ`, or none.
+#[tokio::test]
+async fn allow_any_jwt_typ_accepts_other_types() {
+    let issuer = start_issuer(Algorithm::ES256).await;
+    let (server, v) =
+        start_jwt_server(&issuer, ScopePolicy::new(), |b| b.allow_any_jwt_typ()).await;
+    let key = issuer.signing_key();
+    let claims = issuer.token(&server.resource).scopes(["mcp"]).claims();
+    for typ in [Some("JWT"), None, Some("at+jwt")] {
+        let mut h = jsonwebtoken::Header::new(Algorithm::ES256);
+        h.kid = Some(key.kid().to_owned());
+        h.typ = typ.map(str::to_owned);
+        let token = key.sign_with_header(&h, &claims);
+        assert!(v.validate(&token).await.is_ok(), "{typ:?}");
+        let resp = post_mcp(&server.url("/mcp"), Some(&token), &tool_call("echo"), &[]).await;
+        assert_eq!(resp.status(), 200, "{typ:?}");
+    }
 }

@@ -73,10 +73,11 @@ async fn root_metadata_can_be_disabled() {
         c.get(server.url(RM_PATH)).send().await.unwrap().status(),
         200
     );
-    // Passed through unauthenticated to the app, which has no such route.
+    // Not served by this layer, so not exempt from authentication: challenged like any
+    // other path.
     let resp = c.get(server.url(WELL_KNOWN_PRM)).send().await.unwrap();
-    assert_eq!(resp.status(), 404);
-    assert!(resp.headers().get("www-authenticate").is_none());
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().get("www-authenticate").is_some());
     // The challenge still points at the path-inserted document.
     let resp = post_mcp(&server.url("/mcp"), None, &tool_call("echo"), &[]).await;
     assert_eq!(www_authenticate(&resp), format!("Bearer {}", rm(&server)));
@@ -601,4 +602,97 @@ async fn jwks_unreachable_is_503() {
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().get("www-authenticate").is_none());
     assert!(resp.headers().get("retry-after").is_some());
+}
+
+/// Only the metadata documents this layer serves, and real CORS preflights (an `OPTIONS`
+/// with `Origin` and `Access-Control-Request-Method`), skip authentication: any other
+/// `/.well-known/` path, and any other `OPTIONS`, is challenged like the rest.
+#[tokio::test]
+async fn only_metadata_and_real_preflights_skip_authentication() {
+    use axum::Router;
+    use axum::routing::any;
+    use mcp_oauth_server::{JwtValidator, McpAuthLayer, ProtectedResource};
+    const REACHED: &str = "reached the inner service";
+    let issuer = start_issuer(Algorithm::ES256).await;
+    let (listener, addr) = bind().await;
+    let base = format!("http://{addr}");
+    let resource = ProtectedResource::builder(format!("{base}/mcp"))
+        .authorization_server(issuer.issuer())
+        .build()
+        .unwrap();
+    let validator = JwtValidator::builder(&resource)
+        .jwks_uri(issuer.jwks_uri())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/mcp", any(|| async { REACHED }))
+        .route("/.well-known/internal-config", any(|| async { REACHED }))
+        .route(
+            "/.well-known/oauth-protected-resource/other",
+            any(|| async { REACHED }),
+        )
+        .layer(McpAuthLayer::new(resource, validator));
+    serve(listener, app);
+    let c = client();
+    let (origin, acrm) = ("origin", "access-control-request-method");
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(reqwest::Method, &str, Headers); 6] = [
+        (reqwest::Method::GET, "/.well-known/internal-config", &[]),
+        (
+            reqwest::Method::GET,
+            "/.well-known/oauth-protected-resource/other",
+            &[],
+        ),
+        (reqwest::Method::OPTIONS, "/mcp", &[]),
+        (
+            reqwest::Method::OPTIONS,
+            "/mcp",
+            &[(origin, "https://app.example")],
+        ),
+        (reqwest::Method::OPTIONS, "/mcp", &[(acrm, "POST")]),
+        (
+            reqwest::Method::OPTIONS,
+            "/.well-known/internal-config",
+            &[(origin, "https://app.example")],
+        ),
+    ];
+    for (method, path, headers) in cases {
+        let mut req = c.request(method.clone(), format!("{base}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let challenge = www_authenticate(&resp);
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 401, "{method} {path} {headers:?}: {body}");
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+        assert_ne!(body, REACHED);
+    }
+
+    // A real preflight goes through (it never carries credentials).
+    let resp = c
+        .request(reqwest::Method::OPTIONS, format!("{base}/mcp"))
+        .header(origin, "https://app.example")
+        .header(acrm, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), REACHED);
+    // Both metadata documents are answered by the layer, without a token.
+    for path in [RM_PATH, WELL_KNOWN_PRM] {
+        let resp = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    // Another well-known path is served to an authenticated request.
+    let token = issuer.token(format!("{base}/mcp")).scopes(["mcp"]).sign();
+    let resp = c
+        .get(format!("{base}/.well-known/internal-config"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), REACHED);
 }

@@ -89,6 +89,48 @@ pub fn client_assertion(key: &SigningKey, client_id: &str, audience: &str) -> Re
     })
 }
 
+/// A fresh ES256 signing key and its public half, for the crate's tests.
+#[cfg(test)]
+pub(crate) fn test_key() -> (SigningKey, jsonwebtoken::DecodingKey) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let key = SigningKey {
+        pem: PrivateKeyPem::new(format!(
+            "-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"
+        )),
+        alg: "ES256".into(),
+    };
+    let point = pair.public_key().as_ref();
+    let u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let public = jsonwebtoken::DecodingKey::from_ec_components(
+        &u.encode(&point[1..33]),
+        &u.encode(&point[33..]),
+    )
+    .unwrap();
+    (key, public)
+}
+
+/// The claims of a client assertion made with [`test_key`], after checking its
+/// signature, its `aud` (`audience`) and that `iss` = `sub`.
+#[cfg(test)]
+pub(crate) fn verify_for_tests(
+    jwt: &str,
+    public: &jsonwebtoken::DecodingKey,
+    audience: &str,
+) -> serde_json::Value {
+    let mut v = jsonwebtoken::Validation::new(Algorithm::ES256);
+    v.set_audience(&[audience]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, public, &v)
+        .unwrap_or_else(|e| panic!("the assertion does not verify for aud {audience}: {e}"))
+        .claims;
+    assert_eq!(claims["iss"], claims["sub"]);
+    claims
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

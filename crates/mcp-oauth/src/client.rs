@@ -12,11 +12,11 @@
 //! processes (the store's lock), and a token obtained by a sibling is adopted instead of
 //! burning a rotating refresh token twice.
 
-use crate::assertion;
 use crate::authorize::browser::Browser;
 use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
+use crate::client_auth::{ClientAuthMethod, ClientCredentials};
 use crate::config::{DpopPolicy, GrantKind, OAuthConfig};
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
@@ -310,17 +310,15 @@ impl OAuthClient {
             scope = refresh_scope.unwrap_or("(none)"),
             "refreshing the access token"
         );
-        let assertion = self.client_assertion_for(&base.client, &base.issuer)?;
         let request = TokenRequest {
             token_endpoint: &base.token_endpoint,
-            client: &base.client,
+            client: self.credentials(&base.client),
             grant: Grant::RefreshToken {
                 refresh_token: &rt,
                 scope: refresh_scope,
             },
             resource: base.resource_indicator.as_deref(),
             requested_scope: base.tokens.requested_scope.as_deref(),
-            client_assertion: assertion.as_deref(),
             dpop: dpop_key.as_ref().map(|key| DpopContext {
                 key,
                 nonce: &self.as_nonce,
@@ -666,22 +664,20 @@ impl OAuthClient {
         })
     }
 
-    /// A signed client assertion when `client` authenticates with `private_key_jwt`.
-    fn client_assertion_for(
-        &self,
-        client: &ClientRegistration,
-        audience: &str,
-    ) -> Result<Option<String>> {
-        if client.token_endpoint_auth_method != "private_key_jwt" {
-            return Ok(None);
-        }
+    /// What `client` presents at the authorization server: with the configured private
+    /// key when `client` is the configured client (the key belongs to that client id;
+    /// another client claiming `private_key_jwt` gets no key, and an error saying so).
+    pub(crate) fn credentials<'a>(
+        &'a self,
+        client: &'a ClientRegistration,
+    ) -> ClientCredentials<'a> {
         let key = self
             .config
             .client
             .as_ref()
-            .and_then(|c| c.private_key.as_ref())
-            .ok_or_else(|| Error::Config(format!("client {} uses private_key_jwt but no private key is configured (--private-key)", client.client_id)))?;
-        assertion::client_assertion(key, &client.client_id, audience).map(Some)
+            .filter(|c| c.client_id == client.client_id)
+            .and_then(|c| c.private_key.as_ref());
+        ClientCredentials::new(client).with_signing_key(key)
     }
 
     /// Obtains tokens with a grant that needs no user.
@@ -721,18 +717,16 @@ impl OAuthClient {
                 ));
             }
         };
-        let client_assertion = self.client_assertion_for(client, target.issuer)?;
         // No retry on failure: a rejected assertion is reported as is (retrying the same
         // assertion, or falling back to another grant, would only hide the problem).
         token::request_tokens(
             &self.http,
             &TokenRequest {
                 token_endpoint: target.token_endpoint,
-                client,
+                client: self.credentials(client),
                 grant,
                 resource: target.resource,
                 requested_scope: scope,
-                client_assertion: client_assertion.as_deref(),
                 dpop: dpop_key.map(|key| DpopContext {
                     key,
                     nonce: &self.as_nonce,
@@ -760,9 +754,9 @@ impl OAuthClient {
             client_secret: ent.idp_client_secret.clone(),
             client_secret_expires_at: None,
             token_endpoint_auth_method: if ent.idp_client_secret.is_some() {
-                "client_secret_basic".into()
+                ClientAuthMethod::ClientSecretBasic
             } else {
-                "none".into()
+                ClientAuthMethod::None
             },
             kind: RegistrationKind::PreRegistered,
             registered_at: now_secs(),
@@ -772,7 +766,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: &ent.idp_token_endpoint,
-                client: &idp_client,
+                client: ClientCredentials::new(&idp_client),
                 grant: Grant::TokenExchange {
                     subject_token: &id_token,
                     subject_token_type: grant_types::ID_TOKEN,
@@ -782,7 +776,6 @@ impl OAuthClient {
                 },
                 resource: target.resource,
                 requested_scope: scope,
-                client_assertion: None,
                 dpop: None,
             },
         )
@@ -899,7 +892,7 @@ impl OAuthClient {
                     .token_endpoint
                     .as_deref()
                     .unwrap_or_default(),
-                client,
+                client: self.credentials(client),
                 grant: Grant::AuthorizationCode {
                     code,
                     verifier: &pkce.verifier,
@@ -907,9 +900,6 @@ impl OAuthClient {
                 },
                 resource: discovery.resource.as_deref(),
                 requested_scope: scope,
-                client_assertion: self
-                    .client_assertion_for(client, &discovery.metadata.issuer)?
-                    .as_deref(),
                 dpop: flow_dpop.as_ref().map(|key| DpopContext {
                     key,
                     nonce: &self.as_nonce,

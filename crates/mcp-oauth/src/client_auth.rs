@@ -1,76 +1,293 @@
-//! Client authentication at the authorization server endpoints other than the token
-//! endpoint: device authorization (RFC 8628 §3.1) and revocation (RFC 7009 §2.1) use the
-//! token endpoint's rules, so a client authenticates there exactly as it does for a token.
+//! Client authentication at the authorization server (RFC 6749 §2.3, OAuth 2.1 §2.4,
+//! RFC 7523 §2.2): one implementation for every endpoint where the client authenticates.
+//! The token endpoint sets the rules; device authorization (RFC 8628 §3.1) and
+//! revocation (RFC 7009 §2.1) follow them, so a client authenticates there exactly as it
+//! does for a token: [`authenticate`] is the only place that adds credentials to a
+//! request.
 
+use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
 use crate::error::{Error, Result, Step};
 use crate::store::ClientRegistration;
-use crate::token::basic_auth_value;
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
 
-/// Adds the client's credentials to `form` and returns the `Authorization: Basic` value
-/// when the client uses `client_secret_basic`.
-pub(crate) fn authenticate(
+/// How a client authenticates: its registered `token_endpoint_auth_method` (RFC 7591
+/// §2). Parsed once, where the method enters (configuration, registration response,
+/// stored client); stored and sent as the registered string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAuthMethod {
+    /// `none`: a public client; its `client_id` goes in the body (native apps, RFC 8252
+    /// §8.4).
+    None,
+    /// `client_secret_basic`: the id and secret in an `Authorization: Basic` header.
+    ClientSecretBasic,
+    /// `client_secret_post`: the id and secret in the body.
+    ClientSecretPost,
+    /// `private_key_jwt`: a JWT signed with the client's private key (RFC 7523 §2.2).
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    /// Every method this client implements.
+    pub const ALL: [ClientAuthMethod; 4] = [
+        ClientAuthMethod::None,
+        ClientAuthMethod::ClientSecretBasic,
+        ClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::PrivateKeyJwt,
+    ];
+
+    /// The registered name (RFC 7591 §2, RFC 7523 §9).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::None => "none",
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
+impl fmt::Display for ClientAuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClientAuthMethod {
+    type Err = UnsupportedAuthMethod;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnsupportedAuthMethod {
+                method: s.to_string(),
+            })
+    }
+}
+
+impl Serialize for ClientAuthMethod {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientAuthMethod {
+    /// Through [`FromStr`], so that an unknown method is named in the error (serde's own
+    /// "unknown variant" message is hidden by the store, which cannot tell it from a
+    /// message quoting a secret).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A `token_endpoint_auth_method` this client does not implement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedAuthMethod {
+    /// The method, as it was given.
+    pub method: String,
+}
+
+impl fmt::Display for UnsupportedAuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Unquoted (a quote would make the store hide the message) but escaped and
+        // bounded: the value may come from a server.
+        let shown: String = self.method.chars().take(64).collect();
+        write!(
+            f,
+            "token_endpoint_auth_method {} is not supported by mcp-oauth (supported: ",
+            shown.escape_debug()
+        )?;
+        let names: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        write!(f, "{})", names.join(", "))
+    }
+}
+
+impl std::error::Error for UnsupportedAuthMethod {}
+
+/// What a client presents at the authorization server: its registration, and the key
+/// that signs its assertions when it uses `private_key_jwt` (the key lives in the
+/// configuration; the store never holds it).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCredentials<'a> {
+    pub registration: &'a ClientRegistration,
+    pub signing_key: Option<&'a SigningKey>,
+}
+
+impl<'a> ClientCredentials<'a> {
+    /// A client without a signing key: enough for every method but `private_key_jwt`.
+    pub fn new(registration: &'a ClientRegistration) -> Self {
+        Self {
+            registration,
+            signing_key: None,
+        }
+    }
+
+    /// With the key that signs the client's assertions.
+    pub fn with_signing_key(self, signing_key: Option<&'a SigningKey>) -> Self {
+        Self {
+            signing_key,
+            ..self
+        }
+    }
+}
+
+/// A request body with the client's authentication in it.
+#[derive(Debug)]
+pub struct AuthenticatedForm {
+    pub form: Vec<(String, String)>,
+    /// The `Authorization: Basic …` value, for `client_secret_basic`.
+    pub basic: Option<String>,
+}
+
+/// Adds `client`'s authentication to `form`, the body of a request to `url` (an endpoint
+/// of `step`). For `private_key_jwt`, a new assertion (new `jti`, RFC 7523 §3) addressed
+/// to the client's issuer is signed for every request.
+pub fn authenticate(
     step: Step,
     url: &str,
-    client: &ClientRegistration,
-    form: &mut Vec<(String, String)>,
-) -> Result<Option<String>> {
+    client: ClientCredentials<'_>,
+    mut form: Vec<(String, String)>,
+) -> Result<AuthenticatedForm> {
+    let reg = client.registration;
     let secret = || {
-        client.client_secret.as_ref().ok_or_else(|| {
+        reg.client_secret.as_ref().ok_or_else(|| {
             Error::rule(
                 step,
                 url,
                 format!(
                     "client {} uses {} but has no client secret; configure one \
                      (client_secret_env / --client-secret-env)",
-                    client.client_id, client.token_endpoint_auth_method
+                    reg.client_id, reg.token_endpoint_auth_method
                 ),
             )
         })
     };
-    match client.token_endpoint_auth_method.as_str() {
-        "none" => {
-            form.push(("client_id".into(), client.client_id.clone()));
-            Ok(None)
+    let mut basic = None;
+    match reg.token_endpoint_auth_method {
+        ClientAuthMethod::None => form.push(("client_id".into(), reg.client_id.clone())),
+        ClientAuthMethod::ClientSecretBasic => {
+            basic = Some(basic_auth_value(&reg.client_id, secret()?.expose()));
         }
-        "client_secret_basic" => Ok(Some(basic_auth_value(
-            &client.client_id,
-            secret()?.expose(),
-        ))),
-        "client_secret_post" => {
+        ClientAuthMethod::ClientSecretPost => {
             let s = secret()?.expose().to_string();
-            form.push(("client_id".into(), client.client_id.clone()));
+            form.push(("client_id".into(), reg.client_id.clone()));
             form.push(("client_secret".into(), s));
-            Ok(None)
         }
-        other => Err(Error::rule(
-            step,
-            url,
-            format!("client authentication method {other:?} is not supported at this endpoint"),
-        )),
+        ClientAuthMethod::PrivateKeyJwt => {
+            let assertion = client_assertion(step, url, client)?;
+            form.push(("client_id".into(), reg.client_id.clone()));
+            form.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
+            form.push(("client_assertion".into(), assertion));
+        }
     }
+    Ok(AuthenticatedForm { form, basic })
 }
 
-/// POSTs `form` (with the client's credentials, and a `DPoP` proof when given) to `url`
-/// and reads the response.
+/// A signed `private_key_jwt` assertion for one request, addressed to the issuer the
+/// client belongs to.
+fn client_assertion(step: Step, url: &str, client: ClientCredentials<'_>) -> Result<String> {
+    let reg = client.registration;
+    let key = client.signing_key.ok_or_else(|| {
+        Error::rule(
+            step,
+            url,
+            format!(
+                "client {} uses private_key_jwt but no private key is configured (--private-key)",
+                reg.client_id
+            ),
+        )
+    })?;
+    if reg.issuer.is_empty() {
+        return Err(Error::rule(
+            step,
+            url,
+            format!(
+                "client {} uses private_key_jwt but its authorization server is not known, so \
+                 there is no audience for the assertion",
+                reg.client_id
+            ),
+        ));
+    }
+    assertion::client_assertion(key, &reg.client_id, &reg.issuer)
+}
+
+/// Percent-encoding for HTTP Basic client credentials: RFC 6749 §2.3.1 says the id and
+/// secret are `application/x-www-form-urlencoded` before base64.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The `Authorization: Basic` value for a client.
+pub fn basic_auth_value(client_id: &str, secret: &str) -> String {
+    let raw = format!("{}:{}", form_encode(client_id), form_encode(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// POSTs an authenticated form (with a `DPoP` proof when given) to `url` and reads the
+/// response.
 pub(crate) async fn post_form(
     http: &crate::http::HttpClient,
     step: Step,
     url: &str,
-    client: &ClientRegistration,
-    mut form: Vec<(String, String)>,
+    request: &AuthenticatedForm,
     dpop_proof: Option<String>,
 ) -> Result<crate::http::Fetched> {
-    let basic = authenticate(step, url, client, &mut form)?;
     let mut req = http
         .reqwest()
         .post(url)
         .header(http::header::ACCEPT, "application/json")
-        .form(&form);
-    if let Some(b) = basic {
+        .form(&request.form);
+    if let Some(b) = &request.basic {
         req = req.header(http::header::AUTHORIZATION, b);
     }
     if let Some(p) = dpop_proof {
         req = req.header("DPoP", p);
     }
     http.send(step, url, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_encodes_before_base64() {
+        // RFC 6749 §2.3.1: form-urlencode, then base64.
+        let v = basic_auth_value("id:with space", "s&c/t");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(v.trim_start_matches("Basic "))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "id%3Awith+space:s%26c%2Ft"
+        );
+    }
+
+    #[test]
+    fn methods_keep_their_registered_names() {
+        for m in ClientAuthMethod::ALL {
+            assert_eq!(m.as_str().parse::<ClientAuthMethod>(), Ok(m));
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()), "stored as before");
+            assert_eq!(serde_json::from_str::<ClientAuthMethod>(&json).unwrap(), m);
+        }
+        let e = "tls_client_auth".parse::<ClientAuthMethod>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "token_endpoint_auth_method tls_client_auth is not supported by mcp-oauth \
+             (supported: none, client_secret_basic, client_secret_post, private_key_jwt)"
+        );
+        let e = serde_json::from_str::<ClientAuthMethod>("\"client_secret_jwt\"").unwrap_err();
+        assert!(
+            e.to_string().contains("client_secret_jwt is not supported"),
+            "{e}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! engine logs a warning whenever one is used.
 
 use crate::assertion::SigningKey;
+use crate::client_auth::ClientAuthMethod;
 use crate::secret::{Assertion, ClientSecret};
 use std::time::Duration;
 
@@ -40,9 +41,9 @@ pub struct PreRegisteredClient {
     /// The issuer this client belongs to. When set, the client is used only with that
     /// authorization server (a client id is meaningful only to its issuer).
     pub issuer: Option<String>,
-    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`; chosen
-    /// from the credentials and the AS metadata when unset.
-    pub token_endpoint_auth_method: Option<String>,
+    /// How the client authenticates; chosen from the credentials and the AS metadata
+    /// when unset.
+    pub token_endpoint_auth_method: Option<ClientAuthMethod>,
     /// A private key for `private_key_jwt` (RFC 7523 client assertions).
     pub private_key: Option<SigningKey>,
 }
@@ -302,7 +303,10 @@ mod tests {
         }
         let e = c.check_transport("http://mcp.example.com/mcp").unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("http://mcp.example.com/mcp") && m.contains("--allow-http"), "{m}");
+        assert!(
+            m.contains("http://mcp.example.com/mcp") && m.contains("--allow-http"),
+            "{m}"
+        );
         assert!(c.check_transport("http://10.0.0.5/mcp").is_err());
         c.allow_plain_http = true;
         assert!(c.check_transport("http://mcp.example.com/mcp").is_ok());

@@ -1136,12 +1136,13 @@ fn registration_checks(r: &mut DoctorReport, config: &OAuthConfig) {
         Some(RegistrationKind::PreRegistered) => config.client.as_ref().map(|c| {
             crate::registration::pre_registered_auth_method(c, &meta.token_auth_methods())
         }),
-        Some(RegistrationKind::ClientIdMetadataDocument) => Some("none".to_string()),
-        Some(RegistrationKind::Dynamic) => {
-            Some(crate::registration::dynamic_auth_method(&meta).to_string())
+        Some(RegistrationKind::ClientIdMetadataDocument) => {
+            Some(crate::client_auth::ClientAuthMethod::None)
         }
+        Some(RegistrationKind::Dynamic) => Some(crate::registration::dynamic_auth_method(&meta)),
         None => None,
-    };
+    }
+    .map(|m| m.as_str().to_string());
     r.registration = Some(RegistrationReport {
         token_endpoint_auth_method: auth_method,
         pre_registered: pre.clone(),

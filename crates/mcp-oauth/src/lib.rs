@@ -22,7 +22,7 @@ pub mod assertion;
 pub mod authorize;
 pub mod challenge;
 pub mod client;
-pub(crate) mod client_auth;
+pub mod client_auth;
 pub mod config;
 pub mod discovery;
 pub mod doctor;

@@ -6,6 +6,7 @@
 //! A client id is bound to the issuer that issued it: registrations are stored under
 //! (issuer, redirect URI) and only ever presented to that issuer (SEP-2352).
 
+use crate::client_auth::ClientAuthMethod;
 use crate::config::{OAuthConfig, PreRegisteredClient};
 use crate::discovery::Discovery;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
@@ -19,13 +20,12 @@ use std::sync::Arc;
 
 /// Picks `client_secret_basic` or `client_secret_post` for a client that has a secret,
 /// from what the AS supports (RFC 8414's default is `client_secret_basic`).
-pub fn secret_auth_method(supported: &[String]) -> &'static str {
-    if supported.iter().any(|m| m == "client_secret_basic") {
-        "client_secret_basic"
-    } else if supported.iter().any(|m| m == "client_secret_post") {
-        "client_secret_post"
+pub fn secret_auth_method(supported: &[String]) -> ClientAuthMethod {
+    let offers = |m: ClientAuthMethod| supported.iter().any(|s| s == m.as_str());
+    if !offers(ClientAuthMethod::ClientSecretBasic) && offers(ClientAuthMethod::ClientSecretPost) {
+        ClientAuthMethod::ClientSecretPost
     } else {
-        "client_secret_basic"
+        ClientAuthMethod::ClientSecretBasic
     }
 }
 
@@ -38,13 +38,13 @@ pub fn secret_auth_method(supported: &[String]) -> &'static str {
 /// holds the client to the one asked for.
 pub fn dynamic_auth_method(
     meta: &crate::discovery::as_metadata::AuthServerMetadata,
-) -> &'static str {
+) -> ClientAuthMethod {
     let supported = meta.token_auth_methods();
-    if meta.token_endpoint_auth_methods_supported.is_none() || supported.iter().any(|m| m == "none")
-    {
-        "none"
-    } else if supported.iter().any(|m| m == "client_secret_post") {
-        "client_secret_post"
+    let offers = |m: ClientAuthMethod| supported.iter().any(|s| s == m.as_str());
+    if meta.token_endpoint_auth_methods_supported.is_none() || offers(ClientAuthMethod::None) {
+        ClientAuthMethod::None
+    } else if offers(ClientAuthMethod::ClientSecretPost) {
+        ClientAuthMethod::ClientSecretPost
     } else {
         secret_auth_method(&supported)
     }
@@ -52,16 +52,19 @@ pub fn dynamic_auth_method(
 
 /// How a pre-registered client authenticates: as configured, else `private_key_jwt` with
 /// a private key, a secret method the AS supports with a secret, `none` without either.
-pub fn pre_registered_auth_method(pre: &PreRegisteredClient, supported: &[String]) -> String {
+pub fn pre_registered_auth_method(
+    pre: &PreRegisteredClient,
+    supported: &[String],
+) -> ClientAuthMethod {
     match (
-        &pre.token_endpoint_auth_method,
+        pre.token_endpoint_auth_method,
         &pre.private_key,
         &pre.client_secret,
     ) {
-        (Some(m), _, _) => m.clone(),
-        (None, Some(_), _) => "private_key_jwt".to_string(),
-        (None, None, Some(_)) => secret_auth_method(supported).to_string(),
-        (None, None, None) => "none".to_string(),
+        (Some(m), _, _) => m,
+        (None, Some(_), _) => ClientAuthMethod::PrivateKeyJwt,
+        (None, None, Some(_)) => secret_auth_method(supported),
+        (None, None, None) => ClientAuthMethod::None,
     }
 }
 
@@ -137,7 +140,7 @@ pub async fn obtain_client(
                 client_id: url.clone(),
                 client_secret: None,
                 client_secret_expires_at: None,
-                token_endpoint_auth_method: "none".into(),
+                token_endpoint_auth_method: ClientAuthMethod::None,
                 kind: RegistrationKind::ClientIdMetadataDocument,
                 registered_at: now_secs(),
             },
@@ -355,7 +358,7 @@ pub fn parse_registration_response(
     issuer: &str,
     endpoint: &str,
     redirect_uri: &str,
-    method: &str,
+    method: ClientAuthMethod,
     supported: &[String],
     status: u16,
     body: &[u8],
@@ -395,13 +398,20 @@ pub fn parse_registration_response(
         .client_secret
         .filter(|s| !s.is_empty())
         .map(ClientSecret::new);
-    let token_endpoint_auth_method = resp.token_endpoint_auth_method.unwrap_or_else(|| {
-        if client_secret.is_some() && method == "none" {
-            secret_auth_method(supported).to_string()
-        } else {
-            method.to_string()
+    let token_endpoint_auth_method = match resp.token_endpoint_auth_method.as_deref() {
+        // RFC 7591 §3.2.1: the server may register another method than the one asked for.
+        Some(registered) => registered.parse().map_err(|e| {
+            Error::rule(
+                Step::Registration,
+                endpoint,
+                format!("the authorization server registered the client with {e}"),
+            )
+        })?,
+        None if client_secret.is_some() && method == ClientAuthMethod::None => {
+            secret_auth_method(supported)
         }
-    });
+        None => method,
+    };
     Ok(ClientRegistration {
         issuer: issuer.to_string(),
         redirect_uri: redirect_uri.to_string(),
@@ -443,18 +453,19 @@ mod tests {
                 .map(|v| v.iter().map(|x| x.to_string()).collect()),
             ..Default::default()
         };
-        assert_eq!(dynamic_auth_method(&meta(None)), "none");
+        assert_eq!(dynamic_auth_method(&meta(None)).as_str(), "none");
         assert_eq!(
-            dynamic_auth_method(&meta(Some(&["client_secret_basic", "none"]))),
+            dynamic_auth_method(&meta(Some(&["client_secret_basic", "none"]))).as_str(),
             "none"
         );
         // FastMCP's and the MCP Python SDK's authorization servers.
         assert_eq!(
-            dynamic_auth_method(&meta(Some(&["client_secret_post", "client_secret_basic"]))),
+            dynamic_auth_method(&meta(Some(&["client_secret_post", "client_secret_basic"])))
+                .as_str(),
             "client_secret_post"
         );
         assert_eq!(
-            dynamic_auth_method(&meta(Some(&["client_secret_basic"]))),
+            dynamic_auth_method(&meta(Some(&["client_secret_basic"]))).as_str(),
             "client_secret_basic"
         );
     }
@@ -464,12 +475,43 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             secret_auth_method(&s(&["client_secret_post"])),
-            "client_secret_post"
+            ClientAuthMethod::ClientSecretPost
         );
         assert_eq!(
             secret_auth_method(&s(&["client_secret_post", "client_secret_basic"])),
-            "client_secret_basic"
+            ClientAuthMethod::ClientSecretBasic
         );
-        assert_eq!(secret_auth_method(&s(&["none"])), "client_secret_basic");
+        assert_eq!(
+            secret_auth_method(&s(&["none"])),
+            ClientAuthMethod::ClientSecretBasic
+        );
+    }
+
+    #[test]
+    fn a_registered_method_we_do_not_implement_is_named() {
+        let parse = |body: &str| {
+            parse_registration_response(
+                "https://as",
+                "https://as/register",
+                "http://127.0.0.1:1/cb",
+                ClientAuthMethod::None,
+                &[],
+                201,
+                body.as_bytes(),
+            )
+        };
+        let reg = parse(r#"{"client_id":"c","token_endpoint_auth_method":"client_secret_post","client_secret":"s"}"#)
+            .unwrap();
+        assert_eq!(
+            reg.token_endpoint_auth_method,
+            ClientAuthMethod::ClientSecretPost
+        );
+        let e = parse(r#"{"client_id":"c","token_endpoint_auth_method":"tls_client_auth"}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("token_endpoint_auth_method tls_client_auth is not supported"),
+            "{e}"
+        );
     }
 }

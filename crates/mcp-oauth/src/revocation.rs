@@ -1,11 +1,12 @@
 //! Token revocation (RFC 7009), for `mcp-oauth logout`: the refresh token first (which
 //! ends the grant at most authorization servers), then the access token.
 
-use crate::client_auth;
+use crate::assertion::SigningKey;
+use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::discovery::as_metadata::require_https;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
-use crate::store::{ClientRegistration, CredentialRecord};
+use crate::store::CredentialRecord;
 use serde::Serialize;
 
 /// What happened to one token.
@@ -49,23 +50,41 @@ impl RevocationReport {
     }
 }
 
+/// The revocation request (RFC 7009 §2.1) for one token: the token, its type hint, and
+/// the client's authentication, as at the token endpoint.
+pub fn revocation_request(
+    endpoint: &str,
+    client: ClientCredentials<'_>,
+    token: &str,
+    token_type_hint: &str,
+) -> Result<AuthenticatedForm> {
+    let form = vec![
+        ("token".to_string(), token.to_string()),
+        ("token_type_hint".to_string(), token_type_hint.to_string()),
+    ];
+    client_auth::authenticate(Step::Revocation, endpoint, client, form)
+}
+
 /// Revokes one token (RFC 7009 §2.1) with the client's authentication.
 pub async fn revoke(
     http: &HttpClient,
     endpoint: &str,
-    client: &ClientRegistration,
+    client: ClientCredentials<'_>,
     token: &str,
     token_type_hint: &str,
 ) -> Result<()> {
     let step = Step::Revocation;
     require_https("revocation_endpoint", endpoint).map_err(|r| Error::rule(step, endpoint, r))?;
-    let form = vec![
-        ("token".to_string(), token.to_string()),
-        ("token_type_hint".to_string(), token_type_hint.to_string()),
-    ];
-    let sent = crate::redact::Sent::from_form(&form, None)
-        .with(client.client_secret.as_ref().map(|s| s.expose()));
-    let fetched = client_auth::post_form(http, step, endpoint, client, form, None).await?;
+    let request = revocation_request(endpoint, client, token, token_type_hint)?;
+    // What we send must not come back in an error (a debug page echoing the request).
+    let sent = crate::redact::Sent::from_form(&request.form, request.basic.as_deref()).with(
+        client
+            .registration
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose()),
+    );
+    let fetched = client_auth::post_form(http, step, endpoint, &request, None).await?;
     if (200..300).contains(&fetched.status) {
         return Ok(());
     }
@@ -88,8 +107,15 @@ pub async fn revoke(
 }
 
 /// Revokes the refresh token and the access token of `record` at its authorization
-/// server's revocation endpoint. Never fails: the report says what happened.
-pub async fn revoke_record(http: &HttpClient, record: &CredentialRecord) -> RevocationReport {
+/// server's revocation endpoint. `signing_key` is the client's key, for a client that
+/// authenticates with `private_key_jwt` (the store does not keep keys). Never fails: the
+/// report says what happened.
+pub async fn revoke_record(
+    http: &HttpClient,
+    record: &CredentialRecord,
+    signing_key: Option<&SigningKey>,
+) -> RevocationReport {
+    let client = ClientCredentials::new(&record.client).with_signing_key(signing_key);
     let Some(endpoint) = record.revocation_endpoint.clone() else {
         return RevocationReport {
             endpoint: None,
@@ -107,7 +133,7 @@ pub async fn revoke_record(http: &HttpClient, record: &CredentialRecord) -> Revo
             let Some(token) = token else {
                 return TokenRevocation::Absent;
             };
-            match revoke(http, &endpoint, &record.client, &token, hint).await {
+            match revoke(http, &endpoint, client, &token, hint).await {
                 Ok(()) => {
                     tracing::info!(%endpoint, hint, "token revoked");
                     TokenRevocation::Revoked
@@ -144,5 +170,53 @@ pub async fn revoke_record(http: &HttpClient, record: &CredentialRecord) -> Revo
         endpoint: Some(endpoint),
         refresh_token,
         access_token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assertion::{CLIENT_ASSERTION_TYPE, test_key, verify_for_tests};
+    use crate::client_auth::ClientAuthMethod;
+    use crate::store::{ClientRegistration, RegistrationKind};
+
+    #[test]
+    fn a_private_key_jwt_client_authenticates_at_revocation() {
+        let client = ClientRegistration {
+            issuer: "https://as.example/tenant".into(),
+            redirect_uri: String::new(),
+            client_id: "svc".into(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
+            kind: RegistrationKind::PreRegistered,
+            registered_at: 0,
+        };
+        let (key, public) = test_key();
+        let endpoint = "https://as.example/oauth/revoke";
+        let creds = ClientCredentials::new(&client).with_signing_key(Some(&key));
+        let AuthenticatedForm { form, basic } =
+            revocation_request(endpoint, creds, "rt-1", "refresh_token").unwrap();
+        assert!(basic.is_none());
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("token"), Some("rt-1"));
+        assert_eq!(get("token_type_hint"), Some("refresh_token"));
+        assert_eq!(get("client_id"), Some("svc"));
+        assert_eq!(get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
+        // Addressed to the issuer, as at the token endpoint (not to the revocation URL).
+        let claims = verify_for_tests(
+            get("client_assertion").unwrap(),
+            &public,
+            "https://as.example/tenant",
+        );
+        assert_eq!(claims["sub"], "svc");
+
+        // Without the key: an error that says what is missing.
+        let e =
+            revocation_request(endpoint, ClientCredentials::new(&client), "rt-1", "x").unwrap_err();
+        assert!(
+            e.to_string().contains("no private key is configured"),
+            "{e}"
+        );
     }
 }

@@ -4,15 +4,16 @@
 //! what real servers get wrong (`token_type` casing, `expires_in` as a string, an error
 //! with HTTP 200).
 
-use crate::assertion::CLIENT_ASSERTION_TYPE;
+use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::dpop::DpopKey;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::{AccessToken, Assertion, AuthorizationCode, PkceVerifier, RefreshToken};
-use crate::store::{ClientRegistration, TokenSet};
+use crate::store::TokenSet;
 use crate::util::now_secs;
-use base64::Engine;
 use serde::Deserialize;
+
+pub use crate::client_auth::basic_auth_value;
 
 /// A grant to redeem at the token endpoint.
 #[derive(Debug)]
@@ -64,14 +65,13 @@ pub struct DpopContext<'a> {
 #[derive(Debug)]
 pub struct TokenRequest<'a> {
     pub token_endpoint: &'a str,
-    pub client: &'a ClientRegistration,
+    /// The client, and its signing key for `private_key_jwt`.
+    pub client: ClientCredentials<'a>,
     pub grant: Grant<'a>,
     /// RFC 8707 `resource`, sent verbatim.
     pub resource: Option<&'a str>,
     /// The scopes asked for, recorded in the result for later step-up unions.
     pub requested_scope: Option<&'a str>,
-    /// A signed client assertion, for `private_key_jwt`.
-    pub client_assertion: Option<&'a str>,
     /// Sender-constrain the token with DPoP.
     pub dpop: Option<DpopContext<'a>>,
 }
@@ -103,31 +103,9 @@ fn step_of(grant: &Grant<'_>) -> Step {
     }
 }
 
-/// Percent-encoding for HTTP Basic client credentials: RFC 6749 §2.3.1 says the id and
-/// secret are `application/x-www-form-urlencoded` before base64.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// The `Authorization: Basic` value for a client.
-pub fn basic_auth_value(client_id: &str, secret: &str) -> String {
-    let raw = format!("{}:{}", form_encode(client_id), form_encode(secret));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
-/// The body and client authentication of a token request.
-#[derive(Debug)]
-pub struct TokenForm {
-    pub form: Vec<(String, String)>,
-    /// `Authorization: Basic …` value, for `client_secret_basic`.
-    pub basic: Option<String>,
-}
-
-/// Builds the form body and headers for the request (exposed for tests and `doctor`).
-pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
+/// Builds the form body and headers for the request (exposed for tests): the grant's
+/// fields, then the client's authentication ([`client_auth::authenticate`]).
+pub fn build_form(req: &TokenRequest<'_>) -> Result<AuthenticatedForm> {
     let step = step_of(&req.grant);
     let mut form: Vec<(String, String)> = Vec::new();
     match &req.grant {
@@ -187,60 +165,7 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<TokenForm> {
     if let Some(r) = req.resource {
         form.push(("resource".into(), r.into()));
     }
-    let client = req.client;
-    let mut basic = None;
-    match client.token_endpoint_auth_method.as_str() {
-        "none" => form.push(("client_id".into(), client.client_id.clone())),
-        "client_secret_basic" => {
-            let secret = client
-                .client_secret
-                .as_ref()
-                .ok_or_else(|| missing_secret(step, req))?;
-            basic = Some(basic_auth_value(&client.client_id, secret.expose()));
-        }
-        "client_secret_post" => {
-            let secret = client
-                .client_secret
-                .as_ref()
-                .ok_or_else(|| missing_secret(step, req))?;
-            form.push(("client_id".into(), client.client_id.clone()));
-            form.push(("client_secret".into(), secret.expose().into()));
-        }
-        "private_key_jwt" => {
-            let assertion = req.client_assertion.ok_or_else(|| {
-                Error::rule(
-                    step,
-                    req.token_endpoint,
-                    format!(
-                        "client {} uses private_key_jwt but no private key is configured (--private-key)",
-                        client.client_id
-                    ),
-                )
-            })?;
-            form.push(("client_id".into(), client.client_id.clone()));
-            form.push(("client_assertion_type".into(), CLIENT_ASSERTION_TYPE.into()));
-            form.push(("client_assertion".into(), assertion.into()));
-        }
-        other => {
-            return Err(Error::rule(
-                step,
-                req.token_endpoint,
-                format!("token endpoint auth method {other:?} is not supported by this client"),
-            ));
-        }
-    }
-    Ok(TokenForm { form, basic })
-}
-
-fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
-    Error::rule(
-        step,
-        req.token_endpoint,
-        format!(
-            "client {} uses {} but has no client secret; configure one (--client-secret-env)",
-            req.client.client_id, req.client.token_endpoint_auth_method
-        ),
-    )
+    client_auth::authenticate(step, req.token_endpoint, req.client, form)
 }
 
 /// Sends the request and parses the response into a [`TokenSet`]. With DPoP, a
@@ -248,10 +173,15 @@ fn missing_secret(step: Step, req: &TokenRequest<'_>) -> Error {
 /// (RFC 9449 §8).
 pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
     let step = step_of(&req.grant);
-    let TokenForm { form, basic } = build_form(req)?;
+    let AuthenticatedForm { form, basic } = build_form(req)?;
     // What we send must not come back in an error (a debug page echoing the request).
-    let sent = crate::redact::Sent::from_form(&form, basic.as_deref())
-        .with(req.client.client_secret.as_ref().map(|s| s.expose()));
+    let sent = crate::redact::Sent::from_form(&form, basic.as_deref()).with(
+        req.client
+            .registration
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose()),
+    );
     let mut nonce_retried = false;
     loop {
         let mut builder = http
@@ -384,54 +314,42 @@ pub fn parse_token_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assertion::CLIENT_ASSERTION_TYPE;
+    use crate::client_auth::ClientAuthMethod;
     use crate::secret::ClientSecret;
-    use crate::store::RegistrationKind;
+    use crate::store::{ClientRegistration, RegistrationKind};
 
-    fn client(method: &str, secret: Option<&str>) -> ClientRegistration {
+    fn client(method: ClientAuthMethod, secret: Option<&str>) -> ClientRegistration {
         ClientRegistration {
             issuer: "https://as".into(),
             redirect_uri: "http://127.0.0.1/cb".into(),
             client_id: "id:with space".into(),
             client_secret: secret.map(ClientSecret::new),
             client_secret_expires_at: None,
-            token_endpoint_auth_method: method.into(),
+            token_endpoint_auth_method: method,
             kind: RegistrationKind::Dynamic,
             registered_at: 0,
         }
     }
 
     #[test]
-    fn basic_auth_encodes_before_base64() {
-        // RFC 6749 §2.3.1: form-urlencode, then base64.
-        let v = basic_auth_value("id:with space", "s&c/t");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(v.trim_start_matches("Basic "))
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            "id%3Awith+space:s%26c%2Ft"
-        );
-    }
-
-    #[test]
     fn forms_per_auth_method() {
         let rt = RefreshToken::new("r1");
         for (method, secret, want_basic, want_secret_in_body) in [
-            ("none", None, false, false),
-            ("client_secret_basic", Some("s"), true, false),
-            ("client_secret_post", Some("s"), false, true),
+            (ClientAuthMethod::None, None, false, false),
+            (ClientAuthMethod::ClientSecretBasic, Some("s"), true, false),
+            (ClientAuthMethod::ClientSecretPost, Some("s"), false, true),
         ] {
             let c = client(method, secret);
-            let TokenForm { form, basic } = build_form(&TokenRequest {
+            let AuthenticatedForm { form, basic } = build_form(&TokenRequest {
                 token_endpoint: "https://as/token",
-                client: &c,
+                client: ClientCredentials::new(&c),
                 grant: Grant::RefreshToken {
                     refresh_token: &rt,
                     scope: None,
                 },
                 resource: Some("http://localhost:3000"),
                 requested_scope: None,
-                client_assertion: None,
                 dpop: None,
             })
             .unwrap();
@@ -448,17 +366,16 @@ mod tests {
             );
             assert!(form.contains(&("resource".into(), "http://localhost:3000".into())));
         }
-        let c = client("client_secret_basic", None);
+        let c = client(ClientAuthMethod::ClientSecretBasic, None);
         let err = build_form(&TokenRequest {
             token_endpoint: "https://as/token",
-            client: &c,
+            client: ClientCredentials::new(&c),
             grant: Grant::RefreshToken {
                 refresh_token: &rt,
                 scope: None,
             },
             resource: None,
             requested_scope: None,
-            client_assertion: None,
             dpop: None,
         })
         .unwrap_err();
@@ -468,14 +385,14 @@ mod tests {
     #[test]
     fn extension_grant_forms() {
         let a = Assertion::new("jwt.value.sig");
-        let c = client("private_key_jwt", None);
-        let TokenForm { form, basic } = build_form(&TokenRequest {
+        let c = client(ClientAuthMethod::PrivateKeyJwt, None);
+        let (key, public) = crate::assertion::test_key();
+        let AuthenticatedForm { form, basic } = build_form(&TokenRequest {
             token_endpoint: "https://as/token",
-            client: &c,
+            client: ClientCredentials::new(&c).with_signing_key(Some(&key)),
             grant: Grant::ClientCredentials { scope: Some("s1") },
             resource: Some("https://r/mcp"),
             requested_scope: None,
-            client_assertion: Some("signed"),
             dpop: None,
         })
         .unwrap();
@@ -483,13 +400,18 @@ mod tests {
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("grant_type"), Some("client_credentials"));
         assert_eq!(get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
-        assert_eq!(get("client_assertion"), Some("signed"));
+        let claims = crate::assertion::verify_for_tests(
+            get("client_assertion").unwrap(),
+            &public,
+            "https://as",
+        );
+        assert_eq!(claims["sub"], "id:with space");
         assert_eq!(get("scope"), Some("s1"));
 
-        let c = client("none", None);
-        let TokenForm { form, .. } = build_form(&TokenRequest {
+        let c = client(ClientAuthMethod::None, None);
+        let AuthenticatedForm { form, .. } = build_form(&TokenRequest {
             token_endpoint: "https://idp/token",
-            client: &c,
+            client: ClientCredentials::new(&c),
             grant: Grant::TokenExchange {
                 subject_token: &a,
                 subject_token_type: grant_types::ID_TOKEN,
@@ -499,7 +421,6 @@ mod tests {
             },
             resource: Some("https://r/mcp"),
             requested_scope: None,
-            client_assertion: None,
             dpop: None,
         })
         .unwrap();

@@ -13,8 +13,8 @@
 
 use mcp_oauth::secret::{AccessToken, RefreshToken};
 use mcp_oauth::store::{
-    ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, FileStore,
-    RegistrationKind, TokenSet,
+    ClientAuthMethod, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore,
+    FileStore, RegistrationKind, TokenSet,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -41,7 +41,7 @@ fn record(i: u64) -> CredentialRecord {
             client_id: "c".into(),
             client_secret: None,
             client_secret_expires_at: None,
-            token_endpoint_auth_method: "none".into(),
+            token_endpoint_auth_method: ClientAuthMethod::None,
             kind: RegistrationKind::Dynamic,
             registered_at: 1,
         },

@@ -27,7 +27,8 @@ use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::secret::{AccessToken, ClientSecret, RefreshToken};
 use mcp_oauth::store::{
-    ClientRegistration, CredentialRecord, CredentialStore, FileStore, RegistrationKind, TokenSet,
+    ClientAuthMethod, ClientRegistration, CredentialRecord, CredentialStore, FileStore,
+    RegistrationKind, TokenSet,
 };
 use mcp_oauth::{OAuthClient, OAuthConfig};
 use raw::{Action, OnAccept, RawReq, RawServer};
@@ -420,7 +421,7 @@ fn stored_record(server_url: &str, issuer: &str, token_endpoint: &str) -> Creden
             client_id: "client-faults".into(),
             client_secret: Some(ClientSecret::new(CS)),
             client_secret_expires_at: None,
-            token_endpoint_auth_method: "client_secret_basic".into(),
+            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
             kind: RegistrationKind::Dynamic,
             registered_at: now(),
         },
@@ -801,6 +802,7 @@ pub async fn token_endpoint_timing_out_after_the_code_was_sent() {
 #[tokio::test]
 pub async fn device_interval_from_a_hostile_server_is_bounded() {
     use mcp_oauth::authorize::device;
+    use mcp_oauth::client_auth::ClientCredentials;
     let d = RawServer::start(OnAccept::Serve, |base, req| match req.path.as_str() {
         "/device" => Action::Respond(raw::json_response(
             200,
@@ -817,12 +819,13 @@ pub async fn device_interval_from_a_hostile_server_is_bounded() {
         client_id: "c".into(),
         client_secret: None,
         client_secret_expires_at: None,
-        token_endpoint_auth_method: "none".into(),
+        token_endpoint_auth_method: ClientAuthMethod::None,
         kind: RegistrationKind::PreRegistered,
         registered_at: 0,
     };
     let http = HttpClient::new(policy()).unwrap();
-    let auth = device::start(&http, &format!("{}/device", d.base), &client, None, None)
+    let creds = ClientCredentials::new(&client);
+    let auth = device::start(&http, &format!("{}/device", d.base), creds, None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -835,7 +838,7 @@ pub async fn device_interval_from_a_hostile_server_is_bounded() {
         device::poll(
             &http,
             &format!("{}/token", d.base),
-            &client,
+            creds,
             &auth,
             None,
             None,

@@ -3,15 +3,21 @@
 
 mod support;
 
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use mcp_oauth::OAuthConfig;
+use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::authorize::browser::{Browser, Progress};
 use mcp_oauth::authorize::device::DevicePrompt;
-use mcp_oauth::config::{DpopPolicy, Interaction};
+use mcp_oauth::config::{DpopPolicy, Interaction, PreRegisteredClient};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::revocation::{self, TokenRevocation};
+use mcp_oauth::secret::PrivateKeyPem;
 use mcp_oauth::store::{CredentialStore, MemoryStore};
 use mcp_oauth::{Error, OAuthClient};
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -166,11 +172,22 @@ fn client(
     store: Arc<MemoryStore>,
     user: Arc<User>,
 ) -> OAuthClient {
+    client_with(base, interaction, store, user, |_| {})
+}
+
+fn client_with(
+    base: &str,
+    interaction: Interaction,
+    store: Arc<MemoryStore>,
+    user: Arc<User>,
+    configure: impl FnOnce(&mut OAuthConfig),
+) -> OAuthClient {
     let mut cfg = OAuthConfig::new(format!("{base}/mcp"));
     cfg.interaction = interaction;
     cfg.redirect.port = Some(0);
     cfg.callback_timeout = Duration::from_secs(20);
     cfg.dpop = DpopPolicy::Never;
+    configure(&mut cfg);
     OAuthClient::new(
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
@@ -381,7 +398,7 @@ async fn revocation_of_a_record() {
     );
     let rec = c.login(&challenge(&server.base)).await.unwrap().record;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    let r = revocation::revoke_record(&http, &rec).await;
+    let r = revocation::revoke_record(&http, &rec, None).await;
     assert_eq!(r.refresh_token, TokenRevocation::Revoked);
     assert!(
         matches!(r.access_token, TokenRevocation::Unsupported(_)),
@@ -403,6 +420,114 @@ async fn revocation_of_a_record() {
 
     let mut no_endpoint = rec.clone();
     no_endpoint.revocation_endpoint = None;
-    let r = revocation::revoke_record(&http, &no_endpoint).await;
+    let r = revocation::revoke_record(&http, &no_endpoint, None).await;
     assert_eq!(r.refresh_token, TokenRevocation::NotOffered);
+}
+
+/// A P-256 key for `private_key_jwt`, and the key that verifies its assertions.
+fn es256_key() -> (SigningKey, DecodingKey) {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+    let p = pair.public_key().as_ref();
+    let u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    (
+        SigningKey {
+            pem: PrivateKeyPem::new(pem),
+            alg: "ES256".into(),
+        },
+        DecodingKey::from_ec_components(&u.encode(&p[1..33]), &u.encode(&p[33..])).unwrap(),
+    )
+}
+
+/// The pre-registered client `svc`, authenticating with `key`.
+fn private_key_jwt_client(key: &SigningKey) -> impl FnOnce(&mut OAuthConfig) {
+    let key = key.clone();
+    move |cfg| {
+        cfg.client = Some(PreRegisteredClient {
+            client_id: "svc".into(),
+            private_key: Some(key),
+            ..Default::default()
+        });
+    }
+}
+
+/// The claims of the `private_key_jwt` assertion in a request body, after checking its
+/// type, its signature, and that it is addressed to `issuer`.
+fn assertion_claims(body: &str, public: &DecodingKey, issuer: &str) -> Value {
+    let f = query_map(body);
+    assert_eq!(
+        f.get("client_assertion_type").map(String::as_str),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        "{body}"
+    );
+    assert_eq!(f["client_id"], "svc");
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_audience(&[issuer]);
+    v.set_issuer(&["svc"]);
+    jsonwebtoken::decode::<Value>(&f["client_assertion"], public, &v)
+        .expect("the assertion verifies, with the issuer as audience")
+        .claims
+}
+
+#[tokio::test]
+async fn device_grant_with_a_private_key_jwt_client() {
+    let server = serve(Opts {
+        device: true,
+        pending: 1,
+        ..Default::default()
+    })
+    .await;
+    let (key, public) = es256_key();
+    let c = client_with(
+        &server.base,
+        Interaction::Device,
+        Arc::new(MemoryStore::new()),
+        Arc::new(User::default()),
+        private_key_jwt_client(&key),
+    );
+    let out = c.login(&challenge(&server.base)).await.unwrap();
+    assert_eq!(out.record.tokens.access_token.expose(), "at-dev");
+    assert!(server.requests_to("/register").is_empty());
+    assertion_claims(
+        &server.requests_to("/device")[0].body,
+        &public,
+        &server.base,
+    );
+    let polls = server.requests_to("/token");
+    assert_eq!(polls.len(), 2, "one pending answer, then the tokens");
+    let jtis: HashSet<String> = polls
+        .iter()
+        .map(|p| assertion_claims(&p.body, &public, &server.base)["jti"].to_string())
+        .collect();
+    assert_eq!(jtis.len(), 2, "a new assertion for each poll");
+}
+
+#[tokio::test]
+async fn revocation_with_a_private_key_jwt_client() {
+    let server = serve(Opts {
+        revocation: true,
+        ..Default::default()
+    })
+    .await;
+    let (key, public) = es256_key();
+    let c = client_with(
+        &server.base,
+        Interaction::Paste,
+        Arc::new(MemoryStore::new()),
+        Arc::new(User::default()),
+        private_key_jwt_client(&key),
+    );
+    let rec = c.login(&challenge(&server.base)).await.unwrap().record;
+    let http = HttpClient::new(HttpPolicy::default()).unwrap();
+    let r = revocation::revoke_record(&http, &rec, Some(&key)).await;
+    assert_eq!(r.refresh_token, TokenRevocation::Revoked, "{r:?}");
+    assert_eq!(r.access_token, TokenRevocation::Revoked, "{r:?}");
+    let reqs = server.requests_to("/revoke");
+    assert_eq!(reqs.len(), 2);
+    for req in reqs {
+        assertion_claims(&req.body, &public, &server.base);
+    }
 }

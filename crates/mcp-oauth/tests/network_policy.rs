@@ -18,8 +18,8 @@ use mcp_oauth::mcp::{McpClient, McpClientOptions, RequestAuth};
 use mcp_oauth::netpolicy::{AddressGuard, AddressPolicy, ServerZone};
 use mcp_oauth::secret::AccessToken;
 use mcp_oauth::store::{
-    ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, MemoryStore,
-    RegistrationKind, TokenSet,
+    ClientAuthMethod, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore,
+    MemoryStore, RegistrationKind, TokenSet,
 };
 use mcp_oauth::{OAuthClient, OAuthConfig, Step};
 use serde_json::json;
@@ -382,7 +382,7 @@ fn record(
             client_id: "c".into(),
             client_secret: None,
             client_secret_expires_at: None,
-            token_endpoint_auth_method: "none".into(),
+            token_endpoint_auth_method: ClientAuthMethod::None,
             kind: RegistrationKind::Dynamic,
             registered_at: now,
         },

@@ -4,6 +4,7 @@
 
 use mcp_oauth::Step;
 use mcp_oauth::authorize::CallbackParams;
+use mcp_oauth::client_auth::ClientAuthMethod;
 use mcp_oauth::config::PkceMetadataPolicy;
 use mcp_oauth::discovery::as_metadata::{self, AuthServerMetadata};
 use mcp_oauth::discovery::prm::{self, ProtectedResourceMetadata};
@@ -186,15 +187,15 @@ proptest! {
         client_id in "[!-~]{1,20}",
         secret in prop::option::of("[!-~]{0,20}"),
         expires in prop::option::of(any::<u64>()),
-        method in prop::option::of("[a-z_]{1,20}"),
+        method in prop::option::of(prop::sample::select(ClientAuthMethod::ALL.to_vec())),
         status in prop::sample::select(vec![200u16, 201]),
     ) {
         let mut body = json!({"client_id": client_id});
         if let Some(s) = &secret { body["client_secret"] = json!(s); }
         if let Some(e) = expires { body["client_secret_expires_at"] = json!(e); }
-        if let Some(m) = &method { body["token_endpoint_auth_method"] = json!(m); }
+        if let Some(m) = method { body["token_endpoint_auth_method"] = json!(m.as_str()); }
         let reg = parse_registration_response(
-            "https://as", "https://as/register", "http://127.0.0.1:1/cb", "none", &[], status,
+            "https://as", "https://as/register", "http://127.0.0.1:1/cb", ClientAuthMethod::None, &[], status,
             body.to_string().as_bytes(),
         ).unwrap();
         prop_assert_eq!(&reg.client_id, &client_id);
@@ -204,8 +205,20 @@ proptest! {
     }
 
     #[test]
+    fn dcr_response_with_a_method_we_do_not_implement(method in "[a-z_]{1,20}") {
+        prop_assume!(method.parse::<ClientAuthMethod>().is_err());
+        let body = json!({"client_id": "c", "token_endpoint_auth_method": method});
+        let e = parse_registration_response(
+            "https://as", "https://as/register", "http://127.0.0.1:1/cb", ClientAuthMethod::None, &[], 201,
+            body.to_string().as_bytes(),
+        ).unwrap_err();
+        let shown = format!("token_endpoint_auth_method {method} is not supported");
+        prop_assert!(e.to_string().contains(&shown), "{}", e);
+    }
+
+    #[test]
     fn dcr_response_parsing_never_panics(body in prop::collection::vec(any::<u8>(), 0..200), status in 100u16..600) {
-        let _ = parse_registration_response("https://as", "https://as/register", "http://127.0.0.1:1/cb", "none", &[], status, &body);
+        let _ = parse_registration_response("https://as", "https://as/register", "http://127.0.0.1:1/cb", ClientAuthMethod::None, &[], status, &body);
     }
 
     // ---- The OAuth callback ----------------------------------------------------------

@@ -1,11 +1,14 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
 use super::common::{self, same_server};
+use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
+use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::revocation::{self, RevocationReport, TokenRevocation};
-use mcp_oauth::store::{CredentialKey, CredentialStore};
+use mcp_oauth::store::{ClientAuthMethod, CredentialKey, CredentialRecord, CredentialStore};
 use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -16,7 +19,9 @@ Examples:
 
 The refresh token, then the access token, are revoked at the authorization server's
 revocation endpoint (RFC 7009) when it offers one; the stored credential is deleted either way.
-Dynamically registered clients are kept (they are reused at the next login).")]
+Dynamically registered clients are kept (they are reused at the next login). A client that
+authenticates with private_key_jwt signs its revocation requests with the private_key_file
+of the server's settings in the configuration file, or with --private-key.")]
 pub struct LogoutArgs {
     /// The MCP server URL.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -33,6 +38,39 @@ pub struct LogoutArgs {
     /// Report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// PEM private key (PKCS#8) of a private_key_jwt client, when the configuration file
+    /// does not name it (the store keeps no keys).
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Algorithm of --private-key [default: ES256].
+    #[arg(long, value_name = "ALG", requires = "private_key")]
+    pub private_key_alg: Option<String>,
+}
+
+impl LogoutArgs {
+    /// The key that signs a `private_key_jwt` client's revocation requests: the server's
+    /// settings as `login` reads them (the configuration file, for the record's profile),
+    /// with `--private-key` on top. `None` for other clients, and when no key is found
+    /// (revocation then fails with an error that says so, and the logout reports it).
+    fn signing_key(&self, key: &CredentialKey, record: &CredentialRecord) -> Option<SigningKey> {
+        if record.client.token_endpoint_auth_method != ClientAuthMethod::PrivateKeyJwt {
+            return None;
+        }
+        let settings = OAuthArgs {
+            profile: key.profile.clone(),
+            client_id: Some(record.client.client_id.clone()),
+            private_key: self.private_key.clone(),
+            private_key_alg: self.private_key_alg.clone(),
+            ..Default::default()
+        };
+        match settings.resolve(&key.server_url) {
+            Ok(resolved) => resolved.config.client.and_then(|c| c.private_key),
+            Err(e) => {
+                tracing::warn!(server = %key.server_url, error = %e, "cannot read the client's private key");
+                None
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -86,7 +124,8 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         let revocation = if args.no_revoke {
             None
         } else {
-            let r = revocation::revoke_record(&http, &record).await;
+            let signing_key = args.signing_key(&key, &record);
+            let r = revocation::revoke_record(&http, &record, signing_key.as_ref()).await;
             if !r.complete() && r.endpoint.is_some() {
                 incomplete += 1;
             }

@@ -2,7 +2,8 @@
 //! authorization server's JWKS.
 //!
 //! What is checked, in order: size; header (`alg` in the allow-list, which never
-//! contains `none` or an HMAC algorithm; no `crit`; `typ` when required); the signature,
+//! contains `none` or an HMAC algorithm; no `crit`; `typ` `at+jwt` unless configured
+//! otherwise, RFC 9068 §4); the signature,
 //! with a JWKS key whose `kid`, key type, curve, `alg`, `use` and `key_ops` all fit the
 //! token (keys embedded in the token, `jku`, `x5u`, are ignored); `iss` equal to the
 //! configured issuer; `aud` containing the canonical resource; `exp` (required) and
@@ -40,6 +41,12 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
 /// Largest token looked at (a JWT access token is typically well under 2 KiB).
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// The JOSE `typ` of a JWT access token (RFC 9068 §4), in its short and its full media
+/// type form (RFC 7515 §4.1.9 lets the `application/` prefix be omitted); compared
+/// case-insensitively. Required by default: it is what tells an access token from an ID
+/// token or another JWT the same issuer signs with the same keys for the same audience.
+pub const ACCESS_TOKEN_TYPS: [&str; 2] = ["at+jwt", "application/at+jwt"];
+
 /// Validates JWT access tokens against a JWKS. Cheap to clone (shared state).
 ///
 /// ```no_run
@@ -68,6 +75,7 @@ struct Inner {
     /// in one family.
     validations: Vec<(Algorithm, Validation)>,
     leeway_secs: u64,
+    /// `None`: any `typ` (the opt-out, [`JwtValidatorBuilder::allow_any_jwt_typ`]).
     required_typ: Option<Vec<String>>,
     jwks: Jwks,
     cache: TokenCache<Claims>,
@@ -82,6 +90,7 @@ impl fmt::Debug for JwtValidator {
             .field("algorithms", &self.inner.algorithms)
             .field("jwks", &self.inner.jwks.source)
             .field("leeway_secs", &self.inner.leeway_secs)
+            .field("required_typ", &self.inner.required_typ)
             .finish_non_exhaustive()
     }
 }
@@ -118,7 +127,7 @@ impl JwtValidator {
             jwks_uri: None,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             leeway: Duration::from_secs(30),
-            required_typ: None,
+            required_typ: Some(ACCESS_TOKEN_TYPS.map(String::from).to_vec()),
             jwks_max_age: Duration::from_secs(600),
             kid_miss_cooldown: Duration::from_secs(30),
             cache_ttl: Duration::from_secs(300),
@@ -182,7 +191,7 @@ impl JwtValidator {
                 .as_deref()
                 .is_some_and(|t| accepted.iter().any(|a| a.eq_ignore_ascii_case(t)));
             if !ok {
-                return Err(TokenError::WrongType);
+                return Err(TokenError::WrongJwtType);
             }
         }
         let kid = header.kid.as_deref();
@@ -308,15 +317,25 @@ impl JwtValidatorBuilder {
         self
     }
 
-    /// Require the JOSE `typ` header to be one of these (case-insensitive), e.g.
-    /// `["at+jwt", "application/at+jwt"]` for strict RFC 9068. Off by default since many
-    /// authorization servers send `JWT`.
+    /// Accept these JOSE `typ` header values (case-insensitive) instead of the default
+    /// [`ACCESS_TOKEN_TYPS`] (`at+jwt`, `application/at+jwt`, RFC 9068 §4): for an
+    /// issuer that marks its access tokens with another type of its own.
     pub fn require_typ<I, S>(mut self, accepted: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.required_typ = Some(accepted.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Accept a token whatever its `typ` header says, or without one. WEAKENS A CHECK:
+    /// only for an issuer that does not mark its access tokens `at+jwt` (RFC 9068 §4),
+    /// and then only when nothing else it signs with these keys (ID tokens, logout
+    /// tokens) can carry this resource as its audience, since such a JWT would be
+    /// accepted as an access token. Logged at build time.
+    pub fn allow_any_jwt_typ(mut self) -> Self {
+        self.required_typ = None;
         self
     }
 
@@ -389,6 +408,21 @@ impl JwtValidatorBuilder {
                 "JwtValidator: {a:?} is an HMAC algorithm; JWKS validation only accepts \
                  asymmetric signatures"
             )));
+        }
+        match &self.required_typ {
+            Some(accepted) if accepted.is_empty() => {
+                return Err(ConfigError::Validator(
+                    "JwtValidator: require_typ with no type would accept no token \
+                     (allow_any_jwt_typ turns the check off)"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+            None => tracing::warn!(
+                %issuer,
+                "JwtValidator: allow_any_jwt_typ: JWTs are accepted as access tokens whatever \
+                 their typ header (the RFC 9068 at+jwt check is off)"
+            ),
         }
         let source = match self.jwks_uri {
             Some(uri) => {

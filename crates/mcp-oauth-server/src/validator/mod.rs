@@ -83,6 +83,10 @@ pub enum TokenError {
     MissingClaim(&'static str),
     #[error("the token is not an access token of the accepted type")]
     WrongType,
+    /// A JWT whose `typ` header does not mark it as an access token (RFC 9068 §4: an ID
+    /// token, or a plain `JWT`); see [`JwtValidatorBuilder::allow_any_jwt_typ`].
+    #[error("the JWT typ header is not at+jwt (RFC 9068), so it is not an access token")]
+    WrongJwtType,
     #[error(
         "the access token is bound to a key (DPoP or mTLS) and cannot be used as a bearer token"
     )]
@@ -116,6 +120,9 @@ impl TokenError {
             }
             TokenError::MissingClaim(_) => "The access token lacks a required claim",
             TokenError::WrongType => "The token is not an access token of the accepted type",
+            TokenError::WrongJwtType => {
+                "The access token's JWT typ header is not at+jwt (RFC 9068 section 4)"
+            }
             TokenError::BoundToken => {
                 "The access token is sender-constrained and cannot be used as a bearer token"
             }
@@ -254,6 +261,7 @@ mod tests {
             TokenError::WrongIssuer,
             TokenError::MissingClaim("exp"),
             TokenError::WrongType,
+            TokenError::WrongJwtType,
             TokenError::BoundToken,
             TokenError::Inactive,
             TokenError::Unavailable("secret detail".into()),

@@ -3,12 +3,12 @@
 //! for a device code, the user enters the user code on another device, and the client
 //! polls the token endpoint until the user has approved (or refused, or the code expired).
 
-use crate::client_auth;
+use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::discovery::as_metadata::require_https;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::DeviceCode;
-use crate::store::{ClientRegistration, TokenSet};
+use crate::store::TokenSet;
 use crate::token::parse_token_response;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -94,18 +94,14 @@ fn number(v: &Option<serde_json::Value>) -> Option<u64> {
     }
 }
 
-/// Asks the authorization server for a device code (RFC 8628 §3.1), with the RFC 8707
-/// `resource` and the scopes.
-pub async fn start(
-    http: &HttpClient,
+/// The device authorization request (RFC 8628 §3.1): the scopes, the RFC 8707
+/// `resource`, and the client's authentication, as at the token endpoint.
+pub fn start_request(
     endpoint: &str,
-    client: &ClientRegistration,
+    client: ClientCredentials<'_>,
     scope: Option<&str>,
     resource: Option<&str>,
-) -> Result<DeviceAuthorization> {
-    let step = Step::Authorization;
-    require_https("device_authorization_endpoint", endpoint)
-        .map_err(|r| Error::rule(step, endpoint, r))?;
+) -> Result<AuthenticatedForm> {
     let mut form = Vec::new();
     if let Some(s) = scope {
         form.push(("scope".to_string(), s.to_string()));
@@ -113,8 +109,24 @@ pub async fn start(
     if let Some(r) = resource {
         form.push(("resource".to_string(), r.to_string()));
     }
+    client_auth::authenticate(Step::Authorization, endpoint, client, form)
+}
+
+/// Asks the authorization server for a device code (RFC 8628 §3.1), with the RFC 8707
+/// `resource` and the scopes.
+pub async fn start(
+    http: &HttpClient,
+    endpoint: &str,
+    client: ClientCredentials<'_>,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<DeviceAuthorization> {
+    let step = Step::Authorization;
+    require_https("device_authorization_endpoint", endpoint)
+        .map_err(|r| Error::rule(step, endpoint, r))?;
+    let request = start_request(endpoint, client, scope, resource)?;
     tracing::info!(%endpoint, "requesting a device code (RFC 8628)");
-    let fetched = client_auth::post_form(http, step, endpoint, client, form, None).await?;
+    let fetched = client_auth::post_form(http, step, endpoint, &request, None).await?;
     if !(200..300).contains(&fetched.status) {
         if let Ok(body) = crate::util::from_json_object::<OAuthErrorBody>(&fetched.body) {
             return Err(Error::OAuth {
@@ -175,6 +187,25 @@ pub async fn start(
 /// Makes the `DPoP` proof of one token request (RFC 9449), for DPoP-bound tokens.
 pub type DpopProof<'a> = &'a (dyn Fn() -> Result<String> + Send + Sync);
 
+/// One poll of the token endpoint (RFC 8628 §3.4): the device code, the RFC 8707
+/// `resource`, and the client's authentication (a new assertion each time, for
+/// `private_key_jwt`).
+pub fn poll_request(
+    token_endpoint: &str,
+    client: ClientCredentials<'_>,
+    device_code: &DeviceCode,
+    resource: Option<&str>,
+) -> Result<AuthenticatedForm> {
+    let mut form = vec![
+        ("grant_type".to_string(), GRANT_TYPE.to_string()),
+        ("device_code".to_string(), device_code.expose().to_string()),
+    ];
+    if let Some(r) = resource {
+        form.push(("resource".to_string(), r.to_string()));
+    }
+    client_auth::authenticate(Step::TokenExchange, token_endpoint, client, form)
+}
+
 /// Polls the token endpoint (RFC 8628 §3.4-3.5) until the user approves, refuses, the
 /// code expires, or `timeout` passes. `authorization_pending` waits one interval;
 /// `slow_down` adds five seconds to it.
@@ -182,7 +213,7 @@ pub type DpopProof<'a> = &'a (dyn Fn() -> Result<String> + Send + Sync);
 pub async fn poll(
     http: &HttpClient,
     token_endpoint: &str,
-    client: &ClientRegistration,
+    client: ClientCredentials<'_>,
     auth: &DeviceAuthorization,
     resource: Option<&str>,
     requested_scope: Option<&str>,
@@ -195,19 +226,9 @@ pub async fn poll(
     loop {
         // Never past the deadline, whatever the interval.
         tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
-        let mut form = vec![
-            ("grant_type".to_string(), GRANT_TYPE.to_string()),
-            (
-                "device_code".to_string(),
-                auth.device_code.expose().to_string(),
-            ),
-        ];
-        if let Some(r) = resource {
-            form.push(("resource".to_string(), r.to_string()));
-        }
+        let request = poll_request(token_endpoint, client, &auth.device_code, resource)?;
         let proof = dpop.map(|f| f()).transpose()?;
-        let fetched =
-            client_auth::post_form(http, step, token_endpoint, client, form, proof).await?;
+        let fetched = client_auth::post_form(http, step, token_endpoint, &request, proof).await?;
         match parse_token_response(
             step,
             token_endpoint,
@@ -272,6 +293,50 @@ mod tests {
                 && s.contains("30 minutes"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_authenticates_at_the_device_endpoints() {
+        use crate::assertion::{CLIENT_ASSERTION_TYPE, test_key, verify_for_tests};
+        use crate::client_auth::ClientAuthMethod;
+        use crate::store::{ClientRegistration, RegistrationKind};
+        let client = ClientRegistration {
+            issuer: "https://as.example".into(),
+            redirect_uri: String::new(),
+            client_id: "svc".into(),
+            client_secret: None,
+            client_secret_expires_at: None,
+            token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
+            kind: RegistrationKind::PreRegistered,
+            registered_at: 0,
+        };
+        let (key, public) = test_key();
+        let creds = ClientCredentials::new(&client).with_signing_key(Some(&key));
+        let start = start_request(
+            "https://as.example/device",
+            creds,
+            Some("mcp"),
+            Some("https://mcp.example/mcp"),
+        )
+        .unwrap();
+        let code = DeviceCode::new("dev-code");
+        let polls =
+            [1, 2].map(|_| poll_request("https://as.example/token", creds, &code, None).unwrap());
+        let mut jtis = std::collections::HashSet::new();
+        for AuthenticatedForm { form, basic } in std::iter::once(start).chain(polls) {
+            assert!(basic.is_none());
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            assert_eq!(get("client_id"), Some("svc"));
+            assert_eq!(get("client_assertion_type"), Some(CLIENT_ASSERTION_TYPE));
+            // Addressed to the issuer, whichever endpoint the request goes to.
+            let claims = verify_for_tests(
+                get("client_assertion").unwrap(),
+                &public,
+                "https://as.example",
+            );
+            jtis.insert(claims["jti"].to_string());
+        }
+        assert_eq!(jtis.len(), 3, "a new assertion for every request");
     }
 
     #[test]

@@ -316,7 +316,15 @@ impl OAuthClient {
             loopback::redirect_uri_for(&self.config.redirect, &self.config.server_url)?;
         let mut client = self.client_for(discovery, &redirect_uri).await?;
         let resource = discovery.resource.as_deref();
-        let auth = match device::start(&self.http, &endpoint, &client, scope, resource).await {
+        let auth = match device::start(
+            &self.http,
+            &endpoint,
+            self.credentials(&client),
+            scope,
+            resource,
+        )
+        .await
+        {
             Err(e)
                 if client.kind == RegistrationKind::Dynamic
                     && matches!(
@@ -334,7 +342,14 @@ impl OAuthClient {
                 };
                 blocking(move || store.remove_client(&key)).await?;
                 client = self.client_for(discovery, &redirect_uri).await?;
-                device::start(&self.http, &endpoint, &client, scope, resource).await?
+                device::start(
+                    &self.http,
+                    &endpoint,
+                    self.credentials(&client),
+                    scope,
+                    resource,
+                )
+                .await?
             }
             other => other?,
         };
@@ -360,7 +375,7 @@ impl OAuthClient {
         let tokens = device::poll(
             &self.http,
             &token_endpoint,
-            &client,
+            self.credentials(&client),
             &auth,
             resource,
             scope,

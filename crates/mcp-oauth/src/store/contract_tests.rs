@@ -14,7 +14,7 @@ pub(crate) fn client(issuer: &str) -> ClientRegistration {
         client_id: "client-123".into(),
         client_secret: Some(ClientSecret::new("client-secret-value")),
         client_secret_expires_at: Some(0),
-        token_endpoint_auth_method: "client_secret_basic".into(),
+        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
         kind: RegistrationKind::Dynamic,
         registered_at: 1_700_000_000,
     }

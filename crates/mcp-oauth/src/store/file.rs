@@ -13,8 +13,15 @@
 //! Every write goes to a temporary file in the same directory (created 0600 before any
 //! byte is written), is flushed to disk, renamed over the target, and the directory is
 //! then flushed too: a crash leaves either the old or the new file, never a mix. Files
-//! are never truncated in place. On Windows, the Unix modes do not apply; the files are
-//! protected by the ACL of the (per-user) directory they live in.
+//! are never truncated in place.
+//!
+//! Only the current user may reach the credentials: on Unix, every directory of the
+//! store must belong to the user running mcp-oauth (another owner is refused: it could
+//! read the tokens, or plant a record that sends them elsewhere) and is made 0700 when
+//! group or others have access to it (with a warning); files are opened without
+//! following symbolic links (a link in place of a file is refused). On Windows, the Unix
+//! modes do not apply; the files are protected by the ACL of the (per-user) directory
+//! they live in.
 //!
 //! ```
 //! use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
@@ -67,8 +74,9 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// A store rooted at `dir`. Nothing is touched until the first write or lock; the
-    /// directory (and its parents) are then created with mode 0700.
+    /// A store rooted at `dir`. Nothing is created until the first write or lock; the
+    /// directory (and its parents) are then created with mode 0700. Every access checks
+    /// the existing directories (see the [module docs](self)).
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
@@ -99,9 +107,19 @@ impl FileStore {
 
     /// Creates (or checks) `<dir>` and `<dir>/<sub>`, both private.
     fn ensure_dirs(&self, sub: &str) -> Result<PathBuf> {
-        ensure_private_dir(&self.dir, false)?;
+        ensure_private_dir(&self.dir)?;
         let path = self.dir.join(sub);
-        ensure_private_dir(&path, true)?;
+        ensure_private_dir(&path)?;
+        Ok(path)
+    }
+
+    /// Before a read: checks `<dir>` and `<dir>/<sub>` where they exist (creating
+    /// nothing), so that nothing is read from a directory another user controls.
+    fn check_dirs(&self, sub: &str) -> Result<PathBuf> {
+        let path = self.dir.join(sub);
+        if check_private_dir(&self.dir)? {
+            check_private_dir(&path)?;
+        }
         Ok(path)
     }
 
@@ -110,6 +128,7 @@ impl FileStore {
         K: Serialize + DeserializeOwned + PartialEq,
         V: DeserializeOwned,
     {
+        self.check_dirs(kind.subdir())?;
         let path = self.path_in(kind.subdir(), &file_name(key)?, "json");
         let Some(bytes) = read_file(&path)? else {
             return Ok(None);
@@ -143,7 +162,7 @@ impl FileStore {
     where
         K: Serialize + DeserializeOwned + PartialEq,
     {
-        let dir = self.dir.join(kind.subdir());
+        let dir = self.check_dirs(kind.subdir())?;
         let path = dir.join(format!("{}.json", file_name(key)?));
         let Some(bytes) = read_file(&path)? else {
             return Ok(false);
@@ -196,7 +215,7 @@ impl CredentialStore for FileStore {
     /// skipped with a warning (this feeds `status`, which should still show the rest);
     /// `load` of the same key reports the problem as an error.
     fn list(&self) -> Result<Vec<(CredentialKey, CredentialRecord)>> {
-        let dir = self.dir.join(CREDENTIALS_DIR);
+        let dir = self.check_dirs(CREDENTIALS_DIR)?;
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -317,9 +336,8 @@ impl FileStore {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let file = options
-            .open(&path)
-            .map_err(|e| io_err(&path, "opening the lock file", &e))?;
+        let file = open_no_follow(&mut options, &path)
+            .map_err(|e| open_err(&path, "opening the lock file", &e))?;
         Ok((path, file))
     }
 }
@@ -398,12 +416,40 @@ fn file_name_matches<K: Serialize>(key: &K, stem: &str) -> bool {
     file_name(key).is_ok_and(|n| n == stem)
 }
 
+/// Opens `path` with `options`, without following a symbolic link in its place: a link
+/// there was put by someone else (mcp-oauth writes by rename, which replaces a link), to
+/// make us read or lock a file of their choosing. On Unix the kernel refuses to follow
+/// it (`O_NOFOLLOW`); [`open_err`] tells that refusal apart from other errors.
+fn open_no_follow(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The bits of an `int` flag: the conversion cannot wrap.
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    options.open(path)
+}
+
+/// The error of a failed [`open_no_follow`]: a symbolic link is named as such (the
+/// kernel's `ELOOP` reads "too many levels of symbolic links").
+fn open_err(path: &Path, doing: &str, e: &io::Error) -> Error {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        store_err(
+            path,
+            "is a symbolic link, which mcp-oauth does not follow in its store (whoever made it \
+             could point it at a file of their choosing); delete the link and log in again",
+        )
+    } else {
+        io_err(path, doing, e)
+    }
+}
+
 /// Reads a whole (small) file; `None` when it does not exist.
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
+    let file = match open_no_follow(OpenOptions::new().read(true), path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path, "reading", &e)),
+        Err(e) => return Err(open_err(path, "reading", &e)),
     };
     #[cfg(unix)]
     if let Ok(meta) = file.metadata() {
@@ -584,15 +630,42 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Makes sure `path` is a directory only its owner can enter. Created with mode 0700.
-/// An existing one that is more open is tightened when `tighten` (the store's own
-/// subdirectories) or else only reported (the store root may be a directory the user
-/// chose through `MCP_OAUTH_HOME`).
-fn ensure_private_dir(path: &Path, tighten: bool) -> Result<()> {
+/// Makes sure `path` is a private directory of the current user (see
+/// [`check_private_dir`]), creating it (and its parents) with mode 0700 when missing.
+fn ensure_private_dir(path: &Path) -> Result<()> {
+    if check_private_dir(path)? {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .map_err(|e| io_err(path, "creating", &e))?;
+    // The umask may have removed bits we need (it cannot have added any).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_err(path, "setting permissions on", &e))?;
+    }
+    Ok(())
+}
+
+/// Checks an existing store directory: it must be a directory that belongs to the current
+/// user, and it is made 0700 when group or others have access. The store root gets the
+/// same treatment as its subdirectories, also when `MCP_OAUTH_HOME` chose it: it holds
+/// the same secrets. `Ok(false)` when it does not exist.
+fn check_private_dir(path: &Path) -> Result<bool> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            check_dir_mode(path, &meta, tighten);
-            Ok(())
+            check_dir_owner(path, &meta)?;
+            make_dir_private(path, &meta)?;
+            Ok(true)
         }
         Ok(_) => Err(store_err(
             path,
@@ -600,62 +673,63 @@ fn ensure_private_dir(path: &Path, tighten: bool) -> Result<()> {
                 "exists but is not a directory; move it away or set {HOME_ENV} to another directory"
             ),
         )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut builder = fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                builder.mode(0o700);
-            }
-            builder
-                .create(path)
-                .map_err(|e| io_err(path, "creating", &e))?;
-            // The umask may have removed bits we need (it cannot have added any).
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                fs::set_permissions(path, fs::Permissions::from_mode(0o700))
-                    .map_err(|e| io_err(path, "setting permissions on", &e))?;
-            }
-            Ok(())
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_err(path, "accessing", &e)),
     }
 }
 
+/// Refuses a directory of another user: its owner could read the credentials, or replace
+/// them with a record that sends our secrets to a server of their choosing.
 #[cfg(unix)]
-fn check_dir_mode(path: &Path, meta: &fs::Metadata, tighten: bool) {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 == 0 {
-        return;
+fn check_dir_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() == me {
+        return Ok(());
     }
-    if tighten {
-        match fs::set_permissions(path, fs::Permissions::from_mode(0o700)) {
-            Ok(()) => tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{mode:o}"),
-                "credential store directory was accessible to other users; changed its mode to 700"
-            ),
-            Err(e) => tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{mode:o}"),
-                error = %e,
-                "credential store directory is accessible to other users and could not be changed; run `chmod 700` on it"
-            ),
-        }
-    } else {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format_args!("{mode:o}"),
-            "credential store directory is accessible to other users; consider `chmod 700` on it"
-        );
-    }
+    Err(store_err(
+        path,
+        format!(
+            "belongs to another user (uid {}; mcp-oauth runs as uid {me}), who could read or \
+             replace the credentials kept there; set {HOME_ENV} to a directory of your own, or \
+             have the directory removed or given to you (`chown`)",
+            meta.uid()
+        ),
+    ))
 }
 
 #[cfg(not(unix))]
-fn check_dir_mode(_path: &Path, _meta: &fs::Metadata, _tighten: bool) {}
+fn check_dir_owner(_path: &Path, _meta: &fs::Metadata) -> Result<()> {
+    Ok(())
+}
+
+/// Takes group and other access away from a store directory, with a warning.
+#[cfg(unix)]
+fn make_dir_private(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(|e| {
+        io_err(
+            path,
+            "making the credential store directory private (`chmod 700`)",
+            &e,
+        )
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        mode = format_args!("{mode:o}"),
+        "credential store directory was accessible to other users; changed its mode to 700"
+    );
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_dir_private(_path: &Path, _meta: &fs::Metadata) -> Result<()> {
+    Ok(())
+}
 
 fn store_err(path: &Path, message: impl Into<String>) -> Error {
     Error::Store {
@@ -903,6 +977,132 @@ mod tests {
         assert_eq!(mode(&cred_path(&store, &key)), 0o600);
     }
 
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_store_root_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        fs::create_dir(store.dir()).unwrap();
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        assert_eq!(
+            format!("{:o}", mode(store.dir())),
+            "700",
+            "tightened by a write"
+        );
+        // A read tightens it too: it is the same directory, with the same secrets.
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(store.load(&key).unwrap().is_some());
+        assert_eq!(
+            format!("{:o}", mode(store.dir())),
+            "700",
+            "tightened by a read"
+        );
+    }
+
+    /// A directory that belongs to another user: as root, a fresh one given to `nobody`;
+    /// otherwise `/`, which belongs to root.
+    #[cfg(unix)]
+    fn directory_of_another_user(tmp: &Path) -> PathBuf {
+        if rustix::process::geteuid().is_root() {
+            let dir = tmp.join("foreign");
+            fs::create_dir(&dir).unwrap();
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+            dir
+        } else {
+            PathBuf::from("/")
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn store_of_another_user_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let foreign = directory_of_another_user(tmp.path());
+        let store = FileStore::new(foreign.clone());
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let save = store.save(&key, &record("https://mcp.example.com/mcp", "at"));
+        let load = store.load(&key);
+        for err in [save.unwrap_err(), load.unwrap_err()] {
+            let (p, message) = store_error(err);
+            assert_eq!(p, foreign.display().to_string());
+            assert!(
+                message.contains("belongs to another user") && message.contains(HOME_ENV),
+                "{message}"
+            );
+        }
+        assert!(
+            !foreign.join("credentials").exists(),
+            "nothing written there"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn subdirectory_of_another_user_is_refused() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: only root can give a directory to another user");
+            return;
+        }
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        let sub = store.dir().join(CREDENTIALS_DIR);
+        std::os::unix::fs::chown(&sub, Some(65534), Some(65534)).unwrap();
+        let (p, message) = store_error(store.load(&key).unwrap_err());
+        assert_eq!(p, sub.display().to_string());
+        assert!(message.contains("belongs to another user"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_store_files_are_refused() {
+        let (tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at"))
+            .unwrap();
+        // The credential file, moved elsewhere and replaced by a link to it.
+        let path = cred_path(&store, &key);
+        let elsewhere = tmp.path().join("planted.json");
+        fs::rename(&path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        let (p, message) = store_error(store.load(&key).unwrap_err());
+        assert_eq!(p, path.display().to_string());
+        assert!(
+            message.contains("symbolic link") && message.contains("delete the link"),
+            "{message}"
+        );
+        assert!(store.list().unwrap().is_empty(), "list skips it");
+        // A write replaces the link itself; the file it pointed to is left alone.
+        let planted = fs::read(&elsewhere).unwrap();
+        store
+            .save(&key, &record("https://mcp.example.com/mcp", "at2"))
+            .unwrap();
+        assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(fs::read(&elsewhere).unwrap(), planted);
+
+        // The lock file, likewise.
+        let lock = store.path_in(LOCKS_DIR, &file_name(&key).unwrap(), "lock");
+        fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+        let err = store.lock(&key).expect_err("a linked lock file is refused");
+        let (p, message) = store_error(err);
+        assert_eq!(p, lock.display().to_string());
+        assert!(message.contains("symbolic link"), "{message}");
+    }
+
     #[test]
     fn corrupt_file_is_a_clear_error() {
         let (_tmp, store) = store();
@@ -962,6 +1162,31 @@ mod tests {
         let (p, message) = store_error(store.load_client(&ck).unwrap_err());
         assert_eq!(p, path.display().to_string());
         assert!(message.contains("delete the file"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_auth_method_in_a_stored_client_is_named() {
+        let (_tmp, store) = store();
+        let ck = ClientKey {
+            issuer: "https://auth.example.com".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+        };
+        store
+            .save_client(&ck, &client("https://auth.example.com"))
+            .unwrap();
+        let path = store.path_in(CLIENTS_DIR, &file_name(&ck).unwrap(), "json");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""token_endpoint_auth_method": "client_secret_basic""#));
+        fs::write(
+            &path,
+            text.replace("client_secret_basic", "tls_client_auth"),
+        )
+        .unwrap();
+        let (_, message) = store_error(store.load_client(&ck).unwrap_err());
+        assert!(
+            message.contains("token_endpoint_auth_method tls_client_auth is not supported"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod memory;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
+pub use crate::client_auth::ClientAuthMethod;
 use crate::error::Result;
 use crate::secret::{AccessToken, ClientSecret, DpopKeyMaterial, RefreshToken};
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,9 @@ pub struct ClientRegistration {
     /// Unix seconds; `None` or 0 means it does not expire (RFC 7591 §3.2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<u64>,
-    /// `none`, `client_secret_basic` or `client_secret_post`.
-    pub token_endpoint_auth_method: String,
+    /// How the client authenticates; stored as its registered name (`none`,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`).
+    pub token_endpoint_auth_method: ClientAuthMethod,
     pub kind: RegistrationKind,
     /// Unix seconds.
     pub registered_at: u64,
