@@ -1,8 +1,12 @@
 //! `mcp-oauth`: OAuth for remote MCP servers from the command line.
 
+// Results go through `out` (a closed stdout must not panic).
+#![deny(clippy::print_stdout)]
+
 mod commands;
 mod config_file;
 mod headers;
+mod out;
 mod proxy;
 mod settings;
 mod ui;
@@ -100,6 +104,9 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output has gone (`| head -1`): nobody is left to tell, and
+        // what the command did before printing (a login's tokens) is done.
+        Err(e) if out::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             ui::print_error(&e);
             ExitCode::from(ui::exit_code(&e))

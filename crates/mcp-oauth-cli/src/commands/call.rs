@@ -1,5 +1,6 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::AnnouncingBrowser;
 use anyhow::Context;
@@ -66,12 +67,15 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         None => {
             let tools = mcp.list_tools().await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&tools)?);
+                out::line(serde_json::to_string_pretty(&tools)?)?;
             } else {
                 for t in &tools {
                     let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("?");
                     let desc = t.get("description").and_then(|v| v.as_str()).unwrap_or("");
-                    println!("{name}\t{}", desc.lines().next().unwrap_or(""));
+                    out::line(format_args!(
+                        "{name}\t{}",
+                        desc.lines().next().unwrap_or("")
+                    ))?;
                 }
             }
             Ok(())
@@ -79,9 +83,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         Some(tool) => {
             let res = mcp.call_tool(tool, arguments).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&res)?);
+                out::line(serde_json::to_string_pretty(&res)?)?;
             } else {
-                println!("{}", mcp_oauth::mcp::text_content(&res));
+                out::line(mcp_oauth::mcp::text_content(&res))?;
             }
             if res.get("isError").and_then(|v| v.as_bool()) == Some(true) {
                 Err(anyhow::anyhow!("the tool {tool} reported an error"))

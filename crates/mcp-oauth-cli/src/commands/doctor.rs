@@ -1,6 +1,7 @@
 //! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
 
 use super::common;
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
@@ -79,14 +80,11 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out::line(serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!(
-            "{}",
-            report.render(Style {
-                color: ui::color_stdout()
-            })
-        );
+        out::text(&report.render(Style {
+            color: ui::color_stdout(),
+        }))?;
     }
     let fails = report.must_violations();
     let login_failed = report.login.as_ref().is_some_and(|l| !l.ok);

@@ -1,6 +1,7 @@
 //! `mcp-oauth login <URL>`: authorize now.
 
 use super::common::{self, CredentialSummary};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
 use clap::Args;
@@ -71,9 +72,9 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["adopted"] = serde_json::Value::Bool(outcome.adopted);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out::line(serde_json::to_string_pretty(&v)?)?;
     } else {
-        print_summary(&summary, outcome.adopted);
+        print_summary(&summary, outcome.adopted)?;
     }
     if !summary.refresh_token {
         ui::warn(&format!(
@@ -86,18 +87,18 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn print_summary(s: &CredentialSummary, adopted: bool) {
+pub fn print_summary(s: &CredentialSummary, adopted: bool) -> Result<(), out::OutputError> {
     let who = match &s.profile {
         Some(p) => format!("{} (profile {p})", s.server_url),
         None => s.server_url.clone(),
     };
     if adopted {
-        println!(
+        out::line(format_args!(
             "{} {who} (another process had just logged in; its credential is used)",
             bold_out("Logged in to")
-        );
+        ))?;
     } else {
-        println!("{} {who}", bold_out("Logged in to"));
+        out::line(format_args!("{} {who}", bold_out("Logged in to")))?;
     }
     let scope = match (&s.scope, &s.requested_scope) {
         (Some(g), _) => g.clone(),
@@ -125,6 +126,7 @@ pub fn print_summary(s: &CredentialSummary, adopted: bool) {
         ),
     ];
     for (k, v) in rows {
-        println!("  {k:<21} {v}");
+        out::line(format_args!("  {k:<21} {v}"))?;
     }
+    Ok(())
 }

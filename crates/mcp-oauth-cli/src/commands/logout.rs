@@ -1,6 +1,7 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
 use super::common::{self, same_server};
+use crate::out;
 use crate::ui::{self, CliError};
 use clap::Args;
 use mcp_oauth::revocation::{self, RevocationReport, TokenRevocation};
@@ -64,11 +65,11 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         .collect();
     if keys.is_empty() {
         if args.json {
-            println!("[]");
+            out::line("[]")?;
         } else {
             match &args.url {
-                Some(u) => println!("Not logged in to {u}; nothing to do."),
-                None => println!("No stored credentials; nothing to do."),
+                Some(u) => out::line(format_args!("Not logged in to {u}; nothing to do."))?,
+                None => out::line("No stored credentials; nothing to do.")?,
             }
         }
         return Ok(());
@@ -96,7 +97,7 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         let deleted = tokio::task::spawn_blocking(move || s.remove(&k)).await??;
         drop(lock);
         if !args.json {
-            describe(&key, revocation.as_ref(), &record.tokens.expires_at);
+            describe(&key, revocation.as_ref(), &record.tokens.expires_at)?;
         }
         outcomes.push(Outcome {
             server_url: key.server_url.clone(),
@@ -106,7 +107,7 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        out::line(serde_json::to_string_pretty(&outcomes)?)?;
     }
     if incomplete > 0 {
         return Err(CliError {
@@ -121,43 +122,50 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(key: &CredentialKey, r: Option<&RevocationReport>, expires_at: &Option<u64>) {
+fn describe(
+    key: &CredentialKey,
+    r: Option<&RevocationReport>,
+    expires_at: &Option<u64>,
+) -> Result<(), out::OutputError> {
     let who = match &key.profile {
         Some(p) => format!("{} (profile {p})", key.server_url),
         None => key.server_url.clone(),
     };
-    println!("Logged out of {who}: stored credential deleted.");
+    out::line(format_args!(
+        "Logged out of {who}: stored credential deleted."
+    ))?;
     let Some(r) = r else {
-        println!("  not revoked (--no-revoke)");
-        return;
+        return out::line("  not revoked (--no-revoke)");
     };
     let Some(endpoint) = &r.endpoint else {
         let until = expires_at
             .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
             .unwrap_or_default();
-        println!(
+        return out::line(format_args!(
             "  the authorization server offers no revocation endpoint: the tokens stay valid until they \
              expire{until}"
-        );
-        return;
+        ));
     };
     for (name, t) in [
         ("refresh token", &r.refresh_token),
         ("access token", &r.access_token),
     ] {
         match t {
-            TokenRevocation::Revoked => println!("  {name} revoked at {endpoint}"),
+            TokenRevocation::Revoked => out::line(format_args!("  {name} revoked at {endpoint}"))?,
             TokenRevocation::Absent => {}
-            TokenRevocation::NotOffered => println!("  {name}: no revocation endpoint"),
+            TokenRevocation::NotOffered => {
+                out::line(format_args!("  {name}: no revocation endpoint"))?
+            }
             TokenRevocation::Unsupported(why) => {
                 let until = expires_at
                     .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
                     .unwrap_or_default();
-                println!(
+                out::line(format_args!(
                     "  {name}: the authorization server cannot revoke it ({why}); it stays valid until it expires{until}"
-                )
+                ))?
             }
-            TokenRevocation::Failed(e) => println!("  {name} NOT revoked: {e}"),
+            TokenRevocation::Failed(e) => out::line(format_args!("  {name} NOT revoked: {e}"))?,
         }
     }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `mcp-oauth status [URL]`: what is stored.
 
 use super::common::{self, CredentialSummary, same_server};
+use crate::out;
 use crate::ui::{self, bold_out};
 use clap::Args;
 use mcp_oauth::store::CredentialStore;
@@ -38,15 +39,18 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         .map(|(k, r)| CredentialSummary::new(k, r))
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out::line(serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     if rows.is_empty() {
         match &args.url {
-            Some(u) => {
-                println!("No stored credentials for {u}. Log in with `mcp-oauth login {u}`.")
-            }
-            None => println!("No stored credentials (store: {}).", dir.display()),
+            Some(u) => out::line(format_args!(
+                "No stored credentials for {u}. Log in with `mcp-oauth login {u}`."
+            ))?,
+            None => out::line(format_args!(
+                "No stored credentials (store: {}).",
+                dir.display()
+            ))?,
         }
         return Ok(());
     }
@@ -99,13 +103,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    println!(
-        "{}",
-        bold_out(&line(header.iter().map(|h| h.to_string()).collect()))
-    );
+    out::line(bold_out(&line(
+        header.iter().map(|h| h.to_string()).collect(),
+    )))?;
     for row in table {
-        println!("{}", line(row.to_vec()));
+        out::line(line(row.to_vec()))?;
     }
-    println!("\nStore: {}", dir.display());
+    out::line(format_args!("\nStore: {}", dir.display()))?;
     Ok(())
 }

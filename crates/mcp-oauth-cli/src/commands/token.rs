@@ -1,6 +1,7 @@
 //! `mcp-oauth token <URL>`: a valid access token for scripts.
 
 use super::common;
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, with_hint};
 use clap::Args;
@@ -35,12 +36,9 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     if let Some(value) = &resolved.static_authorization {
         // The configured credential is this server's token.
         if args.header {
-            println!("Authorization: {value}");
+            out::line(format_args!("Authorization: {value}"))?;
         } else {
-            println!(
-                "{}",
-                value.split_once(' ').map_or(value.as_str(), |(_, t)| t)
-            );
+            out::line(value.split_once(' ').map_or(value.as_str(), |(_, t)| t))?;
         }
         return Ok(());
     }
@@ -97,9 +95,12 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         "Bearer"
     };
     if args.header {
-        println!("Authorization: {scheme} {}", tokens.access_token.expose());
+        out::line(format_args!(
+            "Authorization: {scheme} {}",
+            tokens.access_token.expose()
+        ))?;
     } else {
-        println!("{}", tokens.access_token.expose());
+        out::line(tokens.access_token.expose())?;
     }
     Ok(())
 }

@@ -1,0 +1,314 @@
+//! What a new user trips over (issue 18), through the real binary against `mcp-oauth
+//! demo --serve --port 0` (its browser: `tests/browser.sh`, curl following redirects) or
+//! no server at all: a closed stdout, usage errors, `--args` sources, a second `login`,
+//! a corrupted store, and terminal escapes in what a server says.
+#![cfg(unix)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod support;
+use support::{PROXY_VARS, REQUIRE_ENV};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A private home (store, configuration) for one test.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(name: &str) -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mcp-oauth-new-user-{name}."))
+            .tempdir()
+            .expect("tempdir");
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path().join("store")
+    }
+
+    fn browser_log(&self) -> PathBuf {
+        self.path().join("browser.log")
+    }
+
+    /// `mcp-oauth <args>` with this home, the headless browser, no proxies, no colours,
+    /// no desktop.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        for var in PROXY_VARS {
+            c.env_remove(var);
+        }
+        c.args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("MCP_OAUTH_PROFILE")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_TTY")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env("NO_COLOR", "1")
+            .env("HOME", self.path())
+            .env("MCP_OAUTH_HOME", self.store())
+            .env("MCP_OAUTH_CONFIG", self.path().join("config.toml"))
+            .env("BROWSER", repo_root().join("tests/browser.sh"))
+            .env("BROWSER_LOG", self.browser_log());
+        c
+    }
+
+    /// Runs to the end with stdin from `input`, stdout and stderr captured.
+    fn run_with_input(&self, args: &[&str], input: &[u8]) -> Out {
+        let mut cmd = self.cmd(args);
+        run(&mut cmd, input)
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with_input(args, b"")
+    }
+
+    fn browser_opens(&self) -> usize {
+        std::fs::read_to_string(self.browser_log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" open url="))
+            .count()
+    }
+}
+
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(cmd: &mut Command, input: &[u8]) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mcp-oauth");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = read_all(child.stdout.take().expect("stdout"));
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    Out {
+        status,
+        stdout: out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
+fn read_all(mut stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
+}
+
+fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mcp-oauth did not finish within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// `mcp-oauth demo --serve --port 0`, killed when dropped.
+struct Demo {
+    child: Child,
+    mcp_url: String,
+    issuer: String,
+}
+
+impl Demo {
+    /// `None` (after a notice) when curl, which `tests/browser.sh` needs, is missing.
+    fn start(home: &Home, test: &str) -> Option<Demo> {
+        if !have_curl() {
+            assert!(
+                std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+                "curl (for tests/browser.sh) is missing but {REQUIRE_ENV}=1"
+            );
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "SKIPPED {test}: curl (tests/browser.sh) is not on PATH"
+            );
+            return None;
+        }
+        let mut child = home
+            .cmd(&["demo", "--serve", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mcp-oauth demo --serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so the server never blocks.
+                    continue;
+                }
+            }
+        });
+        let (mut mcp_url, mut issuer) = (String::new(), String::new());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let value = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            };
+            if let Some(u) = value("MCP server:") {
+                mcp_url = u;
+            } else if let Some(u) = value("Authorization server:") {
+                issuer = u;
+            } else if line == "Requests, as they arrive:" {
+                break;
+            }
+        }
+        assert!(
+            mcp_url.starts_with("http://127.0.0.1:") && issuer.starts_with("http://127.0.0.1:"),
+            "demo --serve printed no banner"
+        );
+        Some(Demo {
+            child,
+            mcp_url,
+            issuer,
+        })
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have_curl() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `args` with stdout a pipe whose read end is already closed (`| head -0`, with
+/// no race: every write fails with EPIPE).
+fn run_with_closed_stdout(home: &Home, args: &[&str]) -> Out {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = home
+        .cmd(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mcp-oauth");
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    Out {
+        status,
+        stdout: String::new(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
+fn stored_servers(home: &Home) -> Vec<Value> {
+    let o = home.run(&["status", "--json"]);
+    assert!(o.status.success(), "{o}");
+    serde_json::from_str::<Value>(&o.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {o}"))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------ 1. a closed stdout
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let home = Home::new("pipe");
+    let Some(demo) = Demo::start(&home, "a_closed_stdout_ends_every_command_quietly") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let quiet = |args: &[&str]| {
+        let o = run_with_closed_stdout(&home, args);
+        assert!(
+            o.code() != Some(101) && !o.stderr.contains("panicked"),
+            "mcp-oauth {args:?} with a closed stdout: {o}"
+        );
+        assert!(o.status.success(), "mcp-oauth {args:?}: {o}");
+        o
+    };
+    // `login | …` has stored the tokens before it printed anything.
+    quiet(&["login", url]);
+    let stored = stored_servers(&home);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["server_url"], url);
+    quiet(&["status"]);
+    quiet(&["status", "--json"]);
+    quiet(&["token", url]);
+    quiet(&["call", url]);
+    quiet(&["call", url, "whoami"]);
+    quiet(&["doctor", url]);
+    quiet(&["completions", "bash"]);
+    quiet(&["logout", url]);
+    assert!(stored_servers(&home).is_empty(), "logout did its work");
+    quiet(&["logout", url]);
+    assert_eq!(home.browser_opens(), 1);
+    let _ = demo.issuer;
+}
