@@ -3,6 +3,7 @@
 // Results go through `out` (a closed stdout must not panic).
 #![deny(clippy::print_stdout)]
 
+mod args;
 mod commands;
 mod config_file;
 mod headers;

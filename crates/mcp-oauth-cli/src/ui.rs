@@ -216,18 +216,69 @@ pub fn with_hint(e: anyhow::Error, server_url: &str) -> anyhow::Error {
     if e.downcast_ref::<CliError>().is_some() {
         return e;
     }
+    if let Some(line) = connect_line(&e) {
+        return anyhow::Error::new(CliError {
+            message: line,
+            hint: Some(CONNECT_HINT.into()),
+            code: exit::FAILURE,
+        });
+    }
     let hint = hint_for(&e, server_url);
+    anyhow::Error::new(CliError {
+        message: in_words(&e),
+        hint,
+        code: exit::FAILURE,
+    })
+}
+
+/// What to do when a connection failed.
+pub const CONNECT_HINT: &str =
+    "check the URL, and that the server is running and reachable from here";
+
+/// A failed connection in one line, if `e` is one.
+fn connect_line(e: &anyhow::Error) -> Option<String> {
+    match e.downcast_ref()? {
+        mcp_oauth::Error::Transport { url, message, .. } => connect_failure(url, message),
+        _ => None,
+    }
+}
+
+/// The message of `e` with its causes, except that a failed connection is one line
+/// ("could not connect to URL: connection refused"): the HTTP library's chain of causes
+/// says the same five times over, so it is logged at -v only.
+fn in_words(e: &anyhow::Error) -> String {
+    if let Some(line) = connect_line(e) {
+        return line;
+    }
     let mut message = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
         message.push_str(&format!("\n  caused by: {s}"));
         src = s.source();
     }
-    anyhow::Error::new(CliError {
-        message,
-        hint,
-        code: exit::FAILURE,
-    })
+    message
+}
+
+/// "could not connect to URL: connection refused" when `detail` (an HTTP client's
+/// error chain) is one of the common connection failures; the detail goes to the log
+/// (-v).
+pub fn connect_failure(url: &str, detail: &str) -> Option<String> {
+    const KNOWN: &[(&str, &str)] = &[
+        ("connection refused", "connection refused"),
+        ("dns error", "the host name does not resolve"),
+        ("failed to lookup address", "the host name does not resolve"),
+        (
+            "name or service not known",
+            "the host name does not resolve",
+        ),
+        ("no route to host", "no route to the host"),
+        ("network is unreachable", "the network is unreachable"),
+        ("connection reset", "the connection was reset"),
+    ];
+    let lower = detail.to_ascii_lowercase();
+    let (_, words) = KNOWN.iter().find(|(k, _)| lower.contains(k))?;
+    tracing::info!(%url, detail, "connection failed");
+    Some(format!("could not connect to {url}: {words}"))
 }
 
 fn hint_for(e: &anyhow::Error, url: &str) -> Option<String> {
@@ -270,12 +321,7 @@ pub fn print_error(e: &anyhow::Error) {
         }
         return;
     }
-    eprintln!("{} {e}", paint("1;31", "error:"));
-    let mut src = e.source();
-    while let Some(s) = src {
-        eprintln!("  caused by: {s}");
-        src = s.source();
-    }
+    eprintln!("{} {}", paint("1;31", "error:"), in_words(e));
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {

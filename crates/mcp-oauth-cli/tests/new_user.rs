@@ -312,3 +312,96 @@ fn a_closed_stdout_ends_every_command_quietly() {
     assert_eq!(home.browser_opens(), 1);
     let _ = demo.issuer;
 }
+
+// ------------------------------------------- 7. usage errors, in the user's words
+
+#[test]
+fn a_bad_server_url_is_a_usage_error_in_words() {
+    let home = Home::new("usage");
+    let rule =
+        "notaurl is not a URL: an MCP server URL starts with https:// (or http:// for loopback)";
+    for args in [
+        &["login", "notaurl"][..],
+        &["token", "notaurl"],
+        &["call", "notaurl", "echo"],
+        &["doctor", "notaurl"],
+        &["status", "notaurl"],
+        &["logout", "notaurl"],
+        &["proxy", "notaurl"],
+    ] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(2), "mcp-oauth {args:?}: {o}");
+        assert!(o.stderr.contains(rule), "mcp-oauth {args:?}: {o}");
+        assert!(
+            !o.stderr.contains("builder error") && !o.stderr.contains("relative URL"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    let o = home.run(&["login", "example.com/mcp"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains("(did you mean https://example.com/mcp?)"),
+        "{o}"
+    );
+    let o = home.run(&["login", "ftp://example.com/mcp"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("its scheme is ftp"), "{o}");
+}
+
+#[test]
+fn bad_tool_arguments_are_a_usage_error() {
+    let home = Home::new("args");
+    // An unroutable server: the arguments are refused before any request.
+    let url = "http://127.0.0.1:9/mcp";
+    let o = home.run(&["call", url, "echo", "--args", "nope"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains("--args nope is not JSON (") && o.stderr.contains("a JSON object"),
+        "{o}"
+    );
+    let o = home.run(&["call", url, "echo", "--args", "[1]"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--args [1] is JSON but not an object (an array)"),
+        "{o}"
+    );
+    assert!(!o.stderr.contains("could not connect"), "{o}");
+}
+
+#[test]
+fn a_refused_connection_is_one_line() {
+    let home = Home::new("refused");
+    let url = "http://127.0.0.1:9/mcp";
+    let line = "error: could not connect to http://127.0.0.1:9/mcp: connection refused\n";
+    for args in [&["login", url][..], &["call", url], &["call", url, "echo"]] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(1), "mcp-oauth {args:?}: {o}");
+        assert!(o.stderr.starts_with(line), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr
+                .contains("next: check the URL, and that the server is running"),
+            "mcp-oauth {args:?}: {o}"
+        );
+        assert_eq!(o.stderr.lines().count(), 2, "mcp-oauth {args:?}: {o}");
+    }
+    // The HTTP client's detail is kept for -v.
+    let o = home.run(&["-v", "call", url]);
+    assert!(o.stderr.contains("tcp connect error"), "{o}");
+}
+
+#[test]
+fn traces_say_a_challenge_in_words() {
+    let home = Home::new("trace");
+    let Some(demo) = Demo::start(&home, "traces_say_a_challenge_in_words") else {
+        return;
+    };
+    let o = home.run(&["-vv", "login", &demo.mcp_url]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stderr
+            .contains(r#"parsed challenge: resource_metadata=\"http://127.0.0.1:"#),
+        "{o}"
+    );
+    assert!(!o.stderr.contains("BearerChallenge"), "{o}");
+}

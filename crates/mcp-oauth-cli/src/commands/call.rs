@@ -1,9 +1,9 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
+use crate::args::{Check, server_url, tool_args};
 use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::AnnouncingBrowser;
-use anyhow::Context;
 use clap::Args;
 use mcp_oauth::OAuthClient;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
@@ -14,12 +14,13 @@ use std::sync::Arc;
 #[derive(Args, Debug)]
 pub struct CallArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// The tool to call; without it, the server's tools are listed.
     pub tool: Option<String>,
     /// Tool arguments as a JSON object.
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    pub args: String,
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = Check(tool_args))]
+    pub args: serde_json::Map<String, serde_json::Value>,
     /// Print the whole JSON result instead of its text content.
     #[arg(long)]
     pub json: bool,
@@ -28,11 +29,7 @@ pub struct CallArgs {
 }
 
 pub async fn run(args: CallArgs) -> anyhow::Result<()> {
-    let arguments: serde_json::Value =
-        serde_json::from_str(&args.args).context("--args is not valid JSON")?;
-    if !arguments.is_object() {
-        anyhow::bail!("--args must be a JSON object, e.g. '{{\"text\":\"hi\"}}'");
-    }
+    let arguments = serde_json::Value::Object(args.args);
     let resolved = args.oauth.resolve(&args.url)?;
     let http = HttpClient::new(HttpPolicy::default())?;
     let mut options = McpClientOptions {
@@ -62,7 +59,10 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         }
     };
     let mcp = McpClient::new(args.url.clone(), http.reqwest().clone(), options, auth);
-    mcp.connect().await?;
+    // A failed connection is said in a line, with the next step.
+    mcp.connect()
+        .await
+        .map_err(|e| crate::ui::with_hint(e.into(), &args.url))?;
     let result = match &args.tool {
         None => {
             let tools = mcp.list_tools().await?;

@@ -1,6 +1,7 @@
 //! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
 
 use super::common;
+use crate::args::{Check, server_url};
 use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
@@ -21,6 +22,7 @@ client behaviours fail at this server and how to fix it. Exit status 1 when a MU
 spec is broken (or, with --login, when the login fails).")]
 pub struct DoctorArgs {
     /// The MCP server URL.
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// The report as JSON on stdout.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `mcp-oauth login <URL>`: authorize now.
 
 use super::common::{self, CredentialSummary};
+use crate::args::{Check, server_url};
 use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
@@ -22,6 +23,7 @@ servers that only challenge POST work too. The tokens are stored; other mcp-oaut
 and other processes, use them.")]
 pub struct LoginArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// Print the stored credential's description as JSON on stdout.
     #[arg(long)]
@@ -50,13 +52,23 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             "{url} answered an unauthenticated MCP request with HTTP {s}, not 401; trying discovery without a challenge"
         )),
         (None, e) => {
+            let e = e.as_deref().unwrap_or_default();
+            let connect = ui::connect_failure(&url, e);
             return Err(CliError {
-                message: e
-                    .clone()
-                    .unwrap_or_else(|| format!("MCP request: cannot reach {url}")),
-                hint: Some(format!(
-                    "check the URL and the network; `mcp-oauth doctor {url}` shows every step"
-                )),
+                message: connect.clone().unwrap_or_else(|| {
+                    if e.is_empty() {
+                        format!("MCP request: cannot reach {url}")
+                    } else {
+                        e.to_string()
+                    }
+                }),
+                hint: Some(if connect.is_some() {
+                    ui::CONNECT_HINT.into()
+                } else {
+                    format!(
+                        "check the URL and the network; `mcp-oauth doctor {url}` shows every step"
+                    )
+                }),
                 code: ui::exit::FAILURE,
             }
             .into());

@@ -1,6 +1,7 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
 use super::common::{self, same_server};
+use crate::args::{Check, server_url};
 use crate::out;
 use crate::ui::{self, CliError};
 use clap::Args;
@@ -20,7 +21,7 @@ revocation endpoint (RFC 7009) when it offers one; the stored credential is dele
 Dynamically registered clients are kept (they are reused at the next login).")]
 pub struct LogoutArgs {
     /// The MCP server URL.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_parser = Check(server_url), required_unless_present = "all", conflicts_with = "all")]
     pub url: Option<String>,
     /// Every stored credential.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `mcp-oauth status [URL]`: what is stored.
 
 use super::common::{self, CredentialSummary, same_server};
+use crate::args::{Check, server_url};
 use crate::out;
 use crate::ui::{self, bold_out};
 use clap::Args;
@@ -15,6 +16,7 @@ Examples:
 Reads the credential store only (no network). Secrets are never printed.")]
 pub struct StatusArgs {
     /// Only this MCP server.
+    #[arg(value_parser = Check(server_url))]
     pub url: Option<String>,
     /// Only this profile.
     #[arg(long, value_name = "NAME")]

@@ -1,6 +1,7 @@
 //! `mcp-oauth token <URL>`: a valid access token for scripts.
 
 use super::common;
+use crate::args::{Check, server_url};
 use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, with_hint};
@@ -19,6 +20,7 @@ Exit status: 0 with the token on stdout; 3 when there is no usable credential (l
 1 on other errors.")]
 pub struct TokenArgs {
     /// The MCP server URL.
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// Print `Authorization: Bearer <token>` instead of the bare token.
     #[arg(long)]
