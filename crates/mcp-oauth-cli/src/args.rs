@@ -65,8 +65,27 @@ pub fn server_url(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
-/// `call --args`: a JSON object (the tool's arguments).
+/// `call --args`: the tool's arguments, a JSON object given inline, as `@FILE` (curl's
+/// convention) or as `-` (standard input). JSON text never starts with `@` or is `-`.
 pub fn tool_args(value: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if value == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+            .map_err(|e| format!("--args -: cannot read standard input: {e}"))?;
+        if text.trim().is_empty() {
+            return Err(
+                "--args -: standard input was empty; pipe a JSON object into the command".into(),
+            );
+        }
+        return json_object(&text, "--args - (standard input)");
+    }
+    if let Some(path) = value.strip_prefix('@') {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("--args {value}: there is no file {path}"),
+            _ => format!("--args {value}: cannot read {path}: {e}"),
+        })?;
+        return json_object(&text, &format!("--args {value} (the file {path})"));
+    }
     json_object(value, &format!("--args {value}"))
 }
 

@@ -405,3 +405,65 @@ fn traces_say_a_challenge_in_words() {
     );
     assert!(!o.stderr.contains("BearerChallenge"), "{o}");
 }
+
+// ------------------------------------------------- 11. --args inline, @file, stdin
+
+#[test]
+fn tool_arguments_inline_from_a_file_or_stdin() {
+    let home = Home::new("args-sources");
+    let Some(demo) = Demo::start(&home, "tool_arguments_inline_from_a_file_or_stdin") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let o = home.run(&["call", url, "echo", "--args", r#"{"text":"inline"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "inline");
+
+    let file = home.path().join("args.json");
+    std::fs::write(&file, r#"{"text":"from a file"}"#).unwrap();
+    let at_file = format!("@{}", file.display());
+    let o = home.run(&["call", url, "echo", "--args", &at_file]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "from a file");
+
+    let o = home.run_with_input(
+        &["call", url, "echo", "--args", "-"],
+        br#"{"text":"from stdin"}"#,
+    );
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "from stdin");
+
+    // Clear errors, as usage errors (exit 2), before any request.
+    let missing = home.path().join("missing.json");
+    let at_missing = format!("@{}", missing.display());
+    let o = home.run(&["call", url, "echo", "--args", &at_missing]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "--args {at_missing}: there is no file {}",
+            missing.display()
+        )),
+        "{o}"
+    );
+    std::fs::write(&file, "text: hi").unwrap();
+    let o = home.run(&["call", url, "echo", "--args", &at_file]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "--args {at_file} (the file {}) is not JSON (",
+            file.display()
+        )),
+        "{o}"
+    );
+    let o = home.run_with_input(&["call", url, "echo", "--args", "-"], b"[\"hi\"]");
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--args - (standard input) is JSON but not an object (an array)"),
+        "{o}"
+    );
+    let o = home.run_with_input(&["call", url, "echo", "--args", "-"], b"");
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("standard input was empty"), "{o}");
+    assert_eq!(home.browser_opens(), 1, "one login for all the calls");
+}

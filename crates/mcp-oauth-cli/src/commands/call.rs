@@ -12,13 +12,20 @@ use mcp_oauth::store::FileStore;
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  mcp-oauth call https://example.com/mcp                  # list the tools
+  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'
+  mcp-oauth call https://example.com/mcp echo --args @args.json
+  jq -n '{text: \"hi\"}' | mcp-oauth call https://example.com/mcp echo --args -")]
 pub struct CallArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
     #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// The tool to call; without it, the server's tools are listed.
     pub tool: Option<String>,
-    /// Tool arguments as a JSON object.
+    /// The tool's arguments, a JSON object: inline, @FILE to read it from a file, or - to
+    /// read it from standard input.
     #[arg(long, value_name = "JSON", default_value = "{}", value_parser = Check(tool_args))]
     pub args: serde_json::Map<String, serde_json::Value>,
     /// Print the whole JSON result instead of its text content.
