@@ -467,3 +467,57 @@ fn tool_arguments_inline_from_a_file_or_stdin() {
     assert!(o.stderr.contains("standard input was empty"), "{o}");
     assert_eq!(home.browser_opens(), 1, "one login for all the calls");
 }
+
+// ------------------------------------------------- 8. login when logged in already
+
+#[test]
+fn a_second_login_says_so_and_force_authorizes_again() {
+    let home = Home::new("relogin");
+    let Some(demo) = Demo::start(&home, "a_second_login_says_so_and_force_authorizes_again") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let o = home.run(&["login", url]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(home.browser_opens(), 1);
+
+    let o = home.run(&["login", url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!(
+            "Already logged in to {url} (a valid credential is stored; nothing was done)\n"
+        )),
+        "{o}"
+    );
+    assert!(
+        o.stdout
+            .lines()
+            .any(|l| l.starts_with("  expires") && l.contains(" UTC)")),
+        "the expiry is named: {o}"
+    );
+    assert!(
+        o.stderr.contains(&format!(
+            "to authorize again anyway: mcp-oauth login --force {url}"
+        )),
+        "{o}"
+    );
+    assert_eq!(home.browser_opens(), 1, "no second browser: {o}");
+
+    let o = home.run(&["login", url, "--json"]);
+    assert!(o.status.success(), "{o}");
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    assert_eq!(v["already_logged_in"], true, "{v}");
+    assert!(v["expires_at"].is_u64(), "{v}");
+
+    // Scopes that the stored credential lacks: a real login.
+    let o = home.run(&["login", url, "--scope", "mcp offline_access other"]);
+    assert_eq!(home.browser_opens(), 2, "{o}");
+
+    let o = home.run(&["login", url, "--force"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!("Logged in to {url}\n")),
+        "{o}"
+    );
+    assert_eq!(home.browser_opens(), 3, "--force authorizes again: {o}");
+}
