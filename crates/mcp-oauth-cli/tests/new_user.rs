@@ -521,3 +521,148 @@ fn a_second_login_says_so_and_force_authorizes_again() {
     );
     assert_eq!(home.browser_opens(), 3, "--force authorizes again: {o}");
 }
+
+// ------------------------------------------------------- 2. a corrupted store
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files
+}
+
+/// Runs a command as printed by mcp-oauth (`mcp-oauth logout URL`, `rm PATH`).
+fn run_advice(home: &Home, advice: &str) -> Out {
+    let words: Vec<&str> = advice.split_whitespace().collect();
+    match words.as_slice() {
+        ["mcp-oauth", rest @ ..] => home.run(rest),
+        ["rm", path] => {
+            std::fs::remove_file(path).expect("rm");
+            home.run(&["status"])
+        }
+        _ => panic!("unexpected advice {advice:?}"),
+    }
+}
+
+#[test]
+fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
+    let home = Home::new("corrupt");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_corrupted_store_is_listed_and_repaired_by_the_advice",
+    ) else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let creds = home.store().join("credentials");
+    let clients = home.store().join("clients");
+    assert!(home.run(&["login", url]).status.success());
+    let [cred] = &json_files(&creds)[..] else {
+        panic!("one credential file")
+    };
+
+    // Cut short (as by a full disk): the start still says whose it is.
+    let text = std::fs::read(&cred).unwrap();
+    std::fs::write(&cred, &text[..150]).unwrap();
+    let o = home.run(&["status"]);
+    assert!(o.status.success(), "{o}");
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(url))
+        .unwrap_or_else(|| panic!("{o}"));
+    assert!(row.contains("UNREADABLE"), "{o}");
+    assert!(o.stdout.contains(&cred.display().to_string()), "{o}");
+    assert!(o.stdout.contains("it is truncated"), "{o}");
+    assert!(
+        o.stdout.contains(&format!("fix: mcp-oauth logout {url}\n")),
+        "{o}"
+    );
+    assert!(
+        !o.stderr.contains("WARN"),
+        "listed, not hidden in a warning: {o}"
+    );
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let broken = &listed[0]["unreadable"];
+    assert_eq!(listed[0]["server_url"], url);
+    assert_eq!(broken["path"], cred.display().to_string());
+    assert!(
+        broken["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("it is truncated")
+    );
+    assert_eq!(broken["fix"], format!("mcp-oauth logout {url}"));
+
+    // `token` gives the same command, and the command repairs the store.
+    let o = home.run(&["token", url]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stderr
+            .contains(&format!("run `mcp-oauth logout {url}` to remove it")),
+        "{o}"
+    );
+    let o = run_advice(&home, broken["fix"].as_str().unwrap());
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout
+            .starts_with("Deleted the unreadable credential file of "),
+        "{o}"
+    );
+    assert!(!cred.exists(), "{o}");
+    assert!(stored_servers(&home).is_empty());
+
+    // Garbage that does not say whose it is: still listed, with a command that works,
+    // and `logout URL` finds it where URL's credential is kept.
+    std::fs::write(&cred, "\u{0}\u{1}garbage").unwrap();
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0]["server_url"].is_null(), "{listed:?}");
+    assert_eq!(
+        listed[0]["unreadable"]["fix"],
+        format!("rm {}", cred.display())
+    );
+    let o = home.run(&["logout", url]);
+    assert!(o.status.success() && !cred.exists(), "{o}");
+
+    // A corrupt client registration: login works (a new client replaces it), and the
+    // warning names the file.
+    let [client] = &json_files(&clients)[..] else {
+        panic!("one client registration")
+    };
+    std::fs::write(&client, "{").unwrap();
+    let o = home.run(&["login", url]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "ignoring the unreadable client registration {}",
+            client.display()
+        )),
+        "{o}"
+    );
+    let reg: Value = serde_json::from_slice(&std::fs::read(&client).unwrap()).expect("replaced");
+    assert_eq!(reg["registration"]["issuer"], demo.issuer.as_str());
+
+    // `logout --forget-client`: the credential and the server's registration go.
+    let o = home.run(&["logout", url, "--forget-client"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.contains(&format!(
+            "at {}; the next login registers a new client.",
+            demo.issuer
+        )),
+        "{o}"
+    );
+    assert!(
+        json_files(&clients).is_empty() && json_files(&creds).is_empty(),
+        "{o}"
+    );
+    let o = home.run(&["logout", url, "--forget-client"]);
+    assert!(
+        o.stdout
+            .contains("(and no client registration of it is stored); nothing to do"),
+        "{o}"
+    );
+}
