@@ -1,7 +1,8 @@
 //! `mcp-oauth`: OAuth for remote MCP servers from the command line.
 
-// Results go through `out` (a closed stdout must not panic).
-#![deny(clippy::print_stdout)]
+// Results go through `out` (a closed stdout must not panic), messages through `ui::say`
+// (server-supplied text made safe for a terminal, in one place: `term`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod commands;
@@ -10,6 +11,7 @@ mod headers;
 mod out;
 mod proxy;
 mod settings;
+mod term;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -86,7 +88,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            ui::say(format_args!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };

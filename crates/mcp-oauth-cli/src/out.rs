@@ -6,7 +6,7 @@
 //! when it is a closed pipe ([`is_closed_pipe`]), as `demo` (which writes through an
 //! `io::Write`) did already. Whatever a command did before its first write (a login's
 //! stored tokens) stays done. `clippy::print_stdout` is denied in the crate so that no
-//! `println!` comes back.
+//! `println!` comes back. On a terminal, the text is made safe first ([`crate::term`]).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -55,11 +55,22 @@ pub fn bytes(bytes: &[u8]) -> Result<(), OutputError> {
 
 fn write(args: fmt::Arguments<'_>) -> Result<(), OutputError> {
     let mut out = io::stdout().lock();
-    out.write_fmt(args)?;
+    if to_terminal() {
+        // Server-supplied text (a tool's output, a client id) must not drive the
+        // terminal; into a pipe or a file it stays as it came (it is data there).
+        out.write_all(crate::term::clean(&args.to_string(), crate::ui::color_stdout()).as_bytes())?;
+    } else {
+        out.write_fmt(args)?;
+    }
     // Stdout is line-buffered: flush, so that a closed pipe is reported by this call
     // and not by an exit-time flush nobody checks.
     out.flush()?;
     Ok(())
+}
+
+fn to_terminal() -> bool {
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TERMINAL.get_or_init(|| io::IsTerminal::is_terminal(&io::stdout()))
 }
 
 /// Was `e` caused by a reader that closed stdout (EPIPE)? Then there is nobody left to

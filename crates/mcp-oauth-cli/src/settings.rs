@@ -467,9 +467,9 @@ fn build_config(
         Some(InteractionName::Device) => Interaction::Device,
         None if !browser_forced => match paste::headless_reason() {
             Some(why) if paste::stdin_is_terminal() => {
-                eprintln!(
+                crate::ui::say(format_args!(
                     "No browser here ({why}): paste mode. Use --browser to open one anyway, or --device."
-                );
+                ));
                 Interaction::Paste
             }
             _ => Interaction::Browser,

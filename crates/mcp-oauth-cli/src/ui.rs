@@ -51,8 +51,17 @@ pub fn bold_out(s: &str) -> String {
     }
 }
 
+/// One line (or several) on stderr, made safe for the terminal ([`crate::term::clean`]):
+/// everything the CLI says on stderr goes through here. A write error is ignored: there
+/// is nowhere left to report it, and it must not panic as `eprintln!` does.
+pub fn say(text: impl std::fmt::Display) {
+    let text = text.to_string();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", crate::term::clean(&text, color()));
+}
+
 pub fn warn(msg: &str) {
-    eprintln!("{} {msg}", paint("1;33", "warning:"));
+    say(format_args!("{} {msg}", paint("1;33", "warning:")));
 }
 
 /// A spinner on a terminal; one plain line otherwise.
@@ -65,7 +74,7 @@ impl Spinner {
     fn start(message: String) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
         if !std::io::stderr().is_terminal() {
-            eprintln!("{message}");
+            say(&message);
             return Spinner { stop, thread: None };
         }
         let s = stop.clone();
@@ -143,7 +152,9 @@ impl Drop for AnnouncingBrowser {
 
 impl Browser for AnnouncingBrowser {
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        eprintln!("Opening your browser to authorize. If it does not open, visit:\n  {url}");
+        say(format_args!(
+            "Opening your browser to authorize. If it does not open, visit:\n  {url}"
+        ));
         self.inner.open(url)?;
         self.spin("Waiting for the browser to come back".into());
         Ok(())
@@ -151,21 +162,21 @@ impl Browser for AnnouncingBrowser {
 
     fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> mcp_oauth::Result<String> {
         self.stop();
-        eprintln!("{}", bold("Paste mode (no browser on this machine)"));
-        eprintln!("{}", paste::instructions(url, redirect_uri));
+        say(bold("Paste mode (no browser on this machine)"));
+        say(paste::instructions(url, redirect_uri));
         let line = paste::read_line(&mut std::io::stdin().lock())?;
         Ok(line)
     }
 
     fn show_device_code(&self, prompt: &DevicePrompt) -> mcp_oauth::Result<()> {
         self.stop();
-        eprintln!(
+        say(format_args!(
             "To authorize, open {} on any device and enter the code\n\n    {}\n",
             prompt.verification_uri,
             bold(&prompt.user_code)
-        );
+        ));
         if let Some(c) = &prompt.verification_uri_complete {
-            eprintln!("(or open {c}, which carries the code)\n");
+            say(format_args!("(or open {c}, which carries the code)\n"));
         }
         Ok(())
     }
@@ -177,7 +188,7 @@ impl Browser for AnnouncingBrowser {
             }
             Progress::OtherProcessDone { .. } => {
                 self.stop();
-                eprintln!("The other process finished; using its result.");
+                say("The other process finished; using its result.");
             }
             Progress::WaitingForDevice { .. } => self.spin("Waiting for the code to be approved".into()),
             Progress::Exchanging => self.spin("Exchanging the code for tokens".into()),
@@ -315,13 +326,13 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
 
 pub fn print_error(e: &anyhow::Error) {
     if let Some(c) = e.downcast_ref::<CliError>() {
-        eprintln!("{} {}", paint("1;31", "error:"), c.message);
+        say(format_args!("{} {}", paint("1;31", "error:"), c.message));
         if let Some(h) = &c.hint {
-            eprintln!("{} {h}", paint("1;36", "next:"));
+            say(format_args!("{} {h}", paint("1;36", "next:")));
         }
         return;
     }
-    eprintln!("{} {}", paint("1;31", "error:"), in_words(e));
+    say(format_args!("{} {}", paint("1;31", "error:"), in_words(e)));
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {

@@ -38,14 +38,14 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let url = args.url.clone();
     let resolved = args.oauth.resolve(&url)?;
     if let Some(f) = &resolved.config_file {
-        eprintln!("settings: {}", f.display());
+        ui::say(format_args!("settings: {}", f.display()));
     }
     let http = common::http()?;
     let mut report = doctor::diagnose(&http, &resolved.config).await;
     if resolved.static_authorization.is_some() {
-        eprintln!(
+        ui::say(format_args!(
             "note: a static Authorization header is configured for {url}: mcp-oauth does not use OAuth there"
-        );
+        ));
     }
     if args.login {
         let store = common::store()?;

@@ -62,9 +62,9 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         } else {
             print_summary(&summary, Header::Already)?;
         }
-        eprintln!(
+        ui::say(format_args!(
             "A valid credential is stored; to authorize again anyway: mcp-oauth login --force {url}"
-        );
+        ));
         return Ok(());
     }
     let probe = doctor::probe(&http, &url, true).await;
