@@ -563,8 +563,8 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
     };
 
     // Cut short (as by a full disk): the start still says whose it is.
-    let text = std::fs::read(&cred).unwrap();
-    std::fs::write(&cred, &text[..150]).unwrap();
+    let text = std::fs::read(cred).unwrap();
+    std::fs::write(cred, &text[..150]).unwrap();
     let o = home.run(&["status"]);
     assert!(o.status.success(), "{o}");
     let row = o
@@ -616,7 +616,7 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
 
     // Garbage that does not say whose it is: still listed, with a command that works,
     // and `logout URL` finds it where URL's credential is kept.
-    std::fs::write(&cred, "\u{0}\u{1}garbage").unwrap();
+    std::fs::write(cred, "\u{0}\u{1}garbage").unwrap();
     let listed = stored_servers(&home);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0]["server_url"].is_null(), "{listed:?}");
@@ -632,7 +632,7 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
     let [client] = &json_files(&clients)[..] else {
         panic!("one client registration")
     };
-    std::fs::write(&client, "{").unwrap();
+    std::fs::write(client, "{").unwrap();
     let o = home.run(&["login", url]);
     assert!(o.status.success(), "{o}");
     assert!(
@@ -642,7 +642,7 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
         )),
         "{o}"
     );
-    let reg: Value = serde_json::from_slice(&std::fs::read(&client).unwrap()).expect("replaced");
+    let reg: Value = serde_json::from_slice(&std::fs::read(client).unwrap()).expect("replaced");
     assert_eq!(reg["registration"]["issuer"], demo.issuer.as_str());
 
     // `logout --forget-client`: the credential and the server's registration go.
