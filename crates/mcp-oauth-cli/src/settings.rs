@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn grant_settings_become_configuration() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("grants");
         let key = dir.join("key.pem");
         std::fs::write(&key, "not a key").unwrap();
         let bad = OAuthArgs {
@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("flags");
         let path = dir.join("config.toml");
         std::fs::write(
             &path,
@@ -638,11 +638,12 @@ authorize_params = { access_type = "offline" }
         assert!(args.resolve("https://h.example/mcp").is_err());
     }
 
-    fn tempfile_dir() -> PathBuf {
+    /// A directory of this test's own: the tests run in parallel, and each removes its
+    /// directory at the end (`line!()` here was one line for every caller).
+    fn tempfile_dir(test: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
-            "mcp-oauth-settings-{}-{}",
-            std::process::id(),
-            line!()
+            "mcp-oauth-settings-{}-{test}",
+            std::process::id()
         ));
         std::fs::create_dir_all(&d).unwrap();
         d
