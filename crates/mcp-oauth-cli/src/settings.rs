@@ -641,10 +641,8 @@ authorize_params = { access_type = "offline" }
     /// A directory of this test's own: the tests run in parallel, and each removes its
     /// directory at the end (`line!()` here was one line for every caller).
     fn tempfile_dir(test: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "mcp-oauth-settings-{}-{test}",
-            std::process::id()
-        ));
+        let d =
+            std::env::temp_dir().join(format!("mcp-oauth-settings-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -72,6 +72,8 @@ struct Spinner {
 
 impl Spinner {
     fn start(message: String) -> Spinner {
+        // Drawn directly (not through `say`), so made safe here.
+        let message = crate::term::clean(&message, false).into_owned();
         let stop = Arc::new(AtomicBool::new(false));
         if !std::io::stderr().is_terminal() {
             say(&message);

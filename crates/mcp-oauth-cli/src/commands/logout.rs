@@ -200,13 +200,15 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.json {
-        let mut all: Vec<serde_json::Value> = Vec::new();
-        for o in &outcomes {
-            all.push(serde_json::to_value(o)?);
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Credential(&'a Outcome),
+            Client { forgot_client: &'a Forgotten },
         }
-        for f in &forgotten {
-            all.push(serde_json::json!({ "forgot_client": f }));
-        }
+        let all: Vec<Entry> = (outcomes.iter().map(Entry::Credential))
+            .chain(forgotten.iter().map(|f| Entry::Client { forgot_client: f }))
+            .collect();
         out::line(serde_json::to_string_pretty(&all)?)?;
     }
     if incomplete > 0 {

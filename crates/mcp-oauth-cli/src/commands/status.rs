@@ -55,13 +55,15 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     if args.json {
         // One array: the credentials, then the unreadable files (scripts that read
         // `.[0].expires_in` keep working).
-        let mut all: Vec<serde_json::Value> = Vec::new();
-        for r in &rows {
-            all.push(serde_json::to_value(r)?);
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Stored(&'a CredentialSummary),
+            Unreadable(&'a UnreadableSummary),
         }
-        for b in &broken {
-            all.push(serde_json::to_value(b)?);
-        }
+        let all: Vec<Entry> = (rows.iter().map(Entry::Stored))
+            .chain(broken.iter().map(Entry::Unreadable))
+            .collect();
         out::line(serde_json::to_string_pretty(&all)?)?;
         return Ok(());
     }
