@@ -984,9 +984,12 @@ class PairRun:
             problems.append(f"logout exit {out.returncode}: {out.stderr.strip()[-300:]}")
         rev = self.pair.describe.get("revocation")
         if self.meta.get("revocation"):
+            summary = ", ".join(
+                f"{l.get('token_type_hint', 'token')} {l.get('status')}" + (f" {l['error']}" if l.get("error") else "") for l in revs
+            ) or "none"
             if not any(l.get("status") == 200 for l in revs):
-                problems.append(f"no successful revocation request at {self.meta['revocation']} ({[l.get('status') for l in revs]})")
-            rev_note = f"revoked: {len(revs)} revocation request(s) {[l.get('status') for l in revs]}"
+                problems.append(f"no successful revocation request at {self.meta['revocation']} ({summary})")
+            rev_note = f"revoked at the AS: {summary}"
             if isinstance(rev, str):
                 rev_note += f" (although --describe says {rev})"
         else:
@@ -1109,11 +1112,14 @@ def discover(args: argparse.Namespace) -> list[Pair]:
                 return True
         return False
 
-    out: list[Pair] = [p for p in pairs if selected(p.as_name, p.server_name)]
+    # Launchers first: an app-embedded AS may have long-lived tokens (Cloudflare's are at
+    # least 60 s), so its pair is the longest; the short built-in pairs fill the other jobs.
+    out: list[Pair] = []
     for f in launchers:
         lp = LauncherPair(f)  # runs `launcher --describe` for its names
         if selected(lp.as_name, lp.server_name, f.parent.name):
             out.append(lp)
+    out += [p for p in pairs if selected(p.as_name, p.server_name)]
     return out
 
 
@@ -1121,6 +1127,9 @@ def component_versions(args: argparse.Namespace) -> dict[str, str]:
     v: dict[str, str] = {}
     try:
         v["mcp-oauth"] = subprocess.run([str(args.bin), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        default = (ROOT / "target/debug/mcp-oauth").resolve()
+        if args.bin != default:
+            v["mcp-oauth"] += f" (--bin {args.bin})"
     except Exception as e:  # noqa: BLE001
         v["mcp-oauth"] = f"? ({e})"
     try:

@@ -1,10 +1,17 @@
 //! `mcp-oauth`: OAuth for remote MCP servers from the command line.
 
+// Results go through `out` (a closed stdout must not panic), messages through `ui::say`
+// (server-supplied text made safe for a terminal, in one place: `term`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
 mod commands;
 mod config_file;
 mod headers;
+mod out;
 mod proxy;
 mod settings;
+mod term;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -81,7 +88,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            ui::say(format_args!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -100,6 +107,9 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output has gone (`| head -1`): nobody is left to tell, and
+        // what the command did before printing (a login's tokens) is done.
+        Err(e) if out::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             ui::print_error(&e);
             ExitCode::from(ui::exit_code(&e))

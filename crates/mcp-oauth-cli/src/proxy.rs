@@ -3,6 +3,7 @@
 //! Put it in a host's server list in place of `npx mcp-remote <url>`. stdout carries
 //! protocol messages only; everything else (logs, the authorization URL) goes to stderr.
 
+use crate::args::{Check, server_url};
 use crate::commands::common;
 use crate::headers::{parse_header, process_env};
 use crate::settings::OAuthArgs;
@@ -22,6 +23,7 @@ use std::time::Duration;
 )]
 pub struct ProxyArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// Extra HTTP header on every request, "Name: value" (repeatable). `${VAR}` in the
     /// value is replaced by the environment variable VAR.

@@ -474,9 +474,9 @@ fn build_config(
         Some(InteractionName::Device) => Interaction::Device,
         None if !browser_forced => match paste::headless_reason() {
             Some(why) if paste::stdin_is_terminal() => {
-                eprintln!(
+                crate::ui::say(format_args!(
                     "No browser here ({why}): paste mode. Use --browser to open one anyway, or --device."
-                );
+                ));
                 Interaction::Paste
             }
             _ => Interaction::Browser,
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn grant_settings_become_configuration() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("grants");
         let key = dir.join("key.pem");
         std::fs::write(&key, "not a key").unwrap();
         let bad = OAuthArgs {
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("flags");
         let path = dir.join("config.toml");
         std::fs::write(
             &path,
@@ -647,7 +647,7 @@ authorize_params = { access_type = "offline" }
 
     #[test]
     fn the_auth_method_is_parsed_once_and_an_unknown_one_named() {
-        let file = tempfile_dir().join("auth-method.toml");
+        let file = tempfile_dir("auth-method").join("auth-method.toml");
         let args = OAuthArgs {
             config: Some(file.clone()),
             ..Default::default()
@@ -676,12 +676,11 @@ authorize_params = { access_type = "offline" }
         );
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "mcp-oauth-settings-{}-{}",
-            std::process::id(),
-            line!()
-        ));
+    /// A directory of this test's own: the tests run in parallel, and each removes its
+    /// directory at the end (`line!()` here was one line for every caller).
+    fn tempfile_dir(test: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("mcp-oauth-settings-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -51,8 +51,17 @@ pub fn bold_out(s: &str) -> String {
     }
 }
 
+/// One line (or several) on stderr, made safe for the terminal ([`crate::term::clean`]):
+/// everything the CLI says on stderr goes through here. A write error is ignored: there
+/// is nowhere left to report it, and it must not panic as `eprintln!` does.
+pub fn say(text: impl std::fmt::Display) {
+    let text = text.to_string();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", crate::term::clean(&text, color()));
+}
+
 pub fn warn(msg: &str) {
-    eprintln!("{} {msg}", paint("1;33", "warning:"));
+    say(format_args!("{} {msg}", paint("1;33", "warning:")));
 }
 
 /// A spinner on a terminal; one plain line otherwise.
@@ -63,9 +72,11 @@ struct Spinner {
 
 impl Spinner {
     fn start(message: String) -> Spinner {
+        // Drawn directly (not through `say`), so made safe here.
+        let message = crate::term::clean(&message, false).into_owned();
         let stop = Arc::new(AtomicBool::new(false));
         if !std::io::stderr().is_terminal() {
-            eprintln!("{message}");
+            say(&message);
             return Spinner { stop, thread: None };
         }
         let s = stop.clone();
@@ -143,7 +154,9 @@ impl Drop for AnnouncingBrowser {
 
 impl Browser for AnnouncingBrowser {
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        eprintln!("Opening your browser to authorize. If it does not open, visit:\n  {url}");
+        say(format_args!(
+            "Opening your browser to authorize. If it does not open, visit:\n  {url}"
+        ));
         self.inner.open(url)?;
         self.spin("Waiting for the browser to come back".into());
         Ok(())
@@ -151,21 +164,21 @@ impl Browser for AnnouncingBrowser {
 
     fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> mcp_oauth::Result<String> {
         self.stop();
-        eprintln!("{}", bold("Paste mode (no browser on this machine)"));
-        eprintln!("{}", paste::instructions(url, redirect_uri));
+        say(bold("Paste mode (no browser on this machine)"));
+        say(paste::instructions(url, redirect_uri));
         let line = paste::read_line(&mut std::io::stdin().lock())?;
         Ok(line)
     }
 
     fn show_device_code(&self, prompt: &DevicePrompt) -> mcp_oauth::Result<()> {
         self.stop();
-        eprintln!(
+        say(format_args!(
             "To authorize, open {} on any device and enter the code\n\n    {}\n",
             prompt.verification_uri,
             bold(&prompt.user_code)
-        );
+        ));
         if let Some(c) = &prompt.verification_uri_complete {
-            eprintln!("(or open {c}, which carries the code)\n");
+            say(format_args!("(or open {c}, which carries the code)\n"));
         }
         Ok(())
     }
@@ -177,7 +190,7 @@ impl Browser for AnnouncingBrowser {
             }
             Progress::OtherProcessDone { .. } => {
                 self.stop();
-                eprintln!("The other process finished; using its result.");
+                say("The other process finished; using its result.");
             }
             Progress::WaitingForDevice { .. } => self.spin("Waiting for the code to be approved".into()),
             Progress::Exchanging => self.spin("Exchanging the code for tokens".into()),
@@ -216,18 +229,69 @@ pub fn with_hint(e: anyhow::Error, server_url: &str) -> anyhow::Error {
     if e.downcast_ref::<CliError>().is_some() {
         return e;
     }
+    if let Some(line) = connect_line(&e) {
+        return anyhow::Error::new(CliError {
+            message: line,
+            hint: Some(CONNECT_HINT.into()),
+            code: exit::FAILURE,
+        });
+    }
     let hint = hint_for(&e, server_url);
+    anyhow::Error::new(CliError {
+        message: in_words(&e),
+        hint,
+        code: exit::FAILURE,
+    })
+}
+
+/// What to do when a connection failed.
+pub const CONNECT_HINT: &str =
+    "check the URL, and that the server is running and reachable from here";
+
+/// A failed connection in one line, if `e` is one.
+fn connect_line(e: &anyhow::Error) -> Option<String> {
+    match e.downcast_ref()? {
+        mcp_oauth::Error::Transport { url, message, .. } => connect_failure(url, message),
+        _ => None,
+    }
+}
+
+/// The message of `e` with its causes, except that a failed connection is one line
+/// ("could not connect to URL: connection refused"): the HTTP library's chain of causes
+/// says the same five times over, so it is logged at -v only.
+fn in_words(e: &anyhow::Error) -> String {
+    if let Some(line) = connect_line(e) {
+        return line;
+    }
     let mut message = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
         message.push_str(&format!("\n  caused by: {s}"));
         src = s.source();
     }
-    anyhow::Error::new(CliError {
-        message,
-        hint,
-        code: exit::FAILURE,
-    })
+    message
+}
+
+/// "could not connect to URL: connection refused" when `detail` (an HTTP client's
+/// error chain) is one of the common connection failures; the detail goes to the log
+/// (-v).
+pub fn connect_failure(url: &str, detail: &str) -> Option<String> {
+    const KNOWN: &[(&str, &str)] = &[
+        ("connection refused", "connection refused"),
+        ("dns error", "the host name does not resolve"),
+        ("failed to lookup address", "the host name does not resolve"),
+        (
+            "name or service not known",
+            "the host name does not resolve",
+        ),
+        ("no route to host", "no route to the host"),
+        ("network is unreachable", "the network is unreachable"),
+        ("connection reset", "the connection was reset"),
+    ];
+    let lower = detail.to_ascii_lowercase();
+    let (_, words) = KNOWN.iter().find(|(k, _)| lower.contains(k))?;
+    tracing::info!(%url, detail, "connection failed");
+    Some(format!("could not connect to {url}: {words}"))
 }
 
 fn hint_for(e: &anyhow::Error, url: &str) -> Option<String> {
@@ -264,18 +328,13 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
 
 pub fn print_error(e: &anyhow::Error) {
     if let Some(c) = e.downcast_ref::<CliError>() {
-        eprintln!("{} {}", paint("1;31", "error:"), c.message);
+        say(format_args!("{} {}", paint("1;31", "error:"), c.message));
         if let Some(h) = &c.hint {
-            eprintln!("{} {h}", paint("1;36", "next:"));
+            say(format_args!("{} {h}", paint("1;36", "next:")));
         }
         return;
     }
-    eprintln!("{} {e}", paint("1;31", "error:"));
-    let mut src = e.source();
-    while let Some(s) = src {
-        eprintln!("  caused by: {s}");
-        src = s.source();
-    }
+    say(format_args!("{} {}", paint("1;31", "error:"), in_words(e)));
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {

@@ -698,8 +698,9 @@ fn paste_mode_through_stdin() {
     let out = env.run(&["token", &env.url]);
     env.check(out.status.success(), "the pasted login's token is usable");
 
-    // A wrong paste (state of another request) is refused before any token request.
-    let mut live = Live::spawn(env.cmd(&["login", &env.url, "--no-browser"]));
+    // A wrong paste (state of another request) is refused before any token request
+    // (--force: a valid credential is stored, and login would only say so).
+    let mut live = Live::spawn(env.cmd(&["login", &env.url, "--no-browser", "--force"]));
     live.wait_for("the authorization URL", |l| {
         l.trim().starts_with(&env.issuer).then_some(())
     });
@@ -786,8 +787,8 @@ fn device_grant() {
 
     // By default (DPoP auto) the token is a plain Bearer token: oidc-provider offers DPoP,
     // but the Python SDK server does not, and a DPoP-bound token would be useless there.
-    // The credential works for MCP requests.
-    let mut cmd = env.cmd(&["login", &env.url, "--device"]);
+    // The credential works for MCP requests. (--force: the DPoP-bound credential is valid.)
+    let mut cmd = env.cmd(&["login", &env.url, "--device", "--force"]);
     cmd.env_remove("BROWSER");
     let mut live = Live::spawn(cmd);
     let complete = live.wait_for("the verification URI with the code", |l| {

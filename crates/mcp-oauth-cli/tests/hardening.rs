@@ -490,9 +490,10 @@ fn no_secret_in_any_output_at_trace_level() {
         "{}",
         outs[i].stderr
     );
-    // Log in again, and log out while the revocation endpoint echoes the request.
+    // Log in again (--force: the stored credential may be renewable), and log out while
+    // the revocation endpoint echoes the request.
     w.with(|s| s.fail = None);
-    let i = go(&mut outs, &w, &["login", &w.url], None);
+    let i = go(&mut outs, &w, &["login", "--force", &w.url], None);
     assert!(outs[i].status.success(), "second login: {}", outs[i].stderr);
     w.with(|s| s.fail = Some(Fail::Echo503));
     go(&mut outs, &w, &["logout", &w.url], None);

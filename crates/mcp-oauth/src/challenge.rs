@@ -158,6 +158,35 @@ impl BearerChallenge {
     }
 }
 
+/// The parameters that came, as `name="value"` pairs (`resource_metadata="…", scope="mcp"`),
+/// or "no parameters": discovery traces show it to users, who should not read a Rust
+/// struct. The values are quoted with JSON escapes, so a control character a server sent
+/// shows as `\u001b` and never reaches a terminal.
+impl fmt::Display for BearerChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params = [
+            ("resource_metadata", &self.resource_metadata),
+            ("scope", &self.scope),
+            ("error", &self.error),
+            ("error_description", &self.error_description),
+            ("realm", &self.realm),
+        ];
+        let mut any = false;
+        for (name, value) in params {
+            let Some(value) = value else { continue };
+            if any {
+                f.write_str(", ")?;
+            }
+            any = true;
+            write!(f, "{name}={}", serde_json::Value::from(value.as_str()))?;
+        }
+        if !any {
+            f.write_str("no parameters")?;
+        }
+        Ok(())
+    }
+}
+
 /// A parse failure, with the byte offset in the header field value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed WWW-Authenticate at byte {offset}: {message}")]
@@ -648,6 +677,20 @@ impl FieldParser<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bearer_challenge_in_words() {
+        let b = BearerChallenge {
+            scope: Some("mcp".into()),
+            resource_metadata: Some("https://h/.well-known/oauth-protected-resource".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            b.to_string(),
+            r#"resource_metadata="https://h/.well-known/oauth-protected-resource", scope="mcp""#
+        );
+        assert_eq!(BearerChallenge::default().to_string(), "no parameters");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

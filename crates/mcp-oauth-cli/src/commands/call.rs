@@ -1,8 +1,9 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
+use crate::args::{Check, server_url, tool_args};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::AnnouncingBrowser;
-use anyhow::Context;
 use clap::Args;
 use mcp_oauth::OAuthClient;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
@@ -11,14 +12,22 @@ use mcp_oauth::store::FileStore;
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  mcp-oauth call https://example.com/mcp                  # list the tools
+  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'
+  mcp-oauth call https://example.com/mcp echo --args @args.json
+  jq -n '{text: \"hi\"}' | mcp-oauth call https://example.com/mcp echo --args -")]
 pub struct CallArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// The tool to call; without it, the server's tools are listed.
     pub tool: Option<String>,
-    /// Tool arguments as a JSON object.
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    pub args: String,
+    /// The tool's arguments, a JSON object: inline, @FILE to read it from a file, or - to
+    /// read it from standard input.
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = Check(tool_args))]
+    pub args: serde_json::Map<String, serde_json::Value>,
     /// Print the whole JSON result instead of its text content.
     #[arg(long)]
     pub json: bool,
@@ -27,11 +36,7 @@ pub struct CallArgs {
 }
 
 pub async fn run(args: CallArgs) -> anyhow::Result<()> {
-    let arguments: serde_json::Value =
-        serde_json::from_str(&args.args).context("--args is not valid JSON")?;
-    if !arguments.is_object() {
-        anyhow::bail!("--args must be a JSON object, e.g. '{{\"text\":\"hi\"}}'");
-    }
+    let arguments = serde_json::Value::Object(args.args);
     let resolved = args.oauth.resolve(&args.url)?;
     let http = HttpClient::new(HttpPolicy::default())?;
     let mut options = McpClientOptions {
@@ -61,17 +66,23 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         }
     };
     let mcp = McpClient::new(args.url.clone(), http.reqwest().clone(), options, auth);
-    mcp.connect().await?;
+    // A failed connection is said in a line, with the next step.
+    mcp.connect()
+        .await
+        .map_err(|e| crate::ui::with_hint(e.into(), &args.url))?;
     let result = match &args.tool {
         None => {
             let tools = mcp.list_tools().await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&tools)?);
+                out::line(serde_json::to_string_pretty(&tools)?)?;
             } else {
                 for t in &tools {
                     let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("?");
                     let desc = t.get("description").and_then(|v| v.as_str()).unwrap_or("");
-                    println!("{name}\t{}", desc.lines().next().unwrap_or(""));
+                    out::line(format_args!(
+                        "{name}\t{}",
+                        desc.lines().next().unwrap_or("")
+                    ))?;
                 }
             }
             Ok(())
@@ -79,9 +90,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         Some(tool) => {
             let res = mcp.call_tool(tool, arguments).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&res)?);
+                out::line(serde_json::to_string_pretty(&res)?)?;
             } else {
-                println!("{}", mcp_oauth::mcp::text_content(&res));
+                out::line(mcp_oauth::mcp::text_content(&res))?;
             }
             if res.get("isError").and_then(|v| v.as_bool()) == Some(true) {
                 Err(anyhow::anyhow!("the tool {tool} reported an error"))

@@ -5,7 +5,9 @@ use crate::ui::{self, AnnouncingBrowser};
 use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
-use mcp_oauth::store::{CredentialKey, CredentialRecord, FileStore, RegistrationKind};
+use mcp_oauth::store::{
+    CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -105,4 +107,63 @@ pub fn same_server(key_url: &str, url: &str) -> bool {
         }
     }
     key_url == url || norm(key_url) == norm(url)
+}
+
+/// The unreadable credential files that belong to `url` (every one without it) and
+/// `profile`. A file that no longer says whose it is belongs to `url` when it is where
+/// `url`'s credential would be kept (the name is a hash of the server and profile).
+pub fn unreadable_for(
+    store: &FileStore,
+    files: Vec<UnreadableFile>,
+    url: Option<&str>,
+    profile: Option<&str>,
+) -> Vec<UnreadableFile> {
+    let here = url.and_then(|u| {
+        store
+            .credential_file(&CredentialKey::new(u).with_profile(profile.map(str::to_owned)))
+            .ok()
+    });
+    files
+        .into_iter()
+        .filter(|f| match (&f.key, url) {
+            (Some(k), _) => {
+                url.is_none_or(|u| same_server(&k.server_url, u))
+                    && profile.is_none_or(|p| k.profile.as_deref() == Some(p))
+            }
+            (None, None) => profile.is_none(),
+            (None, Some(_)) => here.as_ref() == Some(&f.path),
+        })
+        .collect()
+}
+
+/// An unreadable credential file as `status --json` and `logout --json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadableSummary {
+    /// The server, when the file still says (else null).
+    pub server_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub unreadable: UnreadableDetail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadableDetail {
+    pub path: String,
+    pub reason: String,
+    /// The command that fixes it.
+    pub fix: String,
+}
+
+impl UnreadableSummary {
+    pub fn new(f: &UnreadableFile) -> Self {
+        UnreadableSummary {
+            server_url: f.key.as_ref().map(|k| k.server_url.clone()),
+            profile: f.key.as_ref().and_then(|k| k.profile.clone()),
+            unreadable: UnreadableDetail {
+                path: f.path.display().to_string(),
+                reason: f.reason.clone(),
+                fix: f.fix_command(),
+            },
+        }
+    }
 }

@@ -15,6 +15,9 @@ pub struct CompletionsArgs {
 
 pub fn run(args: CompletionsArgs) -> anyhow::Result<()> {
     let mut cmd = crate::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "mcp-oauth", &mut std::io::stdout());
+    // Made in memory, then written: clap_complete panics when its writer fails.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "mcp-oauth", &mut script);
+    crate::out::bytes(&script)?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
 
 use super::common;
+use crate::args::{Check, server_url};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
@@ -20,6 +22,7 @@ client behaviours fail at this server and how to fix it. Exit status 1 when a MU
 spec is broken (or, with --login, when the login fails).")]
 pub struct DoctorArgs {
     /// The MCP server URL.
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// The report as JSON on stdout.
     #[arg(long)]
@@ -35,14 +38,14 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let url = args.url.clone();
     let resolved = args.oauth.resolve(&url)?;
     if let Some(f) = &resolved.config_file {
-        eprintln!("settings: {}", f.display());
+        ui::say(format_args!("settings: {}", f.display()));
     }
     let http = common::http()?;
     let mut report = doctor::diagnose(&http, &resolved.config).await;
     if resolved.static_authorization.is_some() {
-        eprintln!(
+        ui::say(format_args!(
             "note: a static Authorization header is configured for {url}: mcp-oauth does not use OAuth there"
-        );
+        ));
     }
     if args.login {
         let store = common::store()?;
@@ -79,14 +82,11 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out::line(serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!(
-            "{}",
-            report.render(Style {
-                color: ui::color_stdout()
-            })
-        );
+        out::text(&report.render(Style {
+            color: ui::color_stdout(),
+        }))?;
     }
     let fails = report.must_violations();
     let login_failed = report.login.as_ref().is_some_and(|l| !l.ok);

@@ -1,6 +1,8 @@
 //! `mcp-oauth login <URL>`: authorize now.
 
 use super::common::{self, CredentialSummary};
+use crate::args::{Check, server_url};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
 use clap::Args;
@@ -13,18 +15,24 @@ Examples:
   mcp-oauth login https://example.com/mcp --no-browser          # over SSH: paste the redirect
   mcp-oauth login https://example.com/mcp --device              # RFC 8628 device code
   mcp-oauth login https://example.com/mcp --profile work
+  mcp-oauth login https://example.com/mcp --force               # authorize again anyway
   mcp-oauth login https://example.com/mcp --client-id my-app --client-secret-env MY_SECRET \\
       --redirect-uri http://localhost:3118/callback
 
 A real MCP request (POST initialize, no token) collects the server's 401 challenge first, so
 servers that only challenge POST work too. The tokens are stored; other mcp-oauth commands,
-and other processes, use them.")]
+and other processes, use them. When a valid credential (with the scopes asked for) is stored
+already, login says so and exits 0 without opening the browser; --force authorizes again.")]
 pub struct LoginArgs {
     /// The MCP server URL, e.g. https://example.com/mcp
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// Print the stored credential's description as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Authorize again even when a valid credential is stored.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub oauth: OAuthArgs,
 }
@@ -42,6 +50,23 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     }
     let http = common::http()?;
     let store = common::store()?;
+    let oauth = common::oauth_client(resolved.config.clone(), http.clone(), store);
+    if !args.force
+        && let Some(record) = still_valid(&oauth, &resolved.config).await
+    {
+        let summary = CredentialSummary::new(&resolved.config.credential_key(), &record);
+        if args.json {
+            let mut v = serde_json::to_value(&summary)?;
+            v["already_logged_in"] = serde_json::Value::Bool(true);
+            out::line(serde_json::to_string_pretty(&v)?)?;
+        } else {
+            print_summary(&summary, Header::Already)?;
+        }
+        ui::say(format_args!(
+            "A valid credential is stored; to authorize again anyway: mcp-oauth login --force {url}"
+        ));
+        return Ok(());
+    }
     let probe = doctor::probe(&http, &url, true).await;
     match (probe.status, &probe.error) {
         (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
@@ -49,19 +74,28 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             "{url} answered an unauthenticated MCP request with HTTP {s}, not 401; trying discovery without a challenge"
         )),
         (None, e) => {
+            let e = e.as_deref().unwrap_or_default();
+            let connect = ui::connect_failure(&url, e);
             return Err(CliError {
-                message: e
-                    .clone()
-                    .unwrap_or_else(|| format!("MCP request: cannot reach {url}")),
-                hint: Some(format!(
-                    "check the URL and the network; `mcp-oauth doctor {url}` shows every step"
-                )),
+                message: connect.clone().unwrap_or_else(|| {
+                    if e.is_empty() {
+                        format!("MCP request: cannot reach {url}")
+                    } else {
+                        e.to_string()
+                    }
+                }),
+                hint: Some(if connect.is_some() {
+                    ui::CONNECT_HINT.into()
+                } else {
+                    format!(
+                        "check the URL and the network; `mcp-oauth doctor {url}` shows every step"
+                    )
+                }),
                 code: ui::exit::FAILURE,
             }
             .into());
         }
     }
-    let oauth = common::oauth_client(resolved.config.clone(), http, store);
     let outcome = oauth
         .login(&probe.www_authenticate)
         .await
@@ -71,9 +105,16 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["adopted"] = serde_json::Value::Bool(outcome.adopted);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out::line(serde_json::to_string_pretty(&v)?)?;
     } else {
-        print_summary(&summary, outcome.adopted);
+        print_summary(
+            &summary,
+            if outcome.adopted {
+                Header::Adopted
+            } else {
+                Header::LoggedIn
+            },
+        )?;
     }
     if !summary.refresh_token {
         ui::warn(&format!(
@@ -86,18 +127,64 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn print_summary(s: &CredentialSummary, adopted: bool) {
+/// The stored credential that a login would replace, when it is still good: valid (or
+/// renewed without the user: a refresh token, a grant without a user) and holding the
+/// scopes asked for. A login is then a second browser trip for nothing.
+async fn still_valid(
+    oauth: &mcp_oauth::OAuthClient,
+    config: &mcp_oauth::OAuthConfig,
+) -> Option<mcp_oauth::store::CredentialRecord> {
+    match oauth.valid_token().await {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::info!(error = %e, "the stored credential cannot be renewed; logging in");
+            return None;
+        }
+    }
+    let record = oauth.stored().await.ok()??;
+    let held = record
+        .tokens
+        .scope
+        .as_deref()
+        .or(record.tokens.requested_scope.as_deref())
+        .unwrap_or_default();
+    let wanted = config.scopes.as_deref().unwrap_or_default();
+    let missing: Vec<&str> = wanted
+        .split(' ')
+        .filter(|w| !w.is_empty() && !held.split(' ').any(|h| h == *w))
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(missing = %missing.join(" "), "the stored credential lacks scopes asked for; logging in");
+        return None;
+    }
+    Some(record)
+}
+
+/// The first line of a login's summary.
+pub enum Header {
+    LoggedIn,
+    /// Another process had just logged in; its credential is used.
+    Adopted,
+    /// A valid credential was already stored; nothing was done.
+    Already,
+}
+
+pub fn print_summary(s: &CredentialSummary, header: Header) -> Result<(), out::OutputError> {
     let who = match &s.profile {
         Some(p) => format!("{} (profile {p})", s.server_url),
         None => s.server_url.clone(),
     };
-    if adopted {
-        println!(
+    match header {
+        Header::LoggedIn => out::line(format_args!("{} {who}", bold_out("Logged in to")))?,
+        Header::Adopted => out::line(format_args!(
             "{} {who} (another process had just logged in; its credential is used)",
             bold_out("Logged in to")
-        );
-    } else {
-        println!("{} {who}", bold_out("Logged in to"));
+        ))?,
+        Header::Already => out::line(format_args!(
+            "{} {who} (a valid credential is stored; nothing was done)",
+            bold_out("Already logged in to")
+        ))?,
     }
     let scope = match (&s.scope, &s.requested_scope) {
         (Some(g), _) => g.clone(),
@@ -125,6 +212,7 @@ pub fn print_summary(s: &CredentialSummary, adopted: bool) {
         ),
     ];
     for (k, v) in rows {
-        println!("  {k:<21} {v}");
+        out::line(format_args!("  {k:<21} {v}"))?;
     }
+    Ok(())
 }

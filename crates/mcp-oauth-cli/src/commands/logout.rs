@@ -1,30 +1,41 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
-use super::common::{self, same_server};
+use super::common::{self, UnreadableDetail, UnreadableSummary, same_server};
+use crate::args::{Check, server_url};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
 use mcp_oauth::assertion::SigningKey;
+use mcp_oauth::authorize::loopback;
+use mcp_oauth::config::RedirectSettings;
 use mcp_oauth::revocation::{self, RevocationReport, TokenRevocation};
-use mcp_oauth::store::{ClientAuthMethod, CredentialKey, CredentialRecord, CredentialStore};
+use mcp_oauth::store::{
+    ClientAuthMethod, ClientKey, CredentialKey, CredentialRecord, CredentialStore, FileStore,
+    RegistrationKind, UnreadableFile,
+};
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
   mcp-oauth logout https://example.com/mcp
   mcp-oauth logout https://example.com/mcp --profile work
+  mcp-oauth logout https://example.com/mcp --forget-client   # and register anew next time
   mcp-oauth logout --all
 
 The refresh token, then the access token, are revoked at the authorization server's
 revocation endpoint (RFC 7009) when it offers one; the stored credential is deleted either way.
-Dynamically registered clients are kept (they are reused at the next login). A client that
-authenticates with private_key_jwt signs its revocation requests with the private_key_file
-of the server's settings in the configuration file, or with --private-key.")]
+A credential file that cannot be read is deleted too (there is nothing in it to revoke).
+Dynamically registered clients are kept (they are reused at the next login) unless
+--forget-client is given. A client that authenticates with private_key_jwt signs its
+revocation requests with the private_key_file of the server's settings in the
+configuration file, or with --private-key.")]
 pub struct LogoutArgs {
     /// The MCP server URL.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_parser = Check(server_url), required_unless_present = "all", conflicts_with = "all")]
     pub url: Option<String>,
     /// Every stored credential.
     #[arg(long)]
@@ -35,6 +46,11 @@ pub struct LogoutArgs {
     /// Delete locally without revoking at the authorization server.
     #[arg(long)]
     pub no_revoke: bool,
+    /// Also forget the server's dynamic client registration(s), so that the next login
+    /// registers a new client (for a client the authorization server no longer knows, or
+    /// that was registered with settings that have changed).
+    #[arg(long)]
+    pub forget_client: bool,
     /// Report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -75,20 +91,36 @@ impl LogoutArgs {
 
 #[derive(Serialize)]
 struct Outcome {
-    server_url: String,
+    /// Null for an unreadable file that does not say whose it is.
+    server_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation: Option<RevocationReport>,
+    /// The file could not be read (and was deleted): path and reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<UnreadableDetail>,
     deleted: bool,
+}
+
+/// A client registration forgotten (`--forget-client`).
+#[derive(Serialize)]
+struct Forgotten {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    /// The file, when it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
 }
 
 pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
     let store = common::store()?;
     let http = common::http()?;
     let s2 = store.clone();
-    let list = tokio::task::spawn_blocking(move || s2.list()).await??;
-    let keys: Vec<CredentialKey> = list
+    let scan = tokio::task::spawn_blocking(move || s2.scan_credentials()).await??;
+    let keys: Vec<CredentialKey> = scan
+        .entries
         .into_iter()
         .map(|(k, _)| k)
         .filter(|k| {
@@ -100,18 +132,14 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         })
         .filter(|k| args.profile.is_none() || k.profile == args.profile)
         .collect();
-    if keys.is_empty() {
-        if args.json {
-            println!("[]");
-        } else {
-            match &args.url {
-                Some(u) => println!("Not logged in to {u}; nothing to do."),
-                None => println!("No stored credentials; nothing to do."),
-            }
-        }
-        return Ok(());
-    }
+    let broken = common::unreadable_for(
+        &store,
+        scan.unreadable,
+        args.url.as_deref(),
+        args.profile.as_deref(),
+    );
     let mut outcomes = Vec::new();
+    let mut clients_used = Vec::new();
     let mut incomplete = 0;
     for key in keys {
         // Hold the server's lock, so that no refresh runs while its grant is revoked.
@@ -121,6 +149,12 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         let Some(record) = tokio::task::spawn_blocking(move || s.load(&k)).await?? else {
             continue;
         };
+        if record.client.kind == RegistrationKind::Dynamic {
+            clients_used.push(ClientKey {
+                issuer: record.client.issuer.clone(),
+                redirect_uri: record.client.redirect_uri.clone(),
+            });
+        }
         let revocation = if args.no_revoke {
             None
         } else {
@@ -135,17 +169,87 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
         let deleted = tokio::task::spawn_blocking(move || s.remove(&k)).await??;
         drop(lock);
         if !args.json {
-            describe(&key, revocation.as_ref(), &record.tokens.expires_at);
+            describe(&key, revocation.as_ref(), &record.tokens.expires_at)?;
         }
         outcomes.push(Outcome {
-            server_url: key.server_url.clone(),
+            server_url: Some(key.server_url.clone()),
             profile: key.profile.clone(),
             revocation,
+            unreadable: None,
             deleted,
         });
     }
+    for file in broken {
+        let deleted = remove_unreadable(&store, &file).await?;
+        let summary = UnreadableSummary::new(&file);
+        if !args.json && deleted {
+            let whose = match &file.key {
+                Some(k) => format!("of {} ", who(k)),
+                None => String::new(),
+            };
+            out::line(format_args!(
+                "Deleted the unreadable credential file {whose}({}): {}. There was nothing in it to revoke.",
+                summary.unreadable.path, summary.unreadable.reason
+            ))?;
+        }
+        outcomes.push(Outcome {
+            server_url: summary.server_url,
+            profile: summary.profile,
+            revocation: None,
+            unreadable: Some(summary.unreadable),
+            deleted,
+        });
+    }
+    let forgotten = if args.forget_client {
+        let url = if args.all { None } else { args.url.clone() };
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || forget_clients(&s, url.as_deref(), clients_used))
+            .await??
+    } else {
+        Vec::new()
+    };
+    if !args.json {
+        for f in &forgotten {
+            out::line(format_args!(
+                "Forgot the client registration {} at {}; the next login registers a new client.",
+                f.client_id.as_deref().unwrap_or("(unreadable file)"),
+                f.issuer
+                    .as_deref()
+                    .unwrap_or("an unknown authorization server"),
+            ))?;
+        }
+    }
+    if outcomes.is_empty() && forgotten.is_empty() {
+        if args.json {
+            out::line("[]")?;
+        } else {
+            let clients = if args.forget_client {
+                " (and no client registration of it is stored)"
+            } else {
+                ""
+            };
+            match &args.url {
+                Some(u) if !args.all => out::line(format_args!(
+                    "Not logged in to {u}{clients}; nothing to do."
+                ))?,
+                _ => out::line(format_args!(
+                    "No stored credentials{clients}; nothing to do."
+                ))?,
+            }
+        }
+        return Ok(());
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Credential(&'a Outcome),
+            Client { forgot_client: &'a Forgotten },
+        }
+        let all: Vec<Entry> = (outcomes.iter().map(Entry::Credential))
+            .chain(forgotten.iter().map(|f| Entry::Client { forgot_client: f }))
+            .collect();
+        out::line(serde_json::to_string_pretty(&all)?)?;
     }
     if incomplete > 0 {
         return Err(CliError {
@@ -160,43 +264,112 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(key: &CredentialKey, r: Option<&RevocationReport>, expires_at: &Option<u64>) {
-    let who = match &key.profile {
+fn who(key: &CredentialKey) -> String {
+    match &key.profile {
         Some(p) => format!("{} (profile {p})", key.server_url),
         None => key.server_url.clone(),
+    }
+}
+
+/// Deletes an unreadable credential file, under its server's lock when it says whose it
+/// is (a login in progress may be about to replace it).
+async fn remove_unreadable(store: &Arc<FileStore>, file: &UnreadableFile) -> anyhow::Result<bool> {
+    let (s, f) = (store.clone(), file.clone());
+    Ok(tokio::task::spawn_blocking(move || {
+        let _lock = match &f.key {
+            Some(k) => Some(s.lock(k)?),
+            None => None,
+        };
+        s.remove_unreadable(&f)
+    })
+    .await??)
+}
+
+/// `--forget-client`: the dynamic registrations the server's credentials used
+/// (`used`), and any registration with the redirect URI a login to `url` uses by
+/// default (its port is derived from the URL), which also finds the registration of a
+/// server whose credential file could not be read; every one with `--all` (`url` None).
+/// Unreadable registration files go too when they still say whose they are.
+fn forget_clients(
+    store: &FileStore,
+    url: Option<&str>,
+    used: Vec<ClientKey>,
+) -> anyhow::Result<Vec<Forgotten>> {
+    let default_redirect =
+        url.and_then(|u| loopback::redirect_uri_for(&RedirectSettings::default(), u).ok());
+    let wanted = |k: &ClientKey| {
+        url.is_none() || used.contains(k) || default_redirect.as_deref() == Some(&k.redirect_uri)
     };
-    println!("Logged out of {who}: stored credential deleted.");
+    let scan = store.scan_clients()?;
+    let mut forgotten = Vec::new();
+    for (key, reg) in scan.entries {
+        if wanted(&key) && store.remove_client(&key)? {
+            forgotten.push(Forgotten {
+                issuer: Some(reg.issuer),
+                client_id: Some(reg.client_id),
+                redirect_uri: Some(reg.redirect_uri),
+                path: None,
+            });
+        }
+    }
+    for file in scan.unreadable {
+        let mine = match &file.key {
+            Some(k) => wanted(k),
+            None => url.is_none(),
+        };
+        if mine && store.remove_unreadable(&file)? {
+            forgotten.push(Forgotten {
+                issuer: file.key.as_ref().map(|k| k.issuer.clone()),
+                client_id: None,
+                redirect_uri: file.key.as_ref().map(|k| k.redirect_uri.clone()),
+                path: Some(file.path.display().to_string()),
+            });
+        }
+    }
+    Ok(forgotten)
+}
+
+fn describe(
+    key: &CredentialKey,
+    r: Option<&RevocationReport>,
+    expires_at: &Option<u64>,
+) -> Result<(), out::OutputError> {
+    out::line(format_args!(
+        "Logged out of {}: stored credential deleted.",
+        who(key)
+    ))?;
     let Some(r) = r else {
-        println!("  not revoked (--no-revoke)");
-        return;
+        return out::line("  not revoked (--no-revoke)");
     };
     let Some(endpoint) = &r.endpoint else {
         let until = expires_at
             .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
             .unwrap_or_default();
-        println!(
+        return out::line(format_args!(
             "  the authorization server offers no revocation endpoint: the tokens stay valid until they \
              expire{until}"
-        );
-        return;
+        ));
     };
     for (name, t) in [
         ("refresh token", &r.refresh_token),
         ("access token", &r.access_token),
     ] {
         match t {
-            TokenRevocation::Revoked => println!("  {name} revoked at {endpoint}"),
+            TokenRevocation::Revoked => out::line(format_args!("  {name} revoked at {endpoint}"))?,
             TokenRevocation::Absent => {}
-            TokenRevocation::NotOffered => println!("  {name}: no revocation endpoint"),
+            TokenRevocation::NotOffered => {
+                out::line(format_args!("  {name}: no revocation endpoint"))?
+            }
             TokenRevocation::Unsupported(why) => {
                 let until = expires_at
                     .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
                     .unwrap_or_default();
-                println!(
+                out::line(format_args!(
                     "  {name}: the authorization server cannot revoke it ({why}); it stays valid until it expires{until}"
-                )
+                ))?
             }
-            TokenRevocation::Failed(e) => println!("  {name} NOT revoked: {e}"),
+            TokenRevocation::Failed(e) => out::line(format_args!("  {name} NOT revoked: {e}"))?,
         }
     }
+    Ok(())
 }

@@ -1,9 +1,10 @@
 //! `mcp-oauth status [URL]`: what is stored.
 
-use super::common::{self, CredentialSummary, same_server};
+use super::common::{self, CredentialSummary, UnreadableSummary, same_server};
+use crate::args::{Check, server_url};
+use crate::out;
 use crate::ui::{self, bold_out};
 use clap::Args;
-use mcp_oauth::store::CredentialStore;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -11,9 +12,12 @@ Examples:
   mcp-oauth status
   mcp-oauth status https://example.com/mcp --json | jq '.[0].expires_in'
 
-Reads the credential store only (no network). Secrets are never printed.")]
+Reads the credential store only (no network). Secrets are never printed. A credential file
+that cannot be read is listed too (EXPIRES says UNREADABLE; in --json it has an
+\"unreadable\" object with its path, the reason and the command that fixes it).")]
 pub struct StatusArgs {
     /// Only this MCP server.
+    #[arg(value_parser = Check(server_url))]
     pub url: Option<String>,
     /// Only this profile.
     #[arg(long, value_name = "NAME")]
@@ -26,8 +30,10 @@ pub struct StatusArgs {
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let store = common::store()?;
     let dir = store.dir().to_path_buf();
-    let list = tokio::task::spawn_blocking(move || store.list()).await??;
-    let rows: Vec<CredentialSummary> = list
+    let s = store.clone();
+    let scan = tokio::task::spawn_blocking(move || s.scan_credentials()).await??;
+    let rows: Vec<CredentialSummary> = scan
+        .entries
         .iter()
         .filter(|(k, _)| {
             args.url
@@ -37,49 +43,97 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         .filter(|(k, _)| args.profile.is_none() || k.profile == args.profile)
         .map(|(k, r)| CredentialSummary::new(k, r))
         .collect();
+    let broken: Vec<UnreadableSummary> = common::unreadable_for(
+        &store,
+        scan.unreadable,
+        args.url.as_deref(),
+        args.profile.as_deref(),
+    )
+    .iter()
+    .map(UnreadableSummary::new)
+    .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        // One array: the credentials, then the unreadable files (scripts that read
+        // `.[0].expires_in` keep working).
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Stored(&'a CredentialSummary),
+            Unreadable(&'a UnreadableSummary),
+        }
+        let all: Vec<Entry> = (rows.iter().map(Entry::Stored))
+            .chain(broken.iter().map(Entry::Unreadable))
+            .collect();
+        out::line(serde_json::to_string_pretty(&all)?)?;
         return Ok(());
     }
-    if rows.is_empty() {
+    if rows.is_empty() && broken.is_empty() {
         match &args.url {
-            Some(u) => {
-                println!("No stored credentials for {u}. Log in with `mcp-oauth login {u}`.")
-            }
-            None => println!("No stored credentials (store: {}).", dir.display()),
+            Some(u) => out::line(format_args!(
+                "No stored credentials for {u}. Log in with `mcp-oauth login {u}`."
+            ))?,
+            None => out::line(format_args!(
+                "No stored credentials (store: {}).",
+                dir.display()
+            ))?,
         }
         return Ok(());
     }
-    let table: Vec<[String; 7]> = rows
-        .iter()
-        .map(|s| {
-            [
-                s.server_url.clone(),
-                s.profile.clone().unwrap_or_else(|| "-".into()),
-                s.issuer.clone(),
-                s.registration_short().to_string(),
-                s.scope
-                    .clone()
-                    .or_else(|| s.requested_scope.clone())
-                    .unwrap_or_else(|| "-".into()),
-                match (s.expires_at, s.expires_in) {
-                    (Some(_), Some(x)) if x <= 0 => format!("expired {}", ui::relative(x)),
-                    (Some(_), Some(x)) => ui::relative(x),
-                    _ => "unknown".into(),
-                },
-                if s.refresh_token {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
-            ]
-        })
-        .collect();
+    let mut table: Vec<[String; 7]> = rows.iter().map(row).collect();
+    table.extend(broken.iter().map(|b| {
+        [
+            b.server_url.clone().unwrap_or_else(|| "?".into()),
+            b.profile.clone().unwrap_or_else(|| "-".into()),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "UNREADABLE".into(),
+            "-".into(),
+        ]
+    }));
+    print_table(&table)?;
+    if !broken.is_empty() {
+        out::line("\nUnreadable credential files (the tokens in them cannot be used):")?;
+        for b in &broken {
+            out::line(format_args!(
+                "  {}\n    {}\n    fix: {}",
+                b.unreadable.path, b.unreadable.reason, b.unreadable.fix
+            ))?;
+        }
+    }
+    out::line(format_args!("\nStore: {}", dir.display()))?;
+    Ok(())
+}
+
+fn row(s: &CredentialSummary) -> [String; 7] {
+    [
+        s.server_url.clone(),
+        s.profile.clone().unwrap_or_else(|| "-".into()),
+        s.issuer.clone(),
+        s.registration_short().to_string(),
+        s.scope
+            .clone()
+            .or_else(|| s.requested_scope.clone())
+            .unwrap_or_else(|| "-".into()),
+        match (s.expires_at, s.expires_in) {
+            (Some(_), Some(x)) if x <= 0 => format!("expired {}", ui::relative(x)),
+            (Some(_), Some(x)) => ui::relative(x),
+            _ => "unknown".into(),
+        },
+        if s.refresh_token {
+            "yes".into()
+        } else {
+            "no".into()
+        },
+    ]
+}
+
+fn print_table(table: &[[String; 7]]) -> Result<(), out::OutputError> {
     let header = [
         "SERVER", "PROFILE", "ISSUER", "CLIENT", "SCOPES", "EXPIRES", "REFRESH",
     ];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &table {
+    for row in table {
         for (i, c) in row.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
         }
@@ -99,13 +153,11 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    println!(
-        "{}",
-        bold_out(&line(header.iter().map(|h| h.to_string()).collect()))
-    );
+    out::line(bold_out(&line(
+        header.iter().map(|h| h.to_string()).collect(),
+    )))?;
     for row in table {
-        println!("{}", line(row.to_vec()));
+        out::line(line(row.to_vec()))?;
     }
-    println!("\nStore: {}", dir.display());
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `mcp-oauth token <URL>`: a valid access token for scripts.
 
 use super::common;
+use crate::args::{Check, server_url};
+use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, with_hint};
 use clap::Args;
@@ -18,6 +20,7 @@ Exit status: 0 with the token on stdout; 3 when there is no usable credential (l
 1 on other errors.")]
 pub struct TokenArgs {
     /// The MCP server URL.
+    #[arg(value_parser = Check(server_url))]
     pub url: String,
     /// Print `Authorization: Bearer <token>` instead of the bare token.
     #[arg(long)]
@@ -35,12 +38,9 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     if let Some(value) = &resolved.static_authorization {
         // The configured credential is this server's token.
         if args.header {
-            println!("Authorization: {value}");
+            out::line(format_args!("Authorization: {value}"))?;
         } else {
-            println!(
-                "{}",
-                value.split_once(' ').map_or(value.as_str(), |(_, t)| t)
-            );
+            out::line(value.split_once(' ').map_or(value.as_str(), |(_, t)| t))?;
         }
         return Ok(());
     }
@@ -97,9 +97,12 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         "Bearer"
     };
     if args.header {
-        println!("Authorization: {scheme} {}", tokens.access_token.expose());
+        out::line(format_args!(
+            "Authorization: {scheme} {}",
+            tokens.access_token.expose()
+        ))?;
     } else {
-        println!("{}", tokens.access_token.expose());
+        out::line(tokens.access_token.expose())?;
     }
     Ok(())
 }

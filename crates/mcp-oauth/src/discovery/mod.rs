@@ -116,7 +116,7 @@ pub fn read_challenge(
             "challenge",
             "",
             None,
-            Verdict::Note(format!("parsed challenge: {b:?}")),
+            Verdict::Note(format!("parsed challenge: {b}")),
         );
     } else if !www_authenticate.is_empty() {
         trace.push(

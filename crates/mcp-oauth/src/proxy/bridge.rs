@@ -337,14 +337,14 @@ impl Relay {
             } else {
                 failures += 1;
                 if failures >= LISTEN_MAX_FAILURES {
-                    tracing::warn!(error = ?error, failures, "subscriptions/listen keeps failing; change notifications are no longer bridged");
+                    tracing::warn!(error = %error.as_ref().map_or_else(|| "none".to_string(), |e| e.to_string()), failures, "subscriptions/listen keeps failing; change notifications are no longer bridged");
                     return;
                 }
             }
             if lasted >= LISTEN_HEALTHY {
                 wait = LISTEN_RETRY_MIN;
             }
-            tracing::debug!(?wait, error = ?error, "the change notification stream ended; listening again");
+            tracing::debug!(?wait, error = %error.as_ref().map_or_else(|| "none".to_string(), |e| e.to_string()), "the change notification stream ended; listening again");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(LISTEN_RETRY_MAX);
             missed = established;

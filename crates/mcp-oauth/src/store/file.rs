@@ -53,6 +53,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod scan;
+pub use scan::{Scan, UnreadableFile};
+
 /// Format version written in every file.
 const FORMAT_VERSION: u64 = 1;
 /// Credential files are a few KiB; anything much larger is not one of ours.
@@ -123,7 +126,7 @@ impl FileStore {
         Ok(path)
     }
 
-    fn load_entry<K, V>(&self, kind: Kind, key: &K) -> Result<Option<V>>
+    fn load_entry<K, V>(&self, kind: Kind, key: &K, fix: &str) -> Result<Option<V>>
     where
         K: Serialize + DeserializeOwned + PartialEq,
         V: DeserializeOwned,
@@ -133,7 +136,7 @@ impl FileStore {
         let Some(bytes) = read_file(&path)? else {
             return Ok(None);
         };
-        let (stored_key, value) = parse_entry::<K, V>(&path, &bytes, kind)?;
+        let (stored_key, value) = parse_entry::<K, V>(&path, &bytes, kind, fix)?;
         if stored_key != *key {
             // A SHA-256 prefix collision (or a file copied by hand): not our record.
             tracing::debug!(path = %path.display(), "stored file belongs to another key; treating as absent");
@@ -186,7 +189,7 @@ impl FileStore {
 
 impl CredentialStore for FileStore {
     fn load(&self, key: &CredentialKey) -> Result<Option<CredentialRecord>> {
-        self.load_entry(Kind::Credential, key)
+        self.load_entry(Kind::Credential, key, &logout_fix(key))
     }
 
     fn save(&self, key: &CredentialKey, record: &CredentialRecord) -> Result<()> {
@@ -212,57 +215,22 @@ impl CredentialStore for FileStore {
     }
 
     /// Every readable credential, sorted by key. Files that cannot be read or parsed are
-    /// skipped with a warning (this feeds `status`, which should still show the rest);
+    /// skipped with a warning (`status` uses [`FileStore::scan_credentials`] to show them);
     /// `load` of the same key reports the problem as an error.
     fn list(&self) -> Result<Vec<(CredentialKey, CredentialRecord)>> {
-        let dir = self.check_dirs(CREDENTIALS_DIR)?;
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir, "listing", &e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err(&dir, "listing", &e))?;
-            let path = entry.path();
-            let file_name = entry.file_name();
-            let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if stem.starts_with('.') {
-                continue;
-            }
-            let parsed = read_file(&path).and_then(|bytes| match bytes {
-                Some(bytes) => {
-                    parse_entry::<CredentialKey, CredentialRecord>(&path, &bytes, Kind::Credential)
-                        .map(Some)
-                }
-                None => Ok(None), // removed since read_dir
-            });
-            match parsed {
-                Ok(Some((key, record))) => {
-                    if file_name_matches(&key, stem) {
-                        out.push((key, record));
-                    } else {
-                        tracing::warn!(
-                            path = %path.display(),
-                            server_url = %key.server_url,
-                            "skipping a credential file whose name does not match its key (copied or renamed by hand?)"
-                        );
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable credential file")
-                }
-            }
+        let scan = self.scan_credentials()?;
+        for f in &scan.unreadable {
+            tracing::warn!(path = %f.path.display(), reason = %f.reason, "skipping an unreadable credential file");
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        Ok(scan.entries)
     }
 
+    /// A corrupt file is treated as absent (with a warning naming it): the login then
+    /// registers a new client, whose file replaces it. It held only a client id (and maybe
+    /// a DCR secret) that another registration replaces; failing every login until the
+    /// user deletes it by hand helped nobody.
     fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>> {
-        self.load_entry(Kind::Client, key)
+        self.load_client_or_replace(key)
     }
 
     fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()> {
@@ -369,17 +337,6 @@ impl Kind {
             Kind::Client => "stored client registration",
         }
     }
-    /// What the user can do about a file we cannot use.
-    fn fix(self) -> &'static str {
-        match self {
-            Kind::Credential => {
-                "run `mcp-oauth logout <server>` for this server (or delete the file) and log in again"
-            }
-            Kind::Client => {
-                "delete the file (or run `mcp-oauth logout <server>`); a client is registered again at the next login"
-            }
-        }
-    }
 }
 
 /// `$MCP_OAUTH_HOME` (absolute) or `<data dir>/mcp-oauth`.
@@ -476,22 +433,58 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// Parses a store file, checking the format version.
+/// Why a store file cannot be used.
+#[derive(Debug)]
+enum Problem {
+    /// Not a file of ours, or damaged: the detail says how, without any value from it.
+    Corrupt(String),
+    /// Written by a newer mcp-oauth (this format version).
+    Newer(u64),
+}
+
+impl Problem {
+    /// The problem in words, for a listing (`status`).
+    fn reason(&self, kind: Kind) -> String {
+        match self {
+            Problem::Corrupt(detail) => detail.clone(),
+            Problem::Newer(v) => format!(
+                "this {} was written by a newer version of mcp-oauth (format version {v}; this \
+                 version reads version {FORMAT_VERSION})",
+                kind.noun()
+            ),
+        }
+    }
+}
+
+/// Parses a store file, checking the format version; `fix` says what to do when it
+/// cannot be used.
 fn parse_entry<K: DeserializeOwned, V: DeserializeOwned>(
     path: &Path,
     bytes: &[u8],
     kind: Kind,
+    fix: &str,
 ) -> Result<(K, V)> {
-    let corrupt = |detail: String| {
+    parse_entry_as(bytes, kind).map_err(|p| {
         store_err(
             path,
-            format!(
-                "cannot read this {}: {detail}. The file was left as it is; {}",
-                kind.noun(),
-                kind.fix()
-            ),
+            match p {
+                Problem::Corrupt(detail) => format!(
+                    "cannot read this {}: {detail}. The file was left as it is; {fix}",
+                    kind.noun()
+                ),
+                Problem::Newer(_) => {
+                    format!("{}; upgrade mcp-oauth, or {fix}", p.reason(kind))
+                }
+            },
         )
-    };
+    })
+}
+
+fn parse_entry_as<K: DeserializeOwned, V: DeserializeOwned>(
+    bytes: &[u8],
+    kind: Kind,
+) -> std::result::Result<(K, V), Problem> {
+    let corrupt = Problem::Corrupt;
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| corrupt(describe_json_error(&e)))?;
     let serde_json::Value::Object(mut obj) = value else {
@@ -500,17 +493,7 @@ fn parse_entry<K: DeserializeOwned, V: DeserializeOwned>(
     match obj.get("version").map(serde_json::Value::as_u64) {
         None => return Err(corrupt("it has no `version` field".into())),
         Some(Some(FORMAT_VERSION)) => {}
-        Some(Some(v)) if v > FORMAT_VERSION => {
-            return Err(store_err(
-                path,
-                format!(
-                    "this {} was written by a newer version of mcp-oauth (format version {v}; this \
-                     version reads version {FORMAT_VERSION}); upgrade mcp-oauth, or {}",
-                    kind.noun(),
-                    kind.fix()
-                ),
-            ));
-        }
+        Some(Some(v)) if v > FORMAT_VERSION => return Err(Problem::Newer(v)),
         Some(_) => {
             return Err(corrupt(
                 "its `version` field is not a known format version".into(),
@@ -533,6 +516,33 @@ fn parse_entry<K: DeserializeOwned, V: DeserializeOwned>(
         ))
     })?;
     Ok((key, val))
+}
+
+/// What fixes an unusable credential file of `key`: the command that removes it.
+fn logout_fix(key: &CredentialKey) -> String {
+    format!(
+        "run `{}` to remove it, then log in again",
+        logout_command(key)
+    )
+}
+
+/// `mcp-oauth logout <server> [--profile <name>]`, quoted for a POSIX shell.
+pub(crate) fn logout_command(key: &CredentialKey) -> String {
+    let mut c = format!("mcp-oauth logout {}", shell_word(&key.server_url));
+    if let Some(p) = &key.profile {
+        c.push_str(&format!(" --profile {}", shell_word(p)));
+    }
+    c
+}
+
+/// `s` as one word for a POSIX shell: as it is when that is safe, else single-quoted.
+pub(crate) fn shell_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/:._-~@%+=,".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// The key of a store file, if that much can be parsed.
@@ -1148,7 +1158,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_client_file_is_a_clear_error() {
+    fn corrupt_client_file_is_absent() {
         let (_tmp, store) = store();
         let ck = ClientKey {
             issuer: "https://auth.example.com".into(),
@@ -1159,9 +1169,12 @@ mod tests {
             .unwrap();
         let path = store.path_in(CLIENTS_DIR, &file_name(&ck).unwrap(), "json");
         fs::write(&path, "{").unwrap();
-        let (p, message) = store_error(store.load_client(&ck).unwrap_err());
-        assert_eq!(p, path.display().to_string());
-        assert!(message.contains("delete the file"), "{message}");
+        // Absent (with a warning): the next registration replaces it (file/scan.rs).
+        assert_eq!(store.load_client(&ck).unwrap(), None);
+        assert!(
+            path.exists(),
+            "a corrupt file is replaced, not deleted, by load"
+        );
     }
 
     #[test]
@@ -1182,10 +1195,15 @@ mod tests {
             text.replace("client_secret_basic", "tls_client_auth"),
         )
         .unwrap();
-        let (_, message) = store_error(store.load_client(&ck).unwrap_err());
+        // A client file is then unusable: treated as absent (the next registration
+        // replaces it), and named with the reason where the store is scanned.
+        assert!(store.load_client(&ck).unwrap().is_none());
+        let scan = store.scan_clients().unwrap();
+        assert_eq!(scan.unreadable.len(), 1);
+        let reason = &scan.unreadable[0].reason;
         assert!(
-            message.contains("token_endpoint_auth_method tls_client_auth is not supported"),
-            "{message}"
+            reason.contains("token_endpoint_auth_method tls_client_auth is not supported"),
+            "{reason}"
         );
     }
 

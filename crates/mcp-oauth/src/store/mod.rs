@@ -18,7 +18,7 @@ mod contract_tests;
 mod file;
 mod memory;
 
-pub use file::FileStore;
+pub use file::{FileStore, Scan, UnreadableFile};
 pub use memory::MemoryStore;
 
 pub use crate::client_auth::ClientAuthMethod;

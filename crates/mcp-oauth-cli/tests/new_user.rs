@@ -1,0 +1,668 @@
+//! What a new user trips over (issue 18), through the real binary against `mcp-oauth
+//! demo --serve --port 0` (its browser: `tests/browser.sh`, curl following redirects) or
+//! no server at all: a closed stdout, usage errors, `--args` sources, a second `login`,
+//! a corrupted store, and terminal escapes in what a server says.
+#![cfg(unix)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod support;
+use support::{PROXY_VARS, REQUIRE_ENV};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A private home (store, configuration) for one test.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(name: &str) -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mcp-oauth-new-user-{name}."))
+            .tempdir()
+            .expect("tempdir");
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path().join("store")
+    }
+
+    fn browser_log(&self) -> PathBuf {
+        self.path().join("browser.log")
+    }
+
+    /// `mcp-oauth <args>` with this home, the headless browser, no proxies, no colours,
+    /// no desktop.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        for var in PROXY_VARS {
+            c.env_remove(var);
+        }
+        c.args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("MCP_OAUTH_PROFILE")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_TTY")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env("NO_COLOR", "1")
+            .env("HOME", self.path())
+            .env("MCP_OAUTH_HOME", self.store())
+            .env("MCP_OAUTH_CONFIG", self.path().join("config.toml"))
+            .env("BROWSER", repo_root().join("tests/browser.sh"))
+            .env("BROWSER_LOG", self.browser_log());
+        c
+    }
+
+    /// Runs to the end with stdin from `input`, stdout and stderr captured.
+    fn run_with_input(&self, args: &[&str], input: &[u8]) -> Out {
+        let mut cmd = self.cmd(args);
+        run(&mut cmd, input)
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with_input(args, b"")
+    }
+
+    fn browser_opens(&self) -> usize {
+        std::fs::read_to_string(self.browser_log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" open url="))
+            .count()
+    }
+}
+
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(cmd: &mut Command, input: &[u8]) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mcp-oauth");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = read_all(child.stdout.take().expect("stdout"));
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    Out {
+        status,
+        stdout: out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
+fn read_all(mut stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
+}
+
+fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mcp-oauth did not finish within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// `mcp-oauth demo --serve --port 0`, killed when dropped.
+struct Demo {
+    child: Child,
+    mcp_url: String,
+    issuer: String,
+}
+
+impl Demo {
+    /// `None` (after a notice) when curl, which `tests/browser.sh` needs, is missing.
+    fn start(home: &Home, test: &str) -> Option<Demo> {
+        if !have_curl() {
+            assert!(
+                std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+                "curl (for tests/browser.sh) is missing but {REQUIRE_ENV}=1"
+            );
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "SKIPPED {test}: curl (tests/browser.sh) is not on PATH"
+            );
+            return None;
+        }
+        let mut child = home
+            .cmd(&["demo", "--serve", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mcp-oauth demo --serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so the server never blocks.
+                    continue;
+                }
+            }
+        });
+        let (mut mcp_url, mut issuer) = (String::new(), String::new());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let value = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            };
+            if let Some(u) = value("MCP server:") {
+                mcp_url = u;
+            } else if let Some(u) = value("Authorization server:") {
+                issuer = u;
+            } else if line == "Requests, as they arrive:" {
+                break;
+            }
+        }
+        assert!(
+            mcp_url.starts_with("http://127.0.0.1:") && issuer.starts_with("http://127.0.0.1:"),
+            "demo --serve printed no banner"
+        );
+        Some(Demo {
+            child,
+            mcp_url,
+            issuer,
+        })
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have_curl() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `args` with stdout a pipe whose read end is already closed (`| head -0`, with
+/// no race: every write fails with EPIPE).
+fn run_with_closed_stdout(home: &Home, args: &[&str]) -> Out {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = home
+        .cmd(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mcp-oauth");
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    Out {
+        status,
+        stdout: String::new(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
+fn stored_servers(home: &Home) -> Vec<Value> {
+    let o = home.run(&["status", "--json"]);
+    assert!(o.status.success(), "{o}");
+    serde_json::from_str::<Value>(&o.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {o}"))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------ 1. a closed stdout
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let home = Home::new("pipe");
+    let Some(demo) = Demo::start(&home, "a_closed_stdout_ends_every_command_quietly") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let quiet = |args: &[&str]| {
+        let o = run_with_closed_stdout(&home, args);
+        assert!(
+            o.code() != Some(101) && !o.stderr.contains("panicked"),
+            "mcp-oauth {args:?} with a closed stdout: {o}"
+        );
+        assert!(o.status.success(), "mcp-oauth {args:?}: {o}");
+        o
+    };
+    // `login | …` has stored the tokens before it printed anything.
+    quiet(&["login", url]);
+    let stored = stored_servers(&home);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["server_url"], url);
+    quiet(&["status"]);
+    quiet(&["status", "--json"]);
+    quiet(&["token", url]);
+    quiet(&["call", url]);
+    quiet(&["call", url, "whoami"]);
+    quiet(&["doctor", url]);
+    quiet(&["completions", "bash"]);
+    quiet(&["logout", url]);
+    assert!(stored_servers(&home).is_empty(), "logout did its work");
+    quiet(&["logout", url]);
+    assert_eq!(home.browser_opens(), 1);
+    let _ = demo.issuer;
+}
+
+// ------------------------------------------- 7. usage errors, in the user's words
+
+#[test]
+fn a_bad_server_url_is_a_usage_error_in_words() {
+    let home = Home::new("usage");
+    let rule =
+        "notaurl is not a URL: an MCP server URL starts with https:// (or http:// for loopback)";
+    for args in [
+        &["login", "notaurl"][..],
+        &["token", "notaurl"],
+        &["call", "notaurl", "echo"],
+        &["doctor", "notaurl"],
+        &["status", "notaurl"],
+        &["logout", "notaurl"],
+        &["proxy", "notaurl"],
+    ] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(2), "mcp-oauth {args:?}: {o}");
+        assert!(o.stderr.contains(rule), "mcp-oauth {args:?}: {o}");
+        assert!(
+            !o.stderr.contains("builder error") && !o.stderr.contains("relative URL"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    let o = home.run(&["login", "example.com/mcp"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains("(did you mean https://example.com/mcp?)"),
+        "{o}"
+    );
+    let o = home.run(&["login", "ftp://example.com/mcp"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("its scheme is ftp"), "{o}");
+}
+
+#[test]
+fn bad_tool_arguments_are_a_usage_error() {
+    let home = Home::new("args");
+    // An unroutable server: the arguments are refused before any request.
+    let url = "http://127.0.0.1:9/mcp";
+    let o = home.run(&["call", url, "echo", "--args", "nope"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains("--args nope is not JSON (") && o.stderr.contains("a JSON object"),
+        "{o}"
+    );
+    let o = home.run(&["call", url, "echo", "--args", "[1]"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--args [1] is JSON but not an object (an array)"),
+        "{o}"
+    );
+    assert!(!o.stderr.contains("could not connect"), "{o}");
+}
+
+#[test]
+fn a_refused_connection_is_one_line() {
+    let home = Home::new("refused");
+    let url = "http://127.0.0.1:9/mcp";
+    let line = "error: could not connect to http://127.0.0.1:9/mcp: connection refused\n";
+    for args in [&["login", url][..], &["call", url], &["call", url, "echo"]] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(1), "mcp-oauth {args:?}: {o}");
+        assert!(o.stderr.starts_with(line), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr
+                .contains("next: check the URL, and that the server is running"),
+            "mcp-oauth {args:?}: {o}"
+        );
+        assert_eq!(o.stderr.lines().count(), 2, "mcp-oauth {args:?}: {o}");
+    }
+    // The HTTP client's detail is kept for -v.
+    let o = home.run(&["-v", "call", url]);
+    assert!(o.stderr.contains("tcp connect error"), "{o}");
+}
+
+#[test]
+fn traces_say_a_challenge_in_words() {
+    let home = Home::new("trace");
+    let Some(demo) = Demo::start(&home, "traces_say_a_challenge_in_words") else {
+        return;
+    };
+    let o = home.run(&["-vv", "login", &demo.mcp_url]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stderr
+            .contains(r#"parsed challenge: resource_metadata=\"http://127.0.0.1:"#),
+        "{o}"
+    );
+    assert!(!o.stderr.contains("BearerChallenge"), "{o}");
+}
+
+// ------------------------------------------------- 11. --args inline, @file, stdin
+
+#[test]
+fn tool_arguments_inline_from_a_file_or_stdin() {
+    let home = Home::new("args-sources");
+    let Some(demo) = Demo::start(&home, "tool_arguments_inline_from_a_file_or_stdin") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let o = home.run(&["call", url, "echo", "--args", r#"{"text":"inline"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "inline");
+
+    let file = home.path().join("args.json");
+    std::fs::write(&file, r#"{"text":"from a file"}"#).unwrap();
+    let at_file = format!("@{}", file.display());
+    let o = home.run(&["call", url, "echo", "--args", &at_file]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "from a file");
+
+    let o = home.run_with_input(
+        &["call", url, "echo", "--args", "-"],
+        br#"{"text":"from stdin"}"#,
+    );
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "from stdin");
+
+    // Clear errors, as usage errors (exit 2), before any request.
+    let missing = home.path().join("missing.json");
+    let at_missing = format!("@{}", missing.display());
+    let o = home.run(&["call", url, "echo", "--args", &at_missing]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "--args {at_missing}: there is no file {}",
+            missing.display()
+        )),
+        "{o}"
+    );
+    std::fs::write(&file, "text: hi").unwrap();
+    let o = home.run(&["call", url, "echo", "--args", &at_file]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "--args {at_file} (the file {}) is not JSON (",
+            file.display()
+        )),
+        "{o}"
+    );
+    let o = home.run_with_input(&["call", url, "echo", "--args", "-"], b"[\"hi\"]");
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--args - (standard input) is JSON but not an object (an array)"),
+        "{o}"
+    );
+    let o = home.run_with_input(&["call", url, "echo", "--args", "-"], b"");
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("standard input was empty"), "{o}");
+    assert_eq!(home.browser_opens(), 1, "one login for all the calls");
+}
+
+// ------------------------------------------------- 8. login when logged in already
+
+#[test]
+fn a_second_login_says_so_and_force_authorizes_again() {
+    let home = Home::new("relogin");
+    let Some(demo) = Demo::start(&home, "a_second_login_says_so_and_force_authorizes_again") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let o = home.run(&["login", url]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(home.browser_opens(), 1);
+
+    let o = home.run(&["login", url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!(
+            "Already logged in to {url} (a valid credential is stored; nothing was done)\n"
+        )),
+        "{o}"
+    );
+    assert!(
+        o.stdout
+            .lines()
+            .any(|l| l.starts_with("  expires") && l.contains(" UTC)")),
+        "the expiry is named: {o}"
+    );
+    assert!(
+        o.stderr.contains(&format!(
+            "to authorize again anyway: mcp-oauth login --force {url}"
+        )),
+        "{o}"
+    );
+    assert_eq!(home.browser_opens(), 1, "no second browser: {o}");
+
+    let o = home.run(&["login", url, "--json"]);
+    assert!(o.status.success(), "{o}");
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    assert_eq!(v["already_logged_in"], true, "{v}");
+    assert!(v["expires_at"].is_u64(), "{v}");
+
+    // Scopes that the stored credential lacks: a real login.
+    let o = home.run(&["login", url, "--scope", "mcp offline_access other"]);
+    assert_eq!(home.browser_opens(), 2, "{o}");
+
+    let o = home.run(&["login", url, "--force"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!("Logged in to {url}\n")),
+        "{o}"
+    );
+    assert_eq!(home.browser_opens(), 3, "--force authorizes again: {o}");
+}
+
+// ------------------------------------------------------- 2. a corrupted store
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files
+}
+
+/// Runs a command as printed by mcp-oauth (`mcp-oauth logout URL`, `rm PATH`).
+fn run_advice(home: &Home, advice: &str) -> Out {
+    let words: Vec<&str> = advice.split_whitespace().collect();
+    match words.as_slice() {
+        ["mcp-oauth", rest @ ..] => home.run(rest),
+        ["rm", path] => {
+            std::fs::remove_file(path).expect("rm");
+            home.run(&["status"])
+        }
+        _ => panic!("unexpected advice {advice:?}"),
+    }
+}
+
+#[test]
+fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
+    let home = Home::new("corrupt");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_corrupted_store_is_listed_and_repaired_by_the_advice",
+    ) else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let creds = home.store().join("credentials");
+    let clients = home.store().join("clients");
+    assert!(home.run(&["login", url]).status.success());
+    let [cred] = &json_files(&creds)[..] else {
+        panic!("one credential file")
+    };
+
+    // Cut short (as by a full disk): the start still says whose it is.
+    let text = std::fs::read(cred).unwrap();
+    std::fs::write(cred, &text[..150]).unwrap();
+    let o = home.run(&["status"]);
+    assert!(o.status.success(), "{o}");
+    let row = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(url))
+        .unwrap_or_else(|| panic!("{o}"));
+    assert!(row.contains("UNREADABLE"), "{o}");
+    assert!(o.stdout.contains(&cred.display().to_string()), "{o}");
+    assert!(o.stdout.contains("it is truncated"), "{o}");
+    assert!(
+        o.stdout.contains(&format!("fix: mcp-oauth logout {url}\n")),
+        "{o}"
+    );
+    assert!(
+        !o.stderr.contains("WARN"),
+        "listed, not hidden in a warning: {o}"
+    );
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let broken = &listed[0]["unreadable"];
+    assert_eq!(listed[0]["server_url"], url);
+    assert_eq!(broken["path"], cred.display().to_string());
+    assert!(
+        broken["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("it is truncated")
+    );
+    assert_eq!(broken["fix"], format!("mcp-oauth logout {url}"));
+
+    // `token` gives the same command, and the command repairs the store.
+    let o = home.run(&["token", url]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stderr
+            .contains(&format!("run `mcp-oauth logout {url}` to remove it")),
+        "{o}"
+    );
+    let o = run_advice(&home, broken["fix"].as_str().unwrap());
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout
+            .starts_with("Deleted the unreadable credential file of "),
+        "{o}"
+    );
+    assert!(!cred.exists(), "{o}");
+    assert!(stored_servers(&home).is_empty());
+
+    // Garbage that does not say whose it is: still listed, with a command that works,
+    // and `logout URL` finds it where URL's credential is kept.
+    std::fs::write(cred, "\u{0}\u{1}garbage").unwrap();
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0]["server_url"].is_null(), "{listed:?}");
+    assert_eq!(
+        listed[0]["unreadable"]["fix"],
+        format!("rm {}", cred.display())
+    );
+    let o = home.run(&["logout", url]);
+    assert!(o.status.success() && !cred.exists(), "{o}");
+
+    // A corrupt client registration: login works (a new client replaces it), and the
+    // warning names the file.
+    let [client] = &json_files(&clients)[..] else {
+        panic!("one client registration")
+    };
+    std::fs::write(client, "{").unwrap();
+    let o = home.run(&["login", url]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "ignoring the unreadable client registration {}",
+            client.display()
+        )),
+        "{o}"
+    );
+    let reg: Value = serde_json::from_slice(&std::fs::read(client).unwrap()).expect("replaced");
+    assert_eq!(reg["registration"]["issuer"], demo.issuer.as_str());
+
+    // `logout --forget-client`: the credential and the server's registration go.
+    let o = home.run(&["logout", url, "--forget-client"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.contains(&format!(
+            "at {}; the next login registers a new client.",
+            demo.issuer
+        )),
+        "{o}"
+    );
+    assert!(
+        json_files(&clients).is_empty() && json_files(&creds).is_empty(),
+        "{o}"
+    );
+    let o = home.run(&["logout", url, "--forget-client"]);
+    assert!(
+        o.stdout
+            .contains("(and no client registration of it is stored); nothing to do"),
+        "{o}"
+    );
+}
