@@ -1136,6 +1136,8 @@ def component_versions(args: argparse.Namespace) -> dict[str, str]:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "crates"], capture_output=True, text=True, timeout=10).stdout.strip()
         v["mcp-oauth commit"] = commit + (" (crates/ modified)" if dirty else "")
+        if os.environ.get("INTEROP_BIN_COMMIT"):  # the commit a --bin binary was built from
+            v["mcp-oauth commit"] = os.environ["INTEROP_BIN_COMMIT"]
     except Exception:  # noqa: BLE001
         pass
     try:
@@ -1182,6 +1184,17 @@ def write_table(path: Path, pairs: list[Pair], results: dict[str, list[Result]],
     for p in pairs:
         vs = ", ".join(f"{k} {v}" for k, v in sorted(getattr(p, "versions", {}).items()))
         lines.append(f"| {p.key} | {vs or '?'} |")
+    lines += ["", "## Summary", "", "Each cell: both paths (`call`, `proxy`) unless they differ.", ""]
+    lines.append("| AS | MCP server | " + " | ".join(f"{n} {name}" for n, name in SCENARIOS) + " |")
+    lines.append("|---|---|" + "---|" * len(SCENARIOS))
+    for p in pairs:
+        rs = results.get(p.key, [])
+        cells = []
+        for n, _ in SCENARIOS:
+            by = {r.path: r for r in rs if r.scenario == n}
+            c, x = cell(by.get("call")).split(":")[0], cell(by.get("proxy")).split(":")[0]
+            cells.append(c if c == x else f"call {c}, proxy {x}")
+        lines.append(f"| {p.as_name} | {p.server_name} | " + " | ".join(cells) + " |")
     lines += ["", "## Results", "", "| AS | MCP server | scenario | call | proxy |", "|---|---|---|---|---|"]
     for p in pairs:
         rs = results.get(p.key, [])
