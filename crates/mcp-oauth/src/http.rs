@@ -114,8 +114,10 @@ impl Default for HttpPolicy {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
-    /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]).
-    first_hop: reqwest::Client,
+    /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]),
+    /// built at its first use: most processes (every proxy) never need it, and building a
+    /// client is part of their start-up time.
+    first_hop: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     policy: HttpPolicy,
     /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
     guard: Option<std::sync::Arc<crate::netpolicy::AddressGuard>>,
@@ -171,10 +173,9 @@ impl HttpClient {
             }
         });
         let inner = Self::build(&policy, redirect)?;
-        let first_hop = Self::build(&policy, reqwest::redirect::Policy::none())?;
         Ok(Self {
             inner,
-            first_hop,
+            first_hop: Default::default(),
             policy,
             guard: None,
         })
@@ -299,8 +300,14 @@ impl HttpClient {
     pub async fn get_first_hop(&self, step: Step, url: &str) -> Result<Fetched> {
         self.check_address(step, url).await?;
         let secs = self.policy.request_timeout.as_secs();
-        let resp = self
-            .first_hop
+        let first_hop = match self.first_hop.get() {
+            Some(c) => c,
+            None => {
+                let built = Self::build(&self.policy, reqwest::redirect::Policy::none())?;
+                self.first_hop.get_or_init(|| built)
+            }
+        };
+        let resp = first_hop
             .get(url)
             .send()
             .await
