@@ -5,7 +5,6 @@
 
 mod support;
 
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{CredentialStore, MemoryStore};
@@ -14,23 +13,6 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// Follows redirects the way a browser whose user clicks "allow" would.
-struct FollowingBrowser;
-
-impl Browser for FollowingBrowser {
-    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        let url = url.to_string();
-        tokio::spawn(async move {
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
-    }
-}
 
 #[derive(Clone)]
 struct World {
@@ -154,7 +136,7 @@ fn client_for(cfg: OAuthConfig, policy: HttpPolicy, store: Arc<MemoryStore>) -> 
         cfg,
         HttpClient::new(policy).unwrap(),
         store,
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     )
 }
 
@@ -529,7 +511,7 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     );
     c.authorize(&challenge(&server.base), Reason::Unauthorized)
         .await
@@ -611,7 +593,7 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     );
     let rec = c
         .authorize(&challenge(&server.base), Reason::Login)
@@ -672,7 +654,7 @@ async fn a_client_registered_moments_ago_and_refused_is_not_registered_again() {
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
         Arc::new(MemoryStore::new()),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     );
     let e = c
         .authorize(&challenge(&server.base), Reason::Login)

@@ -10,7 +10,6 @@
 
 mod support;
 
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::client::Reason;
 use mcp_oauth::discovery;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
@@ -27,22 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::*;
-
-struct FollowingBrowser;
-
-impl Browser for FollowingBrowser {
-    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        let url = url.to_string();
-        tokio::spawn(async move {
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
-    }
-}
 
 fn http() -> HttpClient {
     HttpClient::new(HttpPolicy {
@@ -149,7 +132,12 @@ async fn public_server_cannot_point_resource_metadata_at_internal_addresses() {
 
     // The same through the client: nothing stored, nothing else attempted.
     let store = Arc::new(MemoryStore::new());
-    let client = OAuthClient::new(cfg, http(), store.clone(), Arc::new(FollowingBrowser));
+    let client = OAuthClient::new(
+        cfg,
+        http(),
+        store.clone(),
+        Arc::new(FollowingBrowser::default()),
+    );
     let e = client
         .authorize(&challenge("http://169.254.169.254/"), Reason::Unauthorized)
         .await
@@ -336,7 +324,12 @@ async fn authorization_server_endpoints_at_metadata_addresses_are_refused() {
                 ..Default::default()
             });
         }
-        let client = OAuthClient::new(cfg, http(), store.clone(), Arc::new(FollowingBrowser));
+        let client = OAuthClient::new(
+            cfg,
+            http(),
+            store.clone(),
+            Arc::new(FollowingBrowser::default()),
+        );
         let e = client
             .authorize(&[], Reason::Login)
             .await
@@ -420,7 +413,7 @@ async fn refresh_to_a_metadata_address_is_refused_and_the_record_kept() {
         OAuthConfig::new(server_url),
         http(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     );
     let e = client.valid_token().await.unwrap_err().to_string();
     assert!(
@@ -582,7 +575,7 @@ async fn prm_naming_another_origin_gets_no_token() {
         OAuthConfig::new(format!("{}/mcp", server.base)),
         http(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     );
     let e = client
         .authorize(
@@ -633,7 +626,7 @@ async fn token_never_follows_a_redirect_to_another_origin() {
         OAuthConfig::new(server_url.clone()),
         http(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::default()),
     ));
     // Headers: only for the resource.
     let ours = oauth.request_headers("POST", &server_url).await.unwrap();

@@ -8,7 +8,6 @@
 
 mod support;
 
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{ClientKey, CredentialKey, CredentialStore, MemoryStore};
@@ -18,33 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
-
-/// Follows redirects the way a browser whose user clicks "allow" would, and counts the
-/// times it was opened.
-#[derive(Default)]
-struct CountingBrowser {
-    opened: AtomicUsize,
-    /// Do nothing with the URL (a user who walked away).
-    idle: bool,
-}
-
-impl Browser for CountingBrowser {
-    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        self.opened.fetch_add(1, Ordering::SeqCst);
-        if self.idle {
-            return Ok(());
-        }
-        let url = url.to_string();
-        tokio::spawn(async move {
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
-    }
-}
 
 /// An OpenID provider with oidc-provider's documented habits.
 #[derive(Default)]
@@ -187,11 +159,11 @@ struct Setup {
     server: MockServer,
     provider: Arc<Provider>,
     store: Arc<MemoryStore>,
-    browser: Arc<CountingBrowser>,
+    browser: Arc<FollowingBrowser>,
     client: OAuthClient,
 }
 
-async fn setup(browser: CountingBrowser) -> Setup {
+async fn setup(browser: FollowingBrowser) -> Setup {
     let provider = Arc::new(Provider::default());
     let server = provider_server(provider.clone()).await;
     let store = Arc::new(MemoryStore::new());
@@ -223,7 +195,7 @@ fn authorize_queries(s: &Setup) -> Vec<std::collections::HashMap<String, String>
 
 #[tokio::test]
 async fn an_empty_base_scope_asks_an_openid_provider_for_consent() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     let rec = s
         .client
         .authorize(&challenge(&s.server.base), Reason::Login)
@@ -234,12 +206,12 @@ async fn an_empty_base_scope_asks_an_openid_provider_for_consent() {
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["scope"], "offline_access");
     assert_eq!(q[0]["prompt"], "consent");
-    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 1);
+    assert_eq!(s.browser.opened(), 1);
 }
 
 #[tokio::test]
 async fn a_refused_widening_is_asked_once_more_without_it() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     s.provider
         .refuse_offline_access
         .store(true, Ordering::SeqCst);
@@ -255,12 +227,12 @@ async fn a_refused_widening_is_asked_once_more_without_it() {
         "{:?}",
         q[1]
     );
-    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(s.browser.opened(), 2);
 }
 
 #[tokio::test]
 async fn the_users_deny_is_final() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     s.provider.deny_next.store(true, Ordering::SeqCst);
     let e = s
         .client
@@ -269,7 +241,7 @@ async fn the_users_deny_is_final() {
         .unwrap_err();
     assert_eq!(e.oauth_error(), Some("access_denied"), "{e}");
     assert!(e.to_string().contains("User denied access"), "{e}");
-    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 1, "no second tab");
+    assert_eq!(s.browser.opened(), 1, "no second tab");
     assert_eq!(s.server.requests_to("/auth").len(), 1);
 }
 
@@ -285,7 +257,7 @@ async fn a_configured_scope_is_never_widened_nor_retried() {
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
         Arc::new(MemoryStore::new()),
-        Arc::new(CountingBrowser::default()),
+        Arc::new(FollowingBrowser::default()),
     );
     let e = client
         .authorize(&challenge(&server.base), Reason::Login)
@@ -301,7 +273,7 @@ async fn a_configured_scope_is_never_widened_nor_retried() {
 
 #[tokio::test]
 async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     s.client
         .authorize(&challenge(&s.server.base), Reason::Login)
         .await
@@ -334,11 +306,7 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
         .unwrap();
     assert_eq!(rec2.client.client_id, "client-1-1");
     assert_eq!(s.server.requests_to("/reg").len(), 2);
-    assert_eq!(
-        s.browser.opened.load(Ordering::SeqCst),
-        2,
-        "one browser per login"
-    );
+    assert_eq!(s.browser.opened(), 2, "one browser per login");
     // The refused client id never went to the browser again.
     let dead: Vec<_> = authorize_queries(&s)
         .into_iter()
@@ -349,7 +317,7 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
 
 #[tokio::test]
 async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     s.client
         .authorize(&challenge(&s.server.base), Reason::Login)
         .await
@@ -369,13 +337,13 @@ async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens(
         "the check is not the user's request"
     );
     assert_eq!(q[2]["client_id"], "client-1-1");
-    assert_eq!(s.browser.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(s.browser.opened(), 2);
     assert_eq!(s.server.requests_to("/reg").len(), 2);
 }
 
 #[tokio::test]
 async fn a_browser_time_out_keeps_the_registration() {
-    let s = setup(CountingBrowser {
+    let s = setup(FollowingBrowser {
         idle: true,
         ..Default::default()
     })
@@ -404,7 +372,7 @@ async fn a_browser_time_out_keeps_the_registration() {
 
 #[tokio::test]
 async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
-    let s = setup(CountingBrowser::default()).await;
+    let s = setup(FollowingBrowser::default()).await;
     let rec = s
         .client
         .authorize(&challenge(&s.server.base), Reason::Login)
@@ -434,9 +402,5 @@ async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
     for f in &refreshes {
         assert_eq!(f["scope"], "offline_access");
     }
-    assert_eq!(
-        s.browser.opened.load(Ordering::SeqCst),
-        1,
-        "no browser for a refresh"
-    );
+    assert_eq!(s.browser.opened(), 1, "no browser for a refresh");
 }

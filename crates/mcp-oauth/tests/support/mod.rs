@@ -150,3 +150,37 @@ pub fn query_map(q: &str) -> std::collections::HashMap<String, String> {
 pub fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// A browser whose user clicks "allow": it follows the authorization redirects (as far as
+/// the client's redirect listener). Counts how often it was opened; `idle` is a user who
+/// walked away (the URL is never visited).
+#[derive(Default)]
+pub struct FollowingBrowser {
+    pub opened: std::sync::atomic::AtomicUsize,
+    pub idle: bool,
+}
+
+impl FollowingBrowser {
+    pub fn opened(&self) -> usize {
+        self.opened.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl mcp_oauth::authorize::browser::Browser for FollowingBrowser {
+    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.idle {
+            return Ok(());
+        }
+        let url = url.to_string();
+        tokio::spawn(async move {
+            let c = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .unwrap();
+            let _ = c.get(url).send().await;
+        });
+        Ok(())
+    }
+}
