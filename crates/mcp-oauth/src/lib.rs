@@ -43,3 +43,9 @@ pub(crate) mod util;
 pub use client::OAuthClient;
 pub use config::OAuthConfig;
 pub use error::{Error, Result, Step};
+
+/// The README's Rust example, compiled by `cargo test --doc` so that it stays true to the
+/// API (its `sh`, `console`, `json` and `toml` blocks are not Rust and are not compiled).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
