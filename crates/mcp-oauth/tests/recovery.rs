@@ -404,3 +404,41 @@ async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
     }
     assert_eq!(s.browser.opened(), 1, "no browser for a refresh");
 }
+
+#[tokio::test]
+async fn a_configured_client_the_server_does_not_know_ends_before_the_browser() {
+    let provider = Arc::new(Provider::default());
+    let server = provider_server(provider.clone()).await;
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    cfg.callback_timeout = Duration::from_secs(30);
+    cfg.client = Some(mcp_oauth::config::PreRegisteredClient {
+        client_id: "deleted-app".into(),
+        ..Default::default()
+    });
+    let browser = Arc::new(FollowingBrowser::default());
+    let client = OAuthClient::new(
+        cfg,
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        Arc::new(MemoryStore::new()),
+        browser.clone(),
+    );
+    let started = std::time::Instant::now();
+    let e = client
+        .authorize(&challenge(&server.base), Reason::Login)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no wait for a redirect"
+    );
+    let m = e.to_string();
+    assert!(
+        m.contains("deleted-app") && m.contains("invalid_client"),
+        "{m}"
+    );
+    assert_eq!(browser.opened(), 0);
+    assert!(
+        server.requests_to("/reg").is_empty(),
+        "a configured client is not replaced"
+    );
+}

@@ -511,6 +511,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_port_is_free_when_wait_returns() {
+        // A second login right after the first (a retry) binds the same stable port; the
+        // first listener's accept tasks must be gone by then, not merely told to stop.
+        let l = LoopbackListener::bind(&settings(0), "http://x")
+            .await
+            .unwrap();
+        let after_colon = l.redirect_uri().rsplit(':').next().unwrap();
+        let port: u16 = after_colon.split('/').next().unwrap().parse().unwrap();
+        let e = l.wait(Duration::from_millis(50), "s").await.unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        LoopbackListener::bind(&settings(port), "http://x")
+            .await
+            .expect("the port is free again");
+    }
+
+    #[tokio::test]
     async fn explicit_busy_port_is_a_clear_error() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
