@@ -26,7 +26,7 @@ use std::process::ExitCode;
                   protected resource metadata, discovers the authorization server, registers a \
                   client, runs the PKCE authorization code flow in your browser and keeps the \
                   tokens fresh.",
-    after_help = "Examples:\n  mcp-oauth login https://example.com/mcp\n  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'\n  mcp-oauth token --header https://example.com/mcp\n  mcp-oauth status\n  mcp-oauth doctor https://example.com/mcp\n  mcp-oauth logout https://example.com/mcp\n\nCredentials are stored under $MCP_OAUTH_HOME, else the XDG data directory (~/.local/share/mcp-oauth).\nPer-server settings: $MCP_OAUTH_CONFIG, else ~/.config/mcp-oauth/config.toml (see the README).\nExit status: 0 success, 1 failure, 2 usage error, 3 `token`: log in first."
+    after_help = "Examples:\n  mcp-oauth login https://example.com/mcp\n  mcp-oauth call https://example.com/mcp echo --args '{\"text\":\"hi\"}'\n  mcp-oauth token --header https://example.com/mcp\n  mcp-oauth status\n  mcp-oauth doctor https://example.com/mcp\n  mcp-oauth logout https://example.com/mcp\n\nCredentials are stored under $MCP_OAUTH_HOME, else the XDG data directory (~/.local/share/mcp-oauth).\nPer-server settings: $MCP_OAUTH_CONFIG, else ~/.config/mcp-oauth/config.toml (see docs/cli.md).\nExit status: 0 success, 1 failure, 2 usage error, 3 `token`: log in first."
 )]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
