@@ -666,3 +666,64 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
         "{o}"
     );
 }
+
+// ------------------------------------------------------- 3. one server, one key
+
+#[test]
+fn one_server_one_key_however_its_url_is_spelled() {
+    use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
+    let home = Home::new("one-key");
+    let Some(demo) = Demo::start(&home, "one_server_one_key_however_its_url_is_spelled") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let shouting = url.replacen("http://", "HTTP://", 1);
+    let o = home.run(&["login", &shouting]);
+    assert!(o.status.success(), "{o}");
+    let token = |u: &str| {
+        let o = home.run(&["token", u]);
+        assert!(o.status.success(), "mcp-oauth token {u}: {o}");
+        o.stdout
+    };
+    let first = token(url);
+    assert_eq!(token(&format!("{url}#tools")), first);
+    let o = home.run(&["login", &format!("{url}#tools")]);
+    assert!(
+        o.stdout.starts_with("Already logged in to "),
+        "a fragment is the same server: {o}"
+    );
+    assert_eq!(home.browser_opens(), 1);
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["server_url"], url, "the canonical URL");
+    // The query is part of the server's identity.
+    let o = home.run(&["token", &format!("{url}?tenant=a")]);
+    assert_eq!(o.code(), Some(3), "{o}");
+
+    // A credential an earlier version stored under the URL as typed is still found, also
+    // when typed another way, and moves to the canonical key.
+    let store = FileStore::new(home.store());
+    let (key, mut record) = store.list().unwrap().pop().unwrap();
+    assert!(store.remove(&key).unwrap());
+    let legacy = CredentialKey {
+        server_url: shouting.clone(),
+        profile: None,
+    };
+    record.server_url = shouting.clone();
+    store.save(&legacy, &record).unwrap();
+    assert_eq!(token(url), first, "found under the URL as typed before");
+    let keys: Vec<_> = store.list().unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![key], "moved to the canonical key");
+
+    // The server names itself 127.0.0.1: asked as localhost, the error says which URL to
+    // use.
+    let localhost = url.replacen("127.0.0.1", "localhost", 1);
+    let o = home.run(&["login", &localhost]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "only the loopback host is spelled differently: use the URL the server names itself by, {url}"
+        )),
+        "{o}"
+    );
+}

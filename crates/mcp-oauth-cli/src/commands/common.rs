@@ -6,7 +6,8 @@ use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{
-    CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
+    self, CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
+    canonical_server_url,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -97,16 +98,12 @@ impl CredentialSummary {
     }
 }
 
-/// Does a stored key belong to `url` (as the user typed it, or the same URL spelled
-/// differently)?
+/// Does a stored key belong to `url` (the same server however spelled: see
+/// [`mcp_oauth::store::canonical_server_url`])? A trailing slash is forgiven here, in
+/// what the user names: `status https://h/mcp/` finds `https://h/mcp`.
 pub fn same_server(key_url: &str, url: &str) -> bool {
-    fn norm(u: &str) -> String {
-        match url::Url::parse(u) {
-            Ok(p) => p.to_string().trim_end_matches('/').to_string(),
-            Err(_) => u.to_string(),
-        }
-    }
-    key_url == url || norm(key_url) == norm(url)
+    let trimmed = |u: &str| canonical_server_url(u).trim_end_matches('/').to_string();
+    store::same_server(key_url, url) || trimmed(key_url) == trimmed(url)
 }
 
 /// The unreadable credential files that belong to `url` (every one without it) and
