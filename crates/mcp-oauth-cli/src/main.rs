@@ -9,6 +9,7 @@ mod commands;
 mod config_file;
 mod headers;
 mod out;
+mod progress;
 mod proxy;
 mod settings;
 mod term;
@@ -72,7 +73,7 @@ fn init_tracing(verbose: u8) {
     // Logs always go to stderr: stdout is for results (and, for `proxy`, protocol).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ui::LogWriter)
         .with_target(false)
         // Colours only on a terminal, never with NO_COLOR.
         .with_ansi(ui::color())

@@ -727,3 +727,107 @@ fn one_server_one_key_however_its_url_is_spelled() {
         "{o}"
     );
 }
+
+// ------------------------------------- 5. progress while waiting, and the true limits
+
+/// A server that accepts connections and never answers. Its URL.
+fn hanging_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_silent_server_gets_the_limit_the_error_states() {
+    let home = Home::new("limits");
+    let url = hanging_server();
+    let started = Instant::now();
+    let mut cmd = home.cmd(&["call", &url]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = read_all(child.stderr.take().unwrap());
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let elapsed = started.elapsed().as_secs();
+    let stderr = err.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let secs: u64 = stderr
+        .split(" within ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stated limit: {stderr}"));
+    assert!(
+        elapsed >= secs && elapsed <= secs + 5,
+        "the error says {secs} s, the wait was {elapsed} s: {stderr}"
+    );
+    // Not a terminal: no spinner, no progress lines.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+}
+
+/// `mcp-oauth <args>` with stderr (and stdin) on a pseudo-terminal and stdout into a file,
+/// as in `mcp-oauth … > out.txt` typed at a terminal.
+fn on_a_terminal(home: &Home, args: &[&str], stdout: &Path) -> expectrl::session::OsSession {
+    let like = home.cmd(&[]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" >\"$OUT\"")
+        .arg(like.get_program())
+        .args(args)
+        .env("OUT", stdout);
+    for (k, v) in like.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    // A terminal as users have it: colours allowed.
+    cmd.env_remove("NO_COLOR").env("TERM", "xterm");
+    let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(10)));
+    session
+}
+
+#[test]
+fn waits_on_the_network_show_progress_on_a_terminal_only() {
+    use expectrl::{Expect, Regex};
+    let home = Home::new("spinner");
+    let url = hanging_server();
+    let out = home.path().join("stdout.txt");
+    // `call`: the MCP request, with the limit the error will state.
+    let mut s = on_a_terminal(&home, &["call", &url], &out);
+    let seen = s
+        .expect(Regex(r"Waiting for [^\r]* \(2s[^\r]*gives up after 60 s"))
+        .unwrap_or_else(|e| panic!("no progress line on the terminal: {e}"));
+    let line = String::from_utf8_lossy(seen.as_bytes()).into_owned();
+    let host = url.trim_start_matches("http://").trim_end_matches("/mcp");
+    assert!(
+        line.contains(&format!("the MCP server at {host}")),
+        "{line:?}"
+    );
+    // It moves: the seconds count up.
+    s.expect(Regex(r"\(3s")).expect("the spinner moves on");
+    drop(s);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "",
+        "nothing on stdout"
+    );
+
+    // `login`: the probe.
+    let mut s = on_a_terminal(&home, &["login", &url], &out);
+    s.expect(Regex(r"\(2s[^\r]*gives up after 15 s"))
+        .expect("progress while login asks the server");
+    drop(s);
+    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "");
+}

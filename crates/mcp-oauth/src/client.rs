@@ -12,7 +12,7 @@
 //! processes (the store's lock), and a token obtained by a sibling is adopted instead of
 //! burning a rotating refresh token twice.
 
-use crate::authorize::browser::Browser;
+use crate::authorize::browser::{Browser, Progress};
 use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
@@ -506,8 +506,21 @@ impl OAuthClient {
     }
 
     /// Discovery, registration, authorization, token exchange; the caller holds the
-    /// flow mutex and the store lock.
+    /// flow mutex and the store lock. Announced as [`Progress::Discovering`] until done.
     async fn authorize_locked(
+        &self,
+        www_authenticate: &[String],
+        reason: Reason,
+    ) -> Result<CredentialRecord> {
+        self.browser.progress(&Progress::Discovering {
+            server_url: self.config.server_url.clone(),
+        });
+        let result = self.authorize_steps(www_authenticate, reason).await;
+        self.browser.progress(&Progress::Finished);
+        result
+    }
+
+    async fn authorize_steps(
         &self,
         www_authenticate: &[String],
         reason: Reason,

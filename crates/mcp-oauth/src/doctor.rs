@@ -265,6 +265,9 @@ impl DoctorReport {
     }
 }
 
+/// How long each unauthenticated request of [`probe`] may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The unauthenticated requests: `POST initialize` (what a client sends first, and the
 /// only way to see a challenge that only POST gets) and `GET` (what some clients probe
 /// with). Also used by `mcp-oauth login` to collect the challenge.
@@ -291,7 +294,7 @@ pub async fn probe(http: &HttpClient, url: &str, post: bool) -> Probe {
     };
     let name = if post { "POST initialize" } else { "GET" };
     // Only the status and headers matter; a 200 may be an endless event stream.
-    match req.timeout(Duration::from_secs(15)).send().await {
+    match req.timeout(PROBE_TIMEOUT).send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             let www_authenticate = resp
@@ -327,8 +330,13 @@ pub async fn probe(http: &HttpClient, url: &str, post: bool) -> Probe {
             status: None,
             www_authenticate: Vec::new(),
             error: Some(
-                crate::error::Error::from_reqwest(crate::error::Step::McpRequest, url, &e, 15)
-                    .to_string(),
+                crate::error::Error::from_reqwest(
+                    crate::error::Step::McpRequest,
+                    url,
+                    &e,
+                    PROBE_TIMEOUT.as_secs(),
+                )
+                .to_string(),
             ),
         },
     }

@@ -21,7 +21,8 @@ pub fn store() -> anyhow::Result<Arc<FileStore>> {
 }
 
 pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>) -> OAuthClient {
-    OAuthClient::new(config, http, store, Arc::new(AnnouncingBrowser::default()))
+    let browser = AnnouncingBrowser::new(config.callback_timeout);
+    OAuthClient::new(config, http, store, Arc::new(browser))
 }
 
 /// A stored credential, without its secrets (`status --json`, `login --json`).

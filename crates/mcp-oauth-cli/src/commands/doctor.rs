@@ -3,6 +3,7 @@
 use super::common;
 use crate::args::{Check, server_url};
 use crate::out;
+use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
@@ -41,7 +42,16 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         ui::say(format_args!("settings: {}", f.display()));
     }
     let http = common::http()?;
-    let mut report = doctor::diagnose(&http, &resolved.config).await;
+    let mut report = {
+        let _wait = progress::network(
+            format!(
+                "Examining {}: its challenge, metadata and authorization server",
+                progress::host_of(&url)
+            ),
+            None,
+        );
+        doctor::diagnose(&http, &resolved.config).await
+    };
     if resolved.static_authorization.is_some() {
         ui::say(format_args!(
             "note: a static Authorization header is configured for {url}: mcp-oauth does not use OAuth there"

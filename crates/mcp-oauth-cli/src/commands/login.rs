@@ -3,6 +3,7 @@
 use super::common::{self, CredentialSummary};
 use crate::args::{Check, server_url};
 use crate::out;
+use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
 use clap::Args;
@@ -51,9 +52,13 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let http = common::http()?;
     let store = common::store()?;
     let oauth = common::oauth_client(resolved.config.clone(), http.clone(), store);
-    if !args.force
-        && let Some(record) = still_valid(&oauth, &resolved.config).await
-    {
+    let stored = if args.force {
+        None
+    } else {
+        let _wait = progress::network("Checking the stored credential", None);
+        still_valid(&oauth, &resolved.config).await
+    };
+    if let Some(record) = stored {
         let summary = CredentialSummary::new(&resolved.config.credential_key(), &record);
         if args.json {
             let mut v = serde_json::to_value(&summary)?;
@@ -67,7 +72,16 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let probe = doctor::probe(&http, &url, true).await;
+    let probe = {
+        let _wait = progress::network(
+            format!(
+                "Asking {} whether it needs authorization",
+                progress::host_of(&url)
+            ),
+            Some(doctor::PROBE_TIMEOUT),
+        );
+        doctor::probe(&http, &url, true).await
+    };
     match (probe.status, &probe.error) {
         (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
         (Some(s), _) => ui::warn(&format!(

@@ -159,7 +159,10 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
             None
         } else {
             let signing_key = args.signing_key(&key, &record);
-            let r = revocation::revoke_record(&http, &record, signing_key.as_ref()).await;
+            let r = {
+                let _wait = crate::progress::network("Revoking the tokens", None);
+                revocation::revoke_record(&http, &record, signing_key.as_ref()).await
+            };
             if !r.complete() && r.endpoint.is_some() {
                 incomplete += 1;
             }

@@ -47,7 +47,11 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let http = common::http()?;
     let store = common::store()?;
     let oauth = common::oauth_client(resolved.config.clone(), http.clone(), store);
-    let tokens = match oauth.valid_token().await {
+    let valid = {
+        let _wait = crate::progress::network("Renewing the access token", None);
+        oauth.valid_token().await
+    };
+    let tokens = match valid {
         Ok(Some(t)) => t,
         outcome => {
             let why = match &outcome {
