@@ -728,6 +728,129 @@ fn one_server_one_key_however_its_url_is_spelled() {
     );
 }
 
+// ------------------------ 4. servers that are not protected, or not MCP servers at all
+
+/// The MCP Python SDK's FastMCP without any auth (tests/python/open_mcp_server.py).
+fn open_mcp_server(dir: &Path, test: &str) -> Option<support::Server> {
+    let deps = support::deps(test, "the tests against an open MCP server")?;
+    let mut cmd = Command::new(&deps.python);
+    cmd.arg(repo_root().join("tests/python/open_mcp_server.py"))
+        .env("MCP_EXIT_ON_STDIN_EOF", "1");
+    Some(support::Server::start("open-mcp-server", cmd, dir))
+}
+
+/// A static web site: `python -m http.server` in a directory with an index.html. The
+/// process and its URL.
+struct StaticSite {
+    child: Child,
+    url: String,
+}
+
+impl Drop for StaticSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn static_site(dir: &Path, test: &str) -> Option<StaticSite> {
+    let deps = support::deps(test, "the tests against a static web site")?;
+    let root = dir.join("site");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("index.html"),
+        "<!DOCTYPE html>\n<html><head><title>A web site</title></head><body>Hello</body></html>\n",
+    )
+    .unwrap();
+    let mut child = Command::new(&deps.python)
+        .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python -m http.server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "Serving HTTP on 127.0.0.1 port 43210 (http://127.0.0.1:43210/) ..."
+    let port = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .unwrap_or_else(|| panic!("http.server said {line:?}"));
+    Some(StaticSite {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+    })
+}
+
+#[test]
+fn a_server_that_asks_for_no_authorization_is_used_without_it() {
+    let home = Home::new("open");
+    let test = "a_server_that_asks_for_no_authorization_is_used_without_it";
+    let Some(server) = open_mcp_server(home.path(), test) else {
+        return;
+    };
+    let url = server.field("url");
+    let o = home.run(&["call", &url]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with("echo\t"), "{o}");
+    let o = home.run(&["call", &url, "echo", "--args", r#"{"text":"no token"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "no token");
+
+    let said = "did not ask for authorization (it answered the MCP request without a token)";
+    let o = home.run(&["login", &url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stderr.contains(&format!("{url} {said}")), "{o}");
+    assert!(o.stderr.contains("nothing to log in to"), "{o}");
+    assert!(
+        !o.stderr.contains("RFC 7591") && !o.stderr.contains("register"),
+        "{o}"
+    );
+    assert!(stored_servers(&home).is_empty());
+    assert_eq!(home.browser_opens(), 0);
+
+    let o = home.run(&["doctor", &url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stdout.contains(said), "{o}");
+    assert!(!o.stdout.contains("FAIL"), "{o}");
+}
+
+#[test]
+fn a_web_page_is_not_taken_for_an_mcp_server() {
+    let home = Home::new("html");
+    let Some(site) = static_site(home.path(), "a_web_page_is_not_taken_for_an_mcp_server") else {
+        return;
+    };
+    let url = site.url.as_str();
+    let said = format!("{url} does not answer as an MCP server (it returned an HTML page");
+    for args in [&["login", url][..], &["call", url], &["call", url, "echo"]] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(1), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr.starts_with(&format!("error: {said}")),
+            "mcp-oauth {args:?}: {o}"
+        );
+        assert!(
+            !o.stderr.contains("DOCTYPE") && !o.stderr.contains("/register"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    let o = home.run(&["doctor", url]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stdout
+            .contains("does not answer as an MCP server (it returned an HTML page"),
+        "{o}"
+    );
+    assert!(o.stderr.starts_with(&format!("error: {said}")), "{o}");
+    assert!(!o.stdout.contains("protected resource metadata"), "{o}");
+    assert_eq!(home.browser_opens(), 0);
+}
+
 // ------------------------------------- 5. progress while waiting, and the true limits
 
 /// A server that accepts connections and never answers. Its URL.

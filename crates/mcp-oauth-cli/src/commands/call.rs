@@ -1,5 +1,6 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
+use super::common;
 use crate::args::{Check, server_url, tool_args};
 use crate::out;
 use crate::progress;
@@ -95,7 +96,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         let _wait = waiting();
         mcp.connect().await
     };
-    connected.map_err(|e| crate::ui::with_hint(e.into(), &args.url))?;
+    if let Err(e) = connected {
+        return Err(common::mcp_failure(e, &http, &args.url).await);
+    }
     let result = match &args.tool {
         None => {
             let tools = {

@@ -1,9 +1,11 @@
 //! What the credential commands share: the HTTP client, the store, the OAuth client, and
 //! the description of a stored credential (`login`, `status`).
 
-use crate::ui::{self, AnnouncingBrowser};
+use crate::progress;
+use crate::ui::{self, AnnouncingBrowser, CliError};
 use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
+use mcp_oauth::doctor;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{
     self, CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
@@ -14,6 +16,53 @@ use std::sync::Arc;
 
 pub fn http() -> anyhow::Result<HttpClient> {
     Ok(HttpClient::new(HttpPolicy::default())?)
+}
+
+/// What to do about a URL that is not an MCP server.
+pub const NOT_MCP_HINT: &str = "check the URL: it must be the MCP endpoint itself (often ending in /mcp, or /sse), not a page of the web site";
+
+/// The error for a URL whose answer shows that it is no MCP server (a web page), if it is
+/// one; `None` for any other answer.
+pub fn not_mcp(probe: &doctor::Probe) -> Option<anyhow::Error> {
+    let doctor::Answer::NotMcp(_) = probe.answer() else {
+        return None;
+    };
+    Some(
+        CliError {
+            message: probe.answer_in_words()?,
+            hint: Some(NOT_MCP_HINT.into()),
+            code: ui::exit::FAILURE,
+        }
+        .into(),
+    )
+}
+
+/// An MCP request's failure in words: when the server's answer made no sense as MCP (an
+/// HTTP error page, a body of another type), one unauthenticated request tells whether
+/// the URL is an MCP server at all, and says so when it is not.
+pub async fn mcp_failure(e: mcp_oauth::Error, http: &HttpClient, url: &str) -> anyhow::Error {
+    use mcp_oauth::{Error, Step};
+    if let Error::Status {
+        step: Step::McpRequest,
+        ..
+    }
+    | Error::Rule {
+        step: Step::McpRequest,
+        ..
+    } = &e
+    {
+        let probe = {
+            let _wait = progress::network(
+                format!("Asking {} what it is", progress::host_of(url)),
+                Some(doctor::PROBE_TIMEOUT),
+            );
+            doctor::probe(http, url, true).await
+        };
+        if let Some(e) = not_mcp(&probe) {
+            return e;
+        }
+    }
+    ui::with_hint(e.into(), url)
 }
 
 pub fn store() -> anyhow::Result<Arc<FileStore>> {

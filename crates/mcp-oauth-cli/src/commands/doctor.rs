@@ -98,6 +98,10 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
             color: ui::color_stdout(),
         }))?;
     }
+    // Not an MCP server at all: that, rather than a count of broken MUSTs.
+    if let Some(e) = report.probes.first().and_then(common::not_mcp) {
+        return Err(e);
+    }
     let fails = report.must_violations();
     let login_failed = report.login.as_ref().is_some_and(|l| !l.ok);
     if fails > 0 || login_failed {

@@ -7,7 +7,7 @@ use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
 use clap::Args;
-use mcp_oauth::doctor;
+use mcp_oauth::doctor::{self, Answer};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -82,12 +82,25 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         );
         doctor::probe(&http, &url, true).await
     };
-    match (probe.status, &probe.error) {
-        (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
-        (Some(s), _) => ui::warn(&format!(
+    if let Some(e) = common::not_mcp(&probe) {
+        return Err(e);
+    }
+    match (probe.answer(), probe.status, &probe.error) {
+        (Answer::Challenge, ..) => {
+            tracing::info!("the server asked for authorization; its challenge starts discovery")
+        }
+        (Answer::Open, ..) if !args.force => {
+            ui::say(format_args!(
+                "{}: there is nothing to log in to. `mcp-oauth call {url}` works without a login \
+                 (--force tries discovery all the same).",
+                probe.answer_in_words().unwrap_or_default()
+            ));
+            return Ok(());
+        }
+        (_, Some(s), _) => ui::warn(&format!(
             "{url} answered an unauthenticated MCP request with HTTP {s}, not 401; trying discovery without a challenge"
         )),
-        (None, e) => {
+        (_, None, e) => {
             let e = e.as_deref().unwrap_or_default();
             let connect = ui::connect_failure(&url, e);
             return Err(CliError {
