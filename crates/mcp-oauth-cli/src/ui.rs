@@ -149,12 +149,23 @@ impl Drop for AnnouncingBrowser {
 }
 
 impl Browser for AnnouncingBrowser {
+    /// A browser that cannot be started does not end the login: the URL is shown for the
+    /// user to open, and the redirect listener keeps waiting (as mcp-remote does).
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
         self.stop();
-        say(format_args!(
-            "Opening your browser to authorize. If it does not open, visit:\n  {url}"
-        ));
-        self.inner.open(url)?;
+        match self.inner.open(url) {
+            Ok(()) => say(format_args!(
+                "Opening your browser to authorize. If it does not open, visit:\n  {url}"
+            )),
+            Err(e) => {
+                tracing::info!(error = %e, "the browser could not be started");
+                say(format_args!(
+                    "Could not open a browser ({}). Open this URL in a browser to authorize; \
+                     waiting for it:\n  {url}",
+                    opener_failure(&e)
+                ));
+            }
+        }
         self.wait_on_user("Waiting for the browser to come back");
         Ok(())
     }
@@ -201,6 +212,18 @@ impl Browser for AnnouncingBrowser {
             _ => {}
         }
     }
+}
+
+/// Why no browser could be started, without the URL (shown on a line of its own).
+fn opener_failure(e: &mcp_oauth::Error) -> String {
+    let text = match e {
+        mcp_oauth::Error::Action { message, .. } => message.as_str(),
+        _ => return e.to_string(),
+    };
+    // "could not open a browser (<why>); open this URL yourself, …: <url>"
+    text.strip_prefix("could not open a browser (")
+        .and_then(|rest| rest.rsplit_once("); open this URL yourself"))
+        .map_or_else(|| e.to_string(), |(why, _)| why.to_string())
 }
 
 /// An error the command line prints with a next step, and exits with a given code.

@@ -954,3 +954,81 @@ fn waits_on_the_network_show_progress_on_a_terminal_only() {
     drop(s);
     assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "");
 }
+
+// --------------------------------------- 6. a browser that cannot be started
+
+#[test]
+fn a_browser_that_cannot_start_leaves_the_url_and_the_login_waiting() {
+    let home = Home::new("no-opener");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_browser_that_cannot_start_leaves_the_url_and_the_login_waiting",
+    ) else {
+        return;
+    };
+    let mut cmd = home.cmd(&["login", &demo.mcp_url]);
+    cmd.env("DISPLAY", ":0")
+        .env("BROWSER", home.path().join("no-such-browser"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = read_all(child.stdout.take().unwrap());
+    let (tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The user's view: what went wrong, then the URL on a line of its own.
+    let mut said = Vec::new();
+    let auth_url = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no URL shown: {said:#?}"));
+        said.push(line.clone());
+        if let Some(u) = line.trim().strip_prefix(demo.issuer.as_str()) {
+            break format!("{}{u}", demo.issuer);
+        }
+    };
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("Could not open a browser (") && l.contains("no-such-browser")),
+        "{said:#?}"
+    );
+    assert!(
+        said.last().unwrap().starts_with("  http://"),
+        "the URL alone on its line: {said:#?}"
+    );
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting: {said:#?}"
+    );
+    // The user opens it by hand (the headless follower, in the foreground).
+    let follow = Command::new(repo_root().join("tests/browser.sh"))
+        .arg(&auth_url)
+        .env("BROWSER_FOREGROUND", "1")
+        .env("BROWSER_LOG", home.browser_log())
+        .env("NO_PROXY", "127.0.0.1,localhost,::1")
+        .status()
+        .unwrap();
+    assert!(follow.success());
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    let stdout = out.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(status.success(), "{stdout}\n{said:#?}\n{rest:#?}");
+    assert!(stdout.starts_with("Logged in to "), "{stdout}");
+    let all = said
+        .iter()
+        .chain(&rest)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !all.contains(" WARN "),
+        "said plainly, not as a log line: {all}"
+    );
+    assert_eq!(all.matches(&auth_url).count(), 1, "the URL once: {all}");
+}
