@@ -29,8 +29,18 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Check
     }
 }
 
-/// An MCP server URL: absolute, `https` or `http`, with a host. Returned as typed: the
-/// stored credential is keyed by it.
+/// An MCP server: its URL ([`server_url`]), or the name the configuration file gives it
+/// (letters, digits, `-`, `_`, `.`), which the command looks up once it knows which file
+/// to read ([`crate::settings::server_url_of`]).
+pub fn server(value: &str) -> Result<String, String> {
+    if crate::config_file::is_name(value) {
+        return Ok(value.to_string());
+    }
+    server_url(value)
+}
+
+/// An MCP server URL: absolute, `https` or `http`, with a host. Returned as typed
+/// (requests go to it; the store keys its credential by its canonical form).
 pub fn server_url(value: &str) -> Result<String, String> {
     const RULE: &str = "an MCP server URL starts with https:// (or http:// for loopback)";
     let parsed = match url::Url::parse(value) {

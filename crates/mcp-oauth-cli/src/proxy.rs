@@ -3,7 +3,7 @@
 //! Put it in a host's server list in place of `npx mcp-remote <url>`. stdout carries
 //! protocol messages only; everything else (logs, the authorization URL) goes to stderr.
 
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::commands::common;
 use crate::headers::{parse_header, process_env};
 use crate::settings::OAuthArgs;
@@ -22,8 +22,9 @@ use std::time::Duration;
     after_help = "Host configuration (e.g. claude_desktop_config.json):\n  {\"mcpServers\": {\"example\": {\"command\": \"mcp-oauth\", \"args\": [\"proxy\", \"https://example.com/mcp\"]}}}\n\nHeaders: --header 'X-Api-Key: ${API_KEY}' reads the value from the environment\n(keep secrets out of argv); --header-file reads 'Name: value' lines from a file."
 )]
 pub struct ProxyArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// Extra HTTP header on every request, "Name: value" (repeatable). `${VAR}` in the
     /// value is replaced by the environment variable VAR.
@@ -84,7 +85,8 @@ pub enum TransportArg {
     Sse,
 }
 
-pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: ProxyArgs) -> anyhow::Result<()> {
+    args.url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&args.url)?;
     // The configuration file's headers, then the flags' (the command line wins).
     let mut headers = resolved.headers.clone();

@@ -202,6 +202,13 @@ pub struct Resolved {
 }
 
 impl OAuthArgs {
+    /// The URL of the server a command names: `arg` itself when it is a URL, else the
+    /// URL that this command's configuration file (--config, or the default one) gives
+    /// that name.
+    pub fn server_url_of(&self, arg: &str) -> anyhow::Result<String> {
+        server_url_of(arg, self.config.as_deref())
+    }
+
     /// Everything about `server_url`: the configuration file's layers, then the flags.
     pub fn resolve(&self, server_url: &str) -> anyhow::Result<Resolved> {
         let (path, explicit) = match &self.config {
@@ -296,6 +303,47 @@ impl OAuthArgs {
             ..Default::default()
         })
     }
+}
+
+/// The URL of the server `arg` names: `arg` itself when it is a URL, else the URL the
+/// configuration file (`config` when given, else the default one) gives that name. An
+/// unknown name is a usage error that says what a URL looks like and lists the names.
+pub fn server_url_of(arg: &str, config: Option<&std::path::Path>) -> anyhow::Result<String> {
+    if !config_file::is_name(arg) {
+        return Ok(arg.to_string());
+    }
+    let path = match config {
+        Some(p) => Some(p.to_path_buf()),
+        None => config_file::default_path(),
+    };
+    let file = match &path {
+        Some(p) => config_file::load(p, config.is_some())?,
+        None => Default::default(),
+    };
+    if let Some(url) = file.url_of(arg) {
+        return Ok(url.to_string());
+    }
+    let not_a_url = crate::args::server_url(arg).err().unwrap_or_default();
+    let names = file.names();
+    let known = if names.is_empty() {
+        format!(" (to name one: [servers.{arg}] url = \"https://…\")")
+    } else {
+        format!(" (names: {})", names.join(", "))
+    };
+    let whose = match &path {
+        Some(p) if p.exists() => format!("the configuration file {}", p.display()),
+        Some(p) => format!(
+            "the configuration file {}, which does not exist",
+            p.display()
+        ),
+        None => "a configuration file (there is none)".into(),
+    };
+    Err(crate::ui::CliError {
+        message: format!("{not_a_url}, and no server is named {arg} in {whose}{known}"),
+        hint: None,
+        code: crate::ui::exit::USAGE,
+    }
+    .into())
 }
 
 /// `~/…` is the home directory (the configuration file is not read by a shell).

@@ -246,6 +246,8 @@ impl std::error::Error for CliError {}
 pub mod exit {
     /// Any failure.
     pub const FAILURE: u8 = 1;
+    /// A usage error found after parsing (clap's own exit with 2 before).
+    pub const USAGE: u8 = 2;
     /// `token`: no usable credential and `--login` was not given.
     pub const LOGIN_REQUIRED: u8 = 3;
 }

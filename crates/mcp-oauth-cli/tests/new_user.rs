@@ -1032,3 +1032,118 @@ fn a_browser_that_cannot_start_leaves_the_url_and_the_login_waiting() {
     );
     assert_eq!(all.matches(&auth_url).count(), 1, "the URL once: {all}");
 }
+
+// ------------------------------------------------------------- 9. names
+
+#[test]
+fn a_server_named_in_the_configuration_is_used_by_its_name() {
+    let home = Home::new("names");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_server_named_in_the_configuration_is_used_by_its_name",
+    ) else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "# existing tables stay valid\n[servers.\"https://other.example/mcp\"]\nscopes = \"a\"\n\n\
+             [servers.demo]\nurl = \"{url}\"\nscopes = [\"mcp\", \"offline_access\"]\n"
+        ),
+    )
+    .unwrap();
+    let o = home.run(&["login", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with(&format!("Logged in to {url}")), "{o}");
+    let o = home.run(&["token", "demo"]);
+    assert!(o.status.success(), "{o}");
+    let o = home.run(&["call", "demo", "echo", "--args", r#"{"text":"by name"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "by name");
+    let o = home.run(&["doctor", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!("mcp-oauth doctor {url}")),
+        "{o}"
+    );
+
+    // status shows the name, and takes it.
+    let o = home.run(&["status"]);
+    assert!(
+        o.stdout.lines().next().unwrap().starts_with("NAME  SERVER"),
+        "{o}"
+    );
+    assert!(o.stdout.contains(&format!("\ndemo  {url}")), "{o}");
+    let v: Value = serde_json::from_str(&home.run(&["status", "demo", "--json"]).stdout).unwrap();
+    assert_eq!(v[0]["name"], "demo", "{v}");
+    assert_eq!(v[0]["server_url"], url, "{v}");
+
+    // proxy, then logout, by name.
+    let mut proxy = home
+        .cmd(&["proxy", "demo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reply = exchange(&mut proxy, &tools_list_session());
+    assert!(reply.contains("\"echo\""), "{reply}");
+    let o = home.run(&["logout", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with(&format!("Logged out of {url}")), "{o}");
+    assert!(stored_servers(&home).is_empty());
+
+    // An unknown name: a usage error that lists the known ones.
+    for args in [
+        &["login", "dmeo"][..],
+        &["token", "dmeo"],
+        &["proxy", "dmeo"],
+        &["status", "dmeo"],
+    ] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(2), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr
+                .contains("no server is named dmeo in the configuration file")
+                && o.stderr.contains("(names: demo)"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    assert_eq!(home.browser_opens(), 1);
+}
+
+/// initialize, initialized, tools/list, as a host sends them on the proxy's stdin.
+fn tools_list_session() -> String {
+    [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// Writes `input` to the proxy, waits for the reply to id 2, closes its stdin and waits
+/// for it to end. The reply line.
+fn exchange(proxy: &mut Child, input: &str) -> String {
+    let mut stdin = proxy.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = proxy.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(r#""id":2"#) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let err = read_all(proxy.stderr.take().unwrap());
+    let reply = rx.recv_timeout(STEP_TIMEOUT);
+    drop(stdin);
+    let status = wait_for(proxy, STEP_TIMEOUT);
+    let stderr = err.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let reply = reply.unwrap_or_else(|_| panic!("no tools/list reply; stderr:\n{stderr}"));
+    assert!(status.success(), "{stderr}");
+    reply
+}

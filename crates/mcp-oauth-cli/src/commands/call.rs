@@ -1,7 +1,7 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
 use super::common;
-use crate::args::{Check, server_url, tool_args};
+use crate::args::{Check, server, tool_args};
 use crate::out;
 use crate::progress;
 use crate::settings::OAuthArgs;
@@ -22,8 +22,9 @@ Examples:
   mcp-oauth call https://example.com/mcp echo --args @args.json
   jq -n '{text: \"hi\"}' | mcp-oauth call https://example.com/mcp echo --args -")]
 pub struct CallArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// The tool to call; without it, the server's tools are listed.
     pub tool: Option<String>,
@@ -42,7 +43,8 @@ pub struct CallArgs {
 /// line and a time-out error state.
 const MCP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn run(args: CallArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: CallArgs) -> anyhow::Result<()> {
+    args.url = args.oauth.server_url_of(&args.url)?;
     let arguments = serde_json::Value::Object(args.args);
     let resolved = args.oauth.resolve(&args.url)?;
     // OAuth requests keep their own limit (30 s each). The MCP requests get a client

@@ -77,6 +77,9 @@ pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>
 /// A stored credential, without its secrets (`status --json`, `login --json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CredentialSummary {
+    /// The name the configuration file gives the server, if any (`status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub server_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
@@ -110,6 +113,7 @@ impl CredentialSummary {
         let now = ui::now_secs() as i64;
         let expires_in = r.tokens.expires_at.map(|e| e as i64 - now);
         CredentialSummary {
+            name: None,
             server_url: key.server_url.clone(),
             profile: key.profile.clone(),
             resource: r.resource.clone(),

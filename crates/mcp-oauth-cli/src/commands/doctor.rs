@@ -1,7 +1,7 @@
 //! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
 
 use super::common;
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
 use crate::progress;
 use crate::settings::OAuthArgs;
@@ -22,8 +22,8 @@ checks the resource, issuer, PKCE, HTTPS and registration options, and says whic
 client behaviours fail at this server and how to fix it. Exit status 1 when a MUST of the
 spec is broken (or, with --login, when the login fails).")]
 pub struct DoctorArgs {
-    /// The MCP server URL.
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, or its name in the configuration file.
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// The report as JSON on stdout.
     #[arg(long)]
@@ -36,7 +36,7 @@ pub struct DoctorArgs {
 }
 
 pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let url = args.url.clone();
+    let url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&url)?;
     if let Some(f) = &resolved.config_file {
         ui::say(format_args!("settings: {}", f.display()));

@@ -1,7 +1,7 @@
 //! `mcp-oauth login <URL>`: authorize now.
 
 use super::common::{self, CredentialSummary};
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
 use crate::progress;
 use crate::settings::OAuthArgs;
@@ -25,8 +25,9 @@ servers that only challenge POST work too. The tokens are stored; other mcp-oaut
 and other processes, use them. When a valid credential (with the scopes asked for) is stored
 already, login says so and exits 0 without opening the browser; --force authorizes again.")]
 pub struct LoginArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// Print the stored credential's description as JSON on stdout.
     #[arg(long)]
@@ -39,7 +40,7 @@ pub struct LoginArgs {
 }
 
 pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
-    let url = args.url.clone();
+    let url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&url)?;
     if resolved.static_authorization.is_some() {
         return Err(CliError {
