@@ -147,6 +147,9 @@ pub struct ServerSettings {
     /// Let a public MCP server point discovery at private-network addresses (WEAKENS
     /// SECURITY: SSRF protection; for authorization servers on a corporate network).
     pub allow_private_networks: Option<bool>,
+    /// Send tokens to a server reached over plain http on a host that is not loopback
+    /// (WEAKENS SECURITY: they cross the network unencrypted).
+    pub allow_http: Option<bool>,
     /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
     pub redirect_uri: Option<String>,
     pub redirect_host: Option<String>,
@@ -206,6 +209,7 @@ impl ServerSettings {
             authorization_server,
             allow_missing_pkce_metadata,
             allow_private_networks,
+            allow_http,
             redirect_uri,
             redirect_host,
             redirect_port,

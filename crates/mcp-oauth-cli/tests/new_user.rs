@@ -1147,3 +1147,88 @@ fn exchange(proxy: &mut Child, input: &str) -> String {
     assert!(status.success(), "{stderr}");
     reply
 }
+
+// --------------------------------------------------- 10. coming from mcp-remote
+
+#[test]
+fn mcp_remote_arguments_are_understood_or_translated() {
+    let home = Home::new("mcp-remote");
+    let Some(demo) = Demo::start(&home, "mcp_remote_arguments_are_understood_or_translated") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    // A free port for the callback, as `mcp-remote URL 9696` names one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut proxy = home
+        .cmd(&[
+            "proxy",
+            url,
+            &port,
+            "--allow-http",
+            "--debug",
+            "--header",
+            "X-Trace: from-mcp-remote",
+            "--host",
+            "127.0.0.1",
+            "--transport",
+            "http-first",
+            "--enable-proxy",
+            "--silent",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reply = exchange(&mut proxy, &tools_list_session());
+    assert!(reply.contains("\"echo\""), "{reply}");
+    let log = std::fs::read_to_string(home.browser_log()).unwrap();
+    assert!(
+        log.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2F")),
+        "the callback port: {log}"
+    );
+
+    // What has no equivalent, or would put a secret on the command line, is refused
+    // with what to use instead.
+    let o = home.run(&["proxy", url, "--ignore-tool", "delete*"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("--ignore-tool"), "{o}");
+    let o = home.run(&[
+        "proxy",
+        url,
+        "--static-oauth-client-info",
+        r#"{"client_id":"my-app","client_secret":"s3cr3t-value"}"#,
+    ]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--client-id my-app --client-secret-env VAR"),
+        "{o}"
+    );
+    assert!(
+        !o.stderr.contains("s3cr3t-value"),
+        "the secret is not repeated: {o}"
+    );
+    let o = home.run(&[
+        "proxy",
+        url,
+        "--static-oauth-client-metadata",
+        r#"{"scope":"a b"}"#,
+    ]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("--scope"), "{o}");
+
+    // --allow-http and allow_http = true are accepted everywhere a URL is.
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[servers.\"{url}\"]\nallow_http = true\n"),
+    )
+    .unwrap();
+    let o = home.run(&["token", url, "--allow-http"]);
+    assert!(o.status.success(), "{o}");
+}
