@@ -29,8 +29,18 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Check
     }
 }
 
-/// An MCP server URL: absolute, `https` or `http`, with a host. Returned as typed: the
-/// stored credential is keyed by it.
+/// An MCP server: its URL ([`server_url`]), or the name the configuration file gives it
+/// (letters, digits, `-`, `_`, `.`), which the command looks up once it knows which file
+/// to read ([`crate::settings::server_url_of`]).
+pub fn server(value: &str) -> Result<String, String> {
+    if crate::config_file::is_name(value) {
+        return Ok(value.to_string());
+    }
+    server_url(value)
+}
+
+/// An MCP server URL: absolute, `https` or `http`, with a host. Returned as typed
+/// (requests go to it; the store keys its credential by its canonical form).
 pub fn server_url(value: &str) -> Result<String, String> {
     const RULE: &str = "an MCP server URL starts with https:// (or http:// for loopback)";
     let parsed = match url::Url::parse(value) {
@@ -63,6 +73,91 @@ pub fn server_url(value: &str) -> Result<String, String> {
         return Err(format!("{value} has no host: {RULE}"));
     }
     Ok(value.to_string())
+}
+
+/// A JSON object given inline or as `@FILE` (mcp-remote's convention for its JSON flags).
+fn inline_or_file(
+    flag: &str,
+    value: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match value.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{flag} {value}: cannot read {path}: {e}"))?;
+            // The file may hold a secret: its content is never quoted.
+            match serde_json::from_str(&text) {
+                Ok(serde_json::Value::Object(map)) => Ok(map),
+                _ => Err(format!(
+                    "{flag} {value}: the file {path} is not a JSON object"
+                )),
+            }
+        }
+        None => match serde_json::from_str(value) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(format!(
+                "{flag}: the value is not a JSON object (nor @FILE)"
+            )),
+        },
+    }
+}
+
+/// mcp-remote's `--static-oauth-client-info '{"client_id": …}'` (or `@FILE`): the
+/// client id, as `--client-id`. A client secret is not taken from there (it would sit in
+/// argv, which every user of the machine can read, or in a file of mcp-remote's format):
+/// the error names the flags that take it from where secrets belong.
+pub fn static_client_info(value: &str) -> Result<String, String> {
+    const FLAG: &str = "--static-oauth-client-info";
+    let info = inline_or_file(FLAG, value)?;
+    let id = match info.get("client_id") {
+        Some(serde_json::Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => return Err(format!("{FLAG} has no client_id: use --client-id ID")),
+    };
+    if info.contains_key("client_secret") {
+        return Err(format!(
+            "{FLAG} holds a client_secret, which mcp-oauth takes only from an environment \
+             variable or a file of its own (never the command line, which other users can \
+             read): use --client-id {id} --client-secret-env VAR (VAR holding the secret), or \
+             --client-secret-file FILE; or client_id and client_secret_env in the \
+             configuration file"
+        ));
+    }
+    Ok(id)
+}
+
+/// mcp-remote's `--static-oauth-client-metadata`: no equivalent (mcp-oauth registers with
+/// metadata of its own); the error names what to use for what it is used for.
+pub fn static_client_metadata(value: &str) -> Result<String, String> {
+    const FLAG: &str = "--static-oauth-client-metadata";
+    let metadata = inline_or_file(FLAG, value)?;
+    let scope = match metadata.get("scope").and_then(|s| s.as_str()) {
+        Some(s) => format!("--scope '{s}'"),
+        None => "--scope 'SCOPES'".into(),
+    };
+    Err(format!(
+        "{FLAG} is not supported: mcp-oauth registers its client with metadata of its own. \
+         For the scopes to ask for use {scope}; for a client registered beforehand, --client-id \
+         (with --client-secret-env when it has a secret)"
+    ))
+}
+
+/// mcp-remote's positional callback port (`mcp-remote URL 9696`).
+pub fn callback_port(value: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!(
+            "{value} is not a callback port: after the URL, a port number (1-65535) for the \
+             loopback redirect URI, as mcp-remote takes it (the same as --redirect-port)"
+        )),
+    }
+}
+
+/// mcp-remote's `--ignore-tool`: no equivalent; the error says what to do instead.
+pub fn ignore_tool(value: &str) -> Result<String, String> {
+    Err(format!(
+        "--ignore-tool {value}: mcp-oauth proxy relays the server's tools as the server lists \
+         them and has no tool filter; turn the tools off in the MCP host instead (most hosts \
+         can disable a server's tools one by one)"
+    ))
 }
 
 /// `call --args`: the tool's arguments, a JSON object given inline, as `@FILE` (curl's

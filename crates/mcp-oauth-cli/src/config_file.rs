@@ -14,7 +14,16 @@
 //!
 //! [servers."https://mcp.example.com/mcp".profiles.work]
 //! client_id = "work-app"
+//!
+//! [servers.my-server]              # a name: `mcp-oauth login my-server`
+//! url = "https://mcp.example.org/mcp"
+//! scopes = "read"
 //! ```
+//!
+//! A server's table is keyed by its URL, or by a name of the user's choosing with the URL
+//! as `url` (as MCP hosts name their servers: `claude mcp add … my-server URL`): every
+//! command then takes the name wherever it takes a URL. A name has no `/` or `:`, so it is
+//! never taken for a URL; one server has one table.
 //!
 //! Settings apply in this order, later ones winning: `[defaults]`, the server's table, the
 //! selected profile's table, command-line flags. Unknown keys are errors (a typo must not
@@ -34,9 +43,17 @@ pub const CONFIG_ENV: &str = "MCP_OAUTH_CONFIG";
 pub struct ConfigFile {
     #[serde(default)]
     pub defaults: ServerSettings,
-    /// Keyed by MCP server URL.
+    /// Keyed by MCP server URL, or by a name (with the URL as `url`).
     #[serde(default)]
     pub servers: BTreeMap<String, ServerSettings>,
+}
+
+/// Is a table key (or a command-line argument) a name rather than a URL? Names are made
+/// of letters, digits, `-`, `_` and `.`: no `/` or `:`, which every server URL has.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Scopes as a space-separated string or a list.
@@ -96,6 +113,8 @@ pub enum DpopName {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
+    /// The server's URL, in a table keyed by a name (`[servers.my-server]`); only there.
+    pub url: Option<String>,
     /// A pre-registered client.
     pub client_id: Option<String>,
     /// Environment variable holding the client secret.
@@ -128,6 +147,9 @@ pub struct ServerSettings {
     /// Let a public MCP server point discovery at private-network addresses (WEAKENS
     /// SECURITY: SSRF protection; for authorization servers on a corporate network).
     pub allow_private_networks: Option<bool>,
+    /// Send tokens to a server reached over plain http on a host that is not loopback
+    /// (WEAKENS SECURITY: they cross the network unencrypted).
+    pub allow_http: Option<bool>,
     /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
     pub redirect_uri: Option<String>,
     pub redirect_host: Option<String>,
@@ -171,7 +193,7 @@ impl ServerSettings {
     pub fn overlay(&self, over: &ServerSettings) -> ServerSettings {
         macro_rules! pick {
             ($($f:ident),*) => {
-                ServerSettings { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* profiles: None }
+                ServerSettings { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* url: None, profiles: None }
             };
         }
         let mut out = pick!(
@@ -187,6 +209,7 @@ impl ServerSettings {
             authorization_server,
             allow_missing_pkce_metadata,
             allow_private_networks,
+            allow_http,
             redirect_uri,
             redirect_host,
             redirect_port,
@@ -268,16 +291,76 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
     if file.defaults.profiles.is_some() {
         return Err("[defaults] cannot have profiles; put them under a server".into());
     }
-    for (url, s) in &file.servers {
+    if file.defaults.url.is_some() {
+        return Err(
+            "[defaults] cannot have a url; name a server with [servers.<name>] url = \"…\"".into(),
+        );
+    }
+    for (key, s) in &file.servers {
+        check_table(key, s)?;
         for (name, p) in s.profiles.iter().flatten() {
             if p.profiles.is_some() {
                 return Err(format!(
-                    "profile {name:?} of {url:?} cannot have profiles of its own"
+                    "profile {name:?} of {key:?} cannot have profiles of its own"
+                ));
+            }
+            if p.url.is_some() {
+                return Err(format!(
+                    "profile {name:?} of {key:?} cannot have a url: a profile is another account on the same server"
                 ));
             }
         }
     }
+    // One server, one table: settings split over two would apply in no clear order.
+    let tables: Vec<(&str, &str)> = file
+        .servers
+        .iter()
+        .map(|(k, s)| (k.as_str(), table_url(k, s)))
+        .collect();
+    for (i, (a, url_a)) in tables.iter().enumerate() {
+        if let Some((b, _)) = tables[i + 1..]
+            .iter()
+            .find(|(_, url_b)| normalized(url_a) == normalized(url_b))
+        {
+            return Err(format!(
+                "servers.{} and servers.{} are the same server ({url_a}); keep its settings in one table",
+                toml_key(a),
+                toml_key(b)
+            ));
+        }
+    }
     Ok(file)
+}
+
+/// A server table: keyed by a URL (and without `url`), or by a name with a `url`.
+fn check_table(key: &str, s: &ServerSettings) -> Result<(), String> {
+    match (&s.url, is_name(key)) {
+        (None, true) => Err(format!(
+            "[servers.{key}] names a server but has no url: add url = \"https://…\" (or key the table by the URL, [servers.\"https://…\"])"
+        )),
+        (Some(url), true) => crate::args::server_url(url)
+            .map(|_| ())
+            .map_err(|e| format!("the url of [servers.{key}]: {e}")),
+        (Some(_), false) => Err(format!(
+            "[servers.{}] is keyed by its URL already, so it cannot have a url; a name (letters, digits, - _ .) can",
+            toml_key(key)
+        )),
+        (None, false) => Ok(()),
+    }
+}
+
+/// The URL of the server a table is for.
+fn table_url<'a>(key: &'a str, s: &'a ServerSettings) -> &'a str {
+    s.url.as_deref().unwrap_or(key)
+}
+
+/// A table key as written in TOML: bare when it can be, else quoted.
+fn toml_key(key: &str) -> String {
+    if is_name(key) && !key.contains('.') {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
 }
 
 /// A URL in a comparable form: scheme and host lowercased (by the URL parser), default
@@ -298,16 +381,40 @@ fn normalized(url: &str) -> String {
 }
 
 impl ConfigFile {
-    /// The table of `server_url`: an exact key, else one that names the same URL.
+    /// The table of `server_url` (keyed by it, or by a name with it as `url`): an exact
+    /// match, else one that names the same URL.
     pub fn server(&self, server_url: &str) -> Option<(&str, &ServerSettings)> {
-        if let Some((k, v)) = self.servers.get_key_value(server_url) {
+        if let Some((k, v)) = self.servers.get_key_value(server_url)
+            && v.url.is_none()
+        {
             return Some((k.as_str(), v));
         }
         let want = normalized(server_url);
         self.servers
             .iter()
-            .find(|(k, _)| normalized(k) == want)
+            .find(|(k, v)| table_url(k, v) == server_url || normalized(table_url(k, v)) == want)
             .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The URL of the server named `name`.
+    pub fn url_of(&self, name: &str) -> Option<&str> {
+        self.servers.get(name).and_then(|s| s.url.as_deref())
+    }
+
+    /// The name of the server at `server_url`, when its table is keyed by one.
+    pub fn name_of(&self, server_url: &str) -> Option<&str> {
+        self.server(server_url)
+            .filter(|(_, s)| s.url.is_some())
+            .map(|(k, _)| k)
+    }
+
+    /// Every server name, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.servers
+            .iter()
+            .filter(|(_, s)| s.url.is_some())
+            .map(|(k, _)| k.as_str())
+            .collect()
     }
 
     /// The effective settings of `server_url` with `profile`: defaults, then the server's
@@ -418,6 +525,71 @@ headers = { "X-API-KEY" = "${WORK_KEY}" }
         assert_eq!(w.len(), 3, "{w:?}");
         assert_eq!(w["X-API-KEY"], "${WORK_KEY}");
         assert!(!w.contains_key("X-Api-Key"));
+    }
+
+    #[test]
+    fn servers_by_name() {
+        let f = parse(
+            r#"
+[servers."https://mcp.example.com/mcp"]
+client_id = "by-url"
+
+[servers.my-server]
+url = "https://MCP.example.org/mcp"
+scopes = "read"
+
+[servers.my-server.profiles.work]
+client_id = "work"
+"#,
+        )
+        .unwrap();
+        assert_eq!(f.url_of("my-server"), Some("https://MCP.example.org/mcp"));
+        assert_eq!(f.url_of("nope"), None);
+        assert_eq!(f.names(), ["my-server"]);
+        assert_eq!(f.name_of("https://mcp.example.org/mcp"), Some("my-server"));
+        assert_eq!(f.name_of("https://mcp.example.com/mcp"), None);
+        let s = f
+            .settings_for("https://mcp.example.org/mcp", Some("work"))
+            .unwrap();
+        assert_eq!(s.scopes.unwrap().joined(), "read");
+        assert_eq!(s.client_id.as_deref(), Some("work"));
+        assert_eq!(s.url, None, "not a setting of the merged layers");
+        assert_eq!(
+            f.settings_for("https://mcp.example.com/mcp", None)
+                .unwrap()
+                .client_id
+                .as_deref(),
+            Some("by-url")
+        );
+
+        for (bad, says) in [
+            ("[servers.x]\nscopes = \"a\"\n", "has no url"),
+            (
+                "[servers.x]\nurl = \"notaurl\"\n",
+                "the url of [servers.x]: notaurl is not a URL",
+            ),
+            (
+                "[servers.\"https://h/mcp\"]\nurl = \"https://h/mcp\"\n",
+                "keyed by its URL already",
+            ),
+            (
+                "[defaults]\nurl = \"https://h/mcp\"\n",
+                "[defaults] cannot have a url",
+            ),
+            (
+                "[servers.x]\nurl = \"https://h/mcp\"\n[servers.x.profiles.p]\nurl = \"https://i/mcp\"\n",
+                "cannot have a url",
+            ),
+            (
+                "[servers.x]\nurl = \"https://h/mcp\"\n[servers.\"https://H:443/mcp/\"]\n",
+                "are the same server",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(is_name("my-server") && is_name("prod.v2") && !is_name("https://h/mcp"));
+        assert!(!is_name("example.com/mcp") && !is_name("") && !is_name("a b"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod commands;
 mod config_file;
 mod headers;
 mod out;
+mod progress;
 mod proxy;
 mod settings;
 mod term;
@@ -32,6 +33,12 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// mcp-remote's --debug: the same as -vv (debug logging, on stderr).
+    #[arg(long, global = true, hide = true)]
+    debug: bool,
+    /// mcp-remote's --silent: errors only in the log.
+    #[arg(long, global = true, hide = true)]
+    silent: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -60,8 +67,9 @@ enum Command {
     Demo(commands::demo::DemoArgs),
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, silent: bool) {
     let default = match verbose {
+        0 if silent => "error",
         0 => "warn",
         1 => "info,mcp_oauth=info",
         2 => "debug",
@@ -72,7 +80,7 @@ fn init_tracing(verbose: u8) {
     // Logs always go to stderr: stdout is for results (and, for `proxy`, protocol).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ui::LogWriter)
         .with_target(false)
         // Colours only on a terminal, never with NO_COLOR.
         .with_ansi(ui::color())
@@ -81,7 +89,13 @@ fn init_tracing(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // --debug wins over --silent, as in mcp-remote.
+    let verbose = if cli.debug {
+        cli.verbose.max(2)
+    } else {
+        cli.verbose
+    };
+    init_tracing(verbose, cli.silent);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -56,6 +56,8 @@ pub fn bytes(bytes: &[u8]) -> Result<(), OutputError> {
 fn write(args: fmt::Arguments<'_>) -> Result<(), OutputError> {
     let mut out = io::stdout().lock();
     if to_terminal() {
+        // The same terminal may show a progress line on stderr: not in the middle of it.
+        crate::progress::clear_line();
         // Server-supplied text (a tool's output, a client id) must not drive the
         // terminal; into a pipe or a file it stays as it came (it is data there).
         out.write_all(crate::term::clean(&args.to_string(), crate::ui::color_stdout()).as_bytes())?;

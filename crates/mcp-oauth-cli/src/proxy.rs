@@ -3,7 +3,7 @@
 //! Put it in a host's server list in place of `npx mcp-remote <url>`. stdout carries
 //! protocol messages only; everything else (logs, the authorization URL) goes to stderr.
 
-use crate::args::{Check, server_url};
+use crate::args::{Check, callback_port, ignore_tool, server};
 use crate::commands::common;
 use crate::headers::{parse_header, process_env};
 use crate::settings::OAuthArgs;
@@ -22,9 +22,14 @@ use std::time::Duration;
     after_help = "Host configuration (e.g. claude_desktop_config.json):\n  {\"mcpServers\": {\"example\": {\"command\": \"mcp-oauth\", \"args\": [\"proxy\", \"https://example.com/mcp\"]}}}\n\nHeaders: --header 'X-Api-Key: ${API_KEY}' reads the value from the environment\n(keep secrets out of argv); --header-file reads 'Name: value' lines from a file."
 )]
 pub struct ProxyArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
+    /// The port of the loopback redirect URI, as mcp-remote takes it after the URL (the
+    /// same as --redirect-port).
+    #[arg(value_name = "CALLBACK_PORT", value_parser = Check(callback_port), conflicts_with_all = ["redirect_port", "redirect_uri"])]
+    pub callback_port: Option<u16>,
     /// Extra HTTP header on every request, "Name: value" (repeatable). `${VAR}` in the
     /// value is replaced by the environment variable VAR.
     #[arg(
@@ -49,6 +54,13 @@ pub struct ProxyArgs {
     /// No OAuth: send requests with the static headers only.
     #[arg(long, help_heading = "Proxy")]
     pub no_auth: bool,
+    /// mcp-remote's tool filter: refused, with what to do instead.
+    #[arg(long, value_name = "PATTERN", hide = true, value_parser = Check(ignore_tool))]
+    pub ignore_tool: Vec<String>,
+    /// mcp-remote's switch for HTTP(S)_PROXY: accepted; mcp-oauth always honours
+    /// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY.
+    #[arg(long, hide = true)]
+    pub enable_proxy: bool,
     /// Largest message accepted in either direction, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, help_heading = "Proxy")]
     pub max_message_mib: usize,
@@ -84,7 +96,14 @@ pub enum TransportArg {
     Sse,
 }
 
-pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: ProxyArgs) -> anyhow::Result<()> {
+    args.url = args.oauth.server_url_of(&args.url)?;
+    if let Some(port) = args.callback_port {
+        args.oauth.redirect_port = Some(port);
+    }
+    if args.enable_proxy {
+        tracing::info!("--enable-proxy: the proxy settings of the environment are always used");
+    }
     let resolved = args.oauth.resolve(&args.url)?;
     // The configuration file's headers, then the flags' (the command line wins).
     let mut headers = resolved.headers.clone();

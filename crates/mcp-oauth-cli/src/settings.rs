@@ -4,6 +4,7 @@
 //! Every setting that weakens a security check says so in `--help` and is logged (a
 //! warning on stderr) whenever it is used.
 
+use crate::args::{Check, static_client_info, static_client_metadata};
 use crate::config_file::{self, DpopName, GrantName, InteractionName, Scopes, ServerSettings};
 use clap::Args;
 use mcp_oauth::OAuthConfig;
@@ -37,6 +38,20 @@ pub struct OAuthArgs {
     /// Use this pre-registered client id instead of registering one.
     #[arg(long, value_name = "ID", help_heading = "Client")]
     pub client_id: Option<String>,
+    /// mcp-remote's client information, inline JSON or @FILE: its client_id is taken as
+    /// --client-id; one with a client_secret is refused with the flags to use instead
+    /// (no secret on the command line).
+    #[arg(
+        long,
+        value_name = "JSON",
+        hide = true,
+        conflicts_with = "client_id",
+        value_parser = Check(static_client_info)
+    )]
+    pub static_oauth_client_info: Option<String>,
+    /// mcp-remote's client metadata: refused, with the flag to use instead.
+    #[arg(long, value_name = "JSON", hide = true, value_parser = Check(static_client_metadata))]
+    pub static_oauth_client_metadata: Option<String>,
     /// Read the client secret from this environment variable (secrets never go in argv).
     #[arg(long, value_name = "VAR", help_heading = "Client")]
     pub client_secret_env: Option<String>,
@@ -73,7 +88,11 @@ pub struct OAuthArgs {
     pub resource: Option<String>,
     /// WEAKENS SECURITY: send no resource parameter, so tokens are not bound to this server
     /// by the request (Microsoft Entra rejects it with v2 scopes, AADSTS9010010).
-    #[arg(long, help_heading = "Authorization")]
+    #[arg(
+        long,
+        alias = "disable-resource-parameter",
+        help_heading = "Authorization"
+    )]
     pub no_resource: bool,
     /// Authorization server metadata URL, for servers whose discovery is absent or broken.
     #[arg(
@@ -94,6 +113,11 @@ pub struct OAuthArgs {
     /// corporate network. Loopback, link-local and cloud metadata addresses stay refused.
     #[arg(long, help_heading = "Authorization")]
     pub allow_private_networks: bool,
+    /// WEAKENS SECURITY: send tokens to an MCP server reached over plain http on a host
+    /// that is not loopback: they cross the network unencrypted (OAuth 2.1 §1.5). Only for
+    /// networks where nobody can listen in.
+    #[arg(long, help_heading = "Authorization")]
+    pub allow_http: bool,
 
     /// Print the authorization URL and read the redirect URL (or the code) pasted on stdin,
     /// instead of opening a browser (SSH sessions, containers). Chosen automatically when
@@ -169,10 +193,20 @@ pub struct OAuthArgs {
     #[arg(long, value_name = "PORT", help_heading = "Redirect URI")]
     pub redirect_port: Option<u16>,
     /// Host of the loopback redirect URI [default: 127.0.0.1].
-    #[arg(long, value_name = "HOST", help_heading = "Redirect URI")]
+    #[arg(
+        long,
+        alias = "host",
+        value_name = "HOST",
+        help_heading = "Redirect URI"
+    )]
     pub redirect_host: Option<String>,
     /// Path of the loopback redirect URI [default: /callback].
-    #[arg(long, value_name = "PATH", help_heading = "Redirect URI")]
+    #[arg(
+        long,
+        alias = "callback-path",
+        value_name = "PATH",
+        help_heading = "Redirect URI"
+    )]
     pub redirect_path: Option<String>,
 
     /// Send a static Authorization header read from this environment variable, and no
@@ -202,6 +236,13 @@ pub struct Resolved {
 }
 
 impl OAuthArgs {
+    /// The URL of the server a command names: `arg` itself when it is a URL, else the
+    /// URL that this command's configuration file (--config, or the default one) gives
+    /// that name.
+    pub fn server_url_of(&self, arg: &str) -> anyhow::Result<String> {
+        server_url_of(arg, self.config.as_deref())
+    }
+
     /// Everything about `server_url`: the configuration file's layers, then the flags.
     pub fn resolve(&self, server_url: &str) -> anyhow::Result<Resolved> {
         let (path, explicit) = match &self.config {
@@ -247,7 +288,10 @@ impl OAuthArgs {
             params.insert(k.to_string(), v.to_string());
         }
         Ok(ServerSettings {
-            client_id: self.client_id.clone(),
+            client_id: self
+                .client_id
+                .clone()
+                .or_else(|| self.static_oauth_client_info.clone()),
             client_secret_env: self.client_secret_env.clone(),
             client_secret_file: self.client_secret_file.clone(),
             client_metadata_url: self.client_metadata_url.clone(),
@@ -262,6 +306,7 @@ impl OAuthArgs {
             authorization_server: self.authorization_server.clone(),
             allow_missing_pkce_metadata: self.allow_missing_pkce_metadata.then_some(true),
             allow_private_networks: self.allow_private_networks.then_some(true),
+            allow_http: self.allow_http.then_some(true),
             redirect_uri: self.redirect_uri.clone(),
             redirect_host: self.redirect_host.clone(),
             redirect_port: self.redirect_port,
@@ -296,6 +341,47 @@ impl OAuthArgs {
             ..Default::default()
         })
     }
+}
+
+/// The URL of the server `arg` names: `arg` itself when it is a URL, else the URL the
+/// configuration file (`config` when given, else the default one) gives that name. An
+/// unknown name is a usage error that says what a URL looks like and lists the names.
+pub fn server_url_of(arg: &str, config: Option<&std::path::Path>) -> anyhow::Result<String> {
+    if !config_file::is_name(arg) {
+        return Ok(arg.to_string());
+    }
+    let path = match config {
+        Some(p) => Some(p.to_path_buf()),
+        None => config_file::default_path(),
+    };
+    let file = match &path {
+        Some(p) => config_file::load(p, config.is_some())?,
+        None => Default::default(),
+    };
+    if let Some(url) = file.url_of(arg) {
+        return Ok(url.to_string());
+    }
+    let not_a_url = crate::args::server_url(arg).err().unwrap_or_default();
+    let names = file.names();
+    let known = if names.is_empty() {
+        format!(" (to name one: [servers.{arg}] url = \"https://…\")")
+    } else {
+        format!(" (names: {})", names.join(", "))
+    };
+    let whose = match &path {
+        Some(p) if p.exists() => format!("the configuration file {}", p.display()),
+        Some(p) => format!(
+            "the configuration file {}, which does not exist",
+            p.display()
+        ),
+        None => "a configuration file (there is none)".into(),
+    };
+    Err(crate::ui::CliError {
+        message: format!("{not_a_url}, and no server is named {arg} in {whose}{known}"),
+        hint: None,
+        code: crate::ui::exit::USAGE,
+    }
+    .into())
 }
 
 /// `~/…` is the home directory (the configuration file is not read by a shell).
@@ -432,6 +518,8 @@ fn build_config(
         );
         c.address_policy = mcp_oauth::netpolicy::AddressPolicy::AllowPrivateNetworks;
     }
+    // The library warns whenever a token does go over plain http.
+    c.allow_plain_http = s.allow_http == Some(true);
     if let Some(uri) = &s.redirect_uri {
         let u = url::Url::parse(uri).map_err(|e| anyhow::anyhow!("redirect URI {uri:?}: {e}"))?;
         if u.scheme() != "http" {
@@ -621,6 +709,65 @@ authorize_params = { access_type = "offline" }
         assert!(r.static_authorization.is_none());
         assert_eq!(r.config_file.as_deref(), Some(path.as_path()));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn mcp_remote_settings_map_onto_ours() {
+        let args = OAuthArgs {
+            static_oauth_client_info: Some(
+                crate::args::static_client_info(r#"{"client_id":"my-app"}"#).unwrap(),
+            ),
+            allow_http: true,
+            ..Default::default()
+        };
+        let c = args
+            .resolve("http://mcp.internal.example/mcp")
+            .unwrap()
+            .config;
+        assert_eq!(c.client.as_ref().unwrap().client_id, "my-app");
+        assert!(c.allow_plain_http);
+        assert!(c.check_transport("http://mcp.internal.example/mcp").is_ok());
+        let plain = OAuthArgs::default()
+            .resolve("http://mcp.internal.example/mcp")
+            .unwrap()
+            .config;
+        assert!(
+            plain
+                .check_transport("http://mcp.internal.example/mcp")
+                .is_err()
+        );
+
+        let dir = tempfile_dir("allow-http");
+        let path = dir.join("config.toml");
+        std::fs::write(
+            &path,
+            "[servers.\"http://mcp.internal.example/mcp\"]\nallow_http = true\n",
+        )
+        .unwrap();
+        let from_file = OAuthArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(
+            from_file
+                .resolve("http://mcp.internal.example/mcp")
+                .unwrap()
+                .config
+                .allow_plain_http
+        );
+        let _ = std::fs::remove_dir_all(dir);
+
+        let e = crate::args::static_client_info(r#"{"client_id":"a","client_secret":"s3cr3t"}"#)
+            .unwrap_err();
+        assert!(e.contains("--client-id a --client-secret-env VAR"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(
+            crate::args::static_client_info("{}")
+                .unwrap_err()
+                .contains("no client_id")
+        );
+        assert_eq!(crate::args::callback_port("9696"), Ok(9696));
+        assert!(crate::args::callback_port("0").is_err());
     }
 
     #[test]

@@ -1,16 +1,15 @@
 //! What the user sees on stderr: the authorization URL, progress while waiting (a
-//! spinner on a terminal, plain lines otherwise), colours that respect `NO_COLOR`, and
-//! errors that name the step, the URL, the HTTP status and the next command to run.
+//! spinner on a terminal, [`crate::progress`]; a plain line for waits on the user
+//! otherwise), colours that respect `NO_COLOR`, and errors that name the step, the URL,
+//! the HTTP status and the next command to run.
 
+use crate::progress::{self, Waiting};
 use mcp_oauth::authorize::browser::{Browser, Progress, SystemBrowser};
 use mcp_oauth::authorize::device::DevicePrompt;
 use mcp_oauth::authorize::paste;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 /// Colours on stderr: only on a terminal, never with `NO_COLOR` set (https://no-color.org)
 /// or `TERM=dumb`.
@@ -55,72 +54,46 @@ pub fn bold_out(s: &str) -> String {
 /// everything the CLI says on stderr goes through here. A write error is ignored: there
 /// is nowhere left to report it, and it must not panic as `eprintln!` does.
 pub fn say(text: impl std::fmt::Display) {
-    let text = text.to_string();
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}", crate::term::clean(&text, color()));
+    let text = format!("{}\n", crate::term::clean(&text.to_string(), color()));
+    let _ = progress::write_clear(text.as_bytes());
 }
 
 pub fn warn(msg: &str) {
     say(format_args!("{} {msg}", paint("1;33", "warning:")));
 }
 
-/// A spinner on a terminal; one plain line otherwise.
-struct Spinner {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The log's writer: stderr, with the spinner's line cleared before each record.
+#[derive(Clone, Copy, Default)]
+pub struct LogWriter;
 
-impl Spinner {
-    fn start(message: String) -> Spinner {
-        // Drawn directly (not through `say`), so made safe here.
-        let message = crate::term::clean(&message, false).into_owned();
-        let stop = Arc::new(AtomicBool::new(false));
-        if !std::io::stderr().is_terminal() {
-            say(&message);
-            return Spinner { stop, thread: None };
-        }
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-            let start = Instant::now();
-            let mut i = 0;
-            while !s.load(Ordering::Relaxed) {
-                let secs = start.elapsed().as_secs();
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r\x1b[2K{} {message} ({secs}s, Ctrl-C to cancel)",
-                    paint("36", &frames[i % frames.len()].to_string())
-                );
-                let _ = err.flush();
-                drop(err);
-                i += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-        });
-        Spinner {
-            stop,
-            thread: Some(thread),
-        }
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        progress::write_clear(buf)?;
+        Ok(buf.len())
     }
 
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter
     }
 }
 
 /// The user's side of the flows: opens the system browser (announcing the URL), reads a
 /// pasted redirect, shows device codes, and shows progress.
-#[derive(Default)]
 pub struct AnnouncingBrowser {
     inner: SystemBrowser,
-    spinner: Mutex<Option<Spinner>>,
+    /// How long a login waits for the user (the browser, the paste, the device
+    /// approval): the limit the progress line states.
+    user_timeout: Duration,
+    /// The wait shown now, if any.
+    shown: Mutex<Option<Waiting>>,
 }
 
 impl std::fmt::Debug for AnnouncingBrowser {
@@ -130,19 +103,42 @@ impl std::fmt::Debug for AnnouncingBrowser {
 }
 
 impl AnnouncingBrowser {
-    fn spin(&self, message: String) {
-        let mut g = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = g.take() {
-            old.finish();
+    pub fn new(user_timeout: Duration) -> Self {
+        AnnouncingBrowser {
+            inner: SystemBrowser,
+            user_timeout,
+            shown: Mutex::new(None),
         }
-        *g = Some(Spinner::start(message));
+    }
+
+    /// Shows a wait on the user: a spinner on a terminal, one plain line otherwise.
+    fn wait_on_user(&self, message: &str) {
+        if !std::io::stderr().is_terminal() {
+            say(message);
+        }
+        self.show(progress::waiting(
+            message,
+            Some(self.user_timeout),
+            Duration::ZERO,
+        ));
+    }
+
+    /// Shows a wait on the network (on a terminal only, after a second).
+    fn wait_on_network(&self, message: &str) {
+        self.show(progress::network(message, None));
+    }
+
+    fn show(&self, wait: Waiting) {
+        let mut g = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        // The old wait ends before the new one is pushed (the guard drops after `*g = …`
+        // otherwise, taking the outer wait's place in the stack with it).
+        drop(g.take());
+        *g = Some(wait);
     }
 
     fn stop(&self) {
-        let mut g = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = g.take() {
-            old.finish();
-        }
+        let mut g = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        drop(g.take());
     }
 }
 
@@ -153,12 +149,24 @@ impl Drop for AnnouncingBrowser {
 }
 
 impl Browser for AnnouncingBrowser {
+    /// A browser that cannot be started does not end the login: the URL is shown for the
+    /// user to open, and the redirect listener keeps waiting (as mcp-remote does).
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        say(format_args!(
-            "Opening your browser to authorize. If it does not open, visit:\n  {url}"
-        ));
-        self.inner.open(url)?;
-        self.spin("Waiting for the browser to come back".into());
+        self.stop();
+        match self.inner.open(url) {
+            Ok(()) => say(format_args!(
+                "Opening your browser to authorize. If it does not open, visit:\n  {url}"
+            )),
+            Err(e) => {
+                tracing::info!(error = %e, "the browser could not be started");
+                say(format_args!(
+                    "Could not open a browser ({}). Open this URL in a browser to authorize; \
+                     waiting for it:\n  {url}",
+                    opener_failure(&e)
+                ));
+            }
+        }
+        self.wait_on_user("Waiting for the browser to come back");
         Ok(())
     }
 
@@ -185,19 +193,37 @@ impl Browser for AnnouncingBrowser {
 
     fn progress(&self, event: &Progress) {
         match event {
-            Progress::WaitingForOtherProcess { server_url } => {
-                self.spin(format!("Another mcp-oauth process is logging in to (or refreshing) {server_url}; waiting for it"))
-            }
+            Progress::Discovering { server_url } => self.wait_on_network(&format!(
+                "Finding the authorization server of {}",
+                progress::host_of(server_url)
+            )),
+            Progress::WaitingForOtherProcess { server_url } => self.wait_on_user(&format!(
+                "Another mcp-oauth process is logging in to (or refreshing) {server_url}; waiting for it"
+            )),
             Progress::OtherProcessDone { .. } => {
                 self.stop();
                 say("The other process finished; using its result.");
             }
-            Progress::WaitingForDevice { .. } => self.spin("Waiting for the code to be approved".into()),
-            Progress::Exchanging => self.spin("Exchanging the code for tokens".into()),
+            Progress::WaitingForDevice { .. } => {
+                self.wait_on_user("Waiting for the code to be approved")
+            }
+            Progress::Exchanging => self.wait_on_network("Exchanging the code for tokens"),
             Progress::Finished => self.stop(),
             _ => {}
         }
     }
+}
+
+/// Why no browser could be started, without the URL (shown on a line of its own).
+fn opener_failure(e: &mcp_oauth::Error) -> String {
+    let text = match e {
+        mcp_oauth::Error::Action { message, .. } => message.as_str(),
+        _ => return e.to_string(),
+    };
+    // "could not open a browser (<why>); open this URL yourself, …: <url>"
+    text.strip_prefix("could not open a browser (")
+        .and_then(|rest| rest.rsplit_once("); open this URL yourself"))
+        .map_or_else(|| e.to_string(), |(why, _)| why.to_string())
 }
 
 /// An error the command line prints with a next step, and exits with a given code.
@@ -220,6 +246,8 @@ impl std::error::Error for CliError {}
 pub mod exit {
     /// Any failure.
     pub const FAILURE: u8 = 1;
+    /// A usage error found after parsing (clap's own exit with 2 before).
+    pub const USAGE: u8 = 2;
     /// `token`: no usable credential and `--login` was not given.
     pub const LOGIN_REQUIRED: u8 = 3;
 }

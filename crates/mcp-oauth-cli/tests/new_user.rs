@@ -666,3 +666,569 @@ fn a_corrupted_store_is_listed_and_repaired_by_the_advice() {
         "{o}"
     );
 }
+
+// ------------------------------------------------------- 3. one server, one key
+
+#[test]
+fn one_server_one_key_however_its_url_is_spelled() {
+    use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
+    let home = Home::new("one-key");
+    let Some(demo) = Demo::start(&home, "one_server_one_key_however_its_url_is_spelled") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    let shouting = url.replacen("http://", "HTTP://", 1);
+    let o = home.run(&["login", &shouting]);
+    assert!(o.status.success(), "{o}");
+    let token = |u: &str| {
+        let o = home.run(&["token", u]);
+        assert!(o.status.success(), "mcp-oauth token {u}: {o}");
+        o.stdout
+    };
+    let first = token(url);
+    assert_eq!(token(&format!("{url}#tools")), first);
+    let o = home.run(&["login", &format!("{url}#tools")]);
+    assert!(
+        o.stdout.starts_with("Already logged in to "),
+        "a fragment is the same server: {o}"
+    );
+    assert_eq!(home.browser_opens(), 1);
+    let listed = stored_servers(&home);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["server_url"], url, "the canonical URL");
+    // The query is part of the server's identity.
+    let o = home.run(&["token", &format!("{url}?tenant=a")]);
+    assert_eq!(o.code(), Some(3), "{o}");
+
+    // A credential an earlier version stored under the URL as typed is still found, also
+    // when typed another way, and moves to the canonical key.
+    let store = FileStore::new(home.store());
+    let (key, mut record) = store.list().unwrap().pop().unwrap();
+    assert!(store.remove(&key).unwrap());
+    let legacy = CredentialKey {
+        server_url: shouting.clone(),
+        profile: None,
+    };
+    record.server_url = shouting.clone();
+    store.save(&legacy, &record).unwrap();
+    assert_eq!(token(url), first, "found under the URL as typed before");
+    let keys: Vec<_> = store.list().unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![key], "moved to the canonical key");
+
+    // The server names itself 127.0.0.1: asked as localhost, the error says which URL to
+    // use.
+    let localhost = url.replacen("127.0.0.1", "localhost", 1);
+    let o = home.run(&["login", &localhost]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "only the loopback host is spelled differently: use the URL the server names itself by, {url}"
+        )),
+        "{o}"
+    );
+}
+
+// ------------------------ 4. servers that are not protected, or not MCP servers at all
+
+/// The MCP Python SDK's FastMCP without any auth (tests/python/open_mcp_server.py).
+fn open_mcp_server(dir: &Path, test: &str) -> Option<support::Server> {
+    let deps = support::deps(test, "the tests against an open MCP server")?;
+    let mut cmd = Command::new(&deps.python);
+    cmd.arg(repo_root().join("tests/python/open_mcp_server.py"))
+        .env("MCP_EXIT_ON_STDIN_EOF", "1");
+    Some(support::Server::start("open-mcp-server", cmd, dir))
+}
+
+/// A static web site: `python -m http.server` in a directory with an index.html. The
+/// process and its URL.
+struct StaticSite {
+    child: Child,
+    url: String,
+}
+
+impl Drop for StaticSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn static_site(dir: &Path, test: &str) -> Option<StaticSite> {
+    let deps = support::deps(test, "the tests against a static web site")?;
+    let root = dir.join("site");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("index.html"),
+        "<!DOCTYPE html>\n<html><head><title>A web site</title></head><body>Hello</body></html>\n",
+    )
+    .unwrap();
+    let mut child = Command::new(&deps.python)
+        .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python -m http.server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "Serving HTTP on 127.0.0.1 port 43210 (http://127.0.0.1:43210/) ..."
+    let port = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .unwrap_or_else(|| panic!("http.server said {line:?}"));
+    Some(StaticSite {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+    })
+}
+
+#[test]
+fn a_server_that_asks_for_no_authorization_is_used_without_it() {
+    let home = Home::new("open");
+    let test = "a_server_that_asks_for_no_authorization_is_used_without_it";
+    let Some(server) = open_mcp_server(home.path(), test) else {
+        return;
+    };
+    let url = server.field("url");
+    let o = home.run(&["call", &url]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with("echo\t"), "{o}");
+    let o = home.run(&["call", &url, "echo", "--args", r#"{"text":"no token"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "no token");
+
+    let said = "did not ask for authorization (it answered the MCP request without a token)";
+    let o = home.run(&["login", &url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stderr.contains(&format!("{url} {said}")), "{o}");
+    assert!(o.stderr.contains("nothing to log in to"), "{o}");
+    assert!(
+        !o.stderr.contains("RFC 7591") && !o.stderr.contains("register"),
+        "{o}"
+    );
+    assert!(stored_servers(&home).is_empty());
+    assert_eq!(home.browser_opens(), 0);
+
+    let o = home.run(&["doctor", &url]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stdout.contains(said), "{o}");
+    assert!(!o.stdout.contains("FAIL"), "{o}");
+}
+
+#[test]
+fn a_web_page_is_not_taken_for_an_mcp_server() {
+    let home = Home::new("html");
+    let Some(site) = static_site(home.path(), "a_web_page_is_not_taken_for_an_mcp_server") else {
+        return;
+    };
+    let url = site.url.as_str();
+    let said = format!("{url} does not answer as an MCP server (it returned an HTML page");
+    for args in [&["login", url][..], &["call", url], &["call", url, "echo"]] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(1), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr.starts_with(&format!("error: {said}")),
+            "mcp-oauth {args:?}: {o}"
+        );
+        assert!(
+            !o.stderr.contains("DOCTYPE") && !o.stderr.contains("/register"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    let o = home.run(&["doctor", url]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stdout
+            .contains("does not answer as an MCP server (it returned an HTML page"),
+        "{o}"
+    );
+    assert!(o.stderr.starts_with(&format!("error: {said}")), "{o}");
+    assert!(!o.stdout.contains("protected resource metadata"), "{o}");
+    assert_eq!(home.browser_opens(), 0);
+}
+
+// ------------------------------------- 5. progress while waiting, and the true limits
+
+/// A server that accepts connections and never answers. Its URL.
+fn hanging_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_silent_server_gets_the_limit_the_error_states() {
+    let home = Home::new("limits");
+    let url = hanging_server();
+    let started = Instant::now();
+    let mut cmd = home.cmd(&["call", &url]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = read_all(child.stderr.take().unwrap());
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let elapsed = started.elapsed().as_secs();
+    let stderr = err.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let secs: u64 = stderr
+        .split(" within ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stated limit: {stderr}"));
+    assert!(
+        elapsed >= secs && elapsed <= secs + 5,
+        "the error says {secs} s, the wait was {elapsed} s: {stderr}"
+    );
+    // Not a terminal: no spinner, no progress lines.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+}
+
+/// `mcp-oauth <args>` with stderr (and stdin) on a pseudo-terminal and stdout into a file,
+/// as in `mcp-oauth … > out.txt` typed at a terminal.
+fn on_a_terminal(home: &Home, args: &[&str], stdout: &Path) -> expectrl::session::OsSession {
+    let like = home.cmd(&[]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" >\"$OUT\"")
+        .arg(like.get_program())
+        .args(args)
+        .env("OUT", stdout);
+    for (k, v) in like.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    // A terminal as users have it: colours allowed.
+    cmd.env_remove("NO_COLOR").env("TERM", "xterm");
+    let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(10)));
+    session
+}
+
+#[test]
+fn waits_on_the_network_show_progress_on_a_terminal_only() {
+    use expectrl::{Expect, Regex};
+    let home = Home::new("spinner");
+    let url = hanging_server();
+    let out = home.path().join("stdout.txt");
+    // `call`: the MCP request, with the limit the error will state.
+    let mut s = on_a_terminal(&home, &["call", &url], &out);
+    let seen = s
+        .expect(Regex(r"Waiting for [^\r]* \(2s[^\r]*gives up after 60 s"))
+        .unwrap_or_else(|e| panic!("no progress line on the terminal: {e}"));
+    let line = String::from_utf8_lossy(seen.as_bytes()).into_owned();
+    let host = url.trim_start_matches("http://").trim_end_matches("/mcp");
+    assert!(
+        line.contains(&format!("the MCP server at {host}")),
+        "{line:?}"
+    );
+    // It moves: the seconds count up.
+    s.expect(Regex(r"\(3s")).expect("the spinner moves on");
+    drop(s);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "",
+        "nothing on stdout"
+    );
+
+    // `login`: the probe.
+    let mut s = on_a_terminal(&home, &["login", &url], &out);
+    s.expect(Regex(r"\(2s[^\r]*gives up after 15 s"))
+        .expect("progress while login asks the server");
+    drop(s);
+    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "");
+}
+
+// --------------------------------------- 6. a browser that cannot be started
+
+#[test]
+fn a_browser_that_cannot_start_leaves_the_url_and_the_login_waiting() {
+    let home = Home::new("no-opener");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_browser_that_cannot_start_leaves_the_url_and_the_login_waiting",
+    ) else {
+        return;
+    };
+    let mut cmd = home.cmd(&["login", &demo.mcp_url]);
+    cmd.env("DISPLAY", ":0")
+        .env("BROWSER", home.path().join("no-such-browser"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = read_all(child.stdout.take().unwrap());
+    let (tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The user's view: what went wrong, then the URL on a line of its own.
+    let mut said = Vec::new();
+    let auth_url = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no URL shown: {said:#?}"));
+        said.push(line.clone());
+        if let Some(u) = line.trim().strip_prefix(demo.issuer.as_str()) {
+            break format!("{}{u}", demo.issuer);
+        }
+    };
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("Could not open a browser (") && l.contains("no-such-browser")),
+        "{said:#?}"
+    );
+    assert!(
+        said.last().unwrap().starts_with("  http://"),
+        "the URL alone on its line: {said:#?}"
+    );
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting: {said:#?}"
+    );
+    // The user opens it by hand (the headless follower, in the foreground).
+    let follow = Command::new(repo_root().join("tests/browser.sh"))
+        .arg(&auth_url)
+        .env("BROWSER_FOREGROUND", "1")
+        .env("BROWSER_LOG", home.browser_log())
+        .env("NO_PROXY", "127.0.0.1,localhost,::1")
+        .status()
+        .unwrap();
+    assert!(follow.success());
+    let status = wait_for(&mut child, STEP_TIMEOUT);
+    let stdout = out.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(status.success(), "{stdout}\n{said:#?}\n{rest:#?}");
+    assert!(stdout.starts_with("Logged in to "), "{stdout}");
+    let all = said
+        .iter()
+        .chain(&rest)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !all.contains(" WARN "),
+        "said plainly, not as a log line: {all}"
+    );
+    assert_eq!(all.matches(&auth_url).count(), 1, "the URL once: {all}");
+}
+
+// ------------------------------------------------------------- 9. names
+
+#[test]
+fn a_server_named_in_the_configuration_is_used_by_its_name() {
+    let home = Home::new("names");
+    let Some(demo) = Demo::start(
+        &home,
+        "a_server_named_in_the_configuration_is_used_by_its_name",
+    ) else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "# existing tables stay valid\n[servers.\"https://other.example/mcp\"]\nscopes = \"a\"\n\n\
+             [servers.demo]\nurl = \"{url}\"\nscopes = [\"mcp\", \"offline_access\"]\n"
+        ),
+    )
+    .unwrap();
+    let o = home.run(&["login", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with(&format!("Logged in to {url}")), "{o}");
+    let o = home.run(&["token", "demo"]);
+    assert!(o.status.success(), "{o}");
+    let o = home.run(&["call", "demo", "echo", "--args", r#"{"text":"by name"}"#]);
+    assert!(o.status.success(), "{o}");
+    assert_eq!(o.stdout.trim(), "by name");
+    let o = home.run(&["doctor", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(
+        o.stdout.starts_with(&format!("mcp-oauth doctor {url}")),
+        "{o}"
+    );
+
+    // status shows the name, and takes it.
+    let o = home.run(&["status"]);
+    assert!(
+        o.stdout.lines().next().unwrap().starts_with("NAME  SERVER"),
+        "{o}"
+    );
+    assert!(o.stdout.contains(&format!("\ndemo  {url}")), "{o}");
+    let v: Value = serde_json::from_str(&home.run(&["status", "demo", "--json"]).stdout).unwrap();
+    assert_eq!(v[0]["name"], "demo", "{v}");
+    assert_eq!(v[0]["server_url"], url, "{v}");
+
+    // proxy, then logout, by name.
+    let mut proxy = home
+        .cmd(&["proxy", "demo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reply = exchange(&mut proxy, &tools_list_session());
+    assert!(reply.contains("\"echo\""), "{reply}");
+    let o = home.run(&["logout", "demo"]);
+    assert!(o.status.success(), "{o}");
+    assert!(o.stdout.starts_with(&format!("Logged out of {url}")), "{o}");
+    assert!(stored_servers(&home).is_empty());
+
+    // An unknown name: a usage error that lists the known ones.
+    for args in [
+        &["login", "dmeo"][..],
+        &["token", "dmeo"],
+        &["proxy", "dmeo"],
+        &["status", "dmeo"],
+    ] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(2), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr
+                .contains("no server is named dmeo in the configuration file")
+                && o.stderr.contains("(names: demo)"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+    assert_eq!(home.browser_opens(), 1);
+}
+
+/// initialize, initialized, tools/list, as a host sends them on the proxy's stdin.
+fn tools_list_session() -> String {
+    [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// Writes `input` to the proxy, waits for the reply to id 2, closes its stdin and waits
+/// for it to end. The reply line.
+fn exchange(proxy: &mut Child, input: &str) -> String {
+    let mut stdin = proxy.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = proxy.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(r#""id":2"#) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let err = read_all(proxy.stderr.take().unwrap());
+    let reply = rx.recv_timeout(STEP_TIMEOUT);
+    drop(stdin);
+    let status = wait_for(proxy, STEP_TIMEOUT);
+    let stderr = err.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let reply = reply.unwrap_or_else(|_| panic!("no tools/list reply; stderr:\n{stderr}"));
+    assert!(status.success(), "{stderr}");
+    reply
+}
+
+// --------------------------------------------------- 10. coming from mcp-remote
+
+#[test]
+fn mcp_remote_arguments_are_understood_or_translated() {
+    let home = Home::new("mcp-remote");
+    let Some(demo) = Demo::start(&home, "mcp_remote_arguments_are_understood_or_translated") else {
+        return;
+    };
+    let url = demo.mcp_url.as_str();
+    // A free port for the callback, as `mcp-remote URL 9696` names one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut proxy = home
+        .cmd(&[
+            "proxy",
+            url,
+            &port,
+            "--allow-http",
+            "--debug",
+            "--header",
+            "X-Trace: from-mcp-remote",
+            "--host",
+            "127.0.0.1",
+            "--transport",
+            "http-first",
+            "--enable-proxy",
+            "--silent",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reply = exchange(&mut proxy, &tools_list_session());
+    assert!(reply.contains("\"echo\""), "{reply}");
+    let log = std::fs::read_to_string(home.browser_log()).unwrap();
+    assert!(
+        log.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2F")),
+        "the callback port: {log}"
+    );
+
+    // What has no equivalent, or would put a secret on the command line, is refused
+    // with what to use instead.
+    let o = home.run(&["proxy", url, "--ignore-tool", "delete*"]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("--ignore-tool"), "{o}");
+    let o = home.run(&[
+        "proxy",
+        url,
+        "--static-oauth-client-info",
+        r#"{"client_id":"my-app","client_secret":"s3cr3t-value"}"#,
+    ]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(
+        o.stderr
+            .contains("--client-id my-app --client-secret-env VAR"),
+        "{o}"
+    );
+    assert!(
+        !o.stderr.contains("s3cr3t-value"),
+        "the secret is not repeated: {o}"
+    );
+    let o = home.run(&[
+        "proxy",
+        url,
+        "--static-oauth-client-metadata",
+        r#"{"scope":"a b"}"#,
+    ]);
+    assert_eq!(o.code(), Some(2), "{o}");
+    assert!(o.stderr.contains("--scope"), "{o}");
+
+    // --allow-http and allow_http = true are accepted everywhere a URL is.
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[servers.\"{url}\"]\nallow_http = true\n"),
+    )
+    .unwrap();
+    let o = home.run(&["token", url, "--allow-http"]);
+    assert!(o.status.success(), "{o}");
+}

@@ -12,7 +12,7 @@
 //! processes (the store's lock), and a token obtained by a sibling is adopted instead of
 //! burning a rotating refresh token twice.
 
-use crate::authorize::browser::Browser;
+use crate::authorize::browser::{Browser, Progress};
 use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
@@ -82,6 +82,8 @@ pub struct OAuthClient {
     /// that the server forgot the stored client it presented.
     fresh_client: std::sync::Mutex<Option<String>>,
     forgot_stale_client: std::sync::atomic::AtomicBool,
+    /// Whether the store was searched for a credential under an older form of the key.
+    legacy_checked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for OAuthClient {
@@ -115,6 +117,7 @@ impl OAuthClient {
             vouched_client: std::sync::Mutex::new(None),
             fresh_client: std::sync::Mutex::new(None),
             forgot_stale_client: std::sync::atomic::AtomicBool::new(false),
+            legacy_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -191,9 +194,16 @@ impl OAuthClient {
     async fn load_record(&self) -> Result<Option<CredentialRecord>> {
         let store = self.store.clone();
         let key = self.config.credential_key();
-        let rec = blocking(move || store.load(&key)).await?;
+        let mut rec = blocking(move || store.load(&key)).await?;
+        if rec.is_none() && !self.legacy_checked.swap(true, Ordering::SeqCst) {
+            // Once per client: a credential an earlier version keyed by the URL as typed.
+            // Not on every miss, which an open server's requests through the proxy hit.
+            let (store, key) = (self.store.clone(), self.config.credential_key());
+            let typed = self.config.server_url.clone();
+            rec = blocking(move || crate::store::find_legacy(&*store, &key, &typed)).await?;
+        }
         // A record is only used for the server it was issued for.
-        Ok(rec.filter(|r| r.server_url == self.config.server_url))
+        Ok(rec.filter(|r| crate::store::same_server(&r.server_url, &self.config.server_url)))
     }
 
     async fn save_record(&self, rec: &CredentialRecord) -> Result<()> {
@@ -496,8 +506,21 @@ impl OAuthClient {
     }
 
     /// Discovery, registration, authorization, token exchange; the caller holds the
-    /// flow mutex and the store lock.
+    /// flow mutex and the store lock. Announced as [`Progress::Discovering`] until done.
     async fn authorize_locked(
+        &self,
+        www_authenticate: &[String],
+        reason: Reason,
+    ) -> Result<CredentialRecord> {
+        self.browser.progress(&Progress::Discovering {
+            server_url: self.config.server_url.clone(),
+        });
+        let result = self.authorize_steps(www_authenticate, reason).await;
+        self.browser.progress(&Progress::Finished);
+        result
+    }
+
+    async fn authorize_steps(
         &self,
         www_authenticate: &[String],
         reason: Reason,

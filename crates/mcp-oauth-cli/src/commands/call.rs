@@ -1,7 +1,9 @@
 //! `mcp-oauth call <URL> [TOOL] [--args JSON]`
 
-use crate::args::{Check, server_url, tool_args};
+use super::common;
+use crate::args::{Check, server, tool_args};
 use crate::out;
+use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::AnnouncingBrowser;
 use clap::Args;
@@ -10,6 +12,7 @@ use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions};
 use mcp_oauth::store::FileStore;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -19,8 +22,9 @@ Examples:
   mcp-oauth call https://example.com/mcp echo --args @args.json
   jq -n '{text: \"hi\"}' | mcp-oauth call https://example.com/mcp echo --args -")]
 pub struct CallArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// The tool to call; without it, the server's tools are listed.
     pub tool: Option<String>,
@@ -35,12 +39,25 @@ pub struct CallArgs {
     pub oauth: OAuthArgs,
 }
 
-pub async fn run(args: CallArgs) -> anyhow::Result<()> {
+/// How long one MCP request (a tool call included) may take: the limit that the progress
+/// line and a time-out error state.
+const MCP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn run(mut args: CallArgs) -> anyhow::Result<()> {
+    args.url = args.oauth.server_url_of(&args.url)?;
     let arguments = serde_json::Value::Object(args.args);
     let resolved = args.oauth.resolve(&args.url)?;
+    // OAuth requests keep their own limit (30 s each). The MCP requests get a client
+    // whose overall limit is longer than theirs, so that theirs is the one that applies
+    // (and the one their error states), not the HTTP client's.
     let http = HttpClient::new(HttpPolicy::default())?;
+    let mcp_http = HttpClient::new(HttpPolicy {
+        request_timeout: MCP_REQUEST_TIMEOUT + Duration::from_secs(5),
+        ..HttpPolicy::default()
+    })?;
     let mut options = McpClientOptions {
         headers: resolved.headers.clone(),
+        request_timeout: MCP_REQUEST_TIMEOUT,
         ..McpClientOptions::default()
     };
     let auth: Option<Arc<dyn mcp_oauth::mcp::RequestAuth>> = match &resolved.static_authorization {
@@ -57,22 +74,39 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         }
         None => {
             let store = Arc::new(FileStore::default_location()?);
+            let browser = AnnouncingBrowser::new(resolved.config.callback_timeout);
             Some(Arc::new(OAuthClient::new(
                 resolved.config,
                 http.clone(),
                 store,
-                Arc::new(AnnouncingBrowser::default()),
+                Arc::new(browser),
             )))
         }
     };
-    let mcp = McpClient::new(args.url.clone(), http.reqwest().clone(), options, auth);
+    let mcp = McpClient::new(args.url.clone(), mcp_http.reqwest().clone(), options, auth);
+    let waiting = || {
+        progress::network(
+            format!(
+                "Waiting for the MCP server at {}",
+                progress::host_of(&args.url)
+            ),
+            Some(MCP_REQUEST_TIMEOUT),
+        )
+    };
     // A failed connection is said in a line, with the next step.
-    mcp.connect()
-        .await
-        .map_err(|e| crate::ui::with_hint(e.into(), &args.url))?;
+    let connected = {
+        let _wait = waiting();
+        mcp.connect().await
+    };
+    if let Err(e) = connected {
+        return Err(common::mcp_failure(e, &http, &args.url).await);
+    }
     let result = match &args.tool {
         None => {
-            let tools = mcp.list_tools().await?;
+            let tools = {
+                let _wait = waiting();
+                mcp.list_tools().await?
+            };
             if args.json {
                 out::line(serde_json::to_string_pretty(&tools)?)?;
             } else {
@@ -88,7 +122,10 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(tool) => {
-            let res = mcp.call_tool(tool, arguments).await?;
+            let res = {
+                let _wait = waiting();
+                mcp.call_tool(tool, arguments).await?
+            };
             if args.json {
                 out::line(serde_json::to_string_pretty(&res)?)?;
             } else {

@@ -1,12 +1,15 @@
 //! What the credential commands share: the HTTP client, the store, the OAuth client, and
 //! the description of a stored credential (`login`, `status`).
 
-use crate::ui::{self, AnnouncingBrowser};
+use crate::progress;
+use crate::ui::{self, AnnouncingBrowser, CliError};
 use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
+use mcp_oauth::doctor;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{
-    CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
+    self, CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
+    canonical_server_url,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -15,17 +18,68 @@ pub fn http() -> anyhow::Result<HttpClient> {
     Ok(HttpClient::new(HttpPolicy::default())?)
 }
 
+/// What to do about a URL that is not an MCP server.
+pub const NOT_MCP_HINT: &str = "check the URL: it must be the MCP endpoint itself (often ending in /mcp, or /sse), not a page of the web site";
+
+/// The error for a URL whose answer shows that it is no MCP server (a web page), if it is
+/// one; `None` for any other answer.
+pub fn not_mcp(probe: &doctor::Probe) -> Option<anyhow::Error> {
+    let doctor::Answer::NotMcp(_) = probe.answer() else {
+        return None;
+    };
+    Some(
+        CliError {
+            message: probe.answer_in_words()?,
+            hint: Some(NOT_MCP_HINT.into()),
+            code: ui::exit::FAILURE,
+        }
+        .into(),
+    )
+}
+
+/// An MCP request's failure in words: when the server's answer made no sense as MCP (an
+/// HTTP error page, a body of another type), one unauthenticated request tells whether
+/// the URL is an MCP server at all, and says so when it is not.
+pub async fn mcp_failure(e: mcp_oauth::Error, http: &HttpClient, url: &str) -> anyhow::Error {
+    use mcp_oauth::{Error, Step};
+    if let Error::Status {
+        step: Step::McpRequest,
+        ..
+    }
+    | Error::Rule {
+        step: Step::McpRequest,
+        ..
+    } = &e
+    {
+        let probe = {
+            let _wait = progress::network(
+                format!("Asking {} what it is", progress::host_of(url)),
+                Some(doctor::PROBE_TIMEOUT),
+            );
+            doctor::probe(http, url, true).await
+        };
+        if let Some(e) = not_mcp(&probe) {
+            return e;
+        }
+    }
+    ui::with_hint(e.into(), url)
+}
+
 pub fn store() -> anyhow::Result<Arc<FileStore>> {
     Ok(Arc::new(FileStore::default_location()?))
 }
 
 pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>) -> OAuthClient {
-    OAuthClient::new(config, http, store, Arc::new(AnnouncingBrowser::default()))
+    let browser = AnnouncingBrowser::new(config.callback_timeout);
+    OAuthClient::new(config, http, store, Arc::new(browser))
 }
 
 /// A stored credential, without its secrets (`status --json`, `login --json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CredentialSummary {
+    /// The name the configuration file gives the server, if any (`status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub server_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
@@ -59,6 +113,7 @@ impl CredentialSummary {
         let now = ui::now_secs() as i64;
         let expires_in = r.tokens.expires_at.map(|e| e as i64 - now);
         CredentialSummary {
+            name: None,
             server_url: key.server_url.clone(),
             profile: key.profile.clone(),
             resource: r.resource.clone(),
@@ -97,16 +152,12 @@ impl CredentialSummary {
     }
 }
 
-/// Does a stored key belong to `url` (as the user typed it, or the same URL spelled
-/// differently)?
+/// Does a stored key belong to `url` (the same server however spelled: see
+/// [`mcp_oauth::store::canonical_server_url`])? A trailing slash is forgiven here, in
+/// what the user names: `status https://h/mcp/` finds `https://h/mcp`.
 pub fn same_server(key_url: &str, url: &str) -> bool {
-    fn norm(u: &str) -> String {
-        match url::Url::parse(u) {
-            Ok(p) => p.to_string().trim_end_matches('/').to_string(),
-            Err(_) => u.to_string(),
-        }
-    }
-    key_url == url || norm(key_url) == norm(url)
+    let trimmed = |u: &str| canonical_server_url(u).trim_end_matches('/').to_string();
+    store::same_server(key_url, url) || trimmed(key_url) == trimmed(url)
 }
 
 /// The unreadable credential files that belong to `url` (every one without it) and

@@ -1,8 +1,9 @@
 //! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
 
 use super::common;
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
+use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
@@ -21,8 +22,8 @@ checks the resource, issuer, PKCE, HTTPS and registration options, and says whic
 client behaviours fail at this server and how to fix it. Exit status 1 when a MUST of the
 spec is broken (or, with --login, when the login fails).")]
 pub struct DoctorArgs {
-    /// The MCP server URL.
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, or its name in the configuration file.
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// The report as JSON on stdout.
     #[arg(long)]
@@ -35,13 +36,22 @@ pub struct DoctorArgs {
 }
 
 pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let url = args.url.clone();
+    let url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&url)?;
     if let Some(f) = &resolved.config_file {
         ui::say(format_args!("settings: {}", f.display()));
     }
     let http = common::http()?;
-    let mut report = doctor::diagnose(&http, &resolved.config).await;
+    let mut report = {
+        let _wait = progress::network(
+            format!(
+                "Examining {}: its challenge, metadata and authorization server",
+                progress::host_of(&url)
+            ),
+            None,
+        );
+        doctor::diagnose(&http, &resolved.config).await
+    };
     if resolved.static_authorization.is_some() {
         ui::say(format_args!(
             "note: a static Authorization header is configured for {url}: mcp-oauth does not use OAuth there"
@@ -87,6 +97,10 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         out::text(&report.render(Style {
             color: ui::color_stdout(),
         }))?;
+    }
+    // Not an MCP server at all: that, rather than a count of broken MUSTs.
+    if let Some(e) = report.probes.first().and_then(common::not_mcp) {
+        return Err(e);
     }
     let fails = report.must_violations();
     let login_failed = report.login.as_ref().is_some_and(|l| !l.ok);

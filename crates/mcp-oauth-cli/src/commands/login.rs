@@ -1,12 +1,13 @@
 //! `mcp-oauth login <URL>`: authorize now.
 
 use super::common::{self, CredentialSummary};
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
+use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, bold_out, with_hint};
 use clap::Args;
-use mcp_oauth::doctor;
+use mcp_oauth::doctor::{self, Answer};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -24,8 +25,9 @@ servers that only challenge POST work too. The tokens are stored; other mcp-oaut
 and other processes, use them. When a valid credential (with the scopes asked for) is stored
 already, login says so and exits 0 without opening the browser; --force authorizes again.")]
 pub struct LoginArgs {
-    /// The MCP server URL, e.g. https://example.com/mcp
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, e.g. https://example.com/mcp, or its name in the configuration
+    /// file ([servers.NAME] url = "…").
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// Print the stored credential's description as JSON on stdout.
     #[arg(long)]
@@ -38,7 +40,7 @@ pub struct LoginArgs {
 }
 
 pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
-    let url = args.url.clone();
+    let url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&url)?;
     if resolved.static_authorization.is_some() {
         return Err(CliError {
@@ -51,9 +53,13 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let http = common::http()?;
     let store = common::store()?;
     let oauth = common::oauth_client(resolved.config.clone(), http.clone(), store);
-    if !args.force
-        && let Some(record) = still_valid(&oauth, &resolved.config).await
-    {
+    let stored = if args.force {
+        None
+    } else {
+        let _wait = progress::network("Checking the stored credential", None);
+        still_valid(&oauth, &resolved.config).await
+    };
+    if let Some(record) = stored {
         let summary = CredentialSummary::new(&resolved.config.credential_key(), &record);
         if args.json {
             let mut v = serde_json::to_value(&summary)?;
@@ -67,13 +73,35 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let probe = doctor::probe(&http, &url, true).await;
-    match (probe.status, &probe.error) {
-        (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
-        (Some(s), _) => ui::warn(&format!(
+    let probe = {
+        let _wait = progress::network(
+            format!(
+                "Asking {} whether it needs authorization",
+                progress::host_of(&url)
+            ),
+            Some(doctor::PROBE_TIMEOUT),
+        );
+        doctor::probe(&http, &url, true).await
+    };
+    if let Some(e) = common::not_mcp(&probe) {
+        return Err(e);
+    }
+    match (probe.answer(), probe.status, &probe.error) {
+        (Answer::Challenge, ..) => {
+            tracing::info!("the server asked for authorization; its challenge starts discovery")
+        }
+        (Answer::Open, ..) if !args.force => {
+            ui::say(format_args!(
+                "{}: there is nothing to log in to. `mcp-oauth call {url}` works without a login \
+                 (--force tries discovery all the same).",
+                probe.answer_in_words().unwrap_or_default()
+            ));
+            return Ok(());
+        }
+        (_, Some(s), _) => ui::warn(&format!(
             "{url} answered an unauthenticated MCP request with HTTP {s}, not 401; trying discovery without a challenge"
         )),
-        (None, e) => {
+        (_, None, e) => {
             let e = e.as_deref().unwrap_or_default();
             let connect = ui::connect_failure(&url, e);
             return Err(CliError {

@@ -1,9 +1,9 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
 use super::common::{self, UnreadableDetail, UnreadableSummary, same_server};
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
-use crate::settings::OAuthArgs;
+use crate::settings::{OAuthArgs, server_url_of};
 use crate::ui::{self, CliError};
 use clap::Args;
 use mcp_oauth::assertion::SigningKey;
@@ -34,8 +34,8 @@ Dynamically registered clients are kept (they are reused at the next login) unle
 revocation requests with the private_key_file of the server's settings in the
 configuration file, or with --private-key.")]
 pub struct LogoutArgs {
-    /// The MCP server URL.
-    #[arg(value_parser = Check(server_url), required_unless_present = "all", conflicts_with = "all")]
+    /// The MCP server URL, or its name in the configuration file.
+    #[arg(value_parser = Check(server), required_unless_present = "all", conflicts_with = "all")]
     pub url: Option<String>,
     /// Every stored credential.
     #[arg(long)]
@@ -114,7 +114,8 @@ struct Forgotten {
     path: Option<String>,
 }
 
-pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
+    args.url = args.url.map(|u| server_url_of(&u, None)).transpose()?;
     let store = common::store()?;
     let http = common::http()?;
     let s2 = store.clone();
@@ -159,7 +160,10 @@ pub async fn run(args: LogoutArgs) -> anyhow::Result<()> {
             None
         } else {
             let signing_key = args.signing_key(&key, &record);
-            let r = revocation::revoke_record(&http, &record, signing_key.as_ref()).await;
+            let r = {
+                let _wait = crate::progress::network("Revoking the tokens", None);
+                revocation::revoke_record(&http, &record, signing_key.as_ref()).await
+            };
             if !r.complete() && r.endpoint.is_some() {
                 incomplete += 1;
             }

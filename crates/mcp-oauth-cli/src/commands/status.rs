@@ -1,8 +1,10 @@
 //! `mcp-oauth status [URL]`: what is stored.
 
 use super::common::{self, CredentialSummary, UnreadableSummary, same_server};
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
+use crate::config_file::{self, ConfigFile};
 use crate::out;
+use crate::settings::server_url_of;
 use crate::ui::{self, bold_out};
 use clap::Args;
 
@@ -16,8 +18,8 @@ Reads the credential store only (no network). Secrets are never printed. A crede
 that cannot be read is listed too (EXPIRES says UNREADABLE; in --json it has an
 \"unreadable\" object with its path, the reason and the command that fixes it).")]
 pub struct StatusArgs {
-    /// Only this MCP server.
-    #[arg(value_parser = Check(server_url))]
+    /// Only this MCP server (its URL, or its name in the configuration file).
+    #[arg(value_parser = Check(server))]
     pub url: Option<String>,
     /// Only this profile.
     #[arg(long, value_name = "NAME")]
@@ -27,11 +29,13 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: StatusArgs) -> anyhow::Result<()> {
+    args.url = args.url.map(|u| server_url_of(&u, None)).transpose()?;
     let store = common::store()?;
     let dir = store.dir().to_path_buf();
     let s = store.clone();
     let scan = tokio::task::spawn_blocking(move || s.scan_credentials()).await??;
+    let names = server_names();
     let rows: Vec<CredentialSummary> = scan
         .entries
         .iter()
@@ -41,7 +45,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
                 .is_none_or(|u| same_server(&k.server_url, u))
         })
         .filter(|(k, _)| args.profile.is_none() || k.profile == args.profile)
-        .map(|(k, r)| CredentialSummary::new(k, r))
+        .map(|(k, r)| CredentialSummary {
+            name: names.name_of(&k.server_url).map(str::to_owned),
+            ..CredentialSummary::new(k, r)
+        })
         .collect();
     let broken: Vec<UnreadableSummary> = common::unreadable_for(
         &store,
@@ -79,9 +86,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let mut table: Vec<[String; 7]> = rows.iter().map(row).collect();
+    let mut table: Vec<Vec<String>> = rows.iter().map(row).collect();
     table.extend(broken.iter().map(|b| {
-        [
+        vec![
+            "-".into(),
             b.server_url.clone().unwrap_or_else(|| "?".into()),
             b.profile.clone().unwrap_or_else(|| "-".into()),
             "-".into(),
@@ -91,7 +99,18 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             "-".into(),
         ]
     }));
-    print_table(&table)?;
+    // The NAME column only when the configuration file names a server listed here.
+    let named = rows.iter().any(|r| r.name.is_some());
+    let mut header = vec![
+        "NAME", "SERVER", "PROFILE", "ISSUER", "CLIENT", "SCOPES", "EXPIRES", "REFRESH",
+    ];
+    if !named {
+        header.remove(0);
+        for r in &mut table {
+            r.remove(0);
+        }
+    }
+    print_table(&header, &table)?;
     if !broken.is_empty() {
         out::line("\nUnreadable credential files (the tokens in them cannot be used):")?;
         for b in &broken {
@@ -105,8 +124,21 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn row(s: &CredentialSummary) -> [String; 7] {
-    [
+/// The names of the configuration file's servers. Status reads the store; a configuration
+/// file that cannot be read costs the names only (with a warning), not the listing.
+fn server_names() -> ConfigFile {
+    let Some(path) = config_file::default_path() else {
+        return ConfigFile::default();
+    };
+    config_file::load(&path, false).unwrap_or_else(|e| {
+        ui::warn(&format!("{e}; server names are not shown"));
+        ConfigFile::default()
+    })
+}
+
+fn row(s: &CredentialSummary) -> Vec<String> {
+    vec![
+        s.name.clone().unwrap_or_else(|| "-".into()),
         s.server_url.clone(),
         s.profile.clone().unwrap_or_else(|| "-".into()),
         s.issuer.clone(),
@@ -128,10 +160,7 @@ fn row(s: &CredentialSummary) -> [String; 7] {
     ]
 }
 
-fn print_table(table: &[[String; 7]]) -> Result<(), out::OutputError> {
-    let header = [
-        "SERVER", "PROFILE", "ISSUER", "CLIENT", "SCOPES", "EXPIRES", "REFRESH",
-    ];
+fn print_table(header: &[&str], table: &[Vec<String>]) -> Result<(), out::OutputError> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in table {
         for (i, c) in row.iter().enumerate() {

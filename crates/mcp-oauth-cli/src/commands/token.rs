@@ -1,7 +1,7 @@
 //! `mcp-oauth token <URL>`: a valid access token for scripts.
 
 use super::common;
-use crate::args::{Check, server_url};
+use crate::args::{Check, server};
 use crate::out;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError, with_hint};
@@ -19,8 +19,8 @@ at once; the others wait and use its result). Never opens a browser unless --log
 Exit status: 0 with the token on stdout; 3 when there is no usable credential (log in first);
 1 on other errors.")]
 pub struct TokenArgs {
-    /// The MCP server URL.
-    #[arg(value_parser = Check(server_url))]
+    /// The MCP server URL, or its name in the configuration file.
+    #[arg(value_parser = Check(server))]
     pub url: String,
     /// Print `Authorization: Bearer <token>` instead of the bare token.
     #[arg(long)]
@@ -33,7 +33,7 @@ pub struct TokenArgs {
 }
 
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let url = args.url.clone();
+    let url = args.oauth.server_url_of(&args.url)?;
     let resolved = args.oauth.resolve(&url)?;
     if let Some(value) = &resolved.static_authorization {
         // The configured credential is this server's token.
@@ -47,7 +47,11 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let http = common::http()?;
     let store = common::store()?;
     let oauth = common::oauth_client(resolved.config.clone(), http.clone(), store);
-    let tokens = match oauth.valid_token().await {
+    let valid = {
+        let _wait = crate::progress::network("Renewing the access token", None);
+        oauth.valid_token().await
+    };
+    let tokens = match valid {
         Ok(Some(t)) => t,
         outcome => {
             let why = match &outcome {

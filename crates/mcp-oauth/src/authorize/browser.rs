@@ -17,6 +17,9 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Progress {
+    /// Discovery, registration or a grant without a user is under way: requests to the
+    /// MCP server's metadata and its authorization server. Ends with [`Progress::Finished`].
+    Discovering { server_url: String },
     /// Another process (or client) holds this server's lock: it is logging in or
     /// refreshing. This one waits for it, then uses its result when there is one.
     WaitingForOtherProcess { server_url: String },

@@ -34,7 +34,8 @@ pub struct LoopbackListener {
 /// ephemeral ranges so it rarely collides with outgoing connections.
 pub fn stable_port(server_url: &str) -> u16 {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(server_url.as_bytes());
+    // The spellings of one server share its port, and so its registered redirect URI.
+    let d = Sha256::digest(crate::store::canonical_server_url(server_url).as_bytes());
     10000 + (u16::from_be_bytes([d[0], d[1]]) % 20000)
 }
 

@@ -148,6 +148,23 @@ pub fn resource_matches(resource: &str, server_url: &str) -> bool {
     rp.is_empty() || sp == rp || sp.starts_with(&format!("{rp}/"))
 }
 
+/// `server_url` with the host of `resource`, when the two differ only in how they spell
+/// the loopback host (`localhost`, `127.0.0.1`, `[::1]`) and `resource` would identify
+/// the server so spelled. The resource cannot be accepted as it is (a token's audience
+/// is compared as a string), but the user can type the URL the server names itself by.
+fn spelled_as_the_resource(resource: &str, server_url: &str) -> Option<String> {
+    let (Ok(r), Ok(mut s)) = (Url::parse(resource), Url::parse(server_url)) else {
+        return None;
+    };
+    let loopback = crate::util::is_loopback_url;
+    if r.host_str() == s.host_str() || !loopback(&r) || !loopback(&s) {
+        return None;
+    }
+    s.set_host(r.host_str()).ok()?;
+    let respelled = s.to_string();
+    resource_matches(resource, &respelled).then_some(respelled)
+}
+
 /// What one PRM candidate URL answered.
 #[derive(Debug, Clone)]
 pub enum PrmFetch {
@@ -200,9 +217,16 @@ pub async fn fetch(http: &HttpClient, url: &str) -> PrmFetch {
 /// identify the server, and it must list an authorization server.
 pub fn check(metadata: &ProtectedResourceMetadata, server_url: &str) -> Option<String> {
     if !resource_matches(&metadata.resource, server_url) {
+        let advice = match spelled_as_the_resource(&metadata.resource, server_url) {
+            Some(url) => format!(
+                "; only the loopback host is spelled differently: use the URL the server \
+                 names itself by, {url}"
+            ),
+            None => String::new(),
+        };
         return Some(format!(
             "protected resource metadata names resource {:?}, which does not identify the \
-             MCP server {server_url:?} (RFC 9728 §3.3); refusing to request tokens for it",
+             MCP server {server_url:?} (RFC 9728 §3.3); refusing to request tokens for it{advice}",
             metadata.resource
         ));
     }
@@ -370,6 +394,37 @@ mod tests {
             )[0],
             "http://h:1/custom/metadata/location.json"
         );
+    }
+
+    #[test]
+    fn a_loopback_host_spelled_differently_names_the_url_to_use() {
+        let prm = |resource: &str| -> ProtectedResourceMetadata {
+            serde_json::from_value(serde_json::json!({
+                "resource": resource,
+                "authorization_servers": ["http://127.0.0.1:9"],
+            }))
+            .unwrap()
+        };
+        let e = check(
+            &prm("http://127.0.0.1:3000/mcp"),
+            "http://localhost:3000/mcp",
+        )
+        .unwrap();
+        assert!(
+            e.ends_with("use the URL the server names itself by, http://127.0.0.1:3000/mcp"),
+            "{e}"
+        );
+        let e = check(&prm("http://localhost:3000"), "http://[::1]:3000/mcp?x=1").unwrap();
+        assert!(e.ends_with("by, http://localhost:3000/mcp?x=1"), "{e}");
+        // Another port, another host, another path: no advice.
+        for (r, s) in [
+            ("http://127.0.0.1:3001/mcp", "http://localhost:3000/mcp"),
+            ("https://mcp.example.com/mcp", "http://localhost:3000/mcp"),
+            ("http://127.0.0.1:3000/other", "http://localhost:3000/mcp"),
+        ] {
+            let e = check(&prm(r), s).unwrap();
+            assert!(!e.contains("spelled differently"), "{r} vs {s}: {e}");
+        }
     }
 
     #[test]

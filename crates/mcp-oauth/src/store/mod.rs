@@ -3,9 +3,10 @@
 //! Two kinds of records:
 //! - [`CredentialRecord`]: the tokens for one MCP server (and profile), bound to the
 //!   canonical `resource` they were issued for and the `issuer` of the authorization
-//!   server that issued them. Keyed by [`CredentialKey`] (server URL as the user gave it,
-//!   plus an optional profile) so that a process with a valid stored token can go
-//!   straight to the server without any discovery traffic.
+//!   server that issued them. Keyed by [`CredentialKey`] (the server URL in its
+//!   [canonical form](canonical_server_url), plus an optional profile) so that a process
+//!   with a valid stored token can go straight to the server without any discovery
+//!   traffic.
 //! - [`ClientRegistration`]: a client id obtained by Dynamic Client Registration, keyed
 //!   by the authorization server's `issuer` and the redirect URI ([`ClientKey`]). A client
 //!   id is only ever presented to the issuer that issued it (SEP-2352).
@@ -16,6 +17,8 @@
 #[cfg(test)]
 mod contract_tests;
 mod file;
+#[cfg(test)]
+mod key_tests;
 mod memory;
 
 pub use file::{FileStore, Scan, UnreadableFile};
@@ -160,6 +163,11 @@ fn default_grant() -> String {
 }
 
 /// Key of a [`CredentialRecord`].
+///
+/// Made with [`CredentialKey::new`], its `server_url` is [canonical](canonical_server_url):
+/// `HTTP://Host:443/mcp#x` and `http://host/mcp` name one server, so they find one
+/// credential. A key read back from a store is as it was written: versions before 0.2
+/// keyed credentials by the URL as typed ([`find_legacy`] finds those).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CredentialKey {
     pub server_url: String,
@@ -167,10 +175,69 @@ pub struct CredentialKey {
     pub profile: Option<String>,
 }
 
+/// The form of an MCP server URL that identifies its credential: scheme and host in
+/// lower case, the scheme's default port left out, no fragment (a fragment never
+/// reaches the server). The path and the query are kept as they are (beyond the URL
+/// parser's escaping): `/mcp` and `/mcp/`, or `?tenant=a` and `?tenant=b`, may be
+/// different servers. A string that is not an absolute URL is returned unchanged.
+///
+/// Only the store key is canonical: requests still go to the URL as given, and the
+/// `resource` indicator is still the protected resource metadata's string, byte for byte.
+pub fn canonical_server_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.has_host() => {
+            u.set_fragment(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Do two server URLs name the same server (the same [canonical form](canonical_server_url))?
+pub fn same_server(a: &str, b: &str) -> bool {
+    a == b || canonical_server_url(a) == canonical_server_url(b)
+}
+
+/// A credential that an earlier version stored under the server URL as the user typed
+/// it (`typed`), for the canonical `key`: the key as typed first, then any stored key
+/// that names the same server and profile. Moved to `key` when found (saved there, the
+/// old entry removed), so that it is found directly from then on. `Ok(None)` when there
+/// is none, or when `key` already has a record (nothing is overwritten).
+pub fn find_legacy(
+    store: &dyn CredentialStore,
+    key: &CredentialKey,
+    typed: &str,
+) -> Result<Option<CredentialRecord>> {
+    let as_typed = CredentialKey {
+        server_url: typed.to_string(),
+        profile: key.profile.clone(),
+    };
+    let found = if as_typed != *key
+        && let Some(r) = store.load(&as_typed)?
+    {
+        Some((as_typed, r))
+    } else {
+        store.list()?.into_iter().find(|(k, _)| {
+            k != key && k.profile == key.profile && same_server(&k.server_url, &key.server_url)
+        })
+    };
+    let Some((old, record)) = found else {
+        return Ok(None);
+    };
+    if store.load(key)?.is_some() {
+        return Ok(None);
+    }
+    tracing::info!(from = %old.server_url, to = %key.server_url, "moving a credential stored under the URL as typed to its canonical key");
+    store.save(key, &record)?;
+    store.remove(&old)?;
+    Ok(Some(record))
+}
+
 impl CredentialKey {
+    /// The key of `server_url`'s credential, in [canonical form](canonical_server_url).
     pub fn new(server_url: impl Into<String>) -> Self {
         Self {
-            server_url: server_url.into(),
+            server_url: canonical_server_url(&server_url.into()),
             profile: None,
         }
     }
