@@ -75,9 +75,9 @@ pub struct OAuthClient {
     rs_nonce: std::sync::Mutex<Option<String>>,
     /// The DPoP key of the authorization flow under way (set under `flow`).
     flow_dpop: std::sync::Mutex<Option<DpopKey>>,
-    /// The client id the current authorization already obtained (registered, or checked
-    /// at the authorization endpoint), which a second attempt need not check again.
-    vouched_client: std::sync::Mutex<Option<String>>,
+    /// Client ids this process obtained (registered, or checked at the authorization
+    /// endpoint) and saw no refusal of since: not checked again.
+    vouched_clients: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The client id the current authorization registered itself, and whether it found
     /// that the server forgot the stored client it presented.
     fresh_client: std::sync::Mutex<Option<String>>,
@@ -114,7 +114,7 @@ impl OAuthClient {
             as_nonce: std::sync::Mutex::new(None),
             rs_nonce: std::sync::Mutex::new(None),
             flow_dpop: std::sync::Mutex::new(None),
-            vouched_client: std::sync::Mutex::new(None),
+            vouched_clients: Default::default(),
             fresh_client: std::sync::Mutex::new(None),
             forgot_stale_client: std::sync::atomic::AtomicBool::new(false),
             legacy_checked: std::sync::atomic::AtomicBool::new(false),
@@ -953,6 +953,10 @@ impl OAuthClient {
     /// accepts (it was deleted, or the server forgot it on restart), so that the next
     /// attempt registers anew instead of presenting a dead client id forever.
     pub(crate) async fn forget_registration(&self, client: &ClientRegistration) -> bool {
+        self.vouched_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&client.client_id);
         if client.kind != RegistrationKind::Dynamic {
             return false;
         }

@@ -70,7 +70,7 @@ pub fn pre_registered_auth_method(
 
 /// Obtain the client to use with the discovered authorization server. A stored dynamic
 /// client is first checked at the authorization endpoint, unless its id is `vouched`
-/// (obtained moments ago by the same authorization). The flag says whether the client
+/// (this process obtained it already). The flag says whether the client
 /// was registered just now.
 pub async fn obtain_client(
     http: &HttpClient,
@@ -78,7 +78,7 @@ pub async fn obtain_client(
     discovery: &Discovery,
     redirect_uri: &str,
     store: &Arc<dyn CredentialStore>,
-    vouched: Option<&str>,
+    vouched: &std::collections::HashSet<String>,
 ) -> Result<(ClientRegistration, bool)> {
     let meta = &discovery.metadata;
     let issuer = meta.issuer.clone();
@@ -101,7 +101,7 @@ pub async fn obtain_client(
             // A configured client cannot be registered anew: one the authorization
             // server does not know (or whose redirect URI it does not have) ends here,
             // instead of in a browser tab that can never come back.
-            if vouched != Some(reg.client_id.as_str())
+            if !vouched.contains(&reg.client_id)
                 && let Some(answer) = stored_client_refused(
                     http,
                     config,
@@ -161,7 +161,7 @@ pub async fn obtain_client(
                 .map_err(|e| Error::Config(format!("store task failed: {e}")))??
         };
         if let Some(reg) = stored.filter(|r| r.issuer == issuer && !secret_expired(r)) {
-            let refused = if vouched == Some(reg.client_id.as_str()) {
+            let refused = if vouched.contains(&reg.client_id) {
                 None
             } else {
                 stored_client_refused(http, config, meta.authorization_endpoint.as_deref(), &reg)

@@ -323,8 +323,14 @@ async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens(
         .await
         .unwrap();
     s.provider.restart();
-    s.client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+    // The next process (one that did not register or check the stored client itself).
+    let next = OAuthClient::new(
+        s.client.config().clone(),
+        HttpClient::new(HttpPolicy::default()).unwrap(),
+        s.store.clone(),
+        s.browser.clone(),
+    );
+    next.authorize(&challenge(&s.server.base), Reason::Login)
         .await
         .expect("a new client, then the login");
     let q = authorize_queries(&s);

@@ -131,12 +131,6 @@ impl OAuthClient {
         discovery: &Discovery,
         first: ScopeChoice,
     ) -> Result<(ClientRegistration, TokenSet)> {
-        // What an earlier run of the loop obtained is not checked again; what an earlier
-        // login of this process obtained is (the server may have restarted since).
-        *self
-            .vouched_client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
         *self.fresh_client.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.forgot_stale_client.store(false, Ordering::SeqCst);
         let mut choice = first;
@@ -177,14 +171,16 @@ impl OAuthClient {
 
     /// The client to present for `discovery` and `redirect_uri`
     /// ([`registration::obtain_client`]). A stored dynamic client is checked at the
-    /// authorization endpoint unless this recovery run already obtained it.
+    /// authorization endpoint unless this process already obtained it (registered it, or
+    /// checked it, and saw no refusal since): the check is an authorization request as
+    /// the server sees it, so it is made once, not before every step-up.
     pub(super) async fn client_for(
         &self,
         discovery: &Discovery,
         redirect_uri: &str,
     ) -> Result<ClientRegistration> {
         let vouched = self
-            .vouched_client
+            .vouched_clients
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
@@ -194,13 +190,13 @@ impl OAuthClient {
             discovery,
             redirect_uri,
             &self.store,
-            vouched.as_deref(),
+            &vouched,
         )
         .await?;
-        *self
-            .vouched_client
+        self.vouched_clients
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(client.client_id.clone());
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(client.client_id.clone());
         if registered_now {
             *self.fresh_client.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(client.client_id.clone());
