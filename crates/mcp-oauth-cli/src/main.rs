@@ -11,6 +11,7 @@ mod headers;
 mod out;
 mod proxy;
 mod settings;
+mod store;
 mod term;
 mod ui;
 
@@ -32,6 +33,17 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+
+    /// Where credentials are kept: `file` (the default) or a PostgreSQL vault,
+    /// postgres://user@host/db (its key in MCP_OAUTH_VAULT_KEY or MCP_OAUTH_VAULT_KEY_FILE)
+    /// [default: [store] url in the configuration file, else file].
+    #[arg(long, value_name = "STORE", env = store::STORE_ENV, global = true, hide_env_values = true)]
+    store: Option<String>,
+
+    /// Whose credentials, in a vault shared by several users [default: [store] user in
+    /// the configuration file, else the user running mcp-oauth].
+    #[arg(long, value_name = "NAME", env = store::USER_ENV, global = true)]
+    user: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -82,6 +94,10 @@ fn init_tracing(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    store::set_args(store::StoreArgs {
+        store: cli.store.clone(),
+        user: cli.user.clone(),
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,7 +8,6 @@ use clap::Args;
 use mcp_oauth::OAuthClient;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions};
-use mcp_oauth::store::FileStore;
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -56,11 +55,11 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
             None
         }
         None => {
-            let store = Arc::new(FileStore::default_location()?);
+            let store = super::common::store()?;
             Some(Arc::new(OAuthClient::new(
                 resolved.config,
                 http.clone(),
-                store,
+                store.shared(),
                 Arc::new(AnnouncingBrowser::default()),
             )))
         }

@@ -1,13 +1,12 @@
 //! What the credential commands share: the HTTP client, the store, the OAuth client, and
 //! the description of a stored credential (`login`, `status`).
 
+use crate::store::Store;
 use crate::ui::{self, AnnouncingBrowser};
 use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
-use mcp_oauth::store::{
-    CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
-};
+use mcp_oauth::store::{CredentialKey, CredentialRecord, RegistrationKind, UnreadableFile};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -15,12 +14,18 @@ pub fn http() -> anyhow::Result<HttpClient> {
     Ok(HttpClient::new(HttpPolicy::default())?)
 }
 
-pub fn store() -> anyhow::Result<Arc<FileStore>> {
-    Ok(Arc::new(FileStore::default_location()?))
+/// The store chosen for this run (`--store`, `MCP_OAUTH_STORE`, `[store]`, else files).
+pub fn store() -> anyhow::Result<Store> {
+    crate::store::open()
 }
 
-pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>) -> OAuthClient {
-    OAuthClient::new(config, http, store, Arc::new(AnnouncingBrowser::default()))
+pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Store) -> OAuthClient {
+    OAuthClient::new(
+        config,
+        http,
+        store.shared(),
+        Arc::new(AnnouncingBrowser::default()),
+    )
 }
 
 /// A stored credential, without its secrets (`status --json`, `login --json`).
@@ -113,13 +118,14 @@ pub fn same_server(key_url: &str, url: &str) -> bool {
 /// `profile`. A file that no longer says whose it is belongs to `url` when it is where
 /// `url`'s credential would be kept (the name is a hash of the server and profile).
 pub fn unreadable_for(
-    store: &FileStore,
+    store: &Store,
     files: Vec<UnreadableFile>,
     url: Option<&str>,
     profile: Option<&str>,
 ) -> Vec<UnreadableFile> {
     let here = url.and_then(|u| {
         store
+            .as_file()?
             .credential_file(&CredentialKey::new(u).with_profile(profile.map(str::to_owned)))
             .ok()
     });

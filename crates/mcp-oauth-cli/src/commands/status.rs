@@ -29,7 +29,6 @@ pub struct StatusArgs {
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let store = common::store()?;
-    let dir = store.dir().to_path_buf();
     let s = store.clone();
     let scan = tokio::task::spawn_blocking(move || s.scan_credentials()).await??;
     let rows: Vec<CredentialSummary> = scan
@@ -74,7 +73,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             ))?,
             None => out::line(format_args!(
                 "No stored credentials (store: {}).",
-                dir.display()
+                store.describe()
             ))?,
         }
         return Ok(());
@@ -101,7 +100,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             ))?;
         }
     }
-    out::line(format_args!("\nStore: {}", dir.display()))?;
+    out::line(format_args!("\nStore: {}", store.describe()))?;
     Ok(())
 }
 

@@ -1,0 +1,183 @@
+//! Which credential store the commands use, and why: the file store (default), or the
+//! PostgreSQL vault, chosen by `--store` / `MCP_OAUTH_STORE` / `[store]` in the
+//! configuration file, in that order. Chosen once per run (`main`), for every command.
+
+use crate::config_file;
+use mcp_oauth::store::{
+    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, FileStore,
+    Scan, UnreadableFile,
+};
+use mcp_oauth_store_postgres::{EndUser, KeyRing, PgStore, PgStoreOptions};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+pub const STORE_ENV: &str = "MCP_OAUTH_STORE";
+pub const USER_ENV: &str = "MCP_OAUTH_USER";
+
+/// What the user asked for (flags and environment, from clap).
+#[derive(Debug, Clone, Default)]
+pub struct StoreArgs {
+    pub store: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Where the choice came from, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Config,
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Flag => "chosen by --store or MCP_OAUTH_STORE",
+            Origin::Config => "chosen by [store] in the configuration file",
+            Origin::Default => "the default",
+        })
+    }
+}
+
+/// The kinds of store, as named by `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    File,
+    Postgres(String),
+}
+
+fn parse_kind(s: &str) -> anyhow::Result<Kind> {
+    let s = s.trim();
+    if s == "file" {
+        Ok(Kind::File)
+    } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(Kind::Postgres(s.to_string()))
+    } else {
+        anyhow::bail!(
+            "--store / {STORE_ENV}: expected `file` or a postgres:// connection string, not {:?}",
+            // A connection string may hold a password: only its scheme is shown.
+            s.split_once("://").map_or(s, |(scheme, _)| scheme)
+        )
+    }
+}
+
+static ARGS: OnceLock<StoreArgs> = OnceLock::new();
+
+/// Records the flags for [`open`]; called once by `main`.
+pub fn set_args(args: StoreArgs) {
+    let _ = ARGS.set(args);
+}
+
+/// The store in use.
+#[derive(Clone)]
+pub enum Store {
+    File(Arc<FileStore>, Origin),
+    Vault(Arc<PgStore>, Origin),
+}
+
+/// Opens the store chosen for this run. The vault connects (and migrates its schema)
+/// here, so this blocks; it runs on a thread that may block.
+pub fn open() -> anyhow::Result<Store> {
+    let args = ARGS.get().cloned().unwrap_or_default();
+    let file = match config_file::default_path() {
+        Some(p) => config_file::load(&p, false)?.store,
+        None => Default::default(),
+    };
+    let (kind, origin) = match (&args.store, &file.url) {
+        (Some(s), _) => (parse_kind(s)?, Origin::Flag),
+        (None, Some(s)) => (parse_kind(s)?, Origin::Config),
+        (None, None) => (Kind::File, Origin::Default),
+    };
+    match kind {
+        Kind::File => Ok(Store::File(
+            Arc::new(FileStore::default_location()?),
+            origin,
+        )),
+        Kind::Postgres(url) => {
+            let user = end_user(args.user.or(file.user))?;
+            let keys = KeyRing::from_env()?;
+            let vault = tokio::task::block_in_place(|| {
+                PgStore::open(&url, PgStoreOptions::new(user, keys))
+            })?;
+            Ok(Store::Vault(Arc::new(vault), origin))
+        }
+    }
+}
+
+/// `--user`, `MCP_OAUTH_USER`, `[store] user`, else the name this process runs as.
+fn end_user(given: Option<String>) -> anyhow::Result<EndUser> {
+    let name = given
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the vault keeps credentials per end user, and this process has no user name \
+                 (USER is not set); give --user or {USER_ENV}"
+            )
+        })?;
+    Ok(EndUser::new(name)?)
+}
+
+impl Store {
+    pub fn shared(&self) -> Arc<dyn CredentialStore> {
+        match self {
+            Store::File(s, _) => s.clone(),
+            Store::Vault(s, _) => s.clone(),
+        }
+    }
+
+    /// "file store /home/me/.local/share/mcp-oauth (the default)".
+    pub fn describe(&self) -> String {
+        match self {
+            Store::File(s, o) => format!("file store {} ({o})", s.dir().display()),
+            Store::Vault(s, o) => format!(
+                "PostgreSQL vault {}, user {}, key {} ({o})",
+                s.location(),
+                s.end_user(),
+                s.current_key_id()
+            ),
+        }
+    }
+
+    /// Every credential; files that cannot be read too (the vault skips unreadable rows
+    /// with a warning: it has no file to name or delete).
+    pub fn scan_credentials(&self) -> mcp_oauth::Result<Scan<CredentialKey, CredentialRecord>> {
+        match self {
+            Store::File(s, _) => s.scan_credentials(),
+            Store::Vault(s, _) => Ok(Scan {
+                entries: s.list()?,
+                unreadable: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn scan_clients(&self) -> anyhow::Result<Scan<ClientKey, ClientRegistration>> {
+        match self {
+            Store::File(s, _) => Ok(s.scan_clients()?),
+            Store::Vault(s, _) => Ok(Scan {
+                entries: s.list_clients()?,
+                unreadable: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn remove_unreadable<K: serde::de::DeserializeOwned>(
+        &self,
+        file: &UnreadableFile<K>,
+    ) -> mcp_oauth::Result<bool> {
+        match self {
+            Store::File(s, _) => s.remove_unreadable(file),
+            Store::Vault(..) => Ok(false),
+        }
+    }
+
+    /// The file store, for what only it has (file paths).
+    pub fn as_file(&self) -> Option<&FileStore> {
+        match self {
+            Store::File(s, _) => Some(s),
+            Store::Vault(..) => None,
+        }
+    }
+}
