@@ -3,7 +3,7 @@
 //! Many workers start at once in a fleet: a transaction-scoped advisory lock makes one
 //! of them migrate while the others wait and then find nothing left to do.
 
-use crate::conn::Connector;
+use crate::conn::{Backoff, Connector};
 use crate::error::VaultError;
 
 /// One step of the schema. Never edit a released one: add the next.
@@ -57,19 +57,45 @@ pub(crate) fn latest() -> i32 {
 }
 
 /// Key of the transaction-scoped advisory lock that serializes migrators.
-const MIGRATION_LOCK: i64 = 0x6d63_702d_6f61_7574; // "mcp-oaut"
+pub(crate) const MIGRATION_LOCK: i64 = 0x6d63_702d_6f61_7574; // "mcp-oaut"
 
-/// Brings the database to [`latest`]; returns the versions applied now.
+/// Brings the database to [`latest`]; returns the versions applied now. A worker that
+/// starts while the database restarts waits for it (the connector's patience).
 pub(crate) async fn migrate(connector: &Connector) -> Result<Vec<i32>, VaultError> {
-    let mut client = connector.connect().await?;
-    let q = |doing| move |source| VaultError::Query { doing, source };
-    let tx = client
-        .transaction()
-        .await
-        .map_err(q("starting the schema migration"))?;
+    let mut backoff = Backoff::new(connector.patience);
+    loop {
+        let mut client = connector.connect().await?;
+        match migrate_on(&mut client).await {
+            Ok(outcome) => return outcome,
+            Err(e) => {
+                backoff
+                    .wait_or_fail(e, "migrating the vault's schema")
+                    .await?
+            }
+        }
+    }
+}
+
+/// One attempt on one connection: `Err` for a database error (retried when the
+/// database was away), `Ok(Err)` when the schema is newer than this code.
+async fn migrate_on(
+    client: &mut tokio_postgres::Client,
+) -> Result<Result<Vec<i32>, VaultError>, tokio_postgres::Error> {
+    // Every worker checks at start: a look first, so that a fleet starting at once does
+    // not queue on the migrators' lock when there is nothing to do.
+    match current_version(client).await? {
+        Some(v) if v == latest() => return Ok(Ok(Vec::new())),
+        Some(found) if found > latest() => {
+            return Ok(Err(VaultError::NewerSchema {
+                found,
+                known: latest(),
+            }));
+        }
+        _ => {}
+    }
+    let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(q("waiting for another migrator"))?;
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS mcp_oauth_schema_migrations (
              version     integer     PRIMARY KEY,
@@ -77,33 +103,29 @@ pub(crate) async fn migrate(connector: &Connector) -> Result<Vec<i32>, VaultErro
              applied_at  timestamptz NOT NULL DEFAULT now()
          )",
     )
-    .await
-    .map_err(q("creating the migrations table"))?;
+    .await?;
+    // Read again under the lock: another worker may have migrated meanwhile.
     let found: i32 = tx
         .query_one(
             "SELECT coalesce(max(version), 0) FROM mcp_oauth_schema_migrations",
             &[],
         )
-        .await
-        .map_err(q("reading the schema version"))?
+        .await?
         .get(0);
     if found > latest() {
-        return Err(VaultError::NewerSchema {
+        return Ok(Err(VaultError::NewerSchema {
             found,
             known: latest(),
-        });
+        }));
     }
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| m.version > found) {
-        tx.batch_execute(m.sql)
-            .await
-            .map_err(q("applying a schema migration"))?;
+        tx.batch_execute(m.sql).await?;
         tx.execute(
             "INSERT INTO mcp_oauth_schema_migrations (version, description) VALUES ($1, $2)",
             &[&m.version, &m.description],
         )
-        .await
-        .map_err(q("recording a schema migration"))?;
+        .await?;
         tracing::info!(
             version = m.version,
             description = m.description,
@@ -111,8 +133,30 @@ pub(crate) async fn migrate(connector: &Connector) -> Result<Vec<i32>, VaultErro
         );
         applied.push(m.version);
     }
-    tx.commit()
-        .await
-        .map_err(q("committing the schema migration"))?;
-    Ok(applied)
+    tx.commit().await?;
+    Ok(Ok(applied))
+}
+
+/// The recorded version, `None` before the first migration.
+async fn current_version(
+    client: &tokio_postgres::Client,
+) -> Result<Option<i32>, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('mcp_oauth_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let v: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM mcp_oauth_schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(Some(v))
 }
