@@ -119,6 +119,18 @@ impl Fleet {
     /// `mcp-oauth <args>` as worker `name`: its own empty home directories (a separate
     /// machine), the vault as its store. `application_name` names it in the database.
     fn spawn(&mut self, name: &str, store: &str, args: &[&str]) -> Run {
+        self.spawn_with_stdin(name, store, args, None)
+    }
+
+    /// [`spawn`](Self::spawn) with stdin from a file. `store`: "vault" (MCP_OAUTH_STORE),
+    /// "vault-config" (`[store]` in the configuration file), or "file".
+    fn spawn_with_stdin(
+        &mut self,
+        name: &str,
+        store: &str,
+        args: &[&str],
+        stdin: Option<&Path>,
+    ) -> Run {
         self.runs += 1;
         let n = self.runs;
         let dir = self.tmp.path().join(format!("machines/{n}-{name}"));
@@ -128,10 +140,19 @@ impl Fleet {
             logs.join(format!("{n}-{name}.stdout")),
             logs.join(format!("{n}-{name}.stderr")),
         );
-        let store = if store == "vault" {
-            format!("{}?application_name={name}", self.db_url)
-        } else {
-            "file".to_string()
+        let config = dir.join("config.toml");
+        let vault_url = format!("{}?application_name={name}", self.db_url);
+        let store = match store {
+            "vault" => Some(vault_url),
+            "vault-config" => {
+                fs::write(
+                    &config,
+                    format!("[store]\nurl = {vault_url:?}\nuser = {USER:?}\n"),
+                )
+                .unwrap();
+                None
+            }
+            _ => Some("file".to_string()),
         };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
         cmd.args(args)
@@ -139,17 +160,22 @@ impl Fleet {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.join("home"))
             .env("MCP_OAUTH_HOME", dir.join("mcp-oauth"))
-            .env("MCP_OAUTH_CONFIG", dir.join("none.toml"))
-            .env("MCP_OAUTH_STORE", store)
-            .env("MCP_OAUTH_USER", USER)
+            .env("MCP_OAUTH_CONFIG", &config)
             .env("MCP_OAUTH_VAULT_KEY", VAULT_KEY)
             .env("BROWSER", &self.browser)
             .env("BROWSER_LOG", logs.join("browser.log"))
             .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .stdin(match stdin {
+                Some(p) => Stdio::from(File::open(p).unwrap()),
+                None => Stdio::null(),
+            })
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap());
+        if let Some(store) = store {
+            cmd.env("MCP_OAUTH_STORE", store)
+                .env("MCP_OAUTH_USER", USER);
+        }
         for var in PROXY_VARS {
             cmd.env_remove(var);
         }
@@ -403,6 +429,49 @@ fn a_fleet_shares_one_vault() {
     assert_eq!(f.refreshes().0, after, "the call needed no refresh");
     let stored = f.vault().load(&f.key()).unwrap().unwrap();
     assert_eq!(stored.tokens.access_token.expose(), token);
+    // The proxy too takes its token from the vault.
+    let input = f.tmp.path().join("initialize.jsonl");
+    fs::write(
+        &input,
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fleet","version":"1"}}}"#
+            .to_string()
+            + "\n",
+    )
+    .unwrap();
+    let proxy = finish(f.spawn_with_stdin(
+        "proxy",
+        "vault",
+        &["proxy", &url, "--shutdown-grace", "20"],
+        Some(&input),
+    ));
+    assert!(proxy.status.success(), "proxy: {}", tail_str(&proxy.stderr));
+    assert!(
+        proxy.stdout.contains("\"serverInfo\""),
+        "proxy: {}\n{}",
+        proxy.stdout,
+        tail_str(&proxy.stderr)
+    );
+    // status, with the vault chosen by the configuration file, says so.
+    let status = finish(f.spawn("status", "vault-config", &["status"]));
+    assert!(
+        status.status.success(),
+        "status: {}",
+        tail_str(&status.stderr)
+    );
+    for expected in [
+        url.as_str(),
+        "Store: PostgreSQL vault postgres://postgres@127.0.0.1:",
+        &format!("user {USER}"),
+        "chosen by [store] in the configuration file",
+    ] {
+        assert!(
+            status.stdout.contains(expected),
+            "status lacks {expected:?}:\n{}",
+            status.stdout
+        );
+    }
+    assert!(!status.stdout.contains(&token), "status printed the token");
+    assert_eq!(f.refreshes().0, after, "proxy and status needed no refresh");
 
     // 2. The worker refreshing is killed mid-refresh (its request is at the AS).
     f.expire();
@@ -552,6 +621,18 @@ fn a_fleet_shares_one_vault() {
         ));
     }
     assert_eq!(f.refreshes().0, after, "the benchmark needed no refresh");
+
+    // logout through the vault: revoked at the AS and deleted from the vault.
+    let logout = finish(f.spawn("logout", "vault", &["logout", &url]));
+    assert!(
+        logout.status.success(),
+        "logout: {}",
+        tail_str(&logout.stderr)
+    );
+    assert!(
+        f.vault().load(&f.key()).unwrap().is_none(),
+        "logout left the credential in the vault"
+    );
 
     figures.push(format!("whole test: {:.1} s", t0.elapsed().as_secs_f64()));
     for line in &figures {
