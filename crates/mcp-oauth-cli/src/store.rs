@@ -94,8 +94,8 @@ pub fn open() -> anyhow::Result<Store> {
             origin,
         )),
         Kind::Postgres(url) => {
-            let user = end_user(args.user.or(file.user))?;
             let keys = KeyRing::from_env()?;
+            let user = end_user(args.user.or(file.user))?;
             let vault = tokio::task::block_in_place(|| {
                 PgStore::open(&url, PgStoreOptions::new(user, keys))
             })?;
@@ -104,19 +104,18 @@ pub fn open() -> anyhow::Result<Store> {
     }
 }
 
-/// `--user`, `MCP_OAUTH_USER`, `[store] user`, else the name this process runs as.
+/// `--user`, `MCP_OAUTH_USER`, `[store] user`, else the account this process runs as
+/// (from the OS, not `$USER`, which a container or `sudo` may leave unset or stale).
 fn end_user(given: Option<String>) -> anyhow::Result<EndUser> {
-    let name = given
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| {
+    let name = match given.filter(|n| !n.trim().is_empty()) {
+        Some(n) => n,
+        None => whoami::username().map_err(|e| {
             anyhow::anyhow!(
-                "the vault keeps credentials per end user, and this process has no user name \
-                 (USER is not set); give --user or {USER_ENV}"
+                "the vault keeps credentials per end user, and the name of the account running \
+                 mcp-oauth is unknown ({e}); give --user or {USER_ENV}"
             )
-        })?;
+        })?,
+    };
     Ok(EndUser::new(name)?)
 }
 
@@ -179,5 +178,32 @@ impl Store {
             Store::File(s, _) => Some(s),
             Store::Vault(..) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_names() {
+        assert_eq!(parse_kind("file").unwrap(), Kind::File);
+        for url in [
+            "postgres://db/vault",
+            "postgresql://u@db:5433/v?sslmode=require",
+        ] {
+            assert_eq!(parse_kind(url).unwrap(), Kind::Postgres(url.into()));
+        }
+        let e = parse_kind("sqlite://u:hunter2@x").unwrap_err().to_string();
+        assert!(e.contains("\"sqlite\"") && !e.contains("hunter2"), "{e}");
+        assert!(parse_kind("").is_err());
+    }
+
+    #[test]
+    fn the_end_user_defaults_to_the_account() {
+        assert_eq!(end_user(Some("alice".into())).unwrap().as_str(), "alice");
+        let os = whoami::username().unwrap();
+        assert_eq!(end_user(None).unwrap().as_str(), os);
+        assert_eq!(end_user(Some(" ".into())).unwrap().as_str(), os);
     }
 }
