@@ -34,9 +34,11 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
-    /// Where credentials are kept: `file` (the default) or a PostgreSQL vault,
-    /// postgres://user@host/db (its key in MCP_OAUTH_VAULT_KEY or MCP_OAUTH_VAULT_KEY_FILE)
-    /// [default: [store] url in the configuration file, else file].
+    /// Where credentials are kept: `file`, `keychain` (sealed with a key in the OS
+    /// keychain) or a PostgreSQL vault, postgres://user@host/db (its key in
+    /// MCP_OAUTH_VAULT_KEY or MCP_OAUTH_VAULT_KEY_FILE) [default: [store] url in the
+    /// configuration file, else keychain where the OS keychain works, else file; file when
+    /// MCP_OAUTH_HOME is set].
     #[arg(long, value_name = "STORE", env = store::STORE_ENV, global = true, hide_env_values = true)]
     store: Option<String>,
 

@@ -1,12 +1,16 @@
-//! Which credential store the commands use, and why: the file store (default), or the
-//! PostgreSQL vault, chosen by `--store` / `MCP_OAUTH_STORE` / `[store]` in the
-//! configuration file, in that order. Chosen once per run (`main`), for every command.
+//! Which credential store the commands use, and why, chosen once per command for every
+//! command: `--store` / `MCP_OAUTH_STORE` / `[store]` in the configuration file, in that
+//! order, name one (`file`, `keychain`, `postgres://…`); else the keychain store where the
+//! OS keychain works, the file store where it does not (headless Linux), and the file
+//! store when `MCP_OAUTH_HOME` names a directory (tests, containers, several identities:
+//! a directory given on purpose is the file store's; `--store keychain` seals it).
 
 use crate::config_file;
 use mcp_oauth::store::{
     ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, FileStore,
     Scan, UnreadableFile,
 };
+use mcp_oauth_store_keychain::{Choice, KeychainStore};
 use mcp_oauth_store_postgres::{EndUser, KeyRing, PgStore, PgStoreOptions};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -22,20 +26,30 @@ pub struct StoreArgs {
 }
 
 /// Where the choice came from, for `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Flag,
     Config,
-    Default,
+    /// The default, and the OS keychain works.
+    KeychainWorks,
+    /// The default, and no keychain works: why.
+    NoKeychain(String),
+    /// `MCP_OAUTH_HOME` names the directory.
+    HomeSet,
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Flag => "chosen by --store or MCP_OAUTH_STORE",
-            Origin::Config => "chosen by [store] in the configuration file",
-            Origin::Default => "the default",
-        })
+        match self {
+            Origin::Flag => f.write_str("chosen by --store or MCP_OAUTH_STORE"),
+            Origin::Config => f.write_str("chosen by [store] in the configuration file"),
+            Origin::KeychainWorks => f.write_str("the default where the OS keychain works"),
+            Origin::NoKeychain(why) => write!(f, "the default: {why}"),
+            Origin::HomeSet => f.write_str(
+                "MCP_OAUTH_HOME names the directory, so the file store; --store keychain seals it \
+                 with the OS keychain",
+            ),
+        }
     }
 }
 
@@ -43,6 +57,7 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     File,
+    Keychain,
     Postgres(String),
 }
 
@@ -50,11 +65,14 @@ fn parse_kind(s: &str) -> anyhow::Result<Kind> {
     let s = s.trim();
     if s == "file" {
         Ok(Kind::File)
+    } else if s == "keychain" {
+        Ok(Kind::Keychain)
     } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         Ok(Kind::Postgres(s.to_string()))
     } else {
         anyhow::bail!(
-            "--store / {STORE_ENV}: expected `file` or a postgres:// connection string, not {:?}",
+            "--store / {STORE_ENV}: expected `file`, `keychain` or a postgres:// connection \
+             string, not {:?}",
             // A connection string may hold a password: only its scheme is shown.
             s.split_once("://").map_or(s, |(scheme, _)| scheme)
         )
@@ -72,6 +90,7 @@ pub fn set_args(args: StoreArgs) {
 #[derive(Clone)]
 pub enum Store {
     File(Arc<FileStore>, Origin),
+    Keychain(Arc<KeychainStore>, Origin),
     Vault(Arc<PgStore>, Origin),
 }
 
@@ -86,13 +105,19 @@ pub fn open() -> anyhow::Result<Store> {
     let (kind, origin) = match (&args.store, &file.url) {
         (Some(s), _) => (parse_kind(s)?, Origin::Flag),
         (None, Some(s)) => (parse_kind(s)?, Origin::Config),
-        (None, None) => (Kind::File, Origin::Default),
+        (None, None) => return default_store(),
     };
     match kind {
         Kind::File => Ok(Store::File(
             Arc::new(FileStore::default_location()?),
             origin,
         )),
+        Kind::Keychain => {
+            let dir = FileStore::default_location()?.dir().to_path_buf();
+            let (store, moved) = KeychainStore::open(&dir).map_err(keychain_error)?;
+            note_moved(moved);
+            Ok(Store::Keychain(Arc::new(store), origin))
+        }
         Kind::Postgres(url) => {
             let keys = KeyRing::from_env()?;
             let user = end_user(args.user.or(file.user))?;
@@ -102,6 +127,38 @@ pub fn open() -> anyhow::Result<Store> {
             Ok(Store::Vault(Arc::new(vault), origin))
         }
     }
+}
+
+/// Nothing named a store: the keychain store where the OS keychain works, else files.
+fn default_store() -> anyhow::Result<Store> {
+    let files = FileStore::default_location()?;
+    if std::env::var_os("MCP_OAUTH_HOME").is_some_and(|h| !h.is_empty()) {
+        return Ok(Store::File(Arc::new(files), Origin::HomeSet));
+    }
+    match mcp_oauth_store_keychain::choose(files.dir()).map_err(keychain_error)? {
+        Choice::Keychain(store, moved) => {
+            note_moved(moved);
+            Ok(Store::Keychain(Arc::new(store), Origin::KeychainWorks))
+        }
+        Choice::Files(store, why) => Ok(Store::File(Arc::new(store), Origin::NoKeychain(why))),
+    }
+}
+
+fn note_moved(moved: usize) {
+    if moved > 0 {
+        crate::ui::say(format_args!(
+            "note: moved {moved} stored credential(s) and client registration(s) from plain \
+             files into the keychain store (sealed with a key in the OS keychain)"
+        ));
+    }
+}
+
+/// The keychain's error, with what to do about it.
+fn keychain_error(e: mcp_oauth_store_keychain::KeychainError) -> anyhow::Error {
+    anyhow::Error::new(e).context(
+        "the keychain store cannot be used; unlock the OS keychain (or start its Secret \
+         Service), or choose another store with --store file",
+    )
 }
 
 /// `--user`, `MCP_OAUTH_USER`, `[store] user`, else the account this process runs as
@@ -123,6 +180,7 @@ impl Store {
     pub fn shared(&self) -> Arc<dyn CredentialStore> {
         match self {
             Store::File(s, _) => s.clone(),
+            Store::Keychain(s, _) => s.clone(),
             Store::Vault(s, _) => s.clone(),
         }
     }
@@ -131,6 +189,10 @@ impl Store {
     pub fn describe(&self) -> String {
         match self {
             Store::File(s, o) => format!("file store {} ({o})", s.dir().display()),
+            Store::Keychain(s, o) => format!(
+                "keychain store {} (sealed with a key in the OS keychain; {o})",
+                s.dir().display()
+            ),
             Store::Vault(s, o) => format!(
                 "PostgreSQL vault {}, user {}, key {} ({o})",
                 s.location(),
@@ -145,6 +207,13 @@ impl Store {
     pub fn scan_credentials(&self) -> mcp_oauth::Result<Scan<CredentialKey, CredentialRecord>> {
         match self {
             Store::File(s, _) => s.scan_credentials(),
+            // Plain files left unreadable stay where the file store finds them.
+            Store::Keychain(s, _) => Ok(Scan {
+                entries: s.list()?,
+                unreadable: FileStore::new(s.dir().to_path_buf())
+                    .scan_credentials()?
+                    .unreadable,
+            }),
             Store::Vault(s, _) => Ok(Scan {
                 entries: s.list()?,
                 unreadable: Vec::new(),
@@ -155,6 +224,10 @@ impl Store {
     pub fn scan_clients(&self) -> anyhow::Result<Scan<ClientKey, ClientRegistration>> {
         match self {
             Store::File(s, _) => Ok(s.scan_clients()?),
+            Store::Keychain(s, _) => Ok(Scan {
+                entries: s.list_clients()?,
+                unreadable: Vec::new(),
+            }),
             Store::Vault(s, _) => Ok(Scan {
                 entries: s.list_clients()?,
                 unreadable: Vec::new(),
@@ -168,6 +241,7 @@ impl Store {
     ) -> mcp_oauth::Result<bool> {
         match self {
             Store::File(s, _) => s.remove_unreadable(file),
+            Store::Keychain(s, _) => FileStore::new(s.dir().to_path_buf()).remove_unreadable(file),
             Store::Vault(..) => Ok(false),
         }
     }
@@ -176,7 +250,7 @@ impl Store {
     pub fn as_file(&self) -> Option<&FileStore> {
         match self {
             Store::File(s, _) => Some(s),
-            Store::Vault(..) => None,
+            Store::Keychain(..) | Store::Vault(..) => None,
         }
     }
 }
@@ -188,6 +262,7 @@ mod tests {
     #[test]
     fn store_names() {
         assert_eq!(parse_kind("file").unwrap(), Kind::File);
+        assert_eq!(parse_kind("keychain").unwrap(), Kind::Keychain);
         for url in [
             "postgres://db/vault",
             "postgresql://u@db:5433/v?sslmode=require",

@@ -116,8 +116,9 @@ fn status_of_an_empty_store() {
 #[test]
 fn the_store_is_named_and_chosen() {
     let (out, _) = text(&run(&["status"], &[]));
+    // MCP_OAUTH_HOME (set by these tests) names a directory: the file store, said why.
     assert!(
-        out.contains("store: file store ") && out.contains("(the default)"),
+        out.contains("store: file store ") && out.contains("MCP_OAUTH_HOME names the directory"),
         "{out}"
     );
     let (out, _) = text(&run(&["status", "--store", "file"], &[]));
@@ -135,7 +136,7 @@ fn the_store_is_named_and_chosen() {
         let (_, err) = text(&o);
         assert!(!o.status.success());
         assert!(
-            err.contains("expected `file` or a postgres:// connection string"),
+            err.contains("expected `file`, `keychain` or a postgres://"),
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
