@@ -211,7 +211,7 @@ impl SealedFiles {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            if !path.extension().is_some_and(|x| x == "json") {
+            if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
             let opened = fs::read(&path)
