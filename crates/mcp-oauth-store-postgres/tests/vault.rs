@@ -240,7 +240,7 @@ fn a_dead_holders_lock_is_free_at_once() {
     let t = Instant::now();
     let _b = b.lock(&k).unwrap();
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "waited {:?}",
         t.elapsed()
     );
@@ -319,7 +319,7 @@ fn an_abandoned_lease_expires() {
     let _b = b.lock(&k).unwrap();
     let after = taken.elapsed();
     assert!(
-        after >= Duration::from_millis(1900) && after < Duration::from_secs(6),
+        after >= Duration::from_millis(1900) && after < Duration::from_secs(15),
         "took the lock {after:?} after the lease began (lease 2 s)"
     );
 }
@@ -352,7 +352,7 @@ fn operations_wait_for_the_database() {
     let t = Instant::now();
     let e = PgStore::open(&url, o).unwrap_err();
     assert!(matches!(e, VaultError::Unavailable { .. }), "{e:?}");
-    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(10));
     assert!(e.to_string().contains("unreachable"), "{e}");
 }
 
