@@ -46,6 +46,18 @@ pub struct ConfigFile {
     /// Keyed by MCP server URL, or by a name (with the URL as `url`).
     #[serde(default)]
     pub servers: BTreeMap<String, ServerSettings>,
+    /// Where credentials are kept (every command); `--store` and `MCP_OAUTH_STORE` win.
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// `[store]`: `url = "postgres://…"` for the PostgreSQL vault (else the file store), and
+/// `user`, whose credentials these are in a vault shared by several users.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub url: Option<String>,
+    pub user: Option<String>,
 }
 
 /// Is a table key (or a command-line argument) a name rather than a URL? Names are made

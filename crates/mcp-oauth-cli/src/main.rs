@@ -12,6 +12,7 @@ mod out;
 mod progress;
 mod proxy;
 mod settings;
+mod store;
 mod term;
 mod ui;
 
@@ -39,6 +40,19 @@ struct Cli {
     /// mcp-remote's --silent: errors only in the log.
     #[arg(long, global = true, hide = true)]
     silent: bool,
+
+    /// Where credentials are kept: `file`, `keychain` (sealed with a key in the OS
+    /// keychain) or a PostgreSQL vault, postgres://user@host/db (its key in
+    /// MCP_OAUTH_VAULT_KEY or MCP_OAUTH_VAULT_KEY_FILE) [default: [store] url in the
+    /// configuration file, else keychain where the OS keychain works, else file; file when
+    /// MCP_OAUTH_HOME is set].
+    #[arg(long, value_name = "STORE", env = store::STORE_ENV, global = true, hide_env_values = true)]
+    store: Option<String>,
+
+    /// Whose credentials, in a vault shared by several users [default: [store] user in
+    /// the configuration file, else the user running mcp-oauth].
+    #[arg(long, value_name = "NAME", env = store::USER_ENV, global = true)]
+    user: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -96,6 +110,10 @@ fn main() -> ExitCode {
         cli.verbose
     };
     init_tracing(verbose, cli.silent);
+    store::set_args(store::StoreArgs {
+        store: cli.store.clone(),
+        user: cli.user.clone(),
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

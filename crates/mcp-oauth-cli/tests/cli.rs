@@ -11,7 +11,9 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .env("MCP_OAUTH_CONFIG", home.path().join("absent.toml"))
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .env_remove("MCP_OAUTH_PROFILE");
+        .env_remove("MCP_OAUTH_PROFILE")
+        .env_remove("MCP_OAUTH_STORE")
+        .env_remove("MCP_OAUTH_USER");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -107,6 +109,48 @@ fn status_of_an_empty_store() {
     assert!(out.contains("No stored credentials"), "{out}");
     let o = run(&["logout", "--all"], &[]);
     assert!(o.status.success(), "logout of nothing is fine");
+}
+
+/// `status` names the store in use and why; a store that is neither `file` nor a
+/// PostgreSQL URL is refused, without echoing the URL (it may hold a password).
+#[test]
+fn the_store_is_named_and_chosen() {
+    let (out, _) = text(&run(&["status"], &[]));
+    // MCP_OAUTH_HOME (set by these tests) names a directory: the file store, said why.
+    assert!(
+        out.contains("store: file store ") && out.contains("MCP_OAUTH_HOME names the directory"),
+        "{out}"
+    );
+    let (out, _) = text(&run(&["status", "--store", "file"], &[]));
+    assert!(
+        out.contains("(chosen by --store or MCP_OAUTH_STORE)"),
+        "{out}"
+    );
+    for o in [
+        run(&["status", "--store", "mysql://u:hunter2@db/x"], &[]),
+        run(
+            &["token", "https://mcp.example.com/mcp"],
+            &[("MCP_OAUTH_STORE", "mysql://u:hunter2@db/x")],
+        ),
+    ] {
+        let (_, err) = text(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("expected `file`, `keychain` or a postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    // A vault needs its key before anything is read.
+    let o = run(
+        &["status", "--store", "postgres://127.0.0.1:1/vault"],
+        &[("MCP_OAUTH_VAULT_KEY", "")],
+    );
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("MCP_OAUTH_VAULT_KEY"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -160,6 +160,16 @@ pub enum Error {
     #[error("credential store: {path}: {message}")]
     Store { path: String, message: String },
 
+    /// A credential store outside this crate (a database, a keychain) failed; `source`
+    /// says how. `store` names it without secrets (`postgres://host:5432/db`).
+    #[error("credential store {store}: {message}")]
+    StoreBackend {
+        store: String,
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// A JSON-RPC error returned by the MCP server.
     #[error("MCP server returned error {code}: {message}")]
     JsonRpc {

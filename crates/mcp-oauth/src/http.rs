@@ -15,7 +15,9 @@ use std::time::Duration;
 /// `MCP_OAUTH_EXTRA_CA_CERTS` (a corporate or VPN CA), trusted beside the system's.
 /// Shared because the verifier reads the system's certificate store when it is made
 /// (about 150 files here, milliseconds of a proxy's cold start): once is enough.
-pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
+/// Public for the crates beside this one that speak TLS to something else (the
+/// PostgreSQL vault), so that every connection trusts the same roots.
+pub fn tls_config() -> Result<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     if let Some(c) = CONFIG.get() {
         return Ok((**c).clone());

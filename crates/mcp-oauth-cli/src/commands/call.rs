@@ -10,7 +10,6 @@ use clap::Args;
 use mcp_oauth::OAuthClient;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{McpClient, McpClientOptions};
-use mcp_oauth::store::FileStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,12 +72,12 @@ pub async fn run(mut args: CallArgs) -> anyhow::Result<()> {
             None
         }
         None => {
-            let store = Arc::new(FileStore::default_location()?);
+            let store = super::common::store()?;
             let browser = AnnouncingBrowser::new(resolved.config.callback_timeout);
             Some(Arc::new(OAuthClient::new(
                 resolved.config,
                 http.clone(),
-                store,
+                store.shared(),
                 Arc::new(browser),
             )))
         }

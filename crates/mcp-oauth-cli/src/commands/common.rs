@@ -2,14 +2,14 @@
 //! the description of a stored credential (`login`, `status`).
 
 use crate::progress;
+use crate::store::Store;
 use crate::ui::{self, AnnouncingBrowser, CliError};
 use mcp_oauth::OAuthClient;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::doctor;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{
-    self, CredentialKey, CredentialRecord, FileStore, RegistrationKind, UnreadableFile,
-    canonical_server_url,
+    self, CredentialKey, CredentialRecord, RegistrationKind, UnreadableFile, canonical_server_url,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -65,13 +65,14 @@ pub async fn mcp_failure(e: mcp_oauth::Error, http: &HttpClient, url: &str) -> a
     ui::with_hint(e.into(), url)
 }
 
-pub fn store() -> anyhow::Result<Arc<FileStore>> {
-    Ok(Arc::new(FileStore::default_location()?))
+/// The store chosen for this run (`--store`, `MCP_OAUTH_STORE`, `[store]`, else files).
+pub fn store() -> anyhow::Result<Store> {
+    crate::store::open()
 }
 
-pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Arc<FileStore>) -> OAuthClient {
+pub fn oauth_client(config: OAuthConfig, http: HttpClient, store: Store) -> OAuthClient {
     let browser = AnnouncingBrowser::new(config.callback_timeout);
-    OAuthClient::new(config, http, store, Arc::new(browser))
+    OAuthClient::new(config, http, store.shared(), Arc::new(browser))
 }
 
 /// A stored credential, without its secrets (`status --json`, `login --json`).
@@ -164,13 +165,14 @@ pub fn same_server(key_url: &str, url: &str) -> bool {
 /// `profile`. A file that no longer says whose it is belongs to `url` when it is where
 /// `url`'s credential would be kept (the name is a hash of the server and profile).
 pub fn unreadable_for(
-    store: &FileStore,
+    store: &Store,
     files: Vec<UnreadableFile>,
     url: Option<&str>,
     profile: Option<&str>,
 ) -> Vec<UnreadableFile> {
     let here = url.and_then(|u| {
         store
+            .as_file()?
             .credential_file(&CredentialKey::new(u).with_profile(profile.map(str::to_owned)))
             .ok()
     });

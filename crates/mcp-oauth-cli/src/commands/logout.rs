@@ -4,6 +4,7 @@ use super::common::{self, UnreadableDetail, UnreadableSummary, same_server};
 use crate::args::{Check, server};
 use crate::out;
 use crate::settings::{OAuthArgs, server_url_of};
+use crate::store::Store;
 use crate::ui::{self, CliError};
 use clap::Args;
 use mcp_oauth::assertion::SigningKey;
@@ -11,12 +12,10 @@ use mcp_oauth::authorize::loopback;
 use mcp_oauth::config::RedirectSettings;
 use mcp_oauth::revocation::{self, RevocationReport, TokenRevocation};
 use mcp_oauth::store::{
-    ClientAuthMethod, ClientKey, CredentialKey, CredentialRecord, CredentialStore, FileStore,
-    RegistrationKind, UnreadableFile,
+    ClientAuthMethod, ClientKey, CredentialKey, CredentialRecord, RegistrationKind, UnreadableFile,
 };
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -145,9 +144,9 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
     for key in keys {
         // Hold the server's lock, so that no refresh runs while its grant is revoked.
         let (s, k) = (store.clone(), key.clone());
-        let lock = tokio::task::spawn_blocking(move || s.lock(&k)).await??;
+        let lock = tokio::task::spawn_blocking(move || s.shared().lock(&k)).await??;
         let (s, k) = (store.clone(), key.clone());
-        let Some(record) = tokio::task::spawn_blocking(move || s.load(&k)).await?? else {
+        let Some(record) = tokio::task::spawn_blocking(move || s.shared().load(&k)).await?? else {
             continue;
         };
         if record.client.kind == RegistrationKind::Dynamic {
@@ -170,7 +169,7 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
             Some(r)
         };
         let (s, k) = (store.clone(), key.clone());
-        let deleted = tokio::task::spawn_blocking(move || s.remove(&k)).await??;
+        let deleted = tokio::task::spawn_blocking(move || s.shared().remove(&k)).await??;
         drop(lock);
         if !args.json {
             describe(&key, revocation.as_ref(), &record.tokens.expires_at)?;
@@ -277,11 +276,11 @@ fn who(key: &CredentialKey) -> String {
 
 /// Deletes an unreadable credential file, under its server's lock when it says whose it
 /// is (a login in progress may be about to replace it).
-async fn remove_unreadable(store: &Arc<FileStore>, file: &UnreadableFile) -> anyhow::Result<bool> {
+async fn remove_unreadable(store: &Store, file: &UnreadableFile) -> anyhow::Result<bool> {
     let (s, f) = (store.clone(), file.clone());
     Ok(tokio::task::spawn_blocking(move || {
         let _lock = match &f.key {
-            Some(k) => Some(s.lock(k)?),
+            Some(k) => Some(s.shared().lock(k)?),
             None => None,
         };
         s.remove_unreadable(&f)
@@ -295,7 +294,7 @@ async fn remove_unreadable(store: &Arc<FileStore>, file: &UnreadableFile) -> any
 /// server whose credential file could not be read; every one with `--all` (`url` None).
 /// Unreadable registration files go too when they still say whose they are.
 fn forget_clients(
-    store: &FileStore,
+    store: &Store,
     url: Option<&str>,
     used: Vec<ClientKey>,
 ) -> anyhow::Result<Vec<Forgotten>> {
@@ -307,7 +306,7 @@ fn forget_clients(
     let scan = store.scan_clients()?;
     let mut forgotten = Vec::new();
     for (key, reg) in scan.entries {
-        if wanted(&key) && store.remove_client(&key)? {
+        if wanted(&key) && store.shared().remove_client(&key)? {
             forgotten.push(Forgotten {
                 issuer: Some(reg.issuer),
                 client_id: Some(reg.client_id),

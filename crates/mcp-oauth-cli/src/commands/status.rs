@@ -32,7 +32,6 @@ pub struct StatusArgs {
 pub async fn run(mut args: StatusArgs) -> anyhow::Result<()> {
     args.url = args.url.map(|u| server_url_of(&u, None)).transpose()?;
     let store = common::store()?;
-    let dir = store.dir().to_path_buf();
     let s = store.clone();
     let scan = tokio::task::spawn_blocking(move || s.scan_credentials()).await??;
     let names = server_names();
@@ -81,7 +80,7 @@ pub async fn run(mut args: StatusArgs) -> anyhow::Result<()> {
             ))?,
             None => out::line(format_args!(
                 "No stored credentials (store: {}).",
-                dir.display()
+                store.describe()
             ))?,
         }
         return Ok(());
@@ -120,7 +119,7 @@ pub async fn run(mut args: StatusArgs) -> anyhow::Result<()> {
             ))?;
         }
     }
-    out::line(format_args!("\nStore: {}", dir.display()))?;
+    out::line(format_args!("\nStore: {}", store.describe()))?;
     Ok(())
 }
 

@@ -774,7 +774,7 @@ fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract_tests::{self, client, record};
+    use crate::store::contract::{self, client, record};
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -783,14 +783,14 @@ mod tests {
     fn credential_round_trip() {
         let (_tmp, store) = store();
         let other = FileStore::new(store.dir().to_path_buf());
-        contract_tests::credential_round_trip(&store, &other);
+        contract::credential_round_trip(&store, &other);
     }
 
     #[test]
     fn client_round_trip() {
         let (_tmp, store) = store();
         let other = FileStore::new(store.dir().to_path_buf());
-        contract_tests::client_round_trip(&store, &other);
+        contract::client_round_trip(&store, &other);
     }
 
     #[test]
@@ -798,7 +798,15 @@ mod tests {
         let (_tmp, store) = store();
         // Separate File handles on the same directory.
         let other = FileStore::new(store.dir().to_path_buf());
-        contract_tests::lock_is_exclusive(&store, Box::new(other));
+        contract::lock_is_exclusive(&store, Box::new(other));
+    }
+
+    /// What a store written outside the crate runs (`store-contract` feature).
+    #[test]
+    fn the_whole_contract() {
+        let (_tmp, store) = store();
+        let other = FileStore::new(store.dir().to_path_buf());
+        contract::run_all(&store, Box::new(other));
     }
 
     fn store() -> (tempfile::TempDir, FileStore) {
@@ -1384,11 +1392,7 @@ mod tests {
     fn try_lock_reports_a_held_lock() {
         let (_tmp, store) = store();
         let other = FileStore::new(store.dir().to_path_buf());
-        let key = CredentialKey::new("https://mcp.example.com/mcp");
-        let held = store.try_lock(&key).unwrap().expect("free lock");
-        assert!(other.try_lock(&key).unwrap().is_none(), "held elsewhere");
-        drop(held);
-        assert!(other.try_lock(&key).unwrap().is_some(), "released");
+        contract::try_lock_reports_a_held_lock(&store, &other);
     }
 
     #[test]

@@ -148,24 +148,37 @@ impl CredentialStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract_tests::{self, record};
+    use crate::store::contract::{self, record};
 
     #[test]
     fn credential_round_trip() {
         let store = MemoryStore::new();
-        contract_tests::credential_round_trip(&store, &store.clone());
+        contract::credential_round_trip(&store, &store.clone());
     }
 
     #[test]
     fn client_round_trip() {
         let store = MemoryStore::default();
-        contract_tests::client_round_trip(&store, &store.clone());
+        contract::client_round_trip(&store, &store.clone());
     }
 
     #[test]
     fn lock_is_exclusive_across_clones_and_threads() {
         let store = MemoryStore::new();
-        contract_tests::lock_is_exclusive(&store, Box::new(store.clone()));
+        contract::lock_is_exclusive(&store, Box::new(store.clone()));
+    }
+
+    #[test]
+    fn try_lock_reports_a_held_lock() {
+        let store = MemoryStore::new();
+        contract::try_lock_reports_a_held_lock(&store, &store.clone());
+    }
+
+    /// What a store written outside the crate runs (`store-contract` feature).
+    #[test]
+    fn the_whole_contract() {
+        let store = MemoryStore::new();
+        contract::run_all(&store, Box::new(store.clone()));
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! [`FileStore`] is the default (0700 directory, 0600 files, atomic writes, cross-process
 //! locks); [`MemoryStore`] is for tests and one-shot processes.
 
-#[cfg(test)]
-mod contract_tests;
+#[cfg(any(test, feature = "store-contract"))]
+pub mod contract;
 mod file;
 #[cfg(test)]
 mod key_tests;

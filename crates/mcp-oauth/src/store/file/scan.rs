@@ -233,7 +233,7 @@ fn recover_key<K: DeserializeOwned>(bytes: &[u8]) -> Option<K> {
 mod tests {
     use super::*;
     use crate::store::CredentialStore;
-    use crate::store::contract_tests::{client, record};
+    use crate::store::contract::{client, record};
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let tmp = tempfile::tempdir().unwrap();

@@ -1,13 +1,33 @@
-//! What every [`CredentialStore`] must do, as test functions each store's tests call
-//! with two handles on one store (a second `FileStore` on the same directory, a clone of
-//! a `MemoryStore`), plus the fixtures they use.
+//! What every [`CredentialStore`] must do, as test functions that each store's tests
+//! call with two handles on one store (a second `FileStore` on the same directory, a
+//! clone of a `MemoryStore`, a second connection to the same database), plus the
+//! fixtures they use.
+//!
+//! Public (behind the `store-contract` feature) so that a store written outside this
+//! crate runs the very checks the built-in stores run, rather than a copy that drifts:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! mcp-oauth = { version = "0.1", features = ["store-contract"] }
+//! ```
+//!
+//! ```ignore
+//! #[test]
+//! fn contract() {
+//!     let (store, other) = (MyStore::open(..), MyStore::open(..));
+//!     mcp_oauth::store::contract::run_all(&store, Box::new(other));
+//! }
+//! ```
+//!
+//! Every function panics (`assert!`) on the first broken rule. Each expects an empty
+//! store, so give each its own (a fresh directory, a fresh database or end user).
 
 use super::*;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub(crate) fn client(issuer: &str) -> ClientRegistration {
+pub fn client(issuer: &str) -> ClientRegistration {
     ClientRegistration {
         issuer: issuer.into(),
         redirect_uri: "http://127.0.0.1:33418/callback".into(),
@@ -20,7 +40,7 @@ pub(crate) fn client(issuer: &str) -> ClientRegistration {
     }
 }
 
-pub(crate) fn record(server: &str, access: &str) -> CredentialRecord {
+pub fn record(server: &str, access: &str) -> CredentialRecord {
     CredentialRecord {
         server_url: server.into(),
         resource: server.into(),
@@ -43,6 +63,37 @@ pub(crate) fn record(server: &str, access: &str) -> CredentialRecord {
     }
 }
 
+/// Every check below, in order, on `store` and a second handle `other` on the same
+/// (empty) store: what a new [`CredentialStore`] must pass.
+pub fn run_all(store: &dyn CredentialStore, other: Box<dyn CredentialStore>) {
+    credential_round_trip(store, other.as_ref());
+    // Both checks above leave entries behind: clear them, each check expects an empty
+    // store.
+    clear(store);
+    client_round_trip(store, other.as_ref());
+    clear(store);
+    try_lock_reports_a_held_lock(store, other.as_ref());
+    lock_is_exclusive(store, other);
+}
+
+/// Removes what the checks save (their keys are fixed).
+fn clear(store: &dyn CredentialStore) {
+    for (key, _) in store.list().unwrap() {
+        store.remove(&key).unwrap();
+    }
+    for issuer in [
+        "https://auth.example.com",
+        "https://other.example.com/tenant",
+    ] {
+        store
+            .remove_client(&ClientKey {
+                issuer: issuer.into(),
+                redirect_uri: "http://127.0.0.1:33418/callback".into(),
+            })
+            .unwrap();
+    }
+}
+
 fn access_token(store: &dyn CredentialStore, key: &CredentialKey) -> String {
     store
         .load(key)
@@ -55,7 +106,7 @@ fn access_token(store: &dyn CredentialStore, key: &CredentialKey) -> String {
 }
 
 /// Save, overwrite, load (through either handle), list in key order, remove.
-pub(crate) fn credential_round_trip(store: &dyn CredentialStore, other: &dyn CredentialStore) {
+pub fn credential_round_trip(store: &dyn CredentialStore, other: &dyn CredentialStore) {
     let a = CredentialKey::new("https://a.example.com/mcp");
     let a_work = a.clone().with_profile(Some("work".into()));
     let b = CredentialKey::new("https://b.example.com/mcp?x=1&y=/../..");
@@ -102,7 +153,7 @@ pub(crate) fn credential_round_trip(store: &dyn CredentialStore, other: &dyn Cre
 }
 
 /// Client registrations by issuer, apart from credentials.
-pub(crate) fn client_round_trip(store: &dyn CredentialStore, other: &dyn CredentialStore) {
+pub fn client_round_trip(store: &dyn CredentialStore, other: &dyn CredentialStore) {
     let k1 = ClientKey {
         issuer: "https://auth.example.com".into(),
         redirect_uri: "http://127.0.0.1:33418/callback".into(),
@@ -136,7 +187,7 @@ pub(crate) fn client_round_trip(store: &dyn CredentialStore, other: &dyn Credent
 
 /// `lock` is per key, and exclusive between the two handles (the other one used from
 /// another thread) until released.
-pub(crate) fn lock_is_exclusive(store: &dyn CredentialStore, other: Box<dyn CredentialStore>) {
+pub fn lock_is_exclusive(store: &dyn CredentialStore, other: Box<dyn CredentialStore>) {
     let key = CredentialKey::new("https://mcp.example.com/mcp");
 
     let held = store.lock(&key).unwrap();
@@ -167,4 +218,34 @@ pub(crate) fn lock_is_exclusive(store: &dyn CredentialStore, other: Box<dyn Cred
     waiter.join().unwrap();
     // And it can be taken again.
     drop(store.lock(&key).unwrap());
+}
+
+/// `try_lock` answers at once: `None` while the other handle holds the key's lock, a
+/// lock once it is released; another key is free meanwhile.
+pub fn try_lock_reports_a_held_lock(store: &dyn CredentialStore, other: &dyn CredentialStore) {
+    let key = CredentialKey::new("https://mcp.example.com/mcp").with_profile(Some("p".into()));
+    let held = store.try_lock(&key).unwrap().expect("a free lock is taken");
+    let started = std::time::Instant::now();
+    assert!(
+        other.try_lock(&key).unwrap().is_none(),
+        "try_lock took a lock that the other handle holds"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "try_lock waited for the holder"
+    );
+    // The same server without the profile is another credential, with its own lock.
+    drop(
+        other
+            .try_lock(&CredentialKey::new("https://mcp.example.com/mcp"))
+            .unwrap()
+            .expect("another key's lock is free"),
+    );
+    drop(held);
+    drop(
+        other
+            .try_lock(&key)
+            .unwrap()
+            .expect("the lock is free again once released"),
+    );
 }
