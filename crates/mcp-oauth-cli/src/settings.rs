@@ -11,9 +11,9 @@ use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::authorize::paste;
 use mcp_oauth::config::{
     AssertionSource, DpopPolicy, EnterpriseSettings, GrantKind, Interaction, PkceMetadataPolicy,
-    PreRegisteredClient, ResourceSetting,
+    PreRegisteredClient, ResourceSetting, SecretSource,
 };
-use mcp_oauth::secret::{ClientSecret, PrivateKeyPem};
+use mcp_oauth::secret::PrivateKeyPem;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -324,6 +324,27 @@ fn read_secret_env(what: &str, var: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Where a client secret is read from at each use: the environment variable, else the
+/// file (`~` expanded). It is read once here too, so that a variable that is not set or a
+/// file that cannot be read is reported before any network traffic.
+fn secret_source(
+    (env_name, var): (&str, Option<&str>),
+    (file_name, file): (&str, Option<&std::path::Path>),
+) -> anyhow::Result<Option<SecretSource>> {
+    let source = match (var, file) {
+        (Some(var), _) => {
+            read_secret_env(env_name, var)?;
+            SecretSource::Env(var.to_string())
+        }
+        (None, Some(file)) => {
+            read_secret_file(file_name, file)?;
+            SecretSource::File(expand_home(file))
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(source))
+}
+
 fn static_authorization(s: &ServerSettings) -> anyhow::Result<Option<String>> {
     let raw = match (&s.authorization_env, &s.authorization_file) {
         (Some(var), _) => read_secret_env("authorization_env", var)?,
@@ -347,17 +368,10 @@ fn build_config(
     let mut c = OAuthConfig::new(server_url);
     c.profile = profile;
     if let Some(id) = &s.client_id {
-        let secret = match (&s.client_secret_env, &s.client_secret_file) {
-            (Some(var), _) => Some(ClientSecret::new(read_secret_env(
-                "client_secret_env",
-                var,
-            )?)),
-            (None, Some(file)) => Some(ClientSecret::new(read_secret_file(
-                "client_secret_file",
-                file,
-            )?)),
-            (None, None) => None,
-        };
+        let secret = secret_source(
+            ("client_secret_env", s.client_secret_env.as_deref()),
+            ("client_secret_file", s.client_secret_file.as_deref()),
+        )?;
         let private_key = match &s.private_key_file {
             Some(f) => {
                 let key = SigningKey {
@@ -510,13 +524,10 @@ fn apply_grant_settings(c: &mut OAuthConfig, s: &ServerSettings) -> anyhow::Resu
         (Some(endpoint), Some(client), Some(id_token)) => Some(EnterpriseSettings {
             idp_token_endpoint: endpoint.clone(),
             idp_client_id: client.clone(),
-            idp_client_secret: match &s.idp_client_secret_env {
-                Some(var) => Some(ClientSecret::new(read_secret_env(
-                    "idp_client_secret_env",
-                    var,
-                )?)),
-                None => None,
-            },
+            idp_client_secret: secret_source(
+                ("idp_client_secret_env", s.idp_client_secret_env.as_deref()),
+                ("", None),
+            )?,
             id_token,
         }),
         _ => anyhow::bail!(

@@ -17,7 +17,7 @@ use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
 use crate::client_auth::{ClientAuthMethod, ClientCredentials};
-use crate::config::{DpopPolicy, GrantKind, OAuthConfig};
+use crate::config::{DpopPolicy, GrantKind, OAuthConfig, SecretSource};
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};
@@ -312,7 +312,7 @@ impl OAuthClient {
         );
         let request = TokenRequest {
             token_endpoint: &base.token_endpoint,
-            client: self.credentials(&base.client),
+            client: self.credentials(&base.client)?,
             grant: Grant::RefreshToken {
                 refresh_token: &rt,
                 scope: refresh_scope,
@@ -656,7 +656,8 @@ impl OAuthClient {
             issuer: issuer.clone(),
             redirect_uri: String::new(),
             client_id: pre.client_id.clone(),
-            client_secret: pre.client_secret.clone(),
+            // Read from its source at each use, never kept (see `SecretSource`).
+            client_secret: None,
             client_secret_expires_at: None,
             token_endpoint_auth_method: method,
             kind: RegistrationKind::PreRegistered,
@@ -665,19 +666,26 @@ impl OAuthClient {
     }
 
     /// What `client` presents at the authorization server: with the configured private
-    /// key when `client` is the configured client (the key belongs to that client id;
-    /// another client claiming `private_key_jwt` gets no key, and an error saying so).
+    /// key and secret when `client` is the configured client (they belong to that client
+    /// id; another client claiming `private_key_jwt` gets no key, and an error saying
+    /// so). The secret is read from its source now, so a rotated one is used at once.
     pub(crate) fn credentials<'a>(
         &'a self,
         client: &'a ClientRegistration,
-    ) -> ClientCredentials<'a> {
-        let key = self
+    ) -> Result<ClientCredentials<'a>> {
+        let configured = self
             .config
             .client
             .as_ref()
-            .filter(|c| c.client_id == client.client_id)
-            .and_then(|c| c.private_key.as_ref());
-        ClientCredentials::new(client).with_signing_key(key)
+            .filter(|c| c.client_id == client.client_id);
+        let key = configured.and_then(|c| c.private_key.as_ref());
+        let secret = match configured.and_then(|c| c.client_secret.as_ref()) {
+            Some(source) if client.kind == RegistrationKind::PreRegistered => Some(source.load()?),
+            _ => None,
+        };
+        Ok(ClientCredentials::new(client)
+            .with_signing_key(key)
+            .with_secret(secret))
     }
 
     /// Obtains tokens with a grant that needs no user.
@@ -723,7 +731,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: target.token_endpoint,
-                client: self.credentials(client),
+                client: self.credentials(client)?,
                 grant,
                 resource: target.resource,
                 requested_scope: scope,
@@ -747,11 +755,16 @@ impl OAuthClient {
             Error::Config("enterprise-managed authorization needs the IdP settings (--idp-token-endpoint, --id-token-file)".into())
         })?;
         let id_token = ent.id_token.load()?;
+        let idp_secret = ent
+            .idp_client_secret
+            .as_ref()
+            .map(SecretSource::load)
+            .transpose()?;
         let idp_client = ClientRegistration {
             issuer: String::new(),
             redirect_uri: String::new(),
             client_id: ent.idp_client_id.clone(),
-            client_secret: ent.idp_client_secret.clone(),
+            client_secret: None,
             client_secret_expires_at: None,
             token_endpoint_auth_method: if ent.idp_client_secret.is_some() {
                 ClientAuthMethod::ClientSecretBasic
@@ -766,7 +779,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: &ent.idp_token_endpoint,
-                client: ClientCredentials::new(&idp_client),
+                client: ClientCredentials::new(&idp_client).with_secret(idp_secret),
                 grant: Grant::TokenExchange {
                     subject_token: &id_token,
                     subject_token_type: grant_types::ID_TOKEN,
@@ -892,7 +905,7 @@ impl OAuthClient {
                     .token_endpoint
                     .as_deref()
                     .unwrap_or_default(),
-                client: self.credentials(client),
+                client: self.credentials(client)?,
                 grant: Grant::AuthorizationCode {
                     code,
                     verifier: &pkce.verifier,

@@ -92,7 +92,8 @@ pub async fn obtain_client(
                 issuer,
                 redirect_uri: redirect_uri.to_string(),
                 client_id: pre.client_id.clone(),
-                client_secret: pre.client_secret.clone(),
+                // Read from its source at each use, never kept (see `SecretSource`).
+                client_secret: None,
                 client_secret_expires_at: None,
                 token_endpoint_auth_method: method,
                 kind: RegistrationKind::PreRegistered,

@@ -793,6 +793,42 @@ mod tests {
         contract_tests::client_round_trip(&store, &other);
     }
 
+    /// Only a secret the authorization server issued is written; a configured secret that
+    /// an older version stored with a pre-registered client is read as absent (the
+    /// configured source replaces it) and gone at the next write. The file stays readable.
+    #[test]
+    fn a_pre_registered_clients_secret_is_never_kept() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let mut rec = contract_tests::record(&key.server_url, "at-1");
+        rec.client.kind = crate::store::RegistrationKind::PreRegistered;
+        rec.client.client_secret = Some(crate::secret::ClientSecret::new("configured-secret"));
+        store.save(&key, &rec).unwrap();
+        let text = fs::read_to_string(cred_path(&store, &key)).unwrap();
+        assert!(!text.contains("configured-secret"), "{text}");
+
+        // A file from an older version, which kept it.
+        let old = text.replace(
+            r#""client_id": "client-123","#,
+            r#""client_id": "client-123",
+      "client_secret": "configured-secret","#,
+        );
+        assert!(old.contains("configured-secret"));
+        fs::write(cred_path(&store, &key), &old).unwrap();
+        let loaded = store.load(&key).unwrap().unwrap();
+        assert_eq!(loaded.client.client_secret, None);
+        assert_eq!(loaded.tokens, rec.tokens);
+
+        // A secret from dynamic registration is kept.
+        let dcr = contract_tests::record(&key.server_url, "at-2");
+        store.save(&key, &dcr).unwrap();
+        let loaded = store.load(&key).unwrap().unwrap();
+        assert_eq!(
+            loaded.client.client_secret.as_ref().map(|s| s.expose()),
+            Some("client-secret-value")
+        );
+    }
+
     #[test]
     fn lock_is_exclusive_across_handles() {
         let (_tmp, store) = store();

@@ -50,16 +50,23 @@ impl fmt::Display for RegistrationKind {
 }
 
 /// A client as known to one authorization server.
+///
+/// Stored (and read back) without the secret of a pre-registered client: that one lives
+/// in the configuration ([`crate::config::SecretSource`]) and is read at each use, so
+/// only a secret the authorization server issued (Dynamic Client Registration) is ever
+/// written. A record written by an older version that holds a configured secret is read
+/// without it: the configured source replaces it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRegistration", into = "StoredRegistration")]
 pub struct ClientRegistration {
     /// The issuer of the authorization server this client id belongs to.
     pub issuer: String,
     pub redirect_uri: String,
     pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A secret the authorization server issued at registration. `None` for a
+    /// pre-registered client (its secret comes from the configuration at each use).
     pub client_secret: Option<ClientSecret>,
     /// Unix seconds; `None` or 0 means it does not expire (RFC 7591 §3.2.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<u64>,
     /// How the client authenticates; stored as its registered name (`none`,
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`).
@@ -67,6 +74,57 @@ pub struct ClientRegistration {
     pub kind: RegistrationKind,
     /// Unix seconds.
     pub registered_at: u64,
+}
+
+/// The stored form of a [`ClientRegistration`]: the same fields, the same JSON as ever.
+/// The conversions both ways drop the secret of a pre-registered client.
+#[derive(Serialize, Deserialize)]
+struct StoredRegistration {
+    issuer: String,
+    redirect_uri: String,
+    client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<ClientSecret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret_expires_at: Option<u64>,
+    token_endpoint_auth_method: ClientAuthMethod,
+    kind: RegistrationKind,
+    registered_at: u64,
+}
+
+/// Only a secret the authorization server issued is kept.
+fn issued_secret(kind: RegistrationKind, secret: Option<ClientSecret>) -> Option<ClientSecret> {
+    secret.filter(|_| kind != RegistrationKind::PreRegistered)
+}
+
+impl From<StoredRegistration> for ClientRegistration {
+    fn from(s: StoredRegistration) -> Self {
+        ClientRegistration {
+            client_secret: issued_secret(s.kind, s.client_secret),
+            issuer: s.issuer,
+            redirect_uri: s.redirect_uri,
+            client_id: s.client_id,
+            client_secret_expires_at: s.client_secret_expires_at,
+            token_endpoint_auth_method: s.token_endpoint_auth_method,
+            kind: s.kind,
+            registered_at: s.registered_at,
+        }
+    }
+}
+
+impl From<ClientRegistration> for StoredRegistration {
+    fn from(r: ClientRegistration) -> Self {
+        StoredRegistration {
+            client_secret: issued_secret(r.kind, r.client_secret),
+            issuer: r.issuer,
+            redirect_uri: r.redirect_uri,
+            client_id: r.client_id,
+            client_secret_expires_at: r.client_secret_expires_at,
+            token_endpoint_auth_method: r.token_endpoint_auth_method,
+            kind: r.kind,
+            registered_at: r.registered_at,
+        }
+    }
 }
 
 impl fmt::Debug for ClientRegistration {
