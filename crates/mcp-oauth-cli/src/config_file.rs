@@ -105,7 +105,8 @@ pub struct ServerSettings {
     /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (default:
     /// from the credentials and the metadata).
     pub token_endpoint_auth_method: Option<String>,
-    /// The issuer the pre-registered client belongs to.
+    /// The issuer the pre-registered client belongs to: its secret or key goes to that
+    /// authorization server only (without it, the first one it is used with).
     pub client_issuer: Option<String>,
     /// A Client ID Metadata Document URL.
     pub client_metadata_url: Option<String>,

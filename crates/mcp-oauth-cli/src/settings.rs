@@ -48,6 +48,12 @@ pub struct OAuthArgs {
         help_heading = "Client"
     )]
     pub client_secret_file: Option<PathBuf>,
+    /// The issuer of the authorization server the --client-id client belongs to. Its
+    /// secret or private key is sent to that authorization server only. Without it, the
+    /// first authorization server the client is used with for this server is remembered
+    /// and any other is refused (set this to move the client on purpose).
+    #[arg(long, value_name = "URL", help_heading = "Client")]
+    pub client_issuer: Option<String>,
     /// A Client ID Metadata Document URL to use as client id where the server supports it.
     #[arg(long, value_name = "URL", help_heading = "Client")]
     pub client_metadata_url: Option<String>,
@@ -250,6 +256,7 @@ impl OAuthArgs {
             client_id: self.client_id.clone(),
             client_secret_env: self.client_secret_env.clone(),
             client_secret_file: self.client_secret_file.clone(),
+            client_issuer: self.client_issuer.clone(),
             client_metadata_url: self.client_metadata_url.clone(),
             scopes: self.scope.clone().map(Scopes::One),
             resource: if self.no_resource {

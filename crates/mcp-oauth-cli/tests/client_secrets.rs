@@ -318,3 +318,97 @@ fn a_rotated_client_secret_is_read_at_the_next_refresh() {
         "the configured secret was written to the store:\n{store}"
     );
 }
+/// Item 1: a configured secret goes only to the issuer its client is pinned to.
+#[test]
+fn a_configured_secret_goes_only_to_the_issuer_it_is_pinned_to() {
+    let w = World::start(Prm::As(AS_0));
+    let client = [
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-env",
+        SECRET_ENV,
+        "--client-credentials",
+    ];
+    let login = |extra: &[&str]| w.run(&[&["login", &w.url][..], &client, extra].concat());
+
+    // First use: the client is pinned to the issuer it is used with.
+    let o = login(&[]);
+    assert!(o.status.success(), "first login: {}", text(&o));
+    assert!(
+        w.with(|s| s.token_calls.iter().any(|c| c.server == AS_0)),
+        "the first login used AS 0"
+    );
+
+    // The server now names another authorization server; the user logs out and in again.
+    // The pin outlives the logout.
+    w.with(|s| s.prm = Prm::As(AS_1));
+    let o = w.run(&["logout", &w.url, "--no-revoke"]);
+    assert!(o.status.success(), "logout: {}", text(&o));
+    for (what, prm, other) in [
+        ("another authorization server", Prm::As(AS_1), AS_1),
+        (
+            "the 2025-03-26 fallback to the MCP origin",
+            Prm::Absent,
+            MCP,
+        ),
+    ] {
+        w.with(|s| {
+            s.prm = prm;
+            s.token_calls.clear();
+            s.seen[other].clear();
+        });
+        let o = login(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            w.with(|s| s.token_calls.clone())
+                .iter()
+                .filter(|c| c.server == other)
+                .count(),
+            0,
+            "{what}: the secret went to {}\n{}",
+            w.base(other),
+            text(&o)
+        );
+        assert!(!o.status.success(), "{what}: {}", text(&o));
+        assert!(
+            err.contains(&w.base(AS_0)) && err.contains(&w.base(other)),
+            "{what}: the refusal names both issuers: {err}"
+        );
+        assert!(
+            err.contains("--client-issuer"),
+            "{what}: the refusal names the flag: {err}"
+        );
+        // Nothing that carries the secret reached the other server.
+        for r in w.with(|s| s.seen[other].clone()) {
+            assert!(
+                r.header("authorization").is_none()
+                    && !String::from_utf8_lossy(&r.body).contains(SECRET_1),
+                "{what}: {} got {} {} with credentials",
+                w.base(other),
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    // The user moves the client on purpose: --client-issuer names the issuer.
+    w.with(|s| s.prm = Prm::As(AS_1));
+    let issuer_1 = w.base(AS_1);
+    let o = login(&["--client-issuer", &issuer_1]);
+    assert!(o.status.success(), "with --client-issuer: {}", text(&o));
+    assert!(w.with(|s| s.token_calls.iter().any(|c| c.server == AS_1)));
+    // That choice is the pin from now on: AS 1 without the flag, and AS 0 refused.
+    let o = login(&["--force"]);
+    assert!(o.status.success(), "pinned to AS 1: {}", text(&o));
+    w.with(|s| {
+        s.prm = Prm::As(AS_0);
+        s.token_calls.clear();
+    });
+    let o = login(&["--force"]);
+    assert!(
+        !o.status.success(),
+        "AS 0 is no longer the pin: {}",
+        text(&o)
+    );
+    assert!(w.with(|s| s.token_calls.is_empty()));
+}

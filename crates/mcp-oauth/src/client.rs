@@ -312,7 +312,7 @@ impl OAuthClient {
         );
         let request = TokenRequest {
             token_endpoint: &base.token_endpoint,
-            client: self.credentials(&base.client)?,
+            client: self.credentials(&base.client).await?,
             grant: Grant::RefreshToken {
                 refresh_token: &rt,
                 scope: refresh_scope,
@@ -523,7 +523,7 @@ impl OAuthClient {
         *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
         let (client, tokens) = match non_interactive(kind) {
             Some(k) => {
-                let client = self.non_interactive_client(&discovery, k)?;
+                let client = self.non_interactive_client(&discovery, k).await?;
                 let target = MintTarget {
                     issuer: &discovery.metadata.issuer,
                     token_endpoint: discovery
@@ -632,8 +632,13 @@ impl OAuthClient {
         }
     }
 
-    /// The pre-registered client a grant without a user needs.
-    fn non_interactive_client(&self, d: &Discovery, kind: GrantKind) -> Result<ClientRegistration> {
+    /// The pre-registered client a grant without a user needs, once its credentials may
+    /// go to the discovered issuer ([`crate::issuer_pin`]).
+    async fn non_interactive_client(
+        &self,
+        d: &Discovery,
+        kind: GrantKind,
+    ) -> Result<ClientRegistration> {
         let issuer = &d.metadata.issuer;
         let Some(pre) = self
             .config
@@ -650,6 +655,7 @@ impl OAuthClient {
                 ),
             });
         };
+        crate::issuer_pin::check(&self.store, &self.config, pre, issuer).await?;
         let method =
             registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
         Ok(ClientRegistration {
@@ -668,8 +674,11 @@ impl OAuthClient {
     /// What `client` presents at the authorization server: with the configured private
     /// key and secret when `client` is the configured client (they belong to that client
     /// id; another client claiming `private_key_jwt` gets no key, and an error saying
-    /// so). The secret is read from its source now, so a rotated one is used at once.
-    pub(crate) fn credentials<'a>(
+    /// so). Every request that carries them is built from this, so this is where they
+    /// are held to the issuer the client is pinned to ([`crate::issuer_pin`]: refused
+    /// for another); the secret is read from its source now, so a rotated one is used at
+    /// once.
+    pub(crate) async fn credentials<'a>(
         &'a self,
         client: &'a ClientRegistration,
     ) -> Result<ClientCredentials<'a>> {
@@ -677,12 +686,16 @@ impl OAuthClient {
             .config
             .client
             .as_ref()
-            .filter(|c| c.client_id == client.client_id);
+            .filter(|c| c.client_id == client.client_id)
+            .filter(|_| client.kind == RegistrationKind::PreRegistered);
+        if let Some(pre) = configured {
+            crate::issuer_pin::check(&self.store, &self.config, pre, &client.issuer).await?;
+        }
         let key = configured.and_then(|c| c.private_key.as_ref());
-        let secret = match configured.and_then(|c| c.client_secret.as_ref()) {
-            Some(source) if client.kind == RegistrationKind::PreRegistered => Some(source.load()?),
-            _ => None,
-        };
+        let secret = configured
+            .and_then(|c| c.client_secret.as_ref())
+            .map(SecretSource::load)
+            .transpose()?;
         Ok(ClientCredentials::new(client)
             .with_signing_key(key)
             .with_secret(secret))
@@ -731,7 +744,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: target.token_endpoint,
-                client: self.credentials(client)?,
+                client: self.credentials(client).await?,
                 grant,
                 resource: target.resource,
                 requested_scope: scope,
@@ -905,7 +918,7 @@ impl OAuthClient {
                     .token_endpoint
                     .as_deref()
                     .unwrap_or_default(),
-                client: self.credentials(client)?,
+                client: self.credentials(client).await?,
                 grant: Grant::AuthorizationCode {
                     code,
                     verifier: &pkce.verifier,

@@ -86,6 +86,8 @@ pub async fn obtain_client(
     if let Some(pre) = &config.client {
         let bound_elsewhere = pre.issuer.as_deref().is_some_and(|i| i != issuer);
         if !bound_elsewhere {
+            // Refused here, before a browser is sent to this authorization server.
+            crate::issuer_pin::check(store, config, pre, &issuer).await?;
             let method = pre_registered_auth_method(pre, &meta.token_auth_methods());
             tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
             let reg = ClientRegistration {

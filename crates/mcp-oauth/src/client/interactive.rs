@@ -319,7 +319,7 @@ impl OAuthClient {
         let auth = match device::start(
             &self.http,
             &endpoint,
-            &self.credentials(&client)?,
+            &self.credentials(&client).await?,
             scope,
             resource,
         )
@@ -345,7 +345,7 @@ impl OAuthClient {
                 device::start(
                     &self.http,
                     &endpoint,
-                    &self.credentials(&client)?,
+                    &self.credentials(&client).await?,
                     scope,
                     resource,
                 )
@@ -375,7 +375,7 @@ impl OAuthClient {
         let tokens = device::poll(
             &self.http,
             &token_endpoint,
-            &self.credentials(&client)?,
+            &self.credentials(&client).await?,
             &auth,
             resource,
             scope,

@@ -9,6 +9,8 @@
 //! - [`ClientRegistration`]: a client id obtained by Dynamic Client Registration, keyed
 //!   by the authorization server's `issuer` and the redirect URI ([`ClientKey`]). A client
 //!   id is only ever presented to the issuer that issued it (SEP-2352).
+//! - [`IssuerPin`]: the issuer a configured client's secret or key may go to, keyed by
+//!   server URL and client id ([`IssuerPinKey`]); it outlives the credentials.
 //!
 //! [`FileStore`] is the default (0700 directory, 0600 files, atomic writes, cross-process
 //! locks); [`MemoryStore`] is for tests and one-shot processes.
@@ -245,6 +247,27 @@ pub struct ClientKey {
     pub redirect_uri: String,
 }
 
+/// Key of an [`IssuerPin`]: a configured client on one MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IssuerPinKey {
+    /// The MCP server URL as the user gave it.
+    pub server_url: String,
+    pub client_id: String,
+}
+
+/// The authorization server a configured (pre-registered) client's credentials may be
+/// sent to: the one named by the configuration (`client_issuer`), else the first one it
+/// was used with. Kept apart from the credentials, so that a logout does not forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerPin {
+    pub issuer: String,
+    /// Unix seconds.
+    pub pinned_at: u64,
+    /// Named by the configuration (`true`) or taken at first use.
+    #[serde(default)]
+    pub configured: bool,
+}
+
 /// A held cross-process lock; released when dropped.
 pub struct StoreLock {
     _guard: Box<dyn Send + Sync>,
@@ -279,6 +302,10 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>>;
     fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()>;
     fn remove_client(&self, key: &ClientKey) -> Result<bool>;
+
+    /// The issuer a configured client is pinned to (see [`IssuerPin`]).
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> Result<Option<IssuerPin>>;
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> Result<()>;
 
     /// Blocks until this caller holds the exclusive lock for `key` (across processes
     /// for persistent stores). Used to make refreshes and logins single-flight.
