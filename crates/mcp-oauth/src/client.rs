@@ -1096,6 +1096,10 @@ impl RequestAuth for OAuthClient {
     fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.handle_refusal(refusal))
     }
+
+    fn address_guard(&self) -> Option<Arc<crate::netpolicy::AddressGuard>> {
+        self.http.guard().cloned()
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

@@ -5,8 +5,13 @@
 //! (`HTTPS_PROXY`, `NO_PROXY`, ...) honoured by reqwest.
 
 use crate::error::{Error, Result, Step};
+use crate::netpolicy::{AddressGuard, HostResolver};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+// The resolver the clients connect through.
+mod resolve;
+pub(crate) use resolve::ConnectResolver;
 
 /// The process's one TLS client configuration, shared by every HTTP client the library
 /// builds (the OAuth client's reqwest, the proxy's hyper client): rustls with the
@@ -117,8 +122,10 @@ pub struct HttpClient {
     /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]).
     first_hop: reqwest::Client,
     policy: HttpPolicy,
+    /// Resolves the names the clients connect to (the system's resolver by default).
+    resolver: Arc<dyn HostResolver>,
     /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
-    guard: Option<std::sync::Arc<crate::netpolicy::AddressGuard>>,
+    guard: Option<Arc<AddressGuard>>,
 }
 
 /// A response read in full (up to the size cap).
@@ -153,6 +160,28 @@ impl Fetched {
 
 impl HttpClient {
     pub fn new(policy: HttpPolicy) -> Result<Self> {
+        Self::with_resolver(policy, Arc::new(crate::netpolicy::SystemResolver))
+    }
+
+    /// A client whose names are resolved by `resolver` (for its connections and for the
+    /// network policy's checks): the way tests answer for DNS.
+    pub fn with_resolver(policy: HttpPolicy, resolver: Arc<dyn HostResolver>) -> Result<Self> {
+        let connect = ConnectResolver::new(resolver.clone(), None);
+        let (inner, first_hop) = Self::build_both(&policy, connect)?;
+        Ok(Self {
+            inner,
+            first_hop,
+            policy,
+            resolver,
+            guard: None,
+        })
+    }
+
+    /// The client that follows redirects within the origin, and the one that follows none.
+    fn build_both(
+        policy: &HttpPolicy,
+        connect: ConnectResolver,
+    ) -> Result<(reqwest::Client, reqwest::Client)> {
         let max_redirects = policy.max_redirects;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
@@ -170,22 +199,22 @@ impl HttpClient {
                 attempt.stop()
             }
         });
-        let inner = Self::build(&policy, redirect)?;
-        let first_hop = Self::build(&policy, reqwest::redirect::Policy::none())?;
-        Ok(Self {
-            inner,
-            first_hop,
-            policy,
-            guard: None,
-        })
+        let inner = Self::build(policy, redirect, connect.clone())?;
+        let first_hop = Self::build(policy, reqwest::redirect::Policy::none(), connect)?;
+        Ok((inner, first_hop))
     }
 
-    fn build(policy: &HttpPolicy, redirect: reqwest::redirect::Policy) -> Result<reqwest::Client> {
+    fn build(
+        policy: &HttpPolicy,
+        redirect: reqwest::redirect::Policy,
+        connect: ConnectResolver,
+    ) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .redirect(redirect)
+            .dns_resolver(Arc::new(connect))
             .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")));
         let proxies = env_proxies(|k| std::env::var(k).ok())?;
         if !proxies.is_empty() {
@@ -217,10 +246,11 @@ impl HttpClient {
         {
             return self.clone();
         }
-        HttpClient {
-            guard: Some(crate::netpolicy::AddressGuard::new(server_url, policy)),
-            ..self.clone()
-        }
+        self.with_guard(
+            AddressGuard::builder(server_url, policy)
+                .resolver(self.resolver.clone())
+                .build(),
+        )
     }
 
     /// [`for_server`](Self::for_server) for `config`'s server and address policy, with the
@@ -238,11 +268,10 @@ impl HttpClient {
                     .map(|e| e.idp_token_endpoint.as_str()),
             )
             .collect();
-        let guard = crate::netpolicy::AddressGuard::trusting(
-            &config.server_url,
-            config.address_policy,
-            trusted,
-        );
+        let guard = AddressGuard::builder(&config.server_url, config.address_policy)
+            .trusting(trusted)
+            .resolver(self.resolver.clone())
+            .build();
         if let Some(g) = &self.guard
             && g.server_url() == guard.server_url()
             && g.policy() == guard.policy()
@@ -253,12 +282,31 @@ impl HttpClient {
         self.with_guard(guard)
     }
 
-    /// Like [`for_server`](Self::for_server) with a guard built by the caller.
-    pub fn with_guard(&self, guard: std::sync::Arc<crate::netpolicy::AddressGuard>) -> HttpClient {
+    /// Like [`for_server`](Self::for_server) with a guard built by the caller. The clients
+    /// are built anew: they connect through the guard's resolver.
+    pub fn with_guard(&self, guard: Arc<AddressGuard>) -> HttpClient {
+        let connect = ConnectResolver::new(guard.resolver().clone(), Some(guard.clone()));
+        // The settings are those this client was built with, so building cannot fail now
+        // (reqwest's builder fails only on settings).
+        let (inner, first_hop) = Self::build_both(&self.policy, connect)
+            .expect("an HTTP client was built before with the same settings");
         HttpClient {
+            inner,
+            first_hop,
+            policy: self.policy.clone(),
+            resolver: guard.resolver().clone(),
             guard: Some(guard),
-            ..self.clone()
         }
+    }
+
+    /// The network policy this client applies, if any.
+    pub fn guard(&self) -> Option<&Arc<AddressGuard>> {
+        self.guard.as_ref()
+    }
+
+    /// The resolver of this client's connections.
+    pub fn resolver(&self) -> &Arc<dyn HostResolver> {
+        &self.resolver
     }
 
     /// `Ok` when the network policy lets this client send a request to `url` (always,

@@ -59,9 +59,35 @@
 //! loopback cases of such an attack also need the server to be reachable by a name it
 //! controls, and the HTTP client's redirect policy (same origin only) still applies.
 
+use crate::mcp::BoxFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use url::{Host, Url};
+
+/// Resolves host names: for the policy's checks and for the connections of the HTTP
+/// clients it guards ([`crate::http::HttpClient`], the proxy's client), which connect to
+/// the addresses it returns. The system resolver by default; tests bring their own (no
+/// real DNS).
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
+    /// The addresses of `host` (a name, not an IP literal).
+    fn lookup<'a>(&'a self, host: &'a str) -> BoxFuture<'a, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system resolver (`getaddrinfo`, through tokio), what the HTTP clients use by
+/// default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemResolver;
+
+impl HostResolver for SystemResolver {
+    fn lookup<'a>(&'a self, host: &'a str) -> BoxFuture<'a, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host, 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
 
 /// What kind of address an IP is, for the purposes of [`AddressPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -312,24 +338,36 @@ pub fn check_addresses(
     Ok(())
 }
 
-/// The addresses of a URL host: literal, `localhost`, or resolved. `None` when a name
-/// cannot be resolved.
-pub async fn resolve_host(host: &Host<&str>, port: u16) -> Option<Vec<IpAddr>> {
+/// The addresses of a URL host: literal, `localhost`, or resolved with `resolver`.
+/// `None` when a name cannot be resolved.
+pub async fn resolve_host(resolver: &dyn HostResolver, host: &Host<&str>) -> Option<Vec<IpAddr>> {
     match host {
         Host::Ipv4(ip) => Some(vec![IpAddr::V4(*ip)]),
         Host::Ipv6(ip) => Some(vec![IpAddr::V6(*ip)]),
-        Host::Domain(d) if loopback_name(d) => Some(vec![
+        Host::Domain(d) => resolve_name(resolver, d).await.ok(),
+    }
+}
+
+/// The addresses of a host name: `localhost` and `*.localhost` are loopback without
+/// asking DNS (RFC 6761); an error for a name that resolves to nothing.
+pub(crate) async fn resolve_name(
+    resolver: &dyn HostResolver,
+    name: &str,
+) -> std::io::Result<Vec<IpAddr>> {
+    if loopback_name(name) {
+        return Ok(vec![
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]),
-        Host::Domain(d) => match tokio::net::lookup_host((*d, port)).await {
-            Ok(it) => {
-                let v: Vec<IpAddr> = it.map(|a| a.ip()).collect();
-                (!v.is_empty()).then_some(v)
-            }
-            Err(_) => None,
-        },
+        ]);
     }
+    let addrs = resolver.lookup(name).await?;
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{name} resolves to no address"),
+        ));
+    }
+    Ok(addrs)
 }
 
 /// Applies the policy to the URLs one MCP server's discovery hands out. Cheap to share
@@ -340,38 +378,85 @@ pub struct AddressGuard {
     policy: AddressPolicy,
     /// Hosts of URLs the user configured (besides the server's): always allowed.
     trusted: Vec<String>,
+    resolver: Arc<dyn HostResolver>,
     zone: tokio::sync::OnceCell<ServerZone>,
 }
 
-impl AddressGuard {
-    pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
-        Self::trusting(server_url, policy, std::iter::empty::<&str>())
+/// Builds an [`AddressGuard`]: [`AddressGuard::builder`].
+#[derive(Debug)]
+pub struct AddressGuardBuilder {
+    guard: AddressGuard,
+}
+
+impl AddressGuardBuilder {
+    /// Also allow the hosts of `trusted`: URLs the user configured (an authorization
+    /// server metadata URL, an enterprise IdP's token endpoint) are the user's choice,
+    /// like the server URL, and not subject to the policy.
+    pub fn trusting<'a>(mut self, trusted: impl IntoIterator<Item = &'a str>) -> Self {
+        self.guard.trusted.extend(
+            trusted
+                .into_iter()
+                .filter_map(|u| Url::parse(u).ok())
+                .filter_map(|u| u.host().map(|h| h.to_string())),
+        );
+        self
     }
 
-    /// A guard that also allows the hosts of `trusted`: URLs the user configured (an
-    /// authorization server metadata URL, an enterprise IdP's token endpoint) are the
-    /// user's choice, like the server URL, and not subject to the policy.
+    /// Resolve names with `resolver` (the system resolver by default).
+    pub fn resolver(mut self, resolver: Arc<dyn HostResolver>) -> Self {
+        self.guard.resolver = resolver;
+        self
+    }
+
+    /// The server's zone, given rather than resolved (for tests and callers that
+    /// classified the server themselves).
+    pub fn zone(self, zone: ServerZone) -> Self {
+        let _ = self.guard.zone.set(zone);
+        self
+    }
+
+    pub fn build(self) -> Arc<AddressGuard> {
+        Arc::new(self.guard)
+    }
+}
+
+impl AddressGuard {
+    /// A guard for the MCP server `server_url` under `policy`, to be refined with the
+    /// builder's methods.
+    pub fn builder(server_url: impl Into<String>, policy: AddressPolicy) -> AddressGuardBuilder {
+        AddressGuardBuilder {
+            guard: AddressGuard {
+                server_url: server_url.into(),
+                policy,
+                trusted: Vec::new(),
+                resolver: Arc::new(SystemResolver),
+                zone: tokio::sync::OnceCell::new(),
+            },
+        }
+    }
+
+    pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
+        Self::builder(server_url, policy).build()
+    }
+
+    /// A guard that also allows the hosts of `trusted` (see
+    /// [`AddressGuardBuilder::trusting`]).
     pub fn trusting<'a>(
         server_url: impl Into<String>,
         policy: AddressPolicy,
         trusted: impl IntoIterator<Item = &'a str>,
     ) -> Arc<Self> {
-        let trusted = trusted
-            .into_iter()
-            .filter_map(|u| Url::parse(u).ok())
-            .filter_map(|u| u.host().map(|h| h.to_string()))
-            .collect();
-        Arc::new(Self {
-            server_url: server_url.into(),
-            policy,
-            trusted,
-            zone: tokio::sync::OnceCell::new(),
-        })
+        Self::builder(server_url, policy).trusting(trusted).build()
     }
 
     /// The hosts allowed besides the server's (see [`AddressGuard::trusting`]).
     pub fn trusted_hosts(&self) -> &[String] {
         &self.trusted
+    }
+
+    /// The resolver this guard (and the connections it guards) use.
+    pub fn resolver(&self) -> &Arc<dyn HostResolver> {
+        &self.resolver
     }
 
     /// A guard whose server zone is given rather than resolved (for tests and callers
@@ -381,9 +466,7 @@ impl AddressGuard {
         policy: AddressPolicy,
         zone: ServerZone,
     ) -> Arc<Self> {
-        let guard = Self::new(server_url, policy);
-        let _ = guard.zone.set(zone);
-        guard
+        Self::builder(server_url, policy).zone(zone).build()
     }
 
     pub fn server_url(&self) -> &str {
@@ -405,8 +488,11 @@ impl AddressGuard {
                 let Some(host) = url.host() else {
                     return ServerZone::Public;
                 };
-                let port = url.port_or_known_default().unwrap_or(443);
-                ServerZone::of(&resolve_host(&host, port).await.unwrap_or_default())
+                ServerZone::of(
+                    &resolve_host(&*self.resolver, &host)
+                        .await
+                        .unwrap_or_default(),
+                )
             })
             .await
     }
@@ -430,11 +516,10 @@ impl AddressGuard {
         if self.trusted.iter().any(|t| *t == host.to_string()) {
             return Ok(());
         }
-        let port = url.port_or_known_default().unwrap_or(443);
         let host_text = host.to_string();
         // A name that cannot be resolved cannot be connected to either: the request
         // itself then fails with the resolver's error, which says more.
-        let Some(addrs) = resolve_host(&host, port).await else {
+        let Some(addrs) = resolve_host(&*self.resolver, &host).await else {
             return Ok(());
         };
         let zone = self.zone().await;

@@ -14,6 +14,7 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, the system settings; its proxy support is
 //! complete), and when the caller brings its own client ([`super::Proxy::with_client`]).
 
+use crate::http::ConnectResolver;
 use crate::util::error_chain;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -44,7 +45,7 @@ pub(crate) enum Client {
 
 #[derive(Clone)]
 pub(crate) struct HyperClient {
-    inner: legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: legacy::Client<HttpsConnector<HttpConnector<ConnectResolver>>, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -69,15 +70,24 @@ impl Client {
     /// The client for the MCP endpoint `url`: hyper's, unless the environment routes
     /// `url` through an HTTP proxy (loopback never is: a loopback server is not
     /// reachable through a proxy, the rule of [`crate::http::HttpClient`] too).
-    pub(crate) fn for_url(url: &str, connect_timeout: Duration) -> crate::Result<Client> {
+    /// Names are resolved through `connect` (the network policy's resolver when the
+    /// proxy authorizes with an [`crate::OAuthClient`]).
+    pub(crate) fn for_url(
+        url: &str,
+        connect_timeout: Duration,
+        connect: ConnectResolver,
+    ) -> crate::Result<Client> {
         if proxied(url, &Matcher::from_system()) {
             tracing::debug!(
                 url,
                 "an HTTP proxy from the environment applies; using reqwest"
             );
-            return Ok(Client::Reqwest(super::http_client(connect_timeout)?));
+            return Ok(Client::Reqwest(super::http_client_resolving(
+                connect_timeout,
+                connect,
+            )?));
         }
-        Ok(Client::Hyper(HyperClient::new(connect_timeout)?))
+        Ok(Client::Hyper(HyperClient::new(connect_timeout, connect)?))
     }
 
     /// Sends one request. `uri` is `url` parsed (the caller keeps the MCP endpoint's
@@ -112,12 +122,12 @@ impl Client {
 }
 
 impl HyperClient {
-    fn new(connect_timeout: Duration) -> crate::Result<HyperClient> {
+    fn new(connect_timeout: Duration, connect: ConnectResolver) -> crate::Result<HyperClient> {
         let mut tls = crate::http::tls_config()?;
         // hyper-rustls sets the ALPN protocols itself (the same two), and refuses a
         // configuration that has them.
         tls.alpn_protocols.clear();
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(connect);
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));

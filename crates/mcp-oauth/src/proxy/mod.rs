@@ -185,7 +185,19 @@ impl Proxy {
         auth: Option<Arc<dyn RequestAuth>>,
     ) -> Result<Self> {
         let url = url.into();
-        let http = client::Client::for_url(&url, options.connect_timeout)?;
+        // The connections to the server go through the resolver of its authorization
+        // traffic's network policy, so that the server's name resolves to one kind of
+        // address for both (see `crate::netpolicy`).
+        let guard = auth.as_ref().and_then(|a| a.address_guard());
+        let resolver = guard.as_ref().map_or_else(
+            || {
+                Arc::new(crate::netpolicy::SystemResolver)
+                    as Arc<dyn crate::netpolicy::HostResolver>
+            },
+            |g| g.resolver().clone(),
+        );
+        let connect = crate::http::ConnectResolver::new(resolver, guard);
+        let http = client::Client::for_url(&url, options.connect_timeout, connect)?;
         Ok(Self::with_http(url, options, http, auth))
     }
 
@@ -422,6 +434,17 @@ mod unix_stdio {
 /// redirects followed only within the same origin, no Nagle delay, connections kept for
 /// reuse.
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
+    http_client_resolving(
+        connect_timeout,
+        crate::http::ConnectResolver::new(Arc::new(crate::netpolicy::SystemResolver), None),
+    )
+}
+
+/// [`http_client`], resolving names through `connect`.
+fn http_client_resolving(
+    connect_timeout: Duration,
+    connect: crate::http::ConnectResolver,
+) -> Result<reqwest::Client> {
     let redirect = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() > 5 {
             return attempt.error("too many redirects");
@@ -442,6 +465,7 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .redirect(redirect)
+        .dns_resolver(Arc::new(connect))
         .user_agent(client::USER_AGENT)
         .build()
         .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
