@@ -124,6 +124,8 @@ pub struct HttpClient {
     policy: HttpPolicy,
     /// Resolves the names the clients connect to (the system's resolver by default).
     resolver: Arc<dyn HostResolver>,
+    /// The HTTP proxies from the environment.
+    proxies: Proxies,
     /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
     guard: Option<Arc<AddressGuard>>,
 }
@@ -166,13 +168,36 @@ impl HttpClient {
     /// A client whose names are resolved by `resolver` (for its connections and for the
     /// network policy's checks): the way tests answer for DNS.
     pub fn with_resolver(policy: HttpPolicy, resolver: Arc<dyn HostResolver>) -> Result<Self> {
+        let proxies = Proxies::from_environment(|k| std::env::var(k).ok(), true)?;
+        Self::build_with(policy, resolver, proxies)
+    }
+
+    /// A client whose proxy settings come from `env` (the variables `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, in either case) instead of the process's
+    /// environment and the system's settings; names are resolved by `resolver`. For
+    /// tests.
+    pub fn with_environment(
+        policy: HttpPolicy,
+        resolver: Arc<dyn HostResolver>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let proxies = Proxies::from_environment(env, false)?;
+        Self::build_with(policy, resolver, proxies)
+    }
+
+    fn build_with(
+        policy: HttpPolicy,
+        resolver: Arc<dyn HostResolver>,
+        proxies: Proxies,
+    ) -> Result<Self> {
         let connect = ConnectResolver::new(resolver.clone(), None);
-        let (inner, first_hop) = Self::build_both(&policy, connect)?;
+        let (inner, first_hop) = Self::build_both(&policy, &proxies, connect)?;
         Ok(Self {
             inner,
             first_hop,
             policy,
             resolver,
+            proxies,
             guard: None,
         })
     }
@@ -180,8 +205,10 @@ impl HttpClient {
     /// The client that follows redirects within the origin, and the one that follows none.
     fn build_both(
         policy: &HttpPolicy,
+        proxies: &Proxies,
         connect: ConnectResolver,
     ) -> Result<(reqwest::Client, reqwest::Client)> {
+        let connect = connect.with_proxy_hosts(proxies.hosts.clone());
         let max_redirects = policy.max_redirects;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
@@ -199,13 +226,14 @@ impl HttpClient {
                 attempt.stop()
             }
         });
-        let inner = Self::build(policy, redirect, connect.clone())?;
-        let first_hop = Self::build(policy, reqwest::redirect::Policy::none(), connect)?;
+        let inner = Self::build(policy, proxies, redirect, connect.clone())?;
+        let first_hop = Self::build(policy, proxies, reqwest::redirect::Policy::none(), connect)?;
         Ok((inner, first_hop))
     }
 
     fn build(
         policy: &HttpPolicy,
+        proxies: &Proxies,
         redirect: reqwest::redirect::Policy,
         connect: ConnectResolver,
     ) -> Result<reqwest::Client> {
@@ -216,14 +244,13 @@ impl HttpClient {
             .redirect(redirect)
             .dns_resolver(Arc::new(connect))
             .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")));
-        let proxies = env_proxies(|k| std::env::var(k).ok())?;
-        if !proxies.is_empty() {
+        if let Some(list) = &proxies.reqwest {
             // Replace reqwest's own reading of the environment with the same proxies,
             // minus loopback: a loopback server (the demo, a local MCP server, the
             // redirect listener) is never reachable through a proxy.
             builder = builder.no_proxy();
-            for p in proxies {
-                builder = builder.proxy(p);
+            for p in list {
+                builder = builder.proxy(p.clone());
             }
         }
         builder
@@ -233,8 +260,9 @@ impl HttpClient {
 
     /// The same client, checking every request it sends through [`get`](Self::get) and
     /// [`send`](Self::send) against the network policy of the MCP server `server_url`
-    /// (see [`crate::netpolicy`]) before anything is sent. The OAuth client, discovery and
-    /// `doctor` use it; MCP traffic (through [`reqwest`](Self::reqwest)) is not checked.
+    /// (see [`crate::netpolicy`]) before anything is sent, and connecting (through
+    /// [`reqwest`](Self::reqwest) too) only to addresses the policy allows. The OAuth
+    /// client, discovery and `doctor` use it.
     pub fn for_server(
         &self,
         server_url: &str,
@@ -288,13 +316,14 @@ impl HttpClient {
         let connect = ConnectResolver::new(guard.resolver().clone(), Some(guard.clone()));
         // The settings are those this client was built with, so building cannot fail now
         // (reqwest's builder fails only on settings).
-        let (inner, first_hop) = Self::build_both(&self.policy, connect)
+        let (inner, first_hop) = Self::build_both(&self.policy, &self.proxies, connect)
             .expect("an HTTP client was built before with the same settings");
         HttpClient {
             inner,
             first_hop,
             policy: self.policy.clone(),
             resolver: guard.resolver().clone(),
+            proxies: self.proxies.clone(),
             guard: Some(guard),
         }
     }
@@ -352,7 +381,7 @@ impl HttpClient {
             .get(url)
             .send()
             .await
-            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, &e, secs))?;
         if resp.status().is_redirection() {
             return Ok(Fetched {
                 url: url.to_string(),
@@ -377,7 +406,7 @@ impl HttpClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, &e, secs))?;
         self.read(step, url, resp).await
     }
 
@@ -430,9 +459,75 @@ impl HttpClient {
 /// Loopback addresses are always excluded from proxying, in addition to `NO_PROXY`.
 const LOOPBACK_NO_PROXY: &str = "localhost,127.0.0.0/8,::1";
 
+/// The HTTP proxies a client goes through, read once when it is made.
+#[derive(Debug, Clone)]
+struct Proxies {
+    /// Given to reqwest in place of its own reading; `None`: reqwest reads the system's
+    /// settings itself (the environment names no proxy).
+    reqwest: Option<Vec<reqwest::Proxy>>,
+    /// The proxies' hosts: connections to them are not held to the network policy.
+    hosts: Arc<[String]>,
+}
+
+impl Proxies {
+    /// The proxies `get` names (see [`env_proxies`]); when it names none, the system's
+    /// settings with `system` (what reqwest reads then), else none at all.
+    fn from_environment(get: impl Fn(&str) -> Option<String>, system: bool) -> Result<Proxies> {
+        let list = env_proxies(&get)?;
+        if !list.is_empty() {
+            let hosts = proxy_urls(&get)
+                .iter()
+                .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+                .collect::<Vec<_>>();
+            return Ok(Proxies {
+                reqwest: Some(list),
+                hosts: hosts.into(),
+            });
+        }
+        if !system {
+            return Ok(Proxies {
+                reqwest: Some(Vec::new()),
+                hosts: Arc::from(Vec::new()),
+            });
+        }
+        Ok(Proxies {
+            reqwest: None,
+            hosts: system_proxy_hosts().into(),
+        })
+    }
+}
+
+/// The proxy URLs the environment names (HTTPS first, then HTTP; `ALL_PROXY` for either).
+fn proxy_urls(get: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
+    };
+    [
+        first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+        first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The hosts of the proxies the system's settings name (macOS, Windows; the environment
+/// elsewhere), found by asking which proxy a URL of each scheme would go through.
+pub(crate) fn system_proxy_hosts() -> Vec<String> {
+    let matcher = hyper_util::client::proxy::matcher::Matcher::from_system();
+    ["http://mcp-oauth.invalid/", "https://mcp-oauth.invalid/"]
+        .iter()
+        .filter_map(|u| u.parse::<http::Uri>().ok())
+        .filter_map(|u| matcher.intercept(&u))
+        .filter_map(|i| i.uri().host().map(str::to_string))
+        .collect()
+}
+
 /// The proxies the environment asks for (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
 /// either case), each excluding `NO_PROXY` and loopback. Empty when none is set.
-fn env_proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
+fn env_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
     let first = |names: &[&str]| {
         names
             .iter()
@@ -462,6 +557,29 @@ fn env_proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Prox
     Ok(out)
 }
 
+/// The error of a request that got no response: the network policy's refusal as a rule
+/// of `step` (a connection to an address it does not allow), else the transport error.
+pub(crate) fn request_error(step: Step, url: &str, e: &reqwest::Error, secs: u64) -> Error {
+    match refusal_in(e) {
+        Some(r) => Error::rule(step, url, r.0.clone()),
+        None => Error::from_reqwest(step, url, e, secs),
+    }
+}
+
+/// The network policy's refusal among the causes of `e`, if it is one.
+pub(crate) fn refusal_in<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a crate::netpolicy::Refused> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<crate::netpolicy::Refused>() {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn too_large(step: Step, url: &str, cap: usize) -> Error {
     Error::rule(
         step,
@@ -485,24 +603,24 @@ mod proxy_tests {
 
     #[test]
     fn no_proxy_variables_means_no_override() {
-        assert!(env_proxies(env(&[])).unwrap().is_empty());
+        assert!(env_proxies(&env(&[])).unwrap().is_empty());
     }
 
     #[test]
     fn each_scheme_gets_its_proxy() {
-        let p = env_proxies(env(&[
+        let p = env_proxies(&env(&[
             ("HTTPS_PROXY", "http://proxy:3128"),
             ("http_proxy", "http://p2:3128"),
         ]))
         .unwrap();
         assert_eq!(p.len(), 2);
-        let p = env_proxies(env(&[("ALL_PROXY", "http://proxy:3128")])).unwrap();
+        let p = env_proxies(&env(&[("ALL_PROXY", "http://proxy:3128")])).unwrap();
         assert_eq!(p.len(), 2);
     }
 
     #[test]
     fn a_bad_proxy_url_is_a_clear_error_without_its_value() {
-        let e = env_proxies(env(&[("HTTPS_PROXY", "http://user:hunter2@[bad")]))
+        let e = env_proxies(&env(&[("HTTPS_PROXY", "http://user:hunter2@[bad")]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("HTTPS_PROXY") && !e.contains("hunter2"), "{e}");
@@ -526,7 +644,7 @@ mod proxy_tests {
                     .await;
             }
         });
-        let proxies = env_proxies(env(&[(
+        let proxies = env_proxies(&env(&[(
             "HTTP_PROXY",
             &format!("http://127.0.0.2:{dead_port}"),
         )]))

@@ -65,7 +65,13 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
             )))
         }
     };
-    let mcp = McpClient::new(args.url.clone(), http.reqwest().clone(), options, auth);
+    // MCP traffic goes through the OAuth client's network policy (its resolver), so that
+    // the server's name resolves to one kind of address for both (mcp_oauth::netpolicy).
+    let mcp_http = auth
+        .as_ref()
+        .and_then(|a| a.address_guard())
+        .map_or_else(|| http.clone(), |g| http.with_guard(g));
+    let mcp = McpClient::new(args.url.clone(), mcp_http.reqwest().clone(), options, auth);
     // A failed connection is said in a line, with the next step.
     mcp.connect()
         .await

@@ -67,7 +67,8 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let probe = doctor::probe(&http, &url, true).await;
+    // Through the OAuth client's policy, so that the server's name has one zone for both.
+    let probe = doctor::probe(oauth.http(), &url, true).await;
     match (probe.status, &probe.error) {
         (Some(401), _) => tracing::info!("the server answered 401; its challenge starts discovery"),
         (Some(s), _) => ui::warn(&format!(

@@ -15,22 +15,44 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct ConnectResolver {
     resolver: Arc<dyn HostResolver>,
     guard: Option<Arc<AddressGuard>>,
+    /// Hosts of the HTTP proxies the client goes through.
+    proxies: Arc<[String]>,
 }
 
 impl ConnectResolver {
-    /// Resolves with `resolver`; with `guard`, the connections are those of that
-    /// guard's server.
+    /// Resolves with `resolver`; with `guard`, the connections are held to that guard's
+    /// network policy.
     pub(crate) fn new(
         resolver: Arc<dyn HostResolver>,
         guard: Option<Arc<AddressGuard>>,
     ) -> ConnectResolver {
-        ConnectResolver { resolver, guard }
+        ConnectResolver {
+            resolver,
+            guard,
+            proxies: Arc::from(Vec::new()),
+        }
+    }
+
+    /// The HTTP proxies' hosts, resolved without the policy: connections to them are the
+    /// environment's choice, and the names behind them are the proxy's to resolve.
+    pub(crate) fn with_proxy_hosts(self, hosts: Arc<[String]>) -> ConnectResolver {
+        ConnectResolver {
+            proxies: hosts,
+            ..self
+        }
     }
 
     /// The addresses to connect to for `name` (port 0: the connector sets the URL's).
+    /// With a guard, only addresses its policy allows, from the one lookup that was
+    /// checked ([`AddressGuard::resolve_for_connection`]); the hosts of the HTTP proxies
+    /// are the environment's choice and are not checked.
     async fn addresses(&self, name: &str) -> Result<Vec<SocketAddr>, BoxError> {
-        let _ = &self.guard;
-        let ips = crate::netpolicy::resolve_name(&*self.resolver, name).await?;
+        let ips = match &self.guard {
+            Some(g) if !self.proxies.iter().any(|p| p.eq_ignore_ascii_case(name)) => {
+                g.resolve_for_connection(name).await?
+            }
+            _ => crate::netpolicy::resolve_name(&*self.resolver, name).await?,
+        };
         Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())
     }
 }

@@ -82,6 +82,8 @@ impl Client {
                 url,
                 "an HTTP proxy from the environment applies; using reqwest"
             );
+            // The proxy's host is the environment's choice, not held to the policy.
+            let connect = connect.with_proxy_hosts(crate::http::system_proxy_hosts().into());
             return Ok(Client::Reqwest(super::http_client_resolving(
                 connect_timeout,
                 connect,
@@ -113,7 +115,7 @@ impl Client {
                     .await
                     .map(Response::Reqwest)
                     .map_err(|e| SendFailure {
-                        connect: e.is_connect(),
+                        connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
                         message: error_chain(&e),
                     })
             }
@@ -168,7 +170,8 @@ impl HyperClient {
             *req.uri_mut() = current.clone();
             *req.headers_mut() = headers.clone();
             let resp = self.inner.request(req).await.map_err(|e| SendFailure {
-                connect: e.is_connect(),
+                // Refused by the network policy: trying again would only repeat it.
+                connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
                 message: error_chain(&e),
             })?;
             let Some(next) = same_origin_redirect(&current, &resp) else {
