@@ -129,6 +129,10 @@ pub struct ServerSettings {
     /// Let a public MCP server point discovery at private-network addresses (WEAKENS
     /// SECURITY: SSRF protection; for authorization servers on a corporate network).
     pub allow_private_networks: Option<bool>,
+    /// Behind an HTTP proxy, let it resolve discovery names that do not resolve here
+    /// (WEAKENS SECURITY: SSRF protection; for authorization servers only the proxy's
+    /// network knows).
+    pub trust_proxy_dns: Option<bool>,
     /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
     pub redirect_uri: Option<String>,
     pub redirect_host: Option<String>,
@@ -188,6 +192,7 @@ impl ServerSettings {
             authorization_server,
             allow_missing_pkce_metadata,
             allow_private_networks,
+            trust_proxy_dns,
             redirect_uri,
             redirect_host,
             redirect_port,

@@ -100,6 +100,11 @@ pub struct OAuthArgs {
     /// corporate network. Loopback, link-local and cloud metadata addresses stay refused.
     #[arg(long, help_heading = "Authorization")]
     pub allow_private_networks: bool,
+    /// WEAKENS SECURITY: behind an HTTP proxy, let the proxy resolve discovery URLs whose
+    /// names do not resolve here (refused by default: only the proxy could say where they
+    /// lead, e.g. an intranet host).
+    #[arg(long, help_heading = "Authorization")]
+    pub trust_proxy_dns: bool,
 
     /// Print the authorization URL and read the redirect URL (or the code) pasted on stdin,
     /// instead of opening a browser (SSH sessions, containers). Chosen automatically when
@@ -269,6 +274,7 @@ impl OAuthArgs {
             authorization_server: self.authorization_server.clone(),
             allow_missing_pkce_metadata: self.allow_missing_pkce_metadata.then_some(true),
             allow_private_networks: self.allow_private_networks.then_some(true),
+            trust_proxy_dns: self.trust_proxy_dns.then_some(true),
             redirect_uri: self.redirect_uri.clone(),
             redirect_host: self.redirect_host.clone(),
             redirect_port: self.redirect_port,
@@ -452,6 +458,14 @@ fn build_config(
              addresses even though the server is public (weakens the SSRF protection)"
         );
         c.address_policy = mcp_oauth::netpolicy::AddressPolicy::AllowPrivateNetworks;
+    }
+    if s.trust_proxy_dns == Some(true) {
+        tracing::warn!(
+            server = server_url,
+            "trust_proxy_dns (--trust-proxy-dns): behind an HTTP proxy, discovery may reach names \
+             that only the proxy resolves, unchecked (weakens the SSRF protection)"
+        );
+        c.trust_proxy_dns = true;
     }
     if let Some(uri) = &s.redirect_uri {
         let u = url::Url::parse(uri).map_err(|e| anyhow::anyhow!("redirect URI {uri:?}: {e}"))?;

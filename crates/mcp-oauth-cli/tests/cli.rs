@@ -62,14 +62,17 @@ fn escape_hatches_are_named_in_help() {
     // Every setting that weakens a check says so.
     let weak = out.matches("WEAKENS SECURITY").count();
     assert_eq!(
-        weak, 3,
-        "--no-resource, --allow-missing-pkce-metadata and --allow-private-networks:\n{out}"
+        weak, 4,
+        "--no-resource, --allow-missing-pkce-metadata, --allow-private-networks and \
+         --trust-proxy-dns:\n{out}"
     );
     for flag in [
         "--no-browser",
         "--device",
         "--client-secret-env",
         "--client-secret-file",
+        "--client-issuer",
+        "--trust-proxy-dns",
         "--authorize-param",
         "--as-metadata-url",
         "--redirect-uri",

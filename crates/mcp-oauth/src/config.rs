@@ -288,6 +288,11 @@ pub struct OAuthConfig {
     /// (SSRF protection, see [`crate::netpolicy`]). The default refuses private, link-local,
     /// loopback and cloud metadata addresses for a public MCP server.
     pub address_policy: crate::netpolicy::AddressPolicy,
+    /// Behind an HTTP proxy, let the proxy resolve the names of discovery URLs that do not
+    /// resolve here. Off by default: such a name is refused, since only the proxy could
+    /// say where it leads (an intranet host a public server must not reach). Weakens a
+    /// check (see [`crate::netpolicy::AddressGuard::check_via`]).
+    pub trust_proxy_dns: bool,
     /// Send tokens to an MCP server reached over plain `http` on a host that is not
     /// loopback. Off by default: the access token would cross the network unencrypted
     /// (OAuth 2.1 §1.5), readable by anyone on the path. Weakens a check.
@@ -318,6 +323,7 @@ impl OAuthConfig {
             enterprise: None,
             dpop: DpopPolicy::default(),
             address_policy: crate::netpolicy::AddressPolicy::default(),
+            trust_proxy_dns: false,
             allow_plain_http: false,
         }
     }

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result, Step};
 use crate::netpolicy::{AddressGuard, HostResolver};
+use hyper_util::client::proxy::matcher::Matcher;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -299,11 +300,13 @@ impl HttpClient {
         let guard = AddressGuard::builder(&config.server_url, config.address_policy)
             .trusting(trusted)
             .resolver(self.resolver.clone())
+            .trust_proxy_dns(config.trust_proxy_dns)
             .build();
         if let Some(g) = &self.guard
             && g.server_url() == guard.server_url()
             && g.policy() == guard.policy()
             && g.trusted_hosts() == guard.trusted_hosts()
+            && g.trusts_proxy_dns() == guard.trusts_proxy_dns()
         {
             return self.clone();
         }
@@ -344,7 +347,7 @@ impl HttpClient {
     pub async fn check_address(&self, step: Step, url: &str) -> Result<()> {
         match &self.guard {
             Some(g) => g
-                .check(url)
+                .check_via(url, self.proxies.applies_to(url))
                 .await
                 .map_err(|rule| Error::rule(step, url, rule)),
             None => Ok(()),
@@ -465,6 +468,8 @@ struct Proxies {
     /// Given to reqwest in place of its own reading; `None`: reqwest reads the system's
     /// settings itself (the environment names no proxy).
     reqwest: Option<Vec<reqwest::Proxy>>,
+    /// The same choice, to tell which URLs go through a proxy.
+    matcher: Arc<Matcher>,
     /// The proxies' hosts: connections to them are not held to the network policy.
     hosts: Arc<[String]>,
 }
@@ -475,48 +480,95 @@ impl Proxies {
     fn from_environment(get: impl Fn(&str) -> Option<String>, system: bool) -> Result<Proxies> {
         let list = env_proxies(&get)?;
         if !list.is_empty() {
-            let hosts = proxy_urls(&get)
+            let urls = proxy_urls(&get);
+            let hosts = urls
                 .iter()
                 .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
                 .collect::<Vec<_>>();
+            let mut matcher = Matcher::builder().no(no_proxy_list(&get));
+            if let Some(https) = urls.https {
+                matcher = matcher.https(https);
+            }
+            if let Some(http) = urls.http {
+                matcher = matcher.http(http);
+            }
             return Ok(Proxies {
                 reqwest: Some(list),
+                matcher: Arc::new(matcher.build()),
                 hosts: hosts.into(),
             });
         }
         if !system {
             return Ok(Proxies {
                 reqwest: Some(Vec::new()),
+                matcher: Arc::new(Matcher::builder().build()),
                 hosts: Arc::from(Vec::new()),
             });
         }
+        let matcher = Matcher::from_system();
+        let hosts = system_proxy_hosts(&matcher);
         Ok(Proxies {
             reqwest: None,
-            hosts: system_proxy_hosts().into(),
+            matcher: Arc::new(matcher),
+            hosts: hosts.into(),
         })
+    }
+
+    /// Does a request to `url` go through a proxy? Never for loopback.
+    fn applies_to(&self, url: &str) -> bool {
+        proxied(url, &self.matcher)
     }
 }
 
-/// The proxy URLs the environment names (HTTPS first, then HTTP; `ALL_PROXY` for either).
-fn proxy_urls(get: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+/// Does `matcher` (proxy settings) route `url` through a proxy? Never a loopback URL:
+/// the clients exclude loopback from proxying.
+pub(crate) fn proxied(url: &str, matcher: &Matcher) -> bool {
+    let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
+    !loopback
+        && url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| matcher.intercept(&u).is_some())
+}
+
+/// `NO_PROXY` with loopback added (see [`env_proxies`]).
+fn no_proxy_list(get: &impl Fn(&str) -> Option<String>) -> String {
+    match ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
+    {
+        Some(list) => format!("{LOOPBACK_NO_PROXY},{list}"),
+        None => LOOPBACK_NO_PROXY.to_string(),
+    }
+}
+
+/// The proxy URLs the environment names, per scheme (`ALL_PROXY` for either).
+struct ProxyUrls {
+    https: Option<String>,
+    http: Option<String>,
+}
+
+impl ProxyUrls {
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.https.iter().chain(self.http.iter())
+    }
+}
+
+fn proxy_urls(get: &impl Fn(&str) -> Option<String>) -> ProxyUrls {
     let first = |names: &[&str]| {
         names
             .iter()
             .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
     };
-    [
-        first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
-        first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    ProxyUrls {
+        https: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+        http: first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
+    }
 }
 
-/// The hosts of the proxies the system's settings name (macOS, Windows; the environment
-/// elsewhere), found by asking which proxy a URL of each scheme would go through.
-pub(crate) fn system_proxy_hosts() -> Vec<String> {
-    let matcher = hyper_util::client::proxy::matcher::Matcher::from_system();
+/// The hosts of the proxies `matcher` names (the system's settings: macOS, Windows; the
+/// environment elsewhere), found by asking which proxy a URL of each scheme would go
+/// through.
+pub(crate) fn system_proxy_hosts(matcher: &Matcher) -> Vec<String> {
     ["http://mcp-oauth.invalid/", "https://mcp-oauth.invalid/"]
         .iter()
         .filter_map(|u| u.parse::<http::Uri>().ok())
@@ -528,18 +580,9 @@ pub(crate) fn system_proxy_hosts() -> Vec<String> {
 /// The proxies the environment asks for (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
 /// either case), each excluding `NO_PROXY` and loopback. Empty when none is set.
 fn env_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
-    let first = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
-    };
-    let no_proxy = match first(&["NO_PROXY", "no_proxy"]) {
-        Some(list) => format!("{LOOPBACK_NO_PROXY},{list}"),
-        None => LOOPBACK_NO_PROXY.to_string(),
-    };
+    let no_proxy = no_proxy_list(get);
     let mut out = Vec::new();
-    let https = first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
-    let http = first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
+    let ProxyUrls { https, http } = proxy_urls(get);
     for (value, is_https) in [(https, true), (http, false)] {
         if let Some(v) = value {
             let made = if is_https {

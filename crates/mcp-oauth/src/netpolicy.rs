@@ -401,6 +401,9 @@ pub struct AddressGuard {
     /// Hosts of URLs the user configured (besides the server's): always allowed.
     trusted: Vec<String>,
     resolver: Arc<dyn HostResolver>,
+    /// Let an HTTP proxy resolve names that do not resolve here (see
+    /// [`AddressGuard::check_via`]).
+    trust_proxy_dns: bool,
     /// The server's zone, from the first resolution of its name that succeeded (or
     /// given). Every later resolution of the name must agree with it.
     zone: std::sync::Mutex<Option<ServerZone>>,
@@ -445,6 +448,14 @@ impl AddressGuardBuilder {
         self
     }
 
+    /// Let an HTTP proxy resolve the names that do not resolve here, unchecked. **Weakens
+    /// a security check**: a server could then point discovery at a name only the proxy
+    /// knows (a host of the proxy's network). Off by default.
+    pub fn trust_proxy_dns(mut self, trust: bool) -> Self {
+        self.guard.trust_proxy_dns = trust;
+        self
+    }
+
     /// The server's zone, given rather than resolved (for tests and callers that
     /// classified the server themselves).
     pub fn zone(self, zone: ServerZone) -> Self {
@@ -467,6 +478,7 @@ impl AddressGuard {
                 policy,
                 trusted: Vec::new(),
                 resolver: Arc::new(SystemResolver),
+                trust_proxy_dns: false,
                 zone: std::sync::Mutex::new(None),
             },
         }
@@ -494,6 +506,11 @@ impl AddressGuard {
     /// The resolver this guard (and the connections it guards) use.
     pub fn resolver(&self) -> &Arc<dyn HostResolver> {
         &self.resolver
+    }
+
+    /// Does this guard let an HTTP proxy resolve names that do not resolve here?
+    pub fn trusts_proxy_dns(&self) -> bool {
+        self.trust_proxy_dns
     }
 
     /// A guard whose server zone is given rather than resolved (for tests and callers
@@ -607,6 +624,17 @@ impl AddressGuard {
     /// the connection itself resolves once more and is held to the same policy
     /// ([`resolve_for_connection`](Self::resolve_for_connection)).
     pub async fn check(&self, target: &str) -> Result<(), String> {
+        self.check_via(target, false).await
+    }
+
+    /// [`check`](Self::check) for a request that `proxied` goes through an HTTP proxy.
+    /// The proxy resolves the target's name itself, so the client never connects to
+    /// what it resolved: a name that resolves here is checked here (the proxy is
+    /// expected to see the same addresses), and one that does not resolve here is
+    /// refused, since only the proxy could say where it leads (an intranet name that a
+    /// public server must not reach). The user may trust the proxy's resolution instead
+    /// ([`AddressGuardBuilder::trust_proxy_dns`]).
+    pub async fn check_via(&self, target: &str, proxied: bool) -> Result<(), String> {
         if self.policy == AddressPolicy::AllowAll {
             return Ok(());
         }
@@ -622,9 +650,19 @@ impl AddressGuard {
         if self.is_trusted(&host_text) {
             return Ok(());
         }
-        // A name that cannot be resolved cannot be connected to either: the request
-        // itself then fails with the resolver's error, which says more.
         let Some(addrs) = resolve_host(&*self.resolver, &host).await else {
+            if proxied && !self.trust_proxy_dns {
+                return Err(format!(
+                    "refused by the network policy: {host_text} does not resolve here, and the \
+                     HTTP proxy from the environment would resolve it instead, so where the \
+                     request would go cannot be checked (a server could point discovery at a \
+                     name only the proxy's network knows). If the proxy may reach whatever \
+                     this server names, set trust_proxy_dns = true (--trust-proxy-dns), which \
+                     weakens this check"
+                ));
+            }
+            // Without a proxy, a name that cannot be resolved cannot be connected to
+            // either: the request itself then fails with the resolver's error.
             return Ok(());
         };
         let zone = self.zone().await;

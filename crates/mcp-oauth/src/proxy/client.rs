@@ -14,7 +14,7 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, the system settings; its proxy support is
 //! complete), and when the caller brings its own client ([`super::Proxy::with_client`]).
 
-use crate::http::ConnectResolver;
+use crate::http::{ConnectResolver, proxied};
 use crate::util::error_chain;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -77,13 +77,15 @@ impl Client {
         connect_timeout: Duration,
         connect: ConnectResolver,
     ) -> crate::Result<Client> {
-        if proxied(url, &Matcher::from_system()) {
+        let matcher = Matcher::from_system();
+        if proxied(url, &matcher) {
             tracing::debug!(
                 url,
                 "an HTTP proxy from the environment applies; using reqwest"
             );
             // The proxy's host is the environment's choice, not held to the policy.
-            let connect = connect.with_proxy_hosts(crate::http::system_proxy_hosts().into());
+            let connect =
+                connect.with_proxy_hosts(crate::http::system_proxy_hosts(&matcher).into());
             return Ok(Client::Reqwest(super::http_client_resolving(
                 connect_timeout,
                 connect,
@@ -223,16 +225,6 @@ fn same_origin_redirect<B>(from: &Uri, resp: &http::Response<B>) -> Option<Uri> 
         return None;
     }
     next.as_str().parse().ok()
-}
-
-/// Does `matcher` (the environment's proxy settings) route `url` through a proxy?
-/// Never a loopback URL.
-fn proxied(url: &str, matcher: &Matcher) -> bool {
-    let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
-    !loopback
-        && url
-            .parse::<Uri>()
-            .is_ok_and(|u| matcher.intercept(&u).is_some())
 }
 
 /// A response from either client.
