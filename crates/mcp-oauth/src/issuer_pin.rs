@@ -17,6 +17,7 @@
 //! issuers and the flag that moves the client. A public client (an id alone) is not
 //! pinned: it has nothing to lose.
 
+use crate::client::blocking;
 use crate::config::{OAuthConfig, PreRegisteredClient};
 use crate::error::{Error, Result, Step};
 use crate::store::{CredentialStore, IssuerPin, IssuerPinKey};
@@ -86,7 +87,7 @@ pub(crate) async fn check(
     };
     let stored = {
         let (store, key) = (store.clone(), key.clone());
-        run_blocking(move || store.load_issuer_pin(&key)).await?
+        blocking(move || store.load_issuer_pin(&key)).await?
     };
     match decide(
         pre.issuer.as_deref(),
@@ -103,7 +104,7 @@ pub(crate) async fn check(
                 "the configured client's credentials are pinned to this authorization server"
             );
             let store = store.clone();
-            run_blocking(move || store.save_issuer_pin(&key, &pin)).await
+            blocking(move || store.save_issuer_pin(&key, &pin)).await
         }
         Decision::Refuse { pinned } => Err(refusal(config, pre, &pinned, issuer)),
     }
@@ -140,17 +141,6 @@ fn refusal(
              {server} may be trying to obtain the client's credentials"
         ),
     }
-}
-
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Store {
-            path: String::new(),
-            message: format!("the store task failed: {e}"),
-        })?
 }
 
 #[cfg(test)]
