@@ -83,7 +83,10 @@ fn config(server_url: &str, ctx: &ScenarioContext) -> OAuthConfig {
     if let Some(id) = &ctx.client_id {
         c.client = Some(PreRegisteredClient {
             client_id: id.clone(),
-            client_secret: ctx.client_secret.clone().map(ClientSecret::new),
+            client_secret: ctx
+                .client_secret
+                .clone()
+                .map(|s| ClientSecret::new(s).into()),
             issuer: ctx.issuer.clone(),
             token_endpoint_auth_method: None,
             private_key: ctx.private_key_pem.as_ref().map(|pem| SigningKey {

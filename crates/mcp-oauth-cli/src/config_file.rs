@@ -136,7 +136,8 @@ pub struct ServerSettings {
     /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (default:
     /// from the credentials and the metadata).
     pub token_endpoint_auth_method: Option<String>,
-    /// The issuer the pre-registered client belongs to.
+    /// The issuer the pre-registered client belongs to: its secret or key goes to that
+    /// authorization server only (without it, the first one it is used with).
     pub client_issuer: Option<String>,
     /// A Client ID Metadata Document URL.
     pub client_metadata_url: Option<String>,
@@ -162,6 +163,10 @@ pub struct ServerSettings {
     /// Send tokens to a server reached over plain http on a host that is not loopback
     /// (WEAKENS SECURITY: they cross the network unencrypted).
     pub allow_http: Option<bool>,
+    /// Behind an HTTP proxy, let it resolve discovery names that do not resolve here
+    /// (WEAKENS SECURITY: SSRF protection; for authorization servers only the proxy's
+    /// network knows).
+    pub trust_proxy_dns: Option<bool>,
     /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
     pub redirect_uri: Option<String>,
     pub redirect_host: Option<String>,
@@ -222,6 +227,7 @@ impl ServerSettings {
             allow_missing_pkce_metadata,
             allow_private_networks,
             allow_http,
+            trust_proxy_dns,
             redirect_uri,
             redirect_host,
             redirect_port,

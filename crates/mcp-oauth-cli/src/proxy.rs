@@ -64,7 +64,19 @@ pub struct ProxyArgs {
     /// Largest message accepted in either direction, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, help_heading = "Proxy")]
     pub max_message_mib: usize,
-    /// At end of input, seconds that requests in flight may still take.
+    /// Seconds a request may go without a word from the server (counted again from each
+    /// event of its response stream, so progress keeps a long tool call alive; time spent
+    /// logging in does not count) before it is answered with an error (-32001) and
+    /// cancelled at the server. 0: no limit.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = mcp_oauth::proxy::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        help_heading = "Proxy"
+    )]
+    pub request_timeout: u64,
+    /// At end of input, seconds that requests in flight may still take (then each gets an
+    /// error).
     #[arg(
         long,
         value_name = "SECS",
@@ -158,6 +170,8 @@ pub async fn run(mut args: ProxyArgs) -> anyhow::Result<()> {
         },
         headers,
         max_message_bytes: args.max_message_mib.max(1).saturating_mul(1024 * 1024),
+        request_timeout: (args.request_timeout > 0)
+            .then(|| Duration::from_secs(args.request_timeout)),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         bridge_eras: !args.no_bridge,
         idle_spin: Duration::from_micros(args.idle_spin),

@@ -12,9 +12,9 @@ use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::authorize::paste;
 use mcp_oauth::config::{
     AssertionSource, DpopPolicy, EnterpriseSettings, GrantKind, Interaction, PkceMetadataPolicy,
-    PreRegisteredClient, ResourceSetting,
+    PreRegisteredClient, ResourceSetting, SecretSource,
 };
-use mcp_oauth::secret::{ClientSecret, PrivateKeyPem};
+use mcp_oauth::secret::PrivateKeyPem;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -63,6 +63,12 @@ pub struct OAuthArgs {
         help_heading = "Client"
     )]
     pub client_secret_file: Option<PathBuf>,
+    /// The issuer of the authorization server the --client-id client belongs to. Its
+    /// secret or private key is sent to that authorization server only. Without it, the
+    /// first authorization server the client is used with for this server is remembered
+    /// and any other is refused (set this to move the client on purpose).
+    #[arg(long, value_name = "URL", help_heading = "Client")]
+    pub client_issuer: Option<String>,
     /// A Client ID Metadata Document URL to use as client id where the server supports it.
     #[arg(long, value_name = "URL", help_heading = "Client")]
     pub client_metadata_url: Option<String>,
@@ -118,6 +124,11 @@ pub struct OAuthArgs {
     /// networks where nobody can listen in.
     #[arg(long, help_heading = "Authorization")]
     pub allow_http: bool,
+    /// WEAKENS SECURITY: behind an HTTP proxy, let the proxy resolve discovery URLs whose
+    /// names do not resolve here (refused by default: only the proxy could say where they
+    /// lead, e.g. an intranet host).
+    #[arg(long, help_heading = "Authorization")]
+    pub trust_proxy_dns: bool,
 
     /// Print the authorization URL and read the redirect URL (or the code) pasted on stdin,
     /// instead of opening a browser (SSH sessions, containers). Chosen automatically when
@@ -294,6 +305,7 @@ impl OAuthArgs {
                 .or_else(|| self.static_oauth_client_info.clone()),
             client_secret_env: self.client_secret_env.clone(),
             client_secret_file: self.client_secret_file.clone(),
+            client_issuer: self.client_issuer.clone(),
             client_metadata_url: self.client_metadata_url.clone(),
             scopes: self.scope.clone().map(Scopes::One),
             resource: if self.no_resource {
@@ -307,6 +319,7 @@ impl OAuthArgs {
             allow_missing_pkce_metadata: self.allow_missing_pkce_metadata.then_some(true),
             allow_private_networks: self.allow_private_networks.then_some(true),
             allow_http: self.allow_http.then_some(true),
+            trust_proxy_dns: self.trust_proxy_dns.then_some(true),
             redirect_uri: self.redirect_uri.clone(),
             redirect_host: self.redirect_host.clone(),
             redirect_port: self.redirect_port,
@@ -410,6 +423,27 @@ fn read_secret_env(what: &str, var: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Where a client secret is read from at each use: the environment variable, else the
+/// file (`~` expanded). It is read once here too, so that a variable that is not set or a
+/// file that cannot be read is reported before any network traffic.
+fn secret_source(
+    (env_name, var): (&str, Option<&str>),
+    (file_name, file): (&str, Option<&std::path::Path>),
+) -> anyhow::Result<Option<SecretSource>> {
+    let source = match (var, file) {
+        (Some(var), _) => {
+            read_secret_env(env_name, var)?;
+            SecretSource::Env(var.to_string())
+        }
+        (None, Some(file)) => {
+            read_secret_file(file_name, file)?;
+            SecretSource::File(expand_home(file))
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(source))
+}
+
 fn static_authorization(s: &ServerSettings) -> anyhow::Result<Option<String>> {
     let raw = match (&s.authorization_env, &s.authorization_file) {
         (Some(var), _) => read_secret_env("authorization_env", var)?,
@@ -433,17 +467,10 @@ fn build_config(
     let mut c = OAuthConfig::new(server_url);
     c.profile = profile;
     if let Some(id) = &s.client_id {
-        let secret = match (&s.client_secret_env, &s.client_secret_file) {
-            (Some(var), _) => Some(ClientSecret::new(read_secret_env(
-                "client_secret_env",
-                var,
-            )?)),
-            (None, Some(file)) => Some(ClientSecret::new(read_secret_file(
-                "client_secret_file",
-                file,
-            )?)),
-            (None, None) => None,
-        };
+        let secret = secret_source(
+            ("client_secret_env", s.client_secret_env.as_deref()),
+            ("client_secret_file", s.client_secret_file.as_deref()),
+        )?;
         let private_key = match &s.private_key_file {
             Some(f) => {
                 let key = SigningKey {
@@ -520,6 +547,14 @@ fn build_config(
     }
     // The library warns whenever a token does go over plain http.
     c.allow_plain_http = s.allow_http == Some(true);
+    if s.trust_proxy_dns == Some(true) {
+        tracing::warn!(
+            server = server_url,
+            "trust_proxy_dns (--trust-proxy-dns): behind an HTTP proxy, discovery may reach names \
+             that only the proxy resolves, unchecked (weakens the SSRF protection)"
+        );
+        c.trust_proxy_dns = true;
+    }
     if let Some(uri) = &s.redirect_uri {
         let u = url::Url::parse(uri).map_err(|e| anyhow::anyhow!("redirect URI {uri:?}: {e}"))?;
         if u.scheme() != "http" {
@@ -598,13 +633,10 @@ fn apply_grant_settings(c: &mut OAuthConfig, s: &ServerSettings) -> anyhow::Resu
         (Some(endpoint), Some(client), Some(id_token)) => Some(EnterpriseSettings {
             idp_token_endpoint: endpoint.clone(),
             idp_client_id: client.clone(),
-            idp_client_secret: match &s.idp_client_secret_env {
-                Some(var) => Some(ClientSecret::new(read_secret_env(
-                    "idp_client_secret_env",
-                    var,
-                )?)),
-                None => None,
-            },
+            idp_client_secret: secret_source(
+                ("idp_client_secret_env", s.idp_client_secret_env.as_deref()),
+                ("", None),
+            )?,
             id_token,
         }),
         _ => anyhow::bail!(

@@ -64,14 +64,17 @@ fn escape_hatches_are_named_in_help() {
     // Every setting that weakens a check says so.
     let weak = out.matches("WEAKENS SECURITY").count();
     assert_eq!(
-        weak, 4,
-        "--no-resource, --allow-missing-pkce-metadata, --allow-private-networks and --allow-http:\n{out}"
+        weak, 5,
+        "--no-resource, --allow-missing-pkce-metadata, --allow-private-networks, --allow-http \
+         and --trust-proxy-dns:\n{out}"
     );
     for flag in [
         "--no-browser",
         "--device",
         "--client-secret-env",
         "--client-secret-file",
+        "--client-issuer",
+        "--trust-proxy-dns",
         "--authorize-param",
         "--as-metadata-url",
         "--redirect-uri",

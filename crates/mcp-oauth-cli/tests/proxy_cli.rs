@@ -379,3 +379,95 @@ fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server that accepts connections and never answers (nor reads): what a hung server
+/// looks like from the proxy. The connections are held until the test ends.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+fn initialize(id: u64) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string()
+}
+
+/// The next stdout line as JSON, or `None` when none comes within `limit`.
+fn next_line_within(lines: &std::sync::mpsc::Receiver<String>, limit: Duration) -> Option<Value> {
+    let line = lines.recv_timeout(limit).ok()?;
+    Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}")))
+}
+
+/// Issue 17, item 5: a request to a server that never answers ends, after
+/// --request-timeout, in a JSON-RPC error for that request (code -32001, what the MCP
+/// SDKs use for a request timeout), not in silence.
+#[test]
+fn a_server_that_never_answers_gets_a_timeout_error() {
+    let url = silent_server();
+    let mut child = proxy(&[
+        &url,
+        "--no-auth",
+        "--transport",
+        "http",
+        "--request-timeout",
+        "2",
+    ]);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", initialize(7)).unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = Instant::now();
+    let reply = next_line_within(&lines, Duration::from_secs(20));
+    let Some(reply) = reply else {
+        let _ = child.kill();
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        panic!("no answer to the request within 20 s; stderr:\n{err}");
+    };
+    assert_eq!(reply["id"], 7, "{reply}");
+    assert_eq!(reply["error"]["code"], -32001, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2 s") && message.contains(&url),
+        "{message}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    drop(stdin);
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+}
+
+/// Issue 17, item 5: at end of input, a request still unanswered after the shutdown grace
+/// gets a JSON-RPC error before the proxy exits (it used to exit 0 in silence).
+#[test]
+fn at_end_of_input_a_request_in_flight_still_gets_an_answer() {
+    let url = silent_server();
+    let mut child = proxy(&[
+        &url,
+        "--no-auth",
+        "--transport",
+        "http",
+        "--shutdown-grace",
+        "1",
+    ]);
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", initialize(3)).unwrap();
+    }
+    let status = wait(&mut child, Duration::from_secs(20));
+    let lines = stdout_lines(&mut child);
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(lines.len(), 1, "one answer for the one request: {lines:?}");
+    assert_eq!(lines[0]["id"], 3, "{lines:?}");
+    assert_eq!(lines[0]["error"]["code"], -32001, "{lines:?}");
+}

@@ -25,7 +25,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine as _;
 use mcp_oauth::store::{
     ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, FileStore,
-    StoreLock,
+    IssuerPin, IssuerPinKey, StoreLock,
 };
 use sealed::{Kind, SealedFiles};
 use sha2::{Digest, Sha256};
@@ -327,6 +327,13 @@ impl CredentialStore for KeychainStore {
         self.files
             .remove(Kind::Client, key)
             .map_err(|e| self.error(e))
+    }
+    /// Pins are no secret: the file store's, in the same directory.
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> mcp_oauth::Result<Option<IssuerPin>> {
+        self.plain.load_issuer_pin(key)
+    }
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> mcp_oauth::Result<()> {
+        self.plain.save_issuer_pin(key, pin)
     }
     /// The file store's lock on the same directory.
     fn lock(&self, key: &CredentialKey) -> mcp_oauth::Result<StoreLock> {

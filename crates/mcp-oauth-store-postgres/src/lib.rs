@@ -42,7 +42,8 @@ use conn::{Connector, Shared, Worker};
 use crypto::OpenError;
 use lock::LockKey;
 use mcp_oauth::store::{
-    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, StoreLock,
+    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, IssuerPin,
+    IssuerPinKey, StoreLock,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -700,6 +701,58 @@ impl CredentialStore for PgStore {
         })
         .map(|_| ())
         .map_err(fail)
+    }
+
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> mcp_oauth::Result<Option<IssuerPin>> {
+        let k = key.clone();
+        let row = self
+            .run("reading an issuer pin", move |c| {
+                let k = k.clone();
+                async move {
+                    c.query_opt(
+                        "SELECT issuer, pinned_at, configured FROM mcp_oauth_issuer_pins
+                         WHERE server_url = $1 AND client_id = $2",
+                        &[&k.server_url, &k.client_id],
+                    )
+                    .await
+                }
+            })
+            .map_err(|e| {
+                self.error(
+                    format!("cannot read the issuer pin of client {}", key.client_id),
+                    e,
+                )
+            })?;
+        Ok(row.map(|r| IssuerPin {
+            issuer: r.get(0),
+            pinned_at: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            configured: r.get(2),
+        }))
+    }
+
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> mcp_oauth::Result<()> {
+        let params = (
+            key.clone(),
+            pin.issuer.clone(),
+            i64::try_from(pin.pinned_at).unwrap_or(i64::MAX),
+            pin.configured,
+        );
+        self.run("saving an issuer pin", move |c| {
+            let (k, issuer, at, configured) = params.clone();
+            async move {
+                c.execute(
+                    "INSERT INTO mcp_oauth_issuer_pins (server_url, client_id, issuer, pinned_at, configured)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (server_url, client_id) DO UPDATE
+                     SET issuer = EXCLUDED.issuer, pinned_at = EXCLUDED.pinned_at,
+                         configured = EXCLUDED.configured",
+                    &[&k.server_url, &k.client_id, &issuer, &at, &configured],
+                )
+                .await
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| self.error(format!("cannot save the issuer pin of client {}", key.client_id), e))
     }
 
     fn remove_client(&self, key: &ClientKey) -> mcp_oauth::Result<bool> {

@@ -13,10 +13,11 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "credentials, client registrations and refresh leases",
-    sql: "
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "credentials, client registrations and refresh leases",
+        sql: "
         -- One user's credential for one MCP server (and profile; '' = none). The record,
         -- secrets and all, is the ciphertext; the other columns say whose it is.
         CREATE TABLE mcp_oauth_credentials (
@@ -49,7 +50,25 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             expires_at  timestamptz NOT NULL
         );
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "issuer pins of configured clients",
+        sql: "
+        -- The authorization server a configured client's secret or key may be sent to, per
+        -- MCP server and client id (mcp_oauth::store::IssuerPin): not a secret, shared by
+        -- the vault's users, kept beyond logout.
+        CREATE TABLE mcp_oauth_issuer_pins (
+            server_url  text        NOT NULL,
+            client_id   text        NOT NULL,
+            issuer      text        NOT NULL,
+            pinned_at   bigint      NOT NULL,
+            configured  boolean     NOT NULL,
+            PRIMARY KEY (server_url, client_id)
+        );
+    ",
+    },
+];
 
 /// The newest version this code knows.
 pub(crate) fn latest() -> i32 {

@@ -17,7 +17,7 @@ use crate::authorize::loopback::LoopbackListener;
 use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
 use crate::client_auth::{ClientAuthMethod, ClientCredentials};
-use crate::config::{DpopPolicy, GrantKind, OAuthConfig};
+use crate::config::{DpopPolicy, GrantKind, OAuthConfig, SecretSource};
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};
@@ -322,7 +322,7 @@ impl OAuthClient {
         );
         let request = TokenRequest {
             token_endpoint: &base.token_endpoint,
-            client: self.credentials(&base.client),
+            client: self.credentials(&base.client).await?,
             grant: Grant::RefreshToken {
                 refresh_token: &rt,
                 scope: refresh_scope,
@@ -546,7 +546,7 @@ impl OAuthClient {
         *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
         let (client, tokens) = match non_interactive(kind) {
             Some(k) => {
-                let client = self.non_interactive_client(&discovery, k)?;
+                let client = self.non_interactive_client(&discovery, k).await?;
                 let target = MintTarget {
                     issuer: &discovery.metadata.issuer,
                     token_endpoint: discovery
@@ -655,8 +655,13 @@ impl OAuthClient {
         }
     }
 
-    /// The pre-registered client a grant without a user needs.
-    fn non_interactive_client(&self, d: &Discovery, kind: GrantKind) -> Result<ClientRegistration> {
+    /// The pre-registered client a grant without a user needs, once its credentials may
+    /// go to the discovered issuer ([`crate::issuer_pin`]).
+    async fn non_interactive_client(
+        &self,
+        d: &Discovery,
+        kind: GrantKind,
+    ) -> Result<ClientRegistration> {
         let issuer = &d.metadata.issuer;
         let Some(pre) = self
             .config
@@ -673,13 +678,15 @@ impl OAuthClient {
                 ),
             });
         };
+        crate::issuer_pin::check(&self.store, &self.config, pre, issuer).await?;
         let method =
             registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
         Ok(ClientRegistration {
             issuer: issuer.clone(),
             redirect_uri: String::new(),
             client_id: pre.client_id.clone(),
-            client_secret: pre.client_secret.clone(),
+            // Read from its source at each use, never kept (see `SecretSource`).
+            client_secret: None,
             client_secret_expires_at: None,
             token_endpoint_auth_method: method,
             kind: RegistrationKind::PreRegistered,
@@ -688,19 +695,33 @@ impl OAuthClient {
     }
 
     /// What `client` presents at the authorization server: with the configured private
-    /// key when `client` is the configured client (the key belongs to that client id;
-    /// another client claiming `private_key_jwt` gets no key, and an error saying so).
-    pub(crate) fn credentials<'a>(
+    /// key and secret when `client` is the configured client (they belong to that client
+    /// id; another client claiming `private_key_jwt` gets no key, and an error saying
+    /// so). Every request that carries them is built from this, so this is where they
+    /// are held to the issuer the client is pinned to ([`crate::issuer_pin`]: refused
+    /// for another); the secret is read from its source now, so a rotated one is used at
+    /// once.
+    pub(crate) async fn credentials<'a>(
         &'a self,
         client: &'a ClientRegistration,
-    ) -> ClientCredentials<'a> {
-        let key = self
+    ) -> Result<ClientCredentials<'a>> {
+        let configured = self
             .config
             .client
             .as_ref()
             .filter(|c| c.client_id == client.client_id)
-            .and_then(|c| c.private_key.as_ref());
-        ClientCredentials::new(client).with_signing_key(key)
+            .filter(|_| client.kind == RegistrationKind::PreRegistered);
+        if let Some(pre) = configured {
+            crate::issuer_pin::check(&self.store, &self.config, pre, &client.issuer).await?;
+        }
+        let key = configured.and_then(|c| c.private_key.as_ref());
+        let secret = configured
+            .and_then(|c| c.client_secret.as_ref())
+            .map(SecretSource::load)
+            .transpose()?;
+        Ok(ClientCredentials::new(client)
+            .with_signing_key(key)
+            .with_secret(secret))
     }
 
     /// Obtains tokens with a grant that needs no user.
@@ -746,7 +767,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: target.token_endpoint,
-                client: self.credentials(client),
+                client: self.credentials(client).await?,
                 grant,
                 resource: target.resource,
                 requested_scope: scope,
@@ -770,11 +791,16 @@ impl OAuthClient {
             Error::Config("enterprise-managed authorization needs the IdP settings (--idp-token-endpoint, --id-token-file)".into())
         })?;
         let id_token = ent.id_token.load()?;
+        let idp_secret = ent
+            .idp_client_secret
+            .as_ref()
+            .map(SecretSource::load)
+            .transpose()?;
         let idp_client = ClientRegistration {
             issuer: String::new(),
             redirect_uri: String::new(),
             client_id: ent.idp_client_id.clone(),
-            client_secret: ent.idp_client_secret.clone(),
+            client_secret: None,
             client_secret_expires_at: None,
             token_endpoint_auth_method: if ent.idp_client_secret.is_some() {
                 ClientAuthMethod::ClientSecretBasic
@@ -789,7 +815,7 @@ impl OAuthClient {
             &self.http,
             &TokenRequest {
                 token_endpoint: &ent.idp_token_endpoint,
-                client: ClientCredentials::new(&idp_client),
+                client: ClientCredentials::new(&idp_client).with_secret(idp_secret),
                 grant: Grant::TokenExchange {
                     subject_token: &id_token,
                     subject_token_type: grant_types::ID_TOKEN,
@@ -915,7 +941,7 @@ impl OAuthClient {
                     .token_endpoint
                     .as_deref()
                     .unwrap_or_default(),
-                client: self.credentials(client),
+                client: self.credentials(client).await?,
                 grant: Grant::AuthorizationCode {
                     code,
                     verifier: &pkce.verifier,
@@ -1097,9 +1123,16 @@ impl RequestAuth for OAuthClient {
     fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.handle_refusal(refusal))
     }
+
+    fn address_guard(&self) -> Option<Arc<crate::netpolicy::AddressGuard>> {
+        self.http.guard().cloned()
+    }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+/// Runs a store operation on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Store {

@@ -7,6 +7,7 @@
 
 use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
 use crate::error::{Error, Result, Step};
+use crate::secret::ClientSecret;
 use crate::store::ClientRegistration;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -108,13 +109,17 @@ impl fmt::Display for UnsupportedAuthMethod {
 
 impl std::error::Error for UnsupportedAuthMethod {}
 
-/// What a client presents at the authorization server: its registration, and the key
-/// that signs its assertions when it uses `private_key_jwt` (the key lives in the
-/// configuration; the store never holds it).
-#[derive(Debug, Clone, Copy)]
+/// What a client presents at the authorization server: its registration, the key that
+/// signs its assertions when it uses `private_key_jwt`, and the secret of a pre-registered
+/// client (both live in the configuration and are read for each request; the store
+/// never holds them, only a secret the authorization server issued at registration).
+#[derive(Debug, Clone)]
 pub struct ClientCredentials<'a> {
     pub registration: &'a ClientRegistration,
     pub signing_key: Option<&'a SigningKey>,
+    /// The configured secret, read from its source for this request; it takes the place
+    /// of the registration's.
+    pub configured_secret: Option<ClientSecret>,
 }
 
 impl<'a> ClientCredentials<'a> {
@@ -123,6 +128,7 @@ impl<'a> ClientCredentials<'a> {
         Self {
             registration,
             signing_key: None,
+            configured_secret: None,
         }
     }
 
@@ -132,6 +138,22 @@ impl<'a> ClientCredentials<'a> {
             signing_key,
             ..self
         }
+    }
+
+    /// With the configured secret of a pre-registered client.
+    pub fn with_secret(self, configured_secret: Option<ClientSecret>) -> Self {
+        Self {
+            configured_secret,
+            ..self
+        }
+    }
+
+    /// The secret this client authenticates with: the configured one, else the one the
+    /// authorization server issued at registration.
+    pub fn secret(&self) -> Option<&ClientSecret> {
+        self.configured_secret
+            .as_ref()
+            .or(self.registration.client_secret.as_ref())
     }
 }
 
@@ -149,12 +171,12 @@ pub struct AuthenticatedForm {
 pub fn authenticate(
     step: Step,
     url: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     mut form: Vec<(String, String)>,
 ) -> Result<AuthenticatedForm> {
     let reg = client.registration;
     let secret = || {
-        reg.client_secret.as_ref().ok_or_else(|| {
+        client.secret().ok_or_else(|| {
             Error::rule(
                 step,
                 url,
@@ -189,7 +211,7 @@ pub fn authenticate(
 
 /// A signed `private_key_jwt` assertion for one request, addressed to the issuer the
 /// client belongs to.
-fn client_assertion(step: Step, url: &str, client: ClientCredentials<'_>) -> Result<String> {
+fn client_assertion(step: Step, url: &str, client: &ClientCredentials<'_>) -> Result<String> {
     let reg = client.registration;
     let key = client.signing_key.ok_or_else(|| {
         Error::rule(

@@ -33,11 +33,80 @@ pub enum PkceMetadataPolicy {
     AllowMissing,
 }
 
+/// Where a configured client secret comes from. An environment variable or a file is read
+/// at each use (every token request, refresh and revocation), so a rotated secret takes
+/// effect at once; the credential store never holds a copy (it keeps only a secret the
+/// authorization server issued at registration).
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// This value (a library caller that holds the secret itself).
+    Value(ClientSecret),
+    /// The value of this environment variable, trimmed.
+    Env(String),
+    /// The contents of this file, trimmed.
+    File(std::path::PathBuf),
+}
+
+impl SecretSource {
+    /// The secret, read from its source now. The error names the variable or the file
+    /// (never the value).
+    pub fn load(&self) -> crate::Result<ClientSecret> {
+        let v = match self {
+            SecretSource::Value(s) => return Ok(s.clone()),
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                crate::Error::Config(format!(
+                    "the client secret's environment variable {var} is not set"
+                ))
+            })?,
+            SecretSource::File(p) => std::fs::read_to_string(p).map_err(|e| {
+                crate::Error::Config(format!(
+                    "cannot read the client secret file {}: {e}",
+                    p.display()
+                ))
+            })?,
+        };
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(crate::Error::Config(format!(
+                "the client secret ({}) is empty",
+                self.describe()
+            )));
+        }
+        Ok(ClientSecret::new(v))
+    }
+
+    /// Where the secret comes from, in words (no value).
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Value(_) => "given by the caller".into(),
+            SecretSource::Env(var) => format!("environment variable {var}"),
+            SecretSource::File(p) => format!("file {}", p.display()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Value(_) => f.write_str("Value([redacted])"),
+            SecretSource::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+impl From<ClientSecret> for SecretSource {
+    fn from(s: ClientSecret) -> Self {
+        SecretSource::Value(s)
+    }
+}
+
 /// A client the user registered with the authorization server beforehand.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PreRegisteredClient {
     pub client_id: String,
-    pub client_secret: Option<ClientSecret>,
+    /// Read at each use (see [`SecretSource`]).
+    pub client_secret: Option<SecretSource>,
     /// The issuer this client belongs to. When set, the client is used only with that
     /// authorization server (a client id is meaningful only to its issuer).
     pub issuer: Option<String>,
@@ -52,10 +121,7 @@ impl std::fmt::Debug for PreRegisteredClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreRegisteredClient")
             .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &crate::secret::redacted(&self.client_secret),
-            )
+            .field("client_secret", &self.client_secret)
             .field("issuer", &self.issuer)
             .field(
                 "token_endpoint_auth_method",
@@ -128,7 +194,8 @@ pub struct EnterpriseSettings {
     pub idp_token_endpoint: String,
     /// Our client id at the IdP.
     pub idp_client_id: String,
-    pub idp_client_secret: Option<ClientSecret>,
+    /// Read at each use (see [`SecretSource`]).
+    pub idp_client_secret: Option<SecretSource>,
     /// The ID token issued to the user by the IdP.
     pub id_token: AssertionSource,
 }
@@ -221,6 +288,11 @@ pub struct OAuthConfig {
     /// (SSRF protection, see [`crate::netpolicy`]). The default refuses private, link-local,
     /// loopback and cloud metadata addresses for a public MCP server.
     pub address_policy: crate::netpolicy::AddressPolicy,
+    /// Behind an HTTP proxy, let the proxy resolve the names of discovery URLs that do not
+    /// resolve here. Off by default: such a name is refused, since only the proxy could
+    /// say where it leads (an intranet host a public server must not reach). Weakens a
+    /// check (see [`crate::netpolicy::AddressGuard::check_via`]).
+    pub trust_proxy_dns: bool,
     /// Send tokens to an MCP server reached over plain `http` on a host that is not
     /// loopback. Off by default: the access token would cross the network unencrypted
     /// (OAuth 2.1 §1.5), readable by anyone on the path. Weakens a check.
@@ -251,6 +323,7 @@ impl OAuthConfig {
             enterprise: None,
             dpop: DpopPolicy::default(),
             address_policy: crate::netpolicy::AddressPolicy::default(),
+            trust_proxy_dns: false,
             allow_plain_http: false,
         }
     }
@@ -289,6 +362,38 @@ impl OAuthConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A secret from a file is read at each `load`, so a rotation is seen at once; the
+    /// errors name the source, never a value.
+    #[test]
+    fn a_secret_source_is_read_at_each_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "first\n").unwrap();
+        let source = SecretSource::File(file.clone());
+        assert_eq!(source.load().unwrap().expose(), "first");
+        std::fs::write(&file, "  second  ").unwrap();
+        assert_eq!(source.load().unwrap().expose(), "second");
+        std::fs::write(&file, "\n").unwrap();
+        let e = source.load().unwrap_err().to_string();
+        assert!(
+            e.contains("empty") && e.contains(&file.display().to_string()),
+            "{e}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        assert!(
+            source
+                .load()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+        let unset = SecretSource::Env("MCP_OAUTH_TEST_UNSET_SECRET_VARIABLE".into());
+        let e = unset.load().unwrap_err().to_string();
+        assert!(e.contains("MCP_OAUTH_TEST_UNSET_SECRET_VARIABLE"), "{e}");
+        let value = SecretSource::from(ClientSecret::new("hidden-value"));
+        assert!(!format!("{value:?}").contains("hidden-value"));
+    }
 
     #[test]
     fn plain_http_only_on_loopback_unless_allowed() {

@@ -5,8 +5,14 @@
 //! (`HTTPS_PROXY`, `NO_PROXY`, ...) honoured by reqwest.
 
 use crate::error::{Error, Result, Step};
+use crate::netpolicy::{AddressGuard, HostResolver};
+use hyper_util::client::proxy::matcher::Matcher;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+// The resolver the clients connect through.
+mod resolve;
+pub(crate) use resolve::ConnectResolver;
 
 /// The process's one TLS client configuration, shared by every HTTP client the library
 /// builds (the OAuth client's reqwest, the proxy's hyper client): rustls with the
@@ -15,8 +21,6 @@ use std::time::Duration;
 /// `MCP_OAUTH_EXTRA_CA_CERTS` (a corporate or VPN CA), trusted beside the system's.
 /// Shared because the verifier reads the system's certificate store when it is made
 /// (about 150 files here, milliseconds of a proxy's cold start): once is enough.
-/// Public for the crates beside this one that speak TLS to something else (the
-/// PostgreSQL vault), so that every connection trusts the same roots.
 pub fn tls_config() -> Result<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     if let Some(c) = CONFIG.get() {
@@ -116,13 +120,15 @@ impl Default for HttpPolicy {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
-    /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]),
-    /// built at its first use: most processes (every proxy) never need it, and building a
-    /// client is part of their start-up time.
-    first_hop: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    /// The same client that follows no redirect at all ([`HttpClient::get_first_hop`]).
+    first_hop: reqwest::Client,
     policy: HttpPolicy,
+    /// Resolves the names the clients connect to (the system's resolver by default).
+    resolver: Arc<dyn HostResolver>,
+    /// The HTTP proxies from the environment.
+    proxies: Proxies,
     /// The network policy of one MCP server's OAuth traffic ([`HttpClient::for_server`]).
-    guard: Option<std::sync::Arc<crate::netpolicy::AddressGuard>>,
+    guard: Option<Arc<AddressGuard>>,
 }
 
 /// A response read in full (up to the size cap).
@@ -157,6 +163,53 @@ impl Fetched {
 
 impl HttpClient {
     pub fn new(policy: HttpPolicy) -> Result<Self> {
+        Self::with_resolver(policy, Arc::new(crate::netpolicy::SystemResolver))
+    }
+
+    /// A client whose names are resolved by `resolver` (for its connections and for the
+    /// network policy's checks): the way tests answer for DNS.
+    pub fn with_resolver(policy: HttpPolicy, resolver: Arc<dyn HostResolver>) -> Result<Self> {
+        let proxies = Proxies::from_environment(|k| std::env::var(k).ok(), true)?;
+        Self::build_with(policy, resolver, proxies)
+    }
+
+    /// A client whose proxy settings come from `env` (the variables `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, in either case) instead of the process's
+    /// environment and the system's settings; names are resolved by `resolver`. For
+    /// tests.
+    pub fn with_environment(
+        policy: HttpPolicy,
+        resolver: Arc<dyn HostResolver>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let proxies = Proxies::from_environment(env, false)?;
+        Self::build_with(policy, resolver, proxies)
+    }
+
+    fn build_with(
+        policy: HttpPolicy,
+        resolver: Arc<dyn HostResolver>,
+        proxies: Proxies,
+    ) -> Result<Self> {
+        let connect = ConnectResolver::new(resolver.clone(), None);
+        let (inner, first_hop) = Self::build_both(&policy, &proxies, connect)?;
+        Ok(Self {
+            inner,
+            first_hop,
+            policy,
+            resolver,
+            proxies,
+            guard: None,
+        })
+    }
+
+    /// The client that follows redirects within the origin, and the one that follows none.
+    fn build_both(
+        policy: &HttpPolicy,
+        proxies: &Proxies,
+        connect: ConnectResolver,
+    ) -> Result<(reqwest::Client, reqwest::Client)> {
+        let connect = connect.with_proxy_hosts(proxies.hosts.clone());
         let max_redirects = policy.max_redirects;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
@@ -174,30 +227,31 @@ impl HttpClient {
                 attempt.stop()
             }
         });
-        let inner = Self::build(&policy, redirect)?;
-        Ok(Self {
-            inner,
-            first_hop: Default::default(),
-            policy,
-            guard: None,
-        })
+        let inner = Self::build(policy, proxies, redirect, connect.clone())?;
+        let first_hop = Self::build(policy, proxies, reqwest::redirect::Policy::none(), connect)?;
+        Ok((inner, first_hop))
     }
 
-    fn build(policy: &HttpPolicy, redirect: reqwest::redirect::Policy) -> Result<reqwest::Client> {
+    fn build(
+        policy: &HttpPolicy,
+        proxies: &Proxies,
+        redirect: reqwest::redirect::Policy,
+        connect: ConnectResolver,
+    ) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .redirect(redirect)
+            .dns_resolver(Arc::new(connect))
             .user_agent(concat!("mcp-oauth/", env!("CARGO_PKG_VERSION")));
-        let proxies = env_proxies(|k| std::env::var(k).ok())?;
-        if !proxies.is_empty() {
+        if let Some(list) = &proxies.reqwest {
             // Replace reqwest's own reading of the environment with the same proxies,
             // minus loopback: a loopback server (the demo, a local MCP server, the
             // redirect listener) is never reachable through a proxy.
             builder = builder.no_proxy();
-            for p in proxies {
-                builder = builder.proxy(p);
+            for p in list {
+                builder = builder.proxy(p.clone());
             }
         }
         builder
@@ -207,8 +261,9 @@ impl HttpClient {
 
     /// The same client, checking every request it sends through [`get`](Self::get) and
     /// [`send`](Self::send) against the network policy of the MCP server `server_url`
-    /// (see [`crate::netpolicy`]) before anything is sent. The OAuth client, discovery and
-    /// `doctor` use it; MCP traffic (through [`reqwest`](Self::reqwest)) is not checked.
+    /// (see [`crate::netpolicy`]) before anything is sent, and connecting (through
+    /// [`reqwest`](Self::reqwest) too) only to addresses the policy allows. The OAuth
+    /// client, discovery and `doctor` use it.
     pub fn for_server(
         &self,
         server_url: &str,
@@ -220,10 +275,11 @@ impl HttpClient {
         {
             return self.clone();
         }
-        HttpClient {
-            guard: Some(crate::netpolicy::AddressGuard::new(server_url, policy)),
-            ..self.clone()
-        }
+        self.with_guard(
+            AddressGuard::builder(server_url, policy)
+                .resolver(self.resolver.clone())
+                .build(),
+        )
     }
 
     /// [`for_server`](Self::for_server) for `config`'s server and address policy, with the
@@ -241,27 +297,48 @@ impl HttpClient {
                     .map(|e| e.idp_token_endpoint.as_str()),
             )
             .collect();
-        let guard = crate::netpolicy::AddressGuard::trusting(
-            &config.server_url,
-            config.address_policy,
-            trusted,
-        );
+        let guard = AddressGuard::builder(&config.server_url, config.address_policy)
+            .trusting(trusted)
+            .resolver(self.resolver.clone())
+            .trust_proxy_dns(config.trust_proxy_dns)
+            .build();
         if let Some(g) = &self.guard
             && g.server_url() == guard.server_url()
             && g.policy() == guard.policy()
             && g.trusted_hosts() == guard.trusted_hosts()
+            && g.trusts_proxy_dns() == guard.trusts_proxy_dns()
         {
             return self.clone();
         }
         self.with_guard(guard)
     }
 
-    /// Like [`for_server`](Self::for_server) with a guard built by the caller.
-    pub fn with_guard(&self, guard: std::sync::Arc<crate::netpolicy::AddressGuard>) -> HttpClient {
+    /// Like [`for_server`](Self::for_server) with a guard built by the caller. The clients
+    /// are built anew: they connect through the guard's resolver.
+    pub fn with_guard(&self, guard: Arc<AddressGuard>) -> HttpClient {
+        let connect = ConnectResolver::new(guard.resolver().clone(), Some(guard.clone()));
+        // The settings are those this client was built with, so building cannot fail now
+        // (reqwest's builder fails only on settings).
+        let (inner, first_hop) = Self::build_both(&self.policy, &self.proxies, connect)
+            .expect("an HTTP client was built before with the same settings");
         HttpClient {
+            inner,
+            first_hop,
+            policy: self.policy.clone(),
+            resolver: guard.resolver().clone(),
+            proxies: self.proxies.clone(),
             guard: Some(guard),
-            ..self.clone()
         }
+    }
+
+    /// The network policy this client applies, if any.
+    pub fn guard(&self) -> Option<&Arc<AddressGuard>> {
+        self.guard.as_ref()
+    }
+
+    /// The resolver of this client's connections.
+    pub fn resolver(&self) -> &Arc<dyn HostResolver> {
+        &self.resolver
     }
 
     /// `Ok` when the network policy lets this client send a request to `url` (always,
@@ -270,7 +347,7 @@ impl HttpClient {
     pub async fn check_address(&self, step: Step, url: &str) -> Result<()> {
         match &self.guard {
             Some(g) => g
-                .check(url)
+                .check_via(url, self.proxies.applies_to(url))
                 .await
                 .map_err(|rule| Error::rule(step, url, rule)),
             None => Ok(()),
@@ -302,18 +379,12 @@ impl HttpClient {
     pub async fn get_first_hop(&self, step: Step, url: &str) -> Result<Fetched> {
         self.check_address(step, url).await?;
         let secs = self.policy.request_timeout.as_secs();
-        let first_hop = match self.first_hop.get() {
-            Some(c) => c,
-            None => {
-                let built = Self::build(&self.policy, reqwest::redirect::Policy::none())?;
-                self.first_hop.get_or_init(|| built)
-            }
-        };
-        let resp = first_hop
+        let resp = self
+            .first_hop
             .get(url)
             .send()
             .await
-            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, &e, secs))?;
         if resp.status().is_redirection() {
             return Ok(Fetched {
                 url: url.to_string(),
@@ -338,7 +409,7 @@ impl HttpClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, &e, secs))?;
         self.read(step, url, resp).await
     }
 
@@ -391,21 +462,127 @@ impl HttpClient {
 /// Loopback addresses are always excluded from proxying, in addition to `NO_PROXY`.
 const LOOPBACK_NO_PROXY: &str = "localhost,127.0.0.0/8,::1";
 
-/// The proxies the environment asks for (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
-/// either case), each excluding `NO_PROXY` and loopback. Empty when none is set.
-fn env_proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
+/// The HTTP proxies a client goes through, read once when it is made.
+#[derive(Debug, Clone)]
+struct Proxies {
+    /// Given to reqwest in place of its own reading; `None`: reqwest reads the system's
+    /// settings itself (the environment names no proxy).
+    reqwest: Option<Vec<reqwest::Proxy>>,
+    /// The same choice, to tell which URLs go through a proxy.
+    matcher: Arc<Matcher>,
+    /// The proxies' hosts: connections to them are not held to the network policy.
+    hosts: Arc<[String]>,
+}
+
+impl Proxies {
+    /// The proxies `get` names (see [`env_proxies`]); when it names none, the system's
+    /// settings with `system` (what reqwest reads then), else none at all.
+    fn from_environment(get: impl Fn(&str) -> Option<String>, system: bool) -> Result<Proxies> {
+        let list = env_proxies(&get)?;
+        if !list.is_empty() {
+            let urls = proxy_urls(&get);
+            let hosts = urls
+                .iter()
+                .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+                .collect::<Vec<_>>();
+            let mut matcher = Matcher::builder().no(no_proxy_list(&get));
+            if let Some(https) = urls.https {
+                matcher = matcher.https(https);
+            }
+            if let Some(http) = urls.http {
+                matcher = matcher.http(http);
+            }
+            return Ok(Proxies {
+                reqwest: Some(list),
+                matcher: Arc::new(matcher.build()),
+                hosts: hosts.into(),
+            });
+        }
+        if !system {
+            return Ok(Proxies {
+                reqwest: Some(Vec::new()),
+                matcher: Arc::new(Matcher::builder().build()),
+                hosts: Arc::from(Vec::new()),
+            });
+        }
+        let matcher = Matcher::from_system();
+        let hosts = system_proxy_hosts(&matcher);
+        Ok(Proxies {
+            reqwest: None,
+            matcher: Arc::new(matcher),
+            hosts: hosts.into(),
+        })
+    }
+
+    /// Does a request to `url` go through a proxy? Never for loopback.
+    fn applies_to(&self, url: &str) -> bool {
+        proxied(url, &self.matcher)
+    }
+}
+
+/// Does `matcher` (proxy settings) route `url` through a proxy? Never a loopback URL:
+/// the clients exclude loopback from proxying.
+pub(crate) fn proxied(url: &str, matcher: &Matcher) -> bool {
+    let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
+    !loopback
+        && url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| matcher.intercept(&u).is_some())
+}
+
+/// `NO_PROXY` with loopback added (see [`env_proxies`]).
+fn no_proxy_list(get: &impl Fn(&str) -> Option<String>) -> String {
+    match ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
+    {
+        Some(list) => format!("{LOOPBACK_NO_PROXY},{list}"),
+        None => LOOPBACK_NO_PROXY.to_string(),
+    }
+}
+
+/// The proxy URLs the environment names, per scheme (`ALL_PROXY` for either).
+struct ProxyUrls {
+    https: Option<String>,
+    http: Option<String>,
+}
+
+impl ProxyUrls {
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.https.iter().chain(self.http.iter())
+    }
+}
+
+fn proxy_urls(get: &impl Fn(&str) -> Option<String>) -> ProxyUrls {
     let first = |names: &[&str]| {
         names
             .iter()
             .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
     };
-    let no_proxy = match first(&["NO_PROXY", "no_proxy"]) {
-        Some(list) => format!("{LOOPBACK_NO_PROXY},{list}"),
-        None => LOOPBACK_NO_PROXY.to_string(),
-    };
+    ProxyUrls {
+        https: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+        http: first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
+    }
+}
+
+/// The hosts of the proxies `matcher` names (the system's settings: macOS, Windows; the
+/// environment elsewhere), found by asking which proxy a URL of each scheme would go
+/// through.
+pub(crate) fn system_proxy_hosts(matcher: &Matcher) -> Vec<String> {
+    ["http://mcp-oauth.invalid/", "https://mcp-oauth.invalid/"]
+        .iter()
+        .filter_map(|u| u.parse::<http::Uri>().ok())
+        .filter_map(|u| matcher.intercept(&u))
+        .filter_map(|i| i.uri().host().map(str::to_string))
+        .collect()
+}
+
+/// The proxies the environment asks for (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
+/// either case), each excluding `NO_PROXY` and loopback. Empty when none is set.
+fn env_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Proxy>> {
+    let no_proxy = no_proxy_list(get);
     let mut out = Vec::new();
-    let https = first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
-    let http = first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
+    let ProxyUrls { https, http } = proxy_urls(get);
     for (value, is_https) in [(https, true), (http, false)] {
         if let Some(v) = value {
             let made = if is_https {
@@ -421,6 +598,29 @@ fn env_proxies(get: impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Prox
         }
     }
     Ok(out)
+}
+
+/// The error of a request that got no response: the network policy's refusal as a rule
+/// of `step` (a connection to an address it does not allow), else the transport error.
+pub(crate) fn request_error(step: Step, url: &str, e: &reqwest::Error, secs: u64) -> Error {
+    match refusal_in(e) {
+        Some(r) => Error::rule(step, url, r.0.clone()),
+        None => Error::from_reqwest(step, url, e, secs),
+    }
+}
+
+/// The network policy's refusal among the causes of `e`, if it is one.
+pub(crate) fn refusal_in<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a crate::netpolicy::Refused> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<crate::netpolicy::Refused>() {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn too_large(step: Step, url: &str, cap: usize) -> Error {
@@ -446,24 +646,24 @@ mod proxy_tests {
 
     #[test]
     fn no_proxy_variables_means_no_override() {
-        assert!(env_proxies(env(&[])).unwrap().is_empty());
+        assert!(env_proxies(&env(&[])).unwrap().is_empty());
     }
 
     #[test]
     fn each_scheme_gets_its_proxy() {
-        let p = env_proxies(env(&[
+        let p = env_proxies(&env(&[
             ("HTTPS_PROXY", "http://proxy:3128"),
             ("http_proxy", "http://p2:3128"),
         ]))
         .unwrap();
         assert_eq!(p.len(), 2);
-        let p = env_proxies(env(&[("ALL_PROXY", "http://proxy:3128")])).unwrap();
+        let p = env_proxies(&env(&[("ALL_PROXY", "http://proxy:3128")])).unwrap();
         assert_eq!(p.len(), 2);
     }
 
     #[test]
     fn a_bad_proxy_url_is_a_clear_error_without_its_value() {
-        let e = env_proxies(env(&[("HTTPS_PROXY", "http://user:hunter2@[bad")]))
+        let e = env_proxies(&env(&[("HTTPS_PROXY", "http://user:hunter2@[bad")]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("HTTPS_PROXY") && !e.contains("hunter2"), "{e}");
@@ -487,7 +687,7 @@ mod proxy_tests {
                     .await;
             }
         });
-        let proxies = env_proxies(env(&[(
+        let proxies = env_proxies(&env(&[(
             "HTTP_PROXY",
             &format!("http://127.0.0.2:{dead_port}"),
         )]))

@@ -29,6 +29,7 @@ pub mod doctor;
 pub mod dpop;
 pub mod error;
 pub mod http;
+pub(crate) mod issuer_pin;
 pub mod mcp;
 pub mod netpolicy;
 pub mod proxy;

@@ -35,33 +35,72 @@
 //!
 //! # How it is checked
 //!
-//! [`AddressGuard::check`] runs before a request is sent, so a refused address is never
-//! connected to. An IP literal is classified directly (whatever form the URL spelled it
-//! in: `http://2852039166/`, `http://0xA9FEA9FE/` and `http://[::ffff:169.254.169.254]/`
-//! are all `169.254.169.254` once parsed). A name is resolved with the system resolver
-//! (`tokio::net::lookup_host`, which is what the HTTP client uses as well), and refused if
+//! An IP literal is classified directly (whatever form the URL spelled it in:
+//! `http://2852039166/`, `http://0xA9FEA9FE/` and `http://[::ffff:169.254.169.254]/` are
+//! all `169.254.169.254` once parsed). A name is resolved with the guard's
+//! [`HostResolver`] (the system resolver unless a caller brings another), and refused if
 //! *any* of its addresses is refused: a name that resolves to a public and a private
 //! address is treated as private. `localhost` and `*.localhost` are loopback without
 //! asking DNS (RFC 6761). The host of the configured MCP server itself is always allowed
 //! (the user chose it), and so are the hosts of the other URLs the user configured (an
 //! authorization server metadata URL, an enterprise IdP's token endpoint; see
-//! [`crate::http::HttpClient::for_config`]); everything is when the policy is
-//! [`AddressPolicy::AllowAll`].
+//! [`crate::http::HttpClient::for_config`]) and of the HTTP proxies; everything is when
+//! the policy is [`AddressPolicy::AllowAll`].
+//!
+//! Names are resolved once per connection, and the connection goes to the addresses that
+//! were checked: the HTTP clients a guard applies to resolve through it
+//! ([`AddressGuard::resolve_for_connection`], plugged into reqwest and into the proxy's
+//! hyper connector), so a DNS server that answers a public address to a check and a
+//! private one to the connection (DNS rebinding) gets the second answer refused. That
+//! holds for every connection, those of redirects included. [`AddressGuard::check`]
+//! runs before a request as well, for an error that names the step. The server's own
+//! name keeps the zone of its first resolution: a later resolution to another kind of
+//! address is refused, so that a server cannot be loopback when its zone is decided and
+//! public when the client talks to it.
 //!
 //! Where it applies: every request of an [`crate::http::HttpClient`] made with
 //! [`crate::http::HttpClient::for_config`] (or `for_server`), which is what [`crate::OAuthClient`],
-//! [`crate::discovery::discover`] and [`crate::doctor::diagnose`] use. MCP traffic to the
-//! configured server URL is not subject to it.
+//! [`crate::discovery::discover`] and [`crate::doctor::diagnose`] use, and the MCP
+//! traffic that shares an OAuth client's guard ([`crate::mcp::RequestAuth::address_guard`]:
+//! the proxy, `mcp-oauth call`), which may go to the server's own host only.
 //!
-//! Limit: the name is resolved once for the check and once more by the HTTP client when
-//! it connects. A DNS server that answers differently within those milliseconds (DNS
-//! rebinding) can get past a check that only looks at names; the cloud metadata and
-//! loopback cases of such an attack also need the server to be reachable by a name it
-//! controls, and the HTTP client's redirect policy (same origin only) still applies.
+//! Limits: behind an HTTP proxy the proxy resolves the names it is asked for, which the
+//! client cannot hold to anything; a name that resolves here is checked here (the proxy
+//! may still answer otherwise, as split-horizon DNS does), and a name that does not
+//! resolve here is refused unless the user trusts the proxy's resolution (see
+//! [`crate::http`]). A long-running process keeps the zone its server's name had at
+//! first: a server that really moves between public and private addresses needs a
+//! restart.
 
+use crate::mcp::BoxFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use url::{Host, Url};
+
+/// Resolves host names: for the policy's checks and for the connections of the HTTP
+/// clients it guards ([`crate::http::HttpClient`], the proxy's client), which connect to
+/// the addresses it returns. The system resolver by default; tests bring their own (no
+/// real DNS).
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
+    /// The addresses of `host` (a name, not an IP literal).
+    fn lookup<'a>(&'a self, host: &'a str) -> BoxFuture<'a, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system resolver (`getaddrinfo`, through tokio), what the HTTP clients use by
+/// default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemResolver;
+
+impl HostResolver for SystemResolver {
+    fn lookup<'a>(&'a self, host: &'a str) -> BoxFuture<'a, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host, 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
 
 /// What kind of address an IP is, for the purposes of [`AddressPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +177,15 @@ impl ServerZone {
             ServerZone::Public => "public",
             ServerZone::Private => "on a private network",
             ServerZone::Loopback => "on loopback",
+        }
+    }
+
+    /// The addresses of a server in this zone, in words.
+    fn kind_of_addresses(self) -> &'static str {
+        match self {
+            ServerZone::Public => "public",
+            ServerZone::Private => "private-network",
+            ServerZone::Loopback => "loopback",
         }
     }
 }
@@ -312,24 +360,36 @@ pub fn check_addresses(
     Ok(())
 }
 
-/// The addresses of a URL host: literal, `localhost`, or resolved. `None` when a name
-/// cannot be resolved.
-pub async fn resolve_host(host: &Host<&str>, port: u16) -> Option<Vec<IpAddr>> {
+/// The addresses of a URL host: literal, `localhost`, or resolved with `resolver`.
+/// `None` when a name cannot be resolved.
+pub async fn resolve_host(resolver: &dyn HostResolver, host: &Host<&str>) -> Option<Vec<IpAddr>> {
     match host {
         Host::Ipv4(ip) => Some(vec![IpAddr::V4(*ip)]),
         Host::Ipv6(ip) => Some(vec![IpAddr::V6(*ip)]),
-        Host::Domain(d) if loopback_name(d) => Some(vec![
+        Host::Domain(d) => resolve_name(resolver, d).await.ok(),
+    }
+}
+
+/// The addresses of a host name: `localhost` and `*.localhost` are loopback without
+/// asking DNS (RFC 6761); an error for a name that resolves to nothing.
+pub(crate) async fn resolve_name(
+    resolver: &dyn HostResolver,
+    name: &str,
+) -> std::io::Result<Vec<IpAddr>> {
+    if loopback_name(name) {
+        return Ok(vec![
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]),
-        Host::Domain(d) => match tokio::net::lookup_host((*d, port)).await {
-            Ok(it) => {
-                let v: Vec<IpAddr> = it.map(|a| a.ip()).collect();
-                (!v.is_empty()).then_some(v)
-            }
-            Err(_) => None,
-        },
+        ]);
     }
+    let addrs = resolver.lookup(name).await?;
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{name} resolves to no address"),
+        ));
+    }
+    Ok(addrs)
 }
 
 /// Applies the policy to the URLs one MCP server's discovery hands out. Cheap to share
@@ -340,38 +400,117 @@ pub struct AddressGuard {
     policy: AddressPolicy,
     /// Hosts of URLs the user configured (besides the server's): always allowed.
     trusted: Vec<String>,
-    zone: tokio::sync::OnceCell<ServerZone>,
+    resolver: Arc<dyn HostResolver>,
+    /// Let an HTTP proxy resolve names that do not resolve here (see
+    /// [`AddressGuard::check_via`]).
+    trust_proxy_dns: bool,
+    /// The server's zone, from the first resolution of its name that succeeded (or
+    /// given). Every later resolution of the name must agree with it.
+    zone: std::sync::Mutex<Option<ServerZone>>,
+}
+
+/// A connection the network policy refused: the error the resolvers of the guarded
+/// clients return, so that the refusal reaches the user as such.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Builds an [`AddressGuard`]: [`AddressGuard::builder`].
+#[derive(Debug)]
+pub struct AddressGuardBuilder {
+    guard: AddressGuard,
+}
+
+impl AddressGuardBuilder {
+    /// Also allow the hosts of `trusted`: URLs the user configured (an authorization
+    /// server metadata URL, an enterprise IdP's token endpoint) are the user's choice,
+    /// like the server URL, and not subject to the policy.
+    pub fn trusting<'a>(mut self, trusted: impl IntoIterator<Item = &'a str>) -> Self {
+        self.guard.trusted.extend(
+            trusted
+                .into_iter()
+                .filter_map(|u| Url::parse(u).ok())
+                .filter_map(|u| u.host().map(|h| h.to_string())),
+        );
+        self
+    }
+
+    /// Resolve names with `resolver` (the system resolver by default).
+    pub fn resolver(mut self, resolver: Arc<dyn HostResolver>) -> Self {
+        self.guard.resolver = resolver;
+        self
+    }
+
+    /// Let an HTTP proxy resolve the names that do not resolve here, unchecked. **Weakens
+    /// a security check**: a server could then point discovery at a name only the proxy
+    /// knows (a host of the proxy's network). Off by default.
+    pub fn trust_proxy_dns(mut self, trust: bool) -> Self {
+        self.guard.trust_proxy_dns = trust;
+        self
+    }
+
+    /// The server's zone, given rather than resolved (for tests and callers that
+    /// classified the server themselves).
+    pub fn zone(self, zone: ServerZone) -> Self {
+        *self.guard.zone_slot() = Some(zone);
+        self
+    }
+
+    pub fn build(self) -> Arc<AddressGuard> {
+        Arc::new(self.guard)
+    }
 }
 
 impl AddressGuard {
-    pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
-        Self::trusting(server_url, policy, std::iter::empty::<&str>())
+    /// A guard for the MCP server `server_url` under `policy`, to be refined with the
+    /// builder's methods.
+    pub fn builder(server_url: impl Into<String>, policy: AddressPolicy) -> AddressGuardBuilder {
+        AddressGuardBuilder {
+            guard: AddressGuard {
+                server_url: server_url.into(),
+                policy,
+                trusted: Vec::new(),
+                resolver: Arc::new(SystemResolver),
+                trust_proxy_dns: false,
+                zone: std::sync::Mutex::new(None),
+            },
+        }
     }
 
-    /// A guard that also allows the hosts of `trusted`: URLs the user configured (an
-    /// authorization server metadata URL, an enterprise IdP's token endpoint) are the
-    /// user's choice, like the server URL, and not subject to the policy.
+    pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
+        Self::builder(server_url, policy).build()
+    }
+
+    /// A guard that also allows the hosts of `trusted` (see
+    /// [`AddressGuardBuilder::trusting`]).
     pub fn trusting<'a>(
         server_url: impl Into<String>,
         policy: AddressPolicy,
         trusted: impl IntoIterator<Item = &'a str>,
     ) -> Arc<Self> {
-        let trusted = trusted
-            .into_iter()
-            .filter_map(|u| Url::parse(u).ok())
-            .filter_map(|u| u.host().map(|h| h.to_string()))
-            .collect();
-        Arc::new(Self {
-            server_url: server_url.into(),
-            policy,
-            trusted,
-            zone: tokio::sync::OnceCell::new(),
-        })
+        Self::builder(server_url, policy).trusting(trusted).build()
     }
 
     /// The hosts allowed besides the server's (see [`AddressGuard::trusting`]).
     pub fn trusted_hosts(&self) -> &[String] {
         &self.trusted
+    }
+
+    /// The resolver this guard (and the connections it guards) use.
+    pub fn resolver(&self) -> &Arc<dyn HostResolver> {
+        &self.resolver
+    }
+
+    /// Does this guard let an HTTP proxy resolve names that do not resolve here?
+    pub fn trusts_proxy_dns(&self) -> bool {
+        self.trust_proxy_dns
     }
 
     /// A guard whose server zone is given rather than resolved (for tests and callers
@@ -381,9 +520,7 @@ impl AddressGuard {
         policy: AddressPolicy,
         zone: ServerZone,
     ) -> Arc<Self> {
-        let guard = Self::new(server_url, policy);
-        let _ = guard.zone.set(zone);
-        guard
+        Self::builder(server_url, policy).zone(zone).build()
     }
 
     pub fn server_url(&self) -> &str {
@@ -394,26 +531,110 @@ impl AddressGuard {
         self.policy
     }
 
-    /// The zone of the configured MCP server (resolved at the first call).
+    fn zone_slot(&self) -> std::sync::MutexGuard<'_, Option<ServerZone>> {
+        self.zone.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The host of the configured MCP server.
+    fn server_host(&self) -> Option<Host<String>> {
+        Url::parse(&self.server_url)
+            .ok()?
+            .host()
+            .map(|h| h.to_owned())
+    }
+
+    fn is_server_name(&self, name: &str) -> bool {
+        matches!(self.server_host(), Some(Host::Domain(d)) if same_name(&d, name))
+    }
+
+    fn is_trusted(&self, host: &str) -> bool {
+        self.trusted.iter().any(|t| same_name(t, host))
+    }
+
+    /// The zone of the configured MCP server: from the first resolution of its name that
+    /// succeeded (here, or when a guarded client connected to it). A name that does not
+    /// resolve is the strictest case, public, until it does.
     pub async fn zone(&self) -> ServerZone {
-        *self
-            .zone
-            .get_or_init(|| async {
-                let Ok(url) = Url::parse(&self.server_url) else {
-                    return ServerZone::Public;
-                };
-                let Some(host) = url.host() else {
-                    return ServerZone::Public;
-                };
-                let port = url.port_or_known_default().unwrap_or(443);
-                ServerZone::of(&resolve_host(&host, port).await.unwrap_or_default())
-            })
+        if let Some(z) = *self.zone_slot() {
+            return z;
+        }
+        match self.server_host() {
+            Some(Host::Domain(d)) => match self.resolve_server(&d).await {
+                Ok((_, zone)) => zone,
+                Err(_) => self.zone_slot().unwrap_or(ServerZone::Public),
+            },
+            Some(Host::Ipv4(ip)) => self.pin_zone(ServerZone::of(&[IpAddr::V4(ip)])),
+            Some(Host::Ipv6(ip)) => self.pin_zone(ServerZone::of(&[IpAddr::V6(ip)])),
+            None => ServerZone::Public,
+        }
+    }
+
+    /// Sets the zone unless one is set; returns the zone in force.
+    fn pin_zone(&self, zone: ServerZone) -> ServerZone {
+        *self.zone_slot().get_or_insert(zone)
+    }
+
+    /// Resolves the server's own name, holding it to one zone: the first resolution sets
+    /// the zone, and one that disagrees later is refused. Otherwise a DNS server could
+    /// answer a loopback address when the zone is decided (so that discovery may reach
+    /// loopback services) and its own public one when the client connects (to hand out
+    /// that discovery).
+    async fn resolve_server(&self, name: &str) -> Result<(Vec<IpAddr>, ServerZone), Refused> {
+        let addrs = resolve_name(&*self.resolver, name)
             .await
+            .map_err(|e| Refused(format!("cannot resolve {name}: {e}")))?;
+        let now = ServerZone::of(&addrs);
+        let pinned = self.pin_zone(now);
+        if pinned != now {
+            let shown: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+            return Err(Refused(format!(
+                "refused by the network policy: the MCP server's name {name} now resolves to {} \
+                 ({} addresses), but to {} addresses before; a name that moves between public, \
+                 private-network and loopback addresses is not followed (DNS rebinding). If the \
+                 server really moved, start again",
+                shown.join(", "),
+                now.kind_of_addresses(),
+                pinned.kind_of_addresses()
+            )));
+        }
+        Ok((addrs, now))
+    }
+
+    /// The addresses a guarded client may connect to for `name`: resolved once, and only
+    /// those the policy allows, so that the addresses checked are the addresses used (no
+    /// second lookup between the check and the connection). The server's name keeps its
+    /// zone ([`zone`](Self::zone)); the names the user configured are not checked.
+    pub async fn resolve_for_connection(&self, name: &str) -> Result<Vec<IpAddr>, Refused> {
+        if self.is_server_name(name) {
+            return Ok(self.resolve_server(name).await?.0);
+        }
+        let addrs = resolve_name(&*self.resolver, name)
+            .await
+            .map_err(|e| Refused(format!("cannot resolve {name}: {e}")))?;
+        if self.policy == AddressPolicy::AllowAll || self.is_trusted(name) {
+            return Ok(addrs);
+        }
+        let zone = self.zone().await;
+        check_addresses(zone, name, &addrs, self.policy).map_err(Refused)?;
+        Ok(addrs)
     }
 
     /// `Ok` when `target` may be requested; the reason otherwise. Nothing is sent to
-    /// the target's host (names are resolved through the system resolver).
+    /// the target's host. A check before the request, for an error that names the step;
+    /// the connection itself resolves once more and is held to the same policy
+    /// ([`resolve_for_connection`](Self::resolve_for_connection)).
     pub async fn check(&self, target: &str) -> Result<(), String> {
+        self.check_via(target, false).await
+    }
+
+    /// [`check`](Self::check) for a request that `proxied` goes through an HTTP proxy.
+    /// The proxy resolves the target's name itself, so the client never connects to
+    /// what it resolved: a name that resolves here is checked here (the proxy is
+    /// expected to see the same addresses), and one that does not resolve here is
+    /// refused, since only the proxy could say where it leads (an intranet name that a
+    /// public server must not reach). The user may trust the proxy's resolution instead
+    /// ([`AddressGuardBuilder::trust_proxy_dns`]).
+    pub async fn check_via(&self, target: &str, proxied: bool) -> Result<(), String> {
         if self.policy == AddressPolicy::AllowAll {
             return Ok(());
         }
@@ -422,24 +643,37 @@ impl AddressGuard {
             return Err("the URL has no host".into());
         };
         // The user chose the server's host, and the hosts of the URLs they configured.
-        if let Ok(server) = Url::parse(&self.server_url)
-            && server.host() == Some(host.clone())
-        {
+        if self.server_host().as_ref().map(Host::to_string) == Some(host.to_string()) {
             return Ok(());
         }
-        if self.trusted.iter().any(|t| *t == host.to_string()) {
-            return Ok(());
-        }
-        let port = url.port_or_known_default().unwrap_or(443);
         let host_text = host.to_string();
-        // A name that cannot be resolved cannot be connected to either: the request
-        // itself then fails with the resolver's error, which says more.
-        let Some(addrs) = resolve_host(&host, port).await else {
+        if self.is_trusted(&host_text) {
+            return Ok(());
+        }
+        let Some(addrs) = resolve_host(&*self.resolver, &host).await else {
+            if proxied && !self.trust_proxy_dns {
+                return Err(format!(
+                    "refused by the network policy: {host_text} does not resolve here, and the \
+                     HTTP proxy from the environment would resolve it instead, so where the \
+                     request would go cannot be checked (a server could point discovery at a \
+                     name only the proxy's network knows). If the proxy may reach whatever \
+                     this server names, set trust_proxy_dns = true (--trust-proxy-dns), which \
+                     weakens this check"
+                ));
+            }
+            // Without a proxy, a name that cannot be resolved cannot be connected to
+            // either: the request itself then fails with the resolver's error.
             return Ok(());
         };
         let zone = self.zone().await;
         check_addresses(zone, &host_text, &addrs, self.policy)
     }
+}
+
+/// Do two host names name the same host (ASCII case, a trailing dot)?
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 #[cfg(test)]
@@ -686,11 +920,100 @@ mod tests {
                 "not a url",
             ],
         );
-        let _ = guard.zone.set(ServerZone::Public);
+        *guard.zone_slot() = Some(ServerZone::Public);
         assert_eq!(guard.trusted_hosts(), ["10.1.2.3"]);
         assert!(guard.check("https://10.1.2.3/token").await.is_ok());
         assert!(guard.check("https://10.1.2.4/token").await.is_err());
         assert!(guard.check("http://169.254.169.254/").await.is_err());
+    }
+
+    /// Answers each lookup with the next list of `answers` (the last from then on); an
+    /// empty list is a name that does not resolve.
+    #[derive(Debug)]
+    struct Script {
+        answers: Vec<Vec<IpAddr>>,
+        n: std::sync::atomic::AtomicUsize,
+    }
+
+    fn script(answers: &[&[&str]]) -> Arc<Script> {
+        Arc::new(Script {
+            answers: answers
+                .iter()
+                .map(|a| a.iter().map(|s| s.parse().unwrap()).collect())
+                .collect(),
+            n: Default::default(),
+        })
+    }
+
+    impl HostResolver for Script {
+        fn lookup<'a>(&'a self, _: &'a str) -> BoxFuture<'a, std::io::Result<Vec<IpAddr>>> {
+            let i = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let a = self.answers[i.min(self.answers.len() - 1)].clone();
+            Box::pin(async move {
+                if a.is_empty() {
+                    Err(std::io::Error::other("no such name"))
+                } else {
+                    Ok(a)
+                }
+            })
+        }
+    }
+
+    /// What a connection may use is what was checked, from one lookup: a rebound name is
+    /// refused at the connection, whatever the check saw before.
+    #[tokio::test]
+    async fn connections_get_only_checked_addresses() {
+        let guard = AddressGuard::builder("https://mcp.example.com/mcp", AddressPolicy::Strict)
+            .zone(ServerZone::Public)
+            .resolver(script(&[&["203.0.113.5"], &["169.254.169.254"]]))
+            .trusting(["https://idp.example.com/token"])
+            .build();
+        assert!(guard.check("https://as.example.net/token").await.is_ok());
+        let e = guard
+            .resolve_for_connection("as.example.net")
+            .await
+            .unwrap_err();
+        assert!(
+            e.0.contains("as.example.net (resolves to 169.254.169.254)"),
+            "{e}"
+        );
+        // A configured host is the user's choice.
+        assert!(
+            guard
+                .resolve_for_connection("IDP.example.com.")
+                .await
+                .is_ok()
+        );
+        // localhost never asks DNS; from a public server, it is refused.
+        assert!(guard.resolve_for_connection("localhost").await.is_err());
+    }
+
+    /// The server's own name keeps the zone of its first resolution: a later answer of
+    /// another kind is refused; a name that did not resolve sets no zone.
+    #[tokio::test]
+    async fn the_servers_name_keeps_its_zone() {
+        let guard = AddressGuard::builder("https://mcp.example.com/mcp", AddressPolicy::Strict)
+            .resolver(script(&[
+                &[],
+                &["127.0.0.1"],
+                &["127.0.0.2", "::1"],
+                &["203.0.113.5"],
+            ]))
+            .build();
+        // Not resolved: the strictest zone, not remembered.
+        assert_eq!(guard.zone().await, ServerZone::Public);
+        assert_eq!(guard.zone().await, ServerZone::Loopback);
+        let same = guard.resolve_for_connection("mcp.example.com").await;
+        assert_eq!(same.unwrap().len(), 2);
+        let e = guard
+            .resolve_for_connection("mcp.example.com")
+            .await
+            .unwrap_err();
+        assert!(
+            e.0.contains("203.0.113.5 (public addresses), but to loopback addresses before"),
+            "{e}"
+        );
+        assert_eq!(guard.zone().await, ServerZone::Loopback);
     }
 
     #[tokio::test]

@@ -86,13 +86,16 @@ pub async fn obtain_client(
     if let Some(pre) = &config.client {
         let bound_elsewhere = pre.issuer.as_deref().is_some_and(|i| i != issuer);
         if !bound_elsewhere {
+            // Refused here, before a browser is sent to this authorization server.
+            crate::issuer_pin::check(store, config, pre, &issuer).await?;
             let method = pre_registered_auth_method(pre, &meta.token_auth_methods());
             tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
             let reg = ClientRegistration {
                 issuer,
                 redirect_uri: redirect_uri.to_string(),
                 client_id: pre.client_id.clone(),
-                client_secret: pre.client_secret.clone(),
+                // Read from its source at each use, never kept (see `SecretSource`).
+                client_secret: None,
                 client_secret_expires_at: None,
                 token_endpoint_auth_method: method,
                 kind: RegistrationKind::PreRegistered,

@@ -6,6 +6,7 @@ use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::discovery::as_metadata::require_https;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
+use crate::secret::ClientSecret;
 use crate::store::CredentialRecord;
 use serde::Serialize;
 
@@ -54,7 +55,7 @@ impl RevocationReport {
 /// the client's authentication, as at the token endpoint.
 pub fn revocation_request(
     endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     token: &str,
     token_type_hint: &str,
 ) -> Result<AuthenticatedForm> {
@@ -69,7 +70,7 @@ pub fn revocation_request(
 pub async fn revoke(
     http: &HttpClient,
     endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     token: &str,
     token_type_hint: &str,
 ) -> Result<()> {
@@ -77,13 +78,8 @@ pub async fn revoke(
     require_https("revocation_endpoint", endpoint).map_err(|r| Error::rule(step, endpoint, r))?;
     let request = revocation_request(endpoint, client, token, token_type_hint)?;
     // What we send must not come back in an error (a debug page echoing the request).
-    let sent = crate::redact::Sent::from_form(&request.form, request.basic.as_deref()).with(
-        client
-            .registration
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose()),
-    );
+    let sent = crate::redact::Sent::from_form(&request.form, request.basic.as_deref())
+        .with(client.secret().map(|s| s.expose()));
     let fetched = client_auth::post_form(http, step, endpoint, &request, None).await?;
     if (200..300).contains(&fetched.status) {
         return Ok(());
@@ -108,14 +104,19 @@ pub async fn revoke(
 
 /// Revokes the refresh token and the access token of `record` at its authorization
 /// server's revocation endpoint. `signing_key` is the client's key, for a client that
-/// authenticates with `private_key_jwt` (the store does not keep keys). Never fails: the
-/// report says what happened.
+/// authenticates with `private_key_jwt`, and `configured_secret` the secret of a
+/// pre-registered client, read from its source (the store keeps neither). Never fails:
+/// the report says what happened.
 pub async fn revoke_record(
     http: &HttpClient,
     record: &CredentialRecord,
     signing_key: Option<&SigningKey>,
+    configured_secret: Option<ClientSecret>,
 ) -> RevocationReport {
-    let client = ClientCredentials::new(&record.client).with_signing_key(signing_key);
+    let client = ClientCredentials::new(&record.client)
+        .with_signing_key(signing_key)
+        .with_secret(configured_secret);
+    let client = &client;
     let Some(endpoint) = record.revocation_endpoint.clone() else {
         return RevocationReport {
             endpoint: None,
@@ -196,7 +197,7 @@ mod tests {
         let endpoint = "https://as.example/oauth/revoke";
         let creds = ClientCredentials::new(&client).with_signing_key(Some(&key));
         let AuthenticatedForm { form, basic } =
-            revocation_request(endpoint, creds, "rt-1", "refresh_token").unwrap();
+            revocation_request(endpoint, &creds, "rt-1", "refresh_token").unwrap();
         assert!(basic.is_none());
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("token"), Some("rt-1"));
@@ -212,8 +213,8 @@ mod tests {
         assert_eq!(claims["sub"], "svc");
 
         // Without the key: an error that says what is missing.
-        let e =
-            revocation_request(endpoint, ClientCredentials::new(&client), "rt-1", "x").unwrap_err();
+        let e = revocation_request(endpoint, &ClientCredentials::new(&client), "rt-1", "x")
+            .unwrap_err();
         assert!(
             e.to_string().contains("no private key is configured"),
             "{e}"

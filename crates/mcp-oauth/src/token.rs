@@ -165,7 +165,7 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<AuthenticatedForm> {
     if let Some(r) = req.resource {
         form.push(("resource".into(), r.into()));
     }
-    client_auth::authenticate(step, req.token_endpoint, req.client, form)
+    client_auth::authenticate(step, req.token_endpoint, &req.client, form)
 }
 
 /// Sends the request and parses the response into a [`TokenSet`]. With DPoP, a
@@ -175,13 +175,8 @@ pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result
     let step = step_of(&req.grant);
     let AuthenticatedForm { form, basic } = build_form(req)?;
     // What we send must not come back in an error (a debug page echoing the request).
-    let sent = crate::redact::Sent::from_form(&form, basic.as_deref()).with(
-        req.client
-            .registration
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose()),
-    );
+    let sent = crate::redact::Sent::from_form(&form, basic.as_deref())
+        .with(req.client.secret().map(|s| s.expose()));
     let mut nonce_retried = false;
     loop {
         let mut builder = http

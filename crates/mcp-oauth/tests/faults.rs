@@ -825,7 +825,7 @@ pub async fn device_interval_from_a_hostile_server_is_bounded() {
     };
     let http = HttpClient::new(policy()).unwrap();
     let creds = ClientCredentials::new(&client);
-    let auth = device::start(&http, &format!("{}/device", d.base), creds, None, None)
+    let auth = device::start(&http, &format!("{}/device", d.base), &creds, None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -838,7 +838,7 @@ pub async fn device_interval_from_a_hostile_server_is_bounded() {
         device::poll(
             &http,
             &format!("{}/token", d.base),
-            creds,
+            &creds,
             &auth,
             None,
             None,

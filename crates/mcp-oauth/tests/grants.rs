@@ -189,7 +189,7 @@ async fn expired_client_credentials_token_is_reminted_without_a_browser() {
     let (c, _) = client(&server.base, |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
-            client_secret: Some(ClientSecret::new("s3cret")),
+            client_secret: Some(ClientSecret::new("s3cret").into()),
             ..Default::default()
         });
     });
@@ -222,7 +222,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
     let (c, _) = client(&server.base, |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
-            client_secret: Some(ClientSecret::new("s")),
+            client_secret: Some(ClientSecret::new("s").into()),
             ..Default::default()
         });
     });
@@ -302,7 +302,7 @@ async fn no_dpop_when_only_the_authorization_server_supports_it() {
     let (c, _) = client(&server.base, |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
-            client_secret: Some(ClientSecret::new("s")),
+            client_secret: Some(ClientSecret::new("s").into()),
             ..Default::default()
         });
     });

@@ -398,7 +398,7 @@ async fn revocation_of_a_record() {
     );
     let rec = c.login(&challenge(&server.base)).await.unwrap().record;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    let r = revocation::revoke_record(&http, &rec, None).await;
+    let r = revocation::revoke_record(&http, &rec, None, None).await;
     assert_eq!(r.refresh_token, TokenRevocation::Revoked);
     assert!(
         matches!(r.access_token, TokenRevocation::Unsupported(_)),
@@ -420,7 +420,7 @@ async fn revocation_of_a_record() {
 
     let mut no_endpoint = rec.clone();
     no_endpoint.revocation_endpoint = None;
-    let r = revocation::revoke_record(&http, &no_endpoint, None).await;
+    let r = revocation::revoke_record(&http, &no_endpoint, None, None).await;
     assert_eq!(r.refresh_token, TokenRevocation::NotOffered);
 }
 
@@ -522,7 +522,7 @@ async fn revocation_with_a_private_key_jwt_client() {
     );
     let rec = c.login(&challenge(&server.base)).await.unwrap().record;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    let r = revocation::revoke_record(&http, &rec, Some(&key)).await;
+    let r = revocation::revoke_record(&http, &rec, Some(&key), None).await;
     assert_eq!(r.refresh_token, TokenRevocation::Revoked, "{r:?}");
     assert_eq!(r.access_token, TokenRevocation::Revoked, "{r:?}");
     let reqs = server.requests_to("/revoke");

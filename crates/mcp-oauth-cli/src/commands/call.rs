@@ -82,6 +82,12 @@ pub async fn run(mut args: CallArgs) -> anyhow::Result<()> {
             )))
         }
     };
+    // MCP traffic goes through the OAuth client's network policy (its resolver), so that
+    // the server's name resolves to one kind of address for both (mcp_oauth::netpolicy).
+    let mcp_http = auth
+        .as_ref()
+        .and_then(|a| a.address_guard())
+        .map_or_else(|| mcp_http.clone(), |g| mcp_http.with_guard(g));
     let mcp = McpClient::new(args.url.clone(), mcp_http.reqwest().clone(), options, auth);
     let waiting = || {
         progress::network(

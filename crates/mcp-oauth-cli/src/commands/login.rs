@@ -81,7 +81,8 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             ),
             Some(doctor::PROBE_TIMEOUT),
         );
-        doctor::probe(&http, &url, true).await
+        // Through the OAuth client's policy, so that the server's name has one zone for both.
+        doctor::probe(oauth.http(), &url, true).await
     };
     if let Some(e) = common::not_mcp(&probe) {
         return Err(e);

@@ -11,6 +11,7 @@ use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::authorize::loopback;
 use mcp_oauth::config::RedirectSettings;
 use mcp_oauth::revocation::{self, RevocationReport, TokenRevocation};
+use mcp_oauth::secret::ClientSecret;
 use mcp_oauth::store::{
     ClientAuthMethod, ClientKey, CredentialKey, CredentialRecord, RegistrationKind, UnreadableFile,
 };
@@ -29,9 +30,10 @@ The refresh token, then the access token, are revoked at the authorization serve
 revocation endpoint (RFC 7009) when it offers one; the stored credential is deleted either way.
 A credential file that cannot be read is deleted too (there is nothing in it to revoke).
 Dynamically registered clients are kept (they are reused at the next login) unless
---forget-client is given. A client that authenticates with private_key_jwt signs its
-revocation requests with the private_key_file of the server's settings in the
-configuration file, or with --private-key.")]
+--forget-client is given. A pre-registered client authenticates its revocation requests
+with the credentials of the server's settings in the configuration file (private_key_file,
+client_secret_env, client_secret_file), or with --private-key, --client-secret-env or
+--client-secret-file: the store keeps neither keys nor configured secrets.")]
 pub struct LogoutArgs {
     /// The MCP server URL, or its name in the configuration file.
     #[arg(value_parser = Check(server), required_unless_present = "all", conflicts_with = "all")]
@@ -60,29 +62,67 @@ pub struct LogoutArgs {
     /// Algorithm of --private-key [default: ES256].
     #[arg(long, value_name = "ALG", requires = "private_key")]
     pub private_key_alg: Option<String>,
+    /// The environment variable holding a pre-registered client's secret, when the
+    /// configuration file does not name it (the store keeps no configured secret).
+    #[arg(long, value_name = "VAR")]
+    pub client_secret_env: Option<String>,
+    /// Like --client-secret-env, from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "client_secret_env")]
+    pub client_secret_file: Option<PathBuf>,
 }
 
 impl LogoutArgs {
-    /// The key that signs a `private_key_jwt` client's revocation requests: the server's
-    /// settings as `login` reads them (the configuration file, for the record's profile),
-    /// with `--private-key` on top. `None` for other clients, and when no key is found
-    /// (revocation then fails with an error that says so, and the logout reports it).
-    fn signing_key(&self, key: &CredentialKey, record: &CredentialRecord) -> Option<SigningKey> {
-        if record.client.token_endpoint_auth_method != ClientAuthMethod::PrivateKeyJwt {
-            return None;
+    /// What a pre-registered client authenticates its revocation requests with: the
+    /// server's settings as `login` reads them (the configuration file, for the record's
+    /// profile), with --private-key / --client-secret-env / --client-secret-file on top.
+    /// The key for `private_key_jwt`, the secret (read now) for a secret method; `None`
+    /// for other clients, and when nothing is found (revocation then fails with an error
+    /// that says so, and the logout reports it).
+    fn configured_credentials(
+        &self,
+        key: &CredentialKey,
+        record: &CredentialRecord,
+    ) -> (Option<SigningKey>, Option<ClientSecret>) {
+        if record.client.kind != RegistrationKind::PreRegistered {
+            return (None, None);
+        }
+        let method = record.client.token_endpoint_auth_method;
+        let wants_key = method == ClientAuthMethod::PrivateKeyJwt;
+        let wants_secret = matches!(
+            method,
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+        );
+        if !wants_key && !wants_secret {
+            return (None, None);
         }
         let settings = OAuthArgs {
             profile: key.profile.clone(),
             client_id: Some(record.client.client_id.clone()),
-            private_key: self.private_key.clone(),
-            private_key_alg: self.private_key_alg.clone(),
+            private_key: self.private_key.clone().filter(|_| wants_key),
+            private_key_alg: self.private_key_alg.clone().filter(|_| wants_key),
+            client_secret_env: self.client_secret_env.clone().filter(|_| wants_secret),
+            client_secret_file: self.client_secret_file.clone().filter(|_| wants_secret),
             ..Default::default()
         };
-        match settings.resolve(&key.server_url) {
-            Ok(resolved) => resolved.config.client.and_then(|c| c.private_key),
+        let client = match settings.resolve(&key.server_url) {
+            Ok(resolved) => resolved.config.client,
             Err(e) => {
-                tracing::warn!(server = %key.server_url, error = %e, "cannot read the client's private key");
-                None
+                tracing::warn!(server = %key.server_url, error = %e, "cannot read the client's credentials");
+                return (None, None);
+            }
+        };
+        let Some(client) = client else {
+            return (None, None);
+        };
+        if wants_key {
+            return (client.private_key, None);
+        }
+        let secret = client.client_secret.map(|s| s.load()).transpose();
+        match secret {
+            Ok(secret) => (None, secret),
+            Err(e) => {
+                tracing::warn!(server = %key.server_url, error = %e, "cannot read the client's secret");
+                (None, None)
             }
         }
     }
@@ -158,10 +198,10 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
         let revocation = if args.no_revoke {
             None
         } else {
-            let signing_key = args.signing_key(&key, &record);
+            let (signing_key, secret) = args.configured_credentials(&key, &record);
             let r = {
                 let _wait = crate::progress::network("Revoking the tokens", None);
-                revocation::revoke_record(&http, &record, signing_key.as_ref()).await
+                revocation::revoke_record(&http, &record, signing_key.as_ref(), secret).await
             };
             if !r.complete() && r.endpoint.is_some() {
                 incomplete += 1;

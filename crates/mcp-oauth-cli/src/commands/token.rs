@@ -82,7 +82,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                 .into());
             }
             tracing::info!("{why}; logging in");
-            let probe = doctor::probe(&http, &url, true).await;
+            let probe = doctor::probe(oauth.http(), &url, true).await;
             let outcome = oauth
                 .token_or_login(&probe.www_authenticate)
                 .await

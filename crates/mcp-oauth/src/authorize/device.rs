@@ -98,7 +98,7 @@ fn number(v: &Option<serde_json::Value>) -> Option<u64> {
 /// `resource`, and the client's authentication, as at the token endpoint.
 pub fn start_request(
     endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     scope: Option<&str>,
     resource: Option<&str>,
 ) -> Result<AuthenticatedForm> {
@@ -117,7 +117,7 @@ pub fn start_request(
 pub async fn start(
     http: &HttpClient,
     endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     scope: Option<&str>,
     resource: Option<&str>,
 ) -> Result<DeviceAuthorization> {
@@ -192,7 +192,7 @@ pub type DpopProof<'a> = &'a (dyn Fn() -> Result<String> + Send + Sync);
 /// `private_key_jwt`).
 pub fn poll_request(
     token_endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     device_code: &DeviceCode,
     resource: Option<&str>,
 ) -> Result<AuthenticatedForm> {
@@ -213,7 +213,7 @@ pub fn poll_request(
 pub async fn poll(
     http: &HttpClient,
     token_endpoint: &str,
-    client: ClientCredentials<'_>,
+    client: &ClientCredentials<'_>,
     auth: &DeviceAuthorization,
     resource: Option<&str>,
     requested_scope: Option<&str>,
@@ -314,14 +314,14 @@ mod tests {
         let creds = ClientCredentials::new(&client).with_signing_key(Some(&key));
         let start = start_request(
             "https://as.example/device",
-            creds,
+            &creds,
             Some("mcp"),
             Some("https://mcp.example/mcp"),
         )
         .unwrap();
         let code = DeviceCode::new("dev-code");
         let polls =
-            [1, 2].map(|_| poll_request("https://as.example/token", creds, &code, None).unwrap());
+            [1, 2].map(|_| poll_request("https://as.example/token", &creds, &code, None).unwrap());
         let mut jtis = std::collections::HashSet::new();
         for AuthenticatedForm { form, basic } in std::iter::once(start).chain(polls) {
             assert!(basic.is_none());

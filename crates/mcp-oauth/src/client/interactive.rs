@@ -315,7 +315,7 @@ impl OAuthClient {
         let auth = match device::start(
             &self.http,
             &endpoint,
-            self.credentials(&client),
+            &self.credentials(&client).await?,
             scope,
             resource,
         )
@@ -341,7 +341,7 @@ impl OAuthClient {
                 device::start(
                     &self.http,
                     &endpoint,
-                    self.credentials(&client),
+                    &self.credentials(&client).await?,
                     scope,
                     resource,
                 )
@@ -371,7 +371,7 @@ impl OAuthClient {
         let tokens = device::poll(
             &self.http,
             &token_endpoint,
-            self.credentials(&client),
+            &self.credentials(&client).await?,
             &auth,
             resource,
             scope,

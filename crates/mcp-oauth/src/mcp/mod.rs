@@ -78,4 +78,12 @@ pub trait RequestAuth: Send + Sync {
     /// The server refused a request. `Ok(())` means new credentials are in place and the
     /// request should be sent again; an error is final for this request.
     fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, Result<()>>;
+
+    /// The network policy of the server's authorization traffic, which the MCP traffic
+    /// to the same server shares: its connections go through the policy's resolver, so
+    /// that the server's name resolves to one kind of address for both (see
+    /// [`crate::netpolicy`]). `None` (the default): MCP traffic resolves on its own.
+    fn address_guard(&self) -> Option<std::sync::Arc<crate::netpolicy::AddressGuard>> {
+        None
+    }
 }

@@ -171,7 +171,7 @@ impl Transport {
             let resp = match tokio::time::timeout_at(deadline, req.send()).await {
                 Err(_) => return Err(self.timeout_error()),
                 Ok(Err(e)) => {
-                    return Err(Error::from_reqwest(
+                    return Err(crate::http::request_error(
                         STEP,
                         &self.url,
                         &e,
@@ -365,7 +365,7 @@ impl Transport {
             let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
                 Err(_) => return Err(self.timeout_error()),
                 Ok(Err(e)) => {
-                    return Err(Error::from_reqwest(
+                    return Err(crate::http::request_error(
                         STEP,
                         &self.url,
                         &e,
@@ -439,7 +439,7 @@ impl Transport {
                         tracing::debug!(url = %self.url, error = %e, "SSE stream broke");
                         None
                     } else {
-                        return Err(Error::from_reqwest(
+                        return Err(crate::http::request_error(
                             STEP,
                             &self.url,
                             &e,

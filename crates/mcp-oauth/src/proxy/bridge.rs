@@ -464,7 +464,9 @@ impl Relay {
     /// sample) fails the original request with that error's message.
     async fn gather_input(&self, input: &InputRequired) -> Result<Map<String, Value>, String> {
         let asks = input.requests.iter().map(|(key, req)| async move {
-            let answer = self.ask_client(&req.method, req.params.as_ref()).await;
+            // The client (a user, perhaps) answering is not the server being silent.
+            let answer =
+                super::deadline::stopped(self.ask_client(&req.method, req.params.as_ref())).await;
             (key, &req.method, answer)
         });
         let mut responses = Map::new();

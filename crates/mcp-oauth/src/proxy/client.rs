@@ -14,6 +14,7 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, the system settings; its proxy support is
 //! complete), and when the caller brings its own client ([`super::Proxy::with_client`]).
 
+use crate::http::{ConnectResolver, proxied};
 use crate::util::error_chain;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -44,7 +45,7 @@ pub(crate) enum Client {
 
 #[derive(Clone)]
 pub(crate) struct HyperClient {
-    inner: legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: legacy::Client<HttpsConnector<HttpConnector<ConnectResolver>>, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -69,15 +70,28 @@ impl Client {
     /// The client for the MCP endpoint `url`: hyper's, unless the environment routes
     /// `url` through an HTTP proxy (loopback never is: a loopback server is not
     /// reachable through a proxy, the rule of [`crate::http::HttpClient`] too).
-    pub(crate) fn for_url(url: &str, connect_timeout: Duration) -> crate::Result<Client> {
-        if proxied(url, &Matcher::from_system()) {
+    /// Names are resolved through `connect` (the network policy's resolver when the
+    /// proxy authorizes with an [`crate::OAuthClient`]).
+    pub(crate) fn for_url(
+        url: &str,
+        connect_timeout: Duration,
+        connect: ConnectResolver,
+    ) -> crate::Result<Client> {
+        let matcher = Matcher::from_system();
+        if proxied(url, &matcher) {
             tracing::debug!(
                 url,
                 "an HTTP proxy from the environment applies; using reqwest"
             );
-            return Ok(Client::Reqwest(super::http_client(connect_timeout)?));
+            // The proxy's host is the environment's choice, not held to the policy.
+            let connect =
+                connect.with_proxy_hosts(crate::http::system_proxy_hosts(&matcher).into());
+            return Ok(Client::Reqwest(super::http_client_resolving(
+                connect_timeout,
+                connect,
+            )?));
         }
-        Ok(Client::Hyper(HyperClient::new(connect_timeout)?))
+        Ok(Client::Hyper(HyperClient::new(connect_timeout, connect)?))
     }
 
     /// Sends one request. `uri` is `url` parsed (the caller keeps the MCP endpoint's
@@ -103,7 +117,7 @@ impl Client {
                     .await
                     .map(Response::Reqwest)
                     .map_err(|e| SendFailure {
-                        connect: e.is_connect(),
+                        connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
                         message: error_chain(&e),
                     })
             }
@@ -112,12 +126,12 @@ impl Client {
 }
 
 impl HyperClient {
-    fn new(connect_timeout: Duration) -> crate::Result<HyperClient> {
+    fn new(connect_timeout: Duration, connect: ConnectResolver) -> crate::Result<HyperClient> {
         let mut tls = crate::http::tls_config()?;
         // hyper-rustls sets the ALPN protocols itself (the same two), and refuses a
         // configuration that has them.
         tls.alpn_protocols.clear();
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(connect);
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
@@ -158,7 +172,8 @@ impl HyperClient {
             *req.uri_mut() = current.clone();
             *req.headers_mut() = headers.clone();
             let resp = self.inner.request(req).await.map_err(|e| SendFailure {
-                connect: e.is_connect(),
+                // Refused by the network policy: trying again would only repeat it.
+                connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
                 message: error_chain(&e),
             })?;
             let Some(next) = same_origin_redirect(&current, &resp) else {
@@ -210,16 +225,6 @@ fn same_origin_redirect<B>(from: &Uri, resp: &http::Response<B>) -> Option<Uri> 
         return None;
     }
     next.as_str().parse().ok()
-}
-
-/// Does `matcher` (the environment's proxy settings) route `url` through a proxy?
-/// Never a loopback URL.
-fn proxied(url: &str, matcher: &Matcher) -> bool {
-    let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
-    !loopback
-        && url
-            .parse::<Uri>()
-            .is_ok_and(|u| matcher.intercept(&u).is_some())
 }
 
 /// A response from either client.

@@ -27,6 +27,9 @@ pub(crate) const INVALID_REQUEST: i64 = -32600;
 pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
 pub(crate) const INVALID_PARAMS: i64 = -32602;
 pub(crate) const INTERNAL_ERROR: i64 = -32603;
+/// A request that got no response in time: the code the MCP SDKs use (TypeScript
+/// `ErrorCode.RequestTimeout`), in the range JSON-RPC leaves to implementations.
+pub(crate) const REQUEST_TIMEOUT: i64 = -32001;
 /// MCP 2026-07-28 protocol errors (recognized "modern" errors).
 pub(crate) const HEADER_MISMATCH: i64 = -32020;
 pub(crate) const MISSING_CAPABILITY: i64 = -32021;

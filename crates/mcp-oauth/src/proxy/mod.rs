@@ -25,6 +25,7 @@
 
 mod bridge;
 mod client;
+mod deadline;
 // Entry points for the fuzz targets and property tests (not API).
 #[doc(hidden)]
 pub mod fuzzing;
@@ -67,6 +68,10 @@ pub enum TransportMode {
 /// [`ProxyOptions::idle_spin`] by default.
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(100);
 
+/// [`ProxyOptions::request_timeout`] by default: five minutes without a word from the
+/// server, long enough for slow tool calls that send no progress.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Options of a [`Proxy`].
 #[derive(Clone)]
 pub struct ProxyOptions {
@@ -79,7 +84,15 @@ pub struct ProxyOptions {
     pub max_message_bytes: usize,
     /// Time to establish a connection.
     pub connect_timeout: Duration,
-    /// At end of input, how long requests in flight may still take.
+    /// How long a request may go without hearing from the server: from when it is sent,
+    /// and again from every event of its response stream (progress keeps a long call
+    /// alive); time spent authorizing does not count. The request then gets a JSON-RPC
+    /// error (-32001, the SDKs' request timeout) and, on the session wire, the server a
+    /// `notifications/cancelled`. `None`: no limit. `subscriptions/listen` is never
+    /// limited (it is open until cancelled).
+    pub request_timeout: Option<Duration>,
+    /// At end of input, how long requests in flight may still take; those still
+    /// unanswered then get a JSON-RPC error (-32001).
     pub shutdown_grace: Duration,
     /// Answer a legacy client's `initialize` from `server/discover` when the server is
     /// 2026-07-28-only, and stamp the per-request metadata in.
@@ -97,6 +110,7 @@ impl Default for ProxyOptions {
             headers: HeaderMap::new(),
             max_message_bytes: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             shutdown_grace: Duration::from_secs(10),
             bridge_eras: true,
             idle_spin: DEFAULT_IDLE_SPIN,
@@ -115,6 +129,7 @@ impl std::fmt::Debug for ProxyOptions {
             )
             .field("max_message_bytes", &self.max_message_bytes)
             .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("bridge_eras", &self.bridge_eras)
             .field("idle_spin", &self.idle_spin)
@@ -170,7 +185,19 @@ impl Proxy {
         auth: Option<Arc<dyn RequestAuth>>,
     ) -> Result<Self> {
         let url = url.into();
-        let http = client::Client::for_url(&url, options.connect_timeout)?;
+        // The connections to the server go through the resolver of its authorization
+        // traffic's network policy, so that the server's name resolves to one kind of
+        // address for both (see `crate::netpolicy`).
+        let guard = auth.as_ref().and_then(|a| a.address_guard());
+        let resolver = guard.as_ref().map_or_else(
+            || {
+                Arc::new(crate::netpolicy::SystemResolver)
+                    as Arc<dyn crate::netpolicy::HostResolver>
+            },
+            |g| g.resolver().clone(),
+        );
+        let connect = crate::http::ConnectResolver::new(resolver, guard);
+        let http = client::Client::for_url(&url, options.connect_timeout, connect)?;
         Ok(Self::with_http(url, options, http, auth))
     }
 
@@ -198,7 +225,9 @@ impl Proxy {
     /// Relays between `input`/`output` (the stdio client) and the server until the input
     /// ends (requests in flight get [`ProxyOptions::shutdown_grace`] to finish), the
     /// `shutdown` future completes (everything stops at once), or the output fails.
-    /// The session, if any, is ended with DELETE in all three cases.
+    /// In the first two cases every request still in flight is then answered with a
+    /// JSON-RPC error, so that none is left without an answer. The session, if any, is
+    /// ended with DELETE in all three cases.
     pub async fn run<R, W, S>(&self, input: R, output: W, shutdown: S) -> Result<ProxyReport>
     where
         R: AsyncRead + Unpin + Send,
@@ -258,7 +287,24 @@ impl Proxy {
                 _ = relay.drain(self.options.shutdown_grace) => {}
             }
         }
-        relay.close().await;
+        // Every request the client sent ends in an answer: those still in flight get an
+        // error (unless nobody reads the output any more).
+        let unanswered = match ended_by {
+            EndedBy::EndOfInput => Some((
+                message::REQUEST_TIMEOUT,
+                format!(
+                    "the input ended, and the server did not answer within the shutdown grace \
+                     ({} s)",
+                    self.options.shutdown_grace.as_secs()
+                ),
+            )),
+            EndedBy::Shutdown => Some((
+                message::INTERNAL_ERROR,
+                "the proxy was stopped before the server answered".to_string(),
+            )),
+            EndedBy::OutputClosed => None,
+        };
+        relay.close(unanswered).await;
         drop(relay);
         drop(out);
         let written = match writer_result {
@@ -388,6 +434,17 @@ mod unix_stdio {
 /// redirects followed only within the same origin, no Nagle delay, connections kept for
 /// reuse.
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
+    http_client_resolving(
+        connect_timeout,
+        crate::http::ConnectResolver::new(Arc::new(crate::netpolicy::SystemResolver), None),
+    )
+}
+
+/// [`http_client`], resolving names through `connect`.
+fn http_client_resolving(
+    connect_timeout: Duration,
+    connect: crate::http::ConnectResolver,
+) -> Result<reqwest::Client> {
     let redirect = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() > 5 {
             return attempt.error("too many redirects");
@@ -408,6 +465,7 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .redirect(redirect)
+        .dns_resolver(Arc::new(connect))
         .user_agent(client::USER_AGENT)
         .build()
         .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))

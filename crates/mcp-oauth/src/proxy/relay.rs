@@ -24,8 +24,8 @@ use super::bridge::Bridge;
 use super::client::Response;
 use super::message::{
     Envelope, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, Invalid, Kind, METHOD_NOT_FOUND,
-    MISSING_CAPABILITY, PARSE_ERROR, UNSUPPORTED_VERSION, error_response, error_response_with,
-    id_key, one_line,
+    MISSING_CAPABILITY, PARSE_ERROR, REQUEST_TIMEOUT, UNSUPPORTED_VERSION, error_response,
+    error_response_with, id_key, one_line,
 };
 use super::stdio::Output;
 use super::upstream::{
@@ -109,11 +109,24 @@ impl Snapshot {
 
 struct Pending {
     token: u64,
+    /// The client's id, for the error that answers it at shutdown.
+    id: Value,
     abort: Option<AbortHandle>,
     /// Sent on the stateless wire (or bridged): cancelled by closing its stream.
     stateless: bool,
     /// `subscriptions/listen`: open until cancelled; not waited for at shutdown.
     long_lived: bool,
+}
+
+/// How a request task is tracked.
+struct Tracked {
+    id: Value,
+    /// On the stateless wire (or bridged): cancelled by closing its stream.
+    stateless: bool,
+    /// `subscriptions/listen`: open until cancelled, never given up on.
+    long_lived: bool,
+    /// Tell the server with `notifications/cancelled` when the request is given up.
+    cancel_on_timeout: bool,
 }
 
 /// Why a request got no response from the server.
@@ -230,6 +243,8 @@ pub(crate) struct Relay {
     pub opts: ProxyOptions,
     pub conn: Arc<RwLock<Conn>>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Set by [`Relay::close`]: a request task that finishes now is answered there.
+    closing: AtomicBool,
     /// Signalled whenever a request finishes.
     idle: Notify,
     tokens: AtomicU64,
@@ -247,6 +262,10 @@ pub(crate) struct Relay {
     /// Waiters for the client's responses to requests the proxy itself sent it (the
     /// bridge's Multi Round-Trip input requests), by id key.
     client_waiters: Mutex<HashMap<String, oneshot::Sender<Bytes>>>,
+    /// Requests the server sent on a request's response stream, by id key: the clock of
+    /// that request stays stopped until the client answers (a user may take minutes over
+    /// an elicitation; that is not the server being silent).
+    server_asks: Mutex<HashMap<String, super::deadline::Stopped>>,
     /// Drop `notifications/subscriptions/acknowledged` instead of relaying it (the
     /// bridge's own subscription; a legacy client does not know the method).
     hide_acknowledgements: AtomicBool,
@@ -269,6 +288,7 @@ impl Relay {
             opts,
             conn: Arc::new(RwLock::new(Conn::default())),
             pending: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
             idle: Notify::new(),
             tokens: AtomicU64::new(0),
             tools: Mutex::new(HashMap::new()),
@@ -279,6 +299,7 @@ impl Relay {
             background: Mutex::new(Vec::new()),
             sse_waiters: Mutex::new(HashMap::new()),
             client_waiters: Mutex::new(HashMap::new()),
+            server_asks: Mutex::new(HashMap::new()),
             hide_acknowledgements: AtomicBool::new(false),
             acknowledged: AtomicU64::new(0),
             internal_ids: AtomicU64::new(0),
@@ -442,21 +463,32 @@ impl Relay {
                 // Later messages wait for the handshake: take the lock before reading on.
                 let guard = self.conn.clone().write_owned().await;
                 let me = self.clone();
+                let tracked = Tracked {
+                    id: env.id.clone().unwrap_or(Value::Null),
+                    stateless: false,
+                    long_lived: false,
+                    // The spec: `initialize` is never cancelled.
+                    cancel_on_timeout: false,
+                };
                 self.spawn_tracked(
-                    env.id.clone().unwrap_or(Value::Null),
-                    false,
-                    false,
+                    tracked,
                     async move { me.initialize(guard, bytes, env).await },
                 );
             }
             Some(Kind::Request) => {
-                let id = env.id.clone().unwrap_or(Value::Null);
-                let long_lived = env.method() == "subscriptions/listen";
                 let stateless = env.version.is_some()
                     || matches!(self.conn.read().await.mode, Mode::Bridged(_));
+                let tracked = Tracked {
+                    id: env.id.clone().unwrap_or(Value::Null),
+                    stateless,
+                    long_lived: env.method() == "subscriptions/listen",
+                    // A stateless request is cancelled by closing its stream, which
+                    // giving it up does.
+                    cancel_on_timeout: !stateless,
+                };
                 let lane_seq = self.lane_seq.load(Ordering::SeqCst);
                 let me = self.clone();
-                self.spawn_tracked(id, stateless, long_lived, async move {
+                self.spawn_tracked(tracked, async move {
                     me.lane_wait(lane_seq).await;
                     me.request(bytes, &env).await
                 });
@@ -468,7 +500,13 @@ impl Relay {
                 Some(tx) => {
                     let _ = tx.send(bytes);
                 }
-                None => self.enqueue(bytes, env),
+                None => {
+                    if let Some(id) = &env.id {
+                        // The request that carried the server's question may wait again.
+                        lock(&self.server_asks).remove(&id_key(id));
+                    }
+                    self.enqueue(bytes, env)
+                }
             },
             Some(_) => self.enqueue(bytes, env),
             None => {}
@@ -476,17 +514,26 @@ impl Relay {
     }
 
     /// Runs a request task whose result (the response or an error response) goes to the
-    /// client; registered so that it can be cancelled and waited for.
-    fn spawn_tracked<F>(self: &Arc<Self>, id: Value, stateless: bool, long_lived: bool, fut: F)
+    /// client; registered so that it can be cancelled and waited for. A request that
+    /// hears nothing from the server for [`ProxyOptions::request_timeout`] is given up
+    /// and answered with an error ([`deadline`](super::deadline)).
+    fn spawn_tracked<F>(self: &Arc<Self>, tracked: Tracked, fut: F)
     where
         F: Future<Output = Bytes> + Send + 'static,
     {
+        let Tracked {
+            id,
+            stateless,
+            long_lived,
+            cancel_on_timeout,
+        } = tracked;
         let key = id_key(&id);
         let token = self.tokens.fetch_add(1, Ordering::Relaxed);
         lock(&self.pending).insert(
             key.clone(),
             Pending {
                 token,
+                id: id.clone(),
                 abort: None,
                 stateless,
                 long_lived,
@@ -494,12 +541,16 @@ impl Relay {
         );
         let me = self.clone();
         let key2 = key.clone();
+        let limit = self.opts.request_timeout.filter(|_| !long_lived);
         // A request's state machine is about 4.5 KB (every wire's path lives in it), and a
         // spawned future is moved several times on its way into the task: moved once,
         // into the heap, then only the pointer moves.
         let fut = Box::pin(fut);
         let handle = tokio::spawn(async move {
-            let msg = fut.await;
+            let msg = match super::deadline::bounded(limit, fut).await {
+                Some(msg) => msg,
+                None => me.timed_out(&id, limit.unwrap_or_default(), cancel_on_timeout),
+            };
             let ours = {
                 let mut p = lock(&me.pending);
                 match p.get(&key2) {
@@ -511,6 +562,10 @@ impl Relay {
                 }
             };
             if !ours {
+                if me.closing.load(Ordering::SeqCst) {
+                    // Answered by `close`.
+                    return;
+                }
                 tracing::debug!(id = %key2, "the client has another request with this id in flight");
             }
             me.send_out(msg).await;
@@ -521,6 +576,35 @@ impl Relay {
         {
             e.abort = Some(handle.abort_handle());
         }
+    }
+
+    /// The error for a request given up after `limit` without a word from the server;
+    /// the server is told with `notifications/cancelled` when `cancel` (the session
+    /// wire: what the spec asks of a sender that stops waiting).
+    fn timed_out(&self, id: &Value, limit: Duration, cancel: bool) -> Bytes {
+        let secs = limit.as_secs();
+        tracing::warn!(url = %self.url(), id = %id, secs, "no word from the server for the request; giving it up");
+        if cancel {
+            let note = serde_json::json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": id, "reason": format!("no response within {secs} s (mcp-oauth proxy)")},
+            });
+            let bytes = Bytes::from(note.to_string());
+            if let Ok(env) = Envelope::parse(&bytes) {
+                self.enqueue(bytes, env);
+            }
+        }
+        error_response(
+            Some(id),
+            REQUEST_TIMEOUT,
+            &format!(
+                "mcp-oauth proxy: {} sent nothing for this request in {secs} s \
+                 (--request-timeout), so it was given up",
+                self.url()
+            ),
+            Some(serde_json::json!({"timeout": secs})),
+        )
     }
 
     fn enqueue(&self, bytes: Bytes, env: Envelope) {
@@ -1268,6 +1352,9 @@ impl Relay {
         loop {
             let ended = match stream.next().await {
                 StreamItem::Event(ev) => {
+                    // The server is alive and working on it (progress, logs): the
+                    // request's clock starts again.
+                    super::deadline::touch();
                     if ev.event != "message" || ev.data.trim().is_empty() {
                         continue;
                     }
@@ -1386,6 +1473,11 @@ impl Relay {
             return Ok(None);
         }
         if relay {
+            if env.kind() == Some(Kind::Request)
+                && let (Some(id), Some(stop)) = (&env.id, super::deadline::stop_current())
+            {
+                lock(&self.server_asks).insert(id_key(id), stop);
+            }
             self.send_out(one_line(msg)).await;
         }
         Ok(None)
@@ -1429,19 +1521,29 @@ impl Relay {
         }
     }
 
-    /// Stops everything and ends the session (DELETE).
-    pub(crate) async fn close(self: &Arc<Self>) {
-        let tasks: Vec<AbortHandle> = lock(&self.pending)
-            .drain()
-            .filter_map(|(_, p)| p.abort)
-            .collect();
-        for t in tasks {
-            t.abort();
+    /// Stops everything and ends the session (DELETE). With `unanswered` (a JSON-RPC error
+    /// code and why), every request still in flight is answered with that error first.
+    pub(crate) async fn close(self: &Arc<Self>, unanswered: Option<(i64, String)>) {
+        self.closing.store(true, Ordering::SeqCst);
+        let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in &pending {
+            if let Some(t) = &p.abort {
+                t.abort();
+            }
+        }
+        if let Some((code, why)) = unanswered {
+            for p in &pending {
+                tracing::warn!(id = %p.id, "{why}; answering the request with an error");
+                let msg = format!("mcp-oauth proxy: {why}");
+                self.send_out(error_response(Some(&p.id), code, &msg, None))
+                    .await;
+            }
         }
         for t in lock(&self.background).drain(..) {
             t.abort();
         }
         lock(&self.sse_waiters).clear();
+        lock(&self.server_asks).clear();
         let (session, version) = {
             let mut c = self.conn.write().await;
             if let Some(t) = c.stream_task.take() {

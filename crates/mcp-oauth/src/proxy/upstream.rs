@@ -123,10 +123,11 @@ impl Upstream {
                 } else {
                     &self.url
                 };
-                let auth_headers = auth
-                    .request_headers(method.as_str(), for_url)
-                    .await
-                    .map_err(SendError::Auth)?;
+                // A refresh may happen here: it is not the server's time.
+                let auth_headers =
+                    super::deadline::stopped(auth.request_headers(method.as_str(), for_url))
+                        .await
+                        .map_err(SendError::Auth)?;
                 if auth_headers.contains_key(header::AUTHORIZATION) {
                     sent_credentials = true;
                 }
@@ -185,7 +186,10 @@ impl Upstream {
                 attempt,
                 dpop_nonce,
             };
-            auth.on_refusal(&refusal).await.map_err(SendError::Auth)?;
+            // A login may take the user minutes: the request's clock stops meanwhile.
+            super::deadline::stopped(auth.on_refusal(&refusal))
+                .await
+                .map_err(SendError::Auth)?;
             attempt += 1;
             tracing::debug!(url = %target, "authorization renewed; replaying the request");
         }

@@ -7,6 +7,7 @@
 //! <dir>/                      0700
 //!   credentials/<name>.json   0600  {"version":1,"key":CredentialKey,"record":CredentialRecord}
 //!   clients/<name>.json       0600  {"version":1,"key":ClientKey,"registration":ClientRegistration}
+//!   pins/<name>.json          0600  {"version":1,"key":IssuerPinKey,"pin":IssuerPin}
 //!   locks/<name>.lock         0600  empty; held with an advisory lock during refresh/login
 //! ```
 //!
@@ -42,7 +43,8 @@
 //! ```
 
 use super::{
-    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, StoreLock,
+    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, IssuerPin,
+    IssuerPinKey, StoreLock,
 };
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -62,6 +64,7 @@ const FORMAT_VERSION: u64 = 1;
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const CREDENTIALS_DIR: &str = "credentials";
 const CLIENTS_DIR: &str = "clients";
+const PINS_DIR: &str = "pins";
 const LOCKS_DIR: &str = "locks";
 /// Environment variable that overrides [`FileStore::default_location`].
 pub(crate) const HOME_ENV: &str = "MCP_OAUTH_HOME";
@@ -255,6 +258,35 @@ impl CredentialStore for FileStore {
         self.remove_entry(Kind::Client, key)
     }
 
+    /// A file that cannot be read is an error, not an absent pin: the secret is then sent
+    /// nowhere until the user names the issuer.
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> Result<Option<IssuerPin>> {
+        self.load_entry(
+            Kind::Pin,
+            key,
+            "delete it and name the client's authorization server with --client-issuer \
+             (client_issuer in the configuration file)",
+        )
+    }
+
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> Result<()> {
+        #[derive(Serialize)]
+        struct PinFile<'a> {
+            version: u64,
+            key: &'a IssuerPinKey,
+            pin: &'a IssuerPin,
+        }
+        self.save_entry(
+            Kind::Pin,
+            key,
+            &PinFile {
+                version: FORMAT_VERSION,
+                key,
+                pin,
+            },
+        )
+    }
+
     /// Takes an exclusive lock on `<dir>/locks/<name>.lock`, blocking until it is free.
     ///
     /// The lock is *advisory* (`flock` on Unix, `LockFileEx` on Windows): it excludes
@@ -310,11 +342,12 @@ impl FileStore {
     }
 }
 
-/// The two kinds of files.
+/// The kinds of files.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Credential,
     Client,
+    Pin,
 }
 
 impl Kind {
@@ -322,6 +355,7 @@ impl Kind {
         match self {
             Kind::Credential => CREDENTIALS_DIR,
             Kind::Client => CLIENTS_DIR,
+            Kind::Pin => PINS_DIR,
         }
     }
     /// Name of the field holding the value.
@@ -329,12 +363,14 @@ impl Kind {
         match self {
             Kind::Credential => "record",
             Kind::Client => "registration",
+            Kind::Pin => "pin",
         }
     }
     fn noun(self) -> &'static str {
         match self {
             Kind::Credential => "stored credential",
             Kind::Client => "stored client registration",
+            Kind::Pin => "client issuer pin",
         }
     }
 }
@@ -791,6 +827,72 @@ mod tests {
         let (_tmp, store) = store();
         let other = FileStore::new(store.dir().to_path_buf());
         contract::client_round_trip(&store, &other);
+    }
+
+    /// Only a secret the authorization server issued is written; a configured secret that
+    /// an older version stored with a pre-registered client is read as absent (the
+    /// configured source replaces it) and gone at the next write. The file stays readable.
+    #[test]
+    fn a_pre_registered_clients_secret_is_never_kept() {
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let mut rec = crate::store::contract::record(&key.server_url, "at-1");
+        rec.client.kind = crate::store::RegistrationKind::PreRegistered;
+        rec.client.client_secret = Some(crate::secret::ClientSecret::new("configured-secret"));
+        store.save(&key, &rec).unwrap();
+        let text = fs::read_to_string(cred_path(&store, &key)).unwrap();
+        assert!(!text.contains("configured-secret"), "{text}");
+
+        // A file from an older version, which kept it.
+        let old = text.replace(
+            r#""client_id": "client-123","#,
+            r#""client_id": "client-123",
+      "client_secret": "configured-secret","#,
+        );
+        assert!(old.contains("configured-secret"));
+        fs::write(cred_path(&store, &key), &old).unwrap();
+        let loaded = store.load(&key).unwrap().unwrap();
+        assert_eq!(loaded.client.client_secret, None);
+        assert_eq!(loaded.tokens, rec.tokens);
+
+        // A secret from dynamic registration is kept.
+        let dcr = crate::store::contract::record(&key.server_url, "at-2");
+        store.save(&key, &dcr).unwrap();
+        let loaded = store.load(&key).unwrap().unwrap();
+        assert_eq!(
+            loaded.client.client_secret.as_ref().map(|s| s.expose()),
+            Some("client-secret-value")
+        );
+    }
+
+    /// Issuer pins live beside the clients, in their own directory, and a logout (the
+    /// credential's removal) leaves them.
+    #[test]
+    fn issuer_pins_outlive_the_credentials() {
+        use crate::store::{IssuerPin, IssuerPinKey};
+        let (_tmp, store) = store();
+        let key = CredentialKey::new("https://mcp.example.com/mcp");
+        let pin_key = IssuerPinKey {
+            server_url: key.server_url.clone(),
+            client_id: "svc".into(),
+        };
+        assert_eq!(store.load_issuer_pin(&pin_key).unwrap(), None);
+        let pin = IssuerPin {
+            issuer: "https://as.example.com".into(),
+            pinned_at: 1_700_000_000,
+            configured: false,
+        };
+        store.save_issuer_pin(&pin_key, &pin).unwrap();
+        store.save(&key, &record(&key.server_url, "at")).unwrap();
+        assert!(store.remove(&key).unwrap());
+        let other = FileStore::new(store.dir().to_path_buf());
+        assert_eq!(other.load_issuer_pin(&pin_key).unwrap(), Some(pin));
+        assert_eq!(names_in(&store.dir().join(PINS_DIR)).len(), 1);
+        let another = IssuerPinKey {
+            client_id: "other".into(),
+            ..pin_key
+        };
+        assert_eq!(store.load_issuer_pin(&another).unwrap(), None);
     }
 
     #[test]

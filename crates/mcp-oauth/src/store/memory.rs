@@ -11,7 +11,8 @@
 //! ```
 
 use super::{
-    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, StoreLock,
+    ClientKey, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore, IssuerPin,
+    IssuerPinKey, StoreLock,
 };
 use crate::error::Result;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ pub struct MemoryStore {
 struct Inner {
     credentials: Mutex<HashMap<CredentialKey, CredentialRecord>>,
     clients: Mutex<HashMap<ClientKey, ClientRegistration>>,
+    pins: Mutex<HashMap<IssuerPinKey, IssuerPin>>,
     locks: Arc<LockTable>,
 }
 
@@ -110,6 +112,15 @@ impl CredentialStore for MemoryStore {
 
     fn remove_client(&self, key: &ClientKey) -> Result<bool> {
         Ok(relock(&self.inner.clients).remove(key).is_some())
+    }
+
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> Result<Option<IssuerPin>> {
+        Ok(relock(&self.inner.pins).get(key).cloned())
+    }
+
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> Result<()> {
+        relock(&self.inner.pins).insert(key.clone(), pin.clone());
+        Ok(())
     }
 
     /// Blocks until no clone of this store holds the lock for `key`. Not re-entrant.

@@ -10,6 +10,8 @@
 //! - [`ClientRegistration`]: a client id obtained by Dynamic Client Registration, keyed
 //!   by the authorization server's `issuer` and the redirect URI ([`ClientKey`]). A client
 //!   id is only ever presented to the issuer that issued it (SEP-2352).
+//! - [`IssuerPin`]: the issuer a configured client's secret or key may go to, keyed by
+//!   server URL and client id ([`IssuerPinKey`]); it outlives the credentials.
 //!
 //! [`FileStore`] is the default (0700 directory, 0600 files, atomic writes, cross-process
 //! locks); [`MemoryStore`] is for tests and one-shot processes.
@@ -53,16 +55,23 @@ impl fmt::Display for RegistrationKind {
 }
 
 /// A client as known to one authorization server.
+///
+/// Stored (and read back) without the secret of a pre-registered client: that one lives
+/// in the configuration ([`crate::config::SecretSource`]) and is read at each use, so
+/// only a secret the authorization server issued (Dynamic Client Registration) is ever
+/// written. A record written by an older version that holds a configured secret is read
+/// without it: the configured source replaces it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRegistration", into = "StoredRegistration")]
 pub struct ClientRegistration {
     /// The issuer of the authorization server this client id belongs to.
     pub issuer: String,
     pub redirect_uri: String,
     pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A secret the authorization server issued at registration. `None` for a
+    /// pre-registered client (its secret comes from the configuration at each use).
     pub client_secret: Option<ClientSecret>,
     /// Unix seconds; `None` or 0 means it does not expire (RFC 7591 §3.2.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<u64>,
     /// How the client authenticates; stored as its registered name (`none`,
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`).
@@ -70,6 +79,57 @@ pub struct ClientRegistration {
     pub kind: RegistrationKind,
     /// Unix seconds.
     pub registered_at: u64,
+}
+
+/// The stored form of a [`ClientRegistration`]: the same fields, the same JSON as ever.
+/// The conversions both ways drop the secret of a pre-registered client.
+#[derive(Serialize, Deserialize)]
+struct StoredRegistration {
+    issuer: String,
+    redirect_uri: String,
+    client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<ClientSecret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret_expires_at: Option<u64>,
+    token_endpoint_auth_method: ClientAuthMethod,
+    kind: RegistrationKind,
+    registered_at: u64,
+}
+
+/// Only a secret the authorization server issued is kept.
+fn issued_secret(kind: RegistrationKind, secret: Option<ClientSecret>) -> Option<ClientSecret> {
+    secret.filter(|_| kind != RegistrationKind::PreRegistered)
+}
+
+impl From<StoredRegistration> for ClientRegistration {
+    fn from(s: StoredRegistration) -> Self {
+        ClientRegistration {
+            client_secret: issued_secret(s.kind, s.client_secret),
+            issuer: s.issuer,
+            redirect_uri: s.redirect_uri,
+            client_id: s.client_id,
+            client_secret_expires_at: s.client_secret_expires_at,
+            token_endpoint_auth_method: s.token_endpoint_auth_method,
+            kind: s.kind,
+            registered_at: s.registered_at,
+        }
+    }
+}
+
+impl From<ClientRegistration> for StoredRegistration {
+    fn from(r: ClientRegistration) -> Self {
+        StoredRegistration {
+            client_secret: issued_secret(r.kind, r.client_secret),
+            issuer: r.issuer,
+            redirect_uri: r.redirect_uri,
+            client_id: r.client_id,
+            client_secret_expires_at: r.client_secret_expires_at,
+            token_endpoint_auth_method: r.token_endpoint_auth_method,
+            kind: r.kind,
+            registered_at: r.registered_at,
+        }
+    }
 }
 
 impl fmt::Debug for ClientRegistration {
@@ -254,6 +314,27 @@ pub struct ClientKey {
     pub redirect_uri: String,
 }
 
+/// Key of an [`IssuerPin`]: a configured client on one MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IssuerPinKey {
+    /// The MCP server URL as the user gave it.
+    pub server_url: String,
+    pub client_id: String,
+}
+
+/// The authorization server a configured (pre-registered) client's credentials may be
+/// sent to: the one named by the configuration (`client_issuer`), else the first one it
+/// was used with. Kept apart from the credentials, so that a logout does not forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerPin {
+    pub issuer: String,
+    /// Unix seconds.
+    pub pinned_at: u64,
+    /// Named by the configuration (`true`) or taken at first use.
+    #[serde(default)]
+    pub configured: bool,
+}
+
 /// A held cross-process lock; released when dropped.
 pub struct StoreLock {
     _guard: Box<dyn Send + Sync>,
@@ -288,6 +369,10 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>>;
     fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()>;
     fn remove_client(&self, key: &ClientKey) -> Result<bool>;
+
+    /// The issuer a configured client is pinned to (see [`IssuerPin`]).
+    fn load_issuer_pin(&self, key: &IssuerPinKey) -> Result<Option<IssuerPin>>;
+    fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> Result<()>;
 
     /// Blocks until this caller holds the exclusive lock for `key` (across processes
     /// for persistent stores). Used to make refreshes and logins single-flight.

@@ -87,6 +87,8 @@ impl FileStore {
                 Kind::Client => {
                     parse_entry_as::<ClientKey, ClientRegistration>(&bytes, kind).is_ok()
                 }
+                // Scans list credentials and clients only.
+                Kind::Pin => true,
             },
             // Unreadable still (permissions, too large): removing it is what was asked.
             Err(_) => false,
@@ -148,10 +150,7 @@ impl FileStore {
         K: Serialize + DeserializeOwned + Ord,
         V: DeserializeOwned,
     {
-        let dir = self.check_dirs(match kind {
-            Kind::Credential => CREDENTIALS_DIR,
-            Kind::Client => CLIENTS_DIR,
-        })?;
+        let dir = self.check_dirs(kind.subdir())?;
         let mut scan = Scan {
             entries: Vec::new(),
             unreadable: Vec::new(),
