@@ -38,27 +38,18 @@ use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod support;
-use support::{Deps, Server, clean_env, tail};
+use support::{Deps, Server, clean_env, json_lines, tail};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 /// What the proxy logs (at info, the runs' default) when it bridges a legacy client to a
 /// 2026-07-28-only server.
 const BRIDGING: &str = "the server is 2026-07-28-only; bridging the client's initialize";
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Wire {

@@ -31,7 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{Deps, Server, clean_env, tail};
+use support::{Deps, Server, clean_env, json_lines, tail};
 
 /// Access-token lifetime: the client refreshes once half of it is left.
 const AT_TTL: u64 = 8;
@@ -65,15 +65,6 @@ struct Ctx {
     runs: usize,
     /// When the newest access token was obtained (by the run that got it).
     token_at: Instant,
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
-        .collect()
 }
 
 impl Ctx {

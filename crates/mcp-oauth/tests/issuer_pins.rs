@@ -7,7 +7,6 @@
 mod support;
 
 use mcp_oauth::assertion::SigningKey;
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::client::Reason;
 use mcp_oauth::config::{GrantKind, PreRegisteredClient, SecretSource};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
@@ -18,23 +17,6 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
-
-/// Follows the authorization redirect as a user who approves would.
-struct FollowingBrowser;
-
-impl Browser for FollowingBrowser {
-    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        let url = url.to_string();
-        tokio::spawn(async move {
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
-    }
-}
 
 /// An authorization server taking any client (as a hostile one would).
 async fn authorization_server() -> MockServer {
@@ -128,7 +110,7 @@ impl World {
             c,
             HttpClient::new(HttpPolicy::default()).unwrap(),
             store.clone(),
-            Arc::new(FollowingBrowser),
+            Arc::new(FollowingBrowser::default()),
         )
     }
 

@@ -220,3 +220,14 @@ pub fn keep_logs_on_request(dir: &Path, test: &str) {
         eprintln!("[{test}] logs kept in {}", kept.display());
     }
 }
+
+/// The JSON lines of a server's request log (missing file: none); a line that is not
+/// JSON fails the test, naming it.
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
