@@ -201,23 +201,24 @@ fn the_schema_is_migrated_once_by_many_workers() {
             std::thread::spawn(move || open(&url, &format!("w{i}")).schema_version().unwrap())
         })
         .collect();
+    // The newest schema this code knows: 1 (credentials, clients, leases), 2 (issuer pins).
     for h in handles {
-        assert_eq!(h.join().unwrap(), 1);
+        assert_eq!(h.join().unwrap(), 2);
     }
     assert_eq!(
         pg.psql(
             "vault",
             "SELECT count(*), max(version) FROM mcp_oauth_schema_migrations"
         ),
-        "1|1"
+        "2|2"
     );
     // A newer mcp-oauth migrated it further: this one refuses to write to it.
     pg.psql(
         "vault",
-        "INSERT INTO mcp_oauth_schema_migrations (version, description) VALUES (2, 'from the future')",
+        "INSERT INTO mcp_oauth_schema_migrations (version, description) VALUES (3, 'from the future')",
     );
     match PgStore::open(&url, options("alice", KeyRing::new(K1))) {
-        Err(VaultError::NewerSchema { found: 2, known: 1 }) => {}
+        Err(VaultError::NewerSchema { found: 3, known: 2 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }

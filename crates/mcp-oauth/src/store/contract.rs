@@ -73,7 +73,44 @@ pub fn run_all(store: &dyn CredentialStore, other: Box<dyn CredentialStore>) {
     client_round_trip(store, other.as_ref());
     clear(store);
     try_lock_reports_a_held_lock(store, other.as_ref());
+    issuer_pin_round_trip(store, other.as_ref());
     lock_is_exclusive(store, other);
+}
+
+/// An issuer pin is kept per server and client id, seen by another handle of the same
+/// store, replaced by a save, and not removed with the credentials (it outlives a logout).
+pub fn issuer_pin_round_trip(store: &dyn CredentialStore, other: &dyn CredentialStore) {
+    let key = IssuerPinKey {
+        server_url: "https://mcp.example.com/contract-pins".into(),
+        client_id: "contract-client".into(),
+    };
+    let elsewhere = IssuerPinKey {
+        client_id: "another-client".into(),
+        ..key.clone()
+    };
+    let pin = |issuer: &str, configured| IssuerPin {
+        issuer: issuer.into(),
+        pinned_at: 1_700_000_000,
+        configured,
+    };
+    store
+        .save_issuer_pin(&key, &pin("https://auth.example.com", false))
+        .unwrap();
+    assert_eq!(
+        other.load_issuer_pin(&key).unwrap(),
+        Some(pin("https://auth.example.com", false))
+    );
+    assert_eq!(other.load_issuer_pin(&elsewhere).unwrap(), None);
+    store
+        .save_issuer_pin(&key, &pin("https://other.example.com/tenant", true))
+        .unwrap();
+    for (k, _) in store.list().unwrap() {
+        store.remove(&k).unwrap();
+    }
+    assert_eq!(
+        other.load_issuer_pin(&key).unwrap(),
+        Some(pin("https://other.example.com/tenant", true))
+    );
 }
 
 /// Removes what the checks save (their keys are fixed).
