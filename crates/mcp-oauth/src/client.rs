@@ -313,8 +313,8 @@ impl OAuthClient {
         // changes nothing at servers that do not need it.
         // oidc-provider answers `"scope": ""` for a grant of `offline_access` alone: then
         // what was asked for.
-        let refresh_scope = non_empty(base.tokens.scope.as_deref())
-            .or_else(|| non_empty(base.tokens.requested_scope.as_deref()));
+        let refresh_scope = scope::non_empty(base.tokens.scope.as_deref())
+            .or_else(|| scope::non_empty(base.tokens.requested_scope.as_deref()));
         tracing::info!(
             token_endpoint = %base.token_endpoint,
             scope = refresh_scope.unwrap_or("(none)"),
@@ -1139,10 +1139,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
             path: String::new(),
             message: format!("the store task failed: {e}"),
         })?
-}
-
-fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.filter(|s| !s.trim().is_empty())
 }
 
 /// Where a grant without a user sends its token request.

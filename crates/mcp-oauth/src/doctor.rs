@@ -1182,19 +1182,11 @@ fn scope_plan(r: &mut DoctorReport, config: &OAuthConfig, prm: Option<&Protected
     });
     let openid = meta.is_openid_provider() || found_by_oidc;
     let choice = crate::client::scope::select(&crate::client::scope::ScopeInputs {
-        configured: config.scopes.as_deref(),
-        step_up: None,
         challenge: r.challenge.scope.as_deref(),
         scopes_supported: prm.and_then(|p| p.scopes_supported.as_deref()),
         as_offers_offline_access: meta.supports_scope(crate::client::scope::OFFLINE_ACCESS),
         as_is_openid_provider: openid,
-        request_offline_access: config.request_offline_access,
-        interactive: true,
-        user_prompt: config
-            .authorize_params
-            .iter()
-            .find(|(k, _)| k == "prompt")
-            .map(|(_, v)| v.as_str()),
+        ..crate::client::scope::ScopeInputs::from_settings(config)
     });
     if choice.base.is_none() && openid && meta.supports_scope(crate::client::scope::OFFLINE_ACCESS)
     {

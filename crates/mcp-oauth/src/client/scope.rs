@@ -90,14 +90,28 @@ impl<'a> ScopeInputs<'a> {
         interactive: bool,
     ) -> Self {
         Self {
-            configured: config.scopes.as_deref(),
             step_up,
             challenge: d.challenge.as_ref().and_then(|c| c.scope.as_deref()),
             scopes_supported: d.scopes_supported(),
             as_offers_offline_access: d.metadata.supports_scope(OFFLINE_ACCESS),
             as_is_openid_provider: d.is_openid_provider(),
-            request_offline_access: config.request_offline_access,
             interactive,
+            ..Self::from_settings(config)
+        }
+    }
+
+    /// What the settings say (the user's scope, `request_offline_access`, the `prompt`
+    /// among the extra authorization parameters); the rest empty, for the caller to fill.
+    pub fn from_settings(config: &'a crate::config::OAuthConfig) -> Self {
+        Self {
+            configured: config.scopes.as_deref(),
+            step_up: None,
+            challenge: None,
+            scopes_supported: None,
+            as_offers_offline_access: false,
+            as_is_openid_provider: false,
+            request_offline_access: config.request_offline_access,
+            interactive: true,
             user_prompt: config
                 .authorize_params
                 .iter()
@@ -107,7 +121,8 @@ impl<'a> ScopeInputs<'a> {
     }
 }
 
-fn non_empty(s: Option<&str>) -> Option<&str> {
+/// `s` unless it is empty or blank.
+pub(crate) fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.trim().is_empty())
 }
 
