@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth::proxy::fuzzing::{
+use mcp_oauth_proxy::fuzzing::{
     Framed, ParsedMessage, find_byte, frame_lines, frame_lines_reference, one_line, parse_message,
     response_error_code,
 };

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use http::HeaderValue;
 use mcp_oauth::config::Interaction;
 use mcp_oauth::mcp::RequestAuth;
-use mcp_oauth::proxy::{EndedBy, Proxy, ProxyOptions, TransportMode};
+use mcp_oauth_proxy::{EndedBy, Proxy, ProxyOptions, TransportMode};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +71,7 @@ pub struct ProxyArgs {
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = mcp_oauth::proxy::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        default_value_t = mcp_oauth_proxy::DEFAULT_REQUEST_TIMEOUT.as_secs(),
         help_heading = "Proxy"
     )]
     pub request_timeout: u64,
@@ -90,7 +90,7 @@ pub struct ProxyArgs {
     #[arg(
         long,
         value_name = "MICROS",
-        default_value_t = mcp_oauth::proxy::DEFAULT_IDLE_SPIN.as_micros() as u64,
+        default_value_t = mcp_oauth_proxy::DEFAULT_IDLE_SPIN.as_micros() as u64,
         help_heading = "Proxy"
     )]
     pub idle_spin: u64,
@@ -188,7 +188,7 @@ pub async fn run(mut args: ProxyArgs) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let (input, output) = mcp_oauth::proxy::stdio();
+                let (input, output) = mcp_oauth_proxy::stdio();
                 proxy.run(input, output, shutdown_signal()).await
             })
             .map_err(anyhow::Error::from)

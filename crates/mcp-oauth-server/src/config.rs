@@ -9,7 +9,7 @@ use std::fmt;
 use url::Url;
 
 /// The RFC 9728 §3 well-known path suffix.
-pub const WELL_KNOWN_PRM: &str = "/.well-known/oauth-protected-resource";
+pub use mcp_oauth_types::metadata::PRM_WELL_KNOWN as WELL_KNOWN_PRM;
 
 /// The protected resource (the MCP server) as OAuth sees it. Build with
 /// [`ProtectedResource::builder`]; immutable afterwards and cheap to share (the layer
@@ -296,7 +296,7 @@ impl ProtectedResourceBuilder {
             None => format!("{origin}{WELL_KNOWN_PRM}"),
         };
 
-        let prm = mcp_oauth::discovery::prm::ProtectedResourceMetadata {
+        let prm = mcp_oauth_types::metadata::ProtectedResourceMetadata {
             resource: self.resource.clone(),
             authorization_servers: self.authorization_servers.clone(),
             scopes_supported: scopes_supported.clone(),

@@ -16,10 +16,11 @@
 //!   with a rate limit; `iss`, `aud`, `exp`/`nbf`, algorithm allow-list) and
 //!   [`IntrospectionValidator`] (RFC 7662, cached).
 //!
-//! The challenge header is formatted with the client crate's
-//! [`mcp_oauth::challenge::format_challenge`] and the metadata document is the client
-//! crate's [`mcp_oauth::discovery::prm::ProtectedResourceMetadata`], so what this crate
-//! writes is exactly what `mcp-oauth` reads.
+//! The challenge header is formatted with
+//! [`mcp_oauth_types::challenge::format_challenge`] and the metadata document is
+//! [`mcp_oauth_types::metadata::ProtectedResourceMetadata`]: the crate the `mcp-oauth`
+//! client parses them with, so what this crate writes is exactly what the client reads.
+//! This crate depends on that vocabulary only, not on the client.
 //!
 //! ```no_run
 //! use axum::{Router, routing::post};

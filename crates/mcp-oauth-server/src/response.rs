@@ -1,13 +1,13 @@
 //! [`AuthError`]: every refusal the layer can send, with its status, its
 //! `WWW-Authenticate` challenge (formatted by the client crate's
-//! [`mcp_oauth::challenge::format_challenge`], so both sides share one grammar) and body.
+//! [`mcp_oauth_types::challenge::format_challenge`], so both sides share one grammar) and body.
 
 use crate::config::ProtectedResource;
 use crate::validator::TokenError;
 use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
-use mcp_oauth::challenge::{Challenge, format_challenge};
+use mcp_oauth_types::challenge::{Challenge, format_challenge};
 
 /// JSON-RPC error code of a header/body mismatch (MCP 2026-07-28 `HeaderMismatch`).
 pub const HEADER_MISMATCH: i64 = -32020;

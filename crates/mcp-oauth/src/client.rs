@@ -22,13 +22,13 @@ use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
-use crate::mcp::{BoxFuture, Refusal, RequestAuth};
 use crate::registration;
 use crate::secret::AuthorizationCode;
 use crate::store::RegistrationKind;
 use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
 use crate::token::{self, DpopContext, Grant, TokenRequest, grant_types};
 use crate::util::{now_secs, random_token, union_scopes};
+use crate::wire::{BoxFuture, Refusal, RequestAuth};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 

@@ -335,7 +335,7 @@ pub async fn probe(http: &HttpClient, url: &str, post: bool) -> Probe {
             "id": 1,
             "method": "initialize",
             "params": {
-                "protocolVersion": crate::mcp::LATEST_STATEFUL_VERSION,
+                "protocolVersion": crate::wire::LATEST_STATEFUL_VERSION,
                 "capabilities": {},
                 "clientInfo": {"name": "mcp-oauth", "version": env!("CARGO_PKG_VERSION")},
             },

@@ -230,3 +230,26 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error's message with its causes (each said once), and what to do about an
+/// untrusted certificate.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_str = s.to_string();
+        if !message.contains(&s_str) {
+            message.push_str(": ");
+            message.push_str(&s_str);
+        }
+        src = s.source();
+    }
+    if message.contains("invalid peer certificate") {
+        message.push_str(&format!(
+            " (this machine does not trust the server's certificate; to trust a private \
+             CA, name its PEM file in {})",
+            crate::util::EXTRA_CA_CERTS_ENV
+        ));
+    }
+    message
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 // The resolver the clients connect through.
 mod resolve;
-pub(crate) use resolve::ConnectResolver;
+pub use resolve::ConnectResolver;
 
 /// The process's one TLS client configuration, shared by every HTTP client the library
 /// builds (the OAuth client's reqwest, the proxy's hyper client): rustls with the
@@ -210,23 +210,7 @@ impl HttpClient {
         connect: ConnectResolver,
     ) -> Result<(reqwest::Client, reqwest::Client)> {
         let connect = connect.with_proxy_hosts(proxies.hosts.clone());
-        let max_redirects = policy.max_redirects;
-        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max_redirects {
-                return attempt.error("too many redirects");
-            }
-            let same_origin = attempt
-                .previous()
-                .last()
-                .is_some_and(|prev| prev.origin() == attempt.url().origin());
-            if same_origin {
-                attempt.follow()
-            } else {
-                // Hand the 3xx back to the caller, who reports it: a redirect to another
-                // origin during OAuth is either a misconfiguration or an attack.
-                attempt.stop()
-            }
-        });
+        let redirect = same_origin_redirects(policy.max_redirects);
         let inner = Self::build(policy, proxies, redirect, connect.clone())?;
         let first_hop = Self::build(policy, proxies, reqwest::redirect::Policy::none(), connect)?;
         Ok((inner, first_hop))
@@ -520,9 +504,31 @@ impl Proxies {
     }
 }
 
+/// The redirect policy of every client that may carry a credential: redirects are
+/// followed within the origin of the previous hop only, at most `max` of them. A
+/// redirect to another origin is handed back to the caller, who reports it: during
+/// OAuth or MCP traffic it is either a misconfiguration or an attack, and following it
+/// would take the request (and its token) to a host it was not meant for.
+pub fn same_origin_redirects(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            return attempt.error("too many redirects");
+        }
+        let same_origin = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// Does `matcher` (proxy settings) route `url` through a proxy? Never a loopback URL:
 /// the clients exclude loopback from proxying.
-pub(crate) fn proxied(url: &str, matcher: &Matcher) -> bool {
+pub fn proxied(url: &str, matcher: &Matcher) -> bool {
     let loopback = url::Url::parse(url).is_ok_and(|u| crate::util::is_loopback_url(&u));
     !loopback
         && url
@@ -568,7 +574,7 @@ fn proxy_urls(get: &impl Fn(&str) -> Option<String>) -> ProxyUrls {
 /// The hosts of the proxies `matcher` names (the system's settings: macOS, Windows; the
 /// environment elsewhere), found by asking which proxy a URL of each scheme would go
 /// through.
-pub(crate) fn system_proxy_hosts(matcher: &Matcher) -> Vec<String> {
+pub fn system_proxy_hosts(matcher: &Matcher) -> Vec<String> {
     ["http://mcp-oauth.invalid/", "https://mcp-oauth.invalid/"]
         .iter()
         .filter_map(|u| u.parse::<http::Uri>().ok())
@@ -610,7 +616,7 @@ pub(crate) fn request_error(step: Step, url: &str, e: &reqwest::Error, secs: u64
 }
 
 /// The network policy's refusal among the causes of `e`, if it is one.
-pub(crate) fn refusal_in<'a>(
+pub fn refusal_in<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a crate::netpolicy::Refused> {
     let mut cur = Some(e);

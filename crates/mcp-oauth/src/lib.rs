@@ -20,7 +20,7 @@
 
 pub mod assertion;
 pub mod authorize;
-pub mod challenge;
+pub use mcp_oauth_types::challenge;
 pub mod client;
 pub mod client_auth;
 pub mod config;
@@ -32,14 +32,14 @@ pub mod http;
 pub(crate) mod issuer_pin;
 pub mod mcp;
 pub mod netpolicy;
-pub mod proxy;
 pub(crate) mod redact;
 pub mod registration;
 pub mod revocation;
-pub mod secret;
+pub use mcp_oauth_types::secret;
 pub mod store;
 pub mod token;
 pub(crate) mod util;
+pub mod wire;
 
 pub use client::OAuthClient;
 pub use config::OAuthConfig;

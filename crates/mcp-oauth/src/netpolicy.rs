@@ -61,7 +61,7 @@
 //! Where it applies: every request of an [`crate::http::HttpClient`] made with
 //! [`crate::http::HttpClient::for_config`] (or `for_server`), which is what [`crate::OAuthClient`],
 //! [`crate::discovery::discover`] and [`crate::doctor::diagnose`] use, and the MCP
-//! traffic that shares an OAuth client's guard ([`crate::mcp::RequestAuth::address_guard`]:
+//! traffic that shares an OAuth client's guard ([`crate::wire::RequestAuth::address_guard`]:
 //! the proxy, `mcp-oauth call`), which may go to the server's own host only.
 //!
 //! Limits: behind an HTTP proxy the proxy resolves the names it is asked for, which the
@@ -72,7 +72,7 @@
 //! first: a server that really moves between public and private addresses needs a
 //! restart.
 
-use crate::mcp::BoxFuture;
+use crate::wire::BoxFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use url::{Host, Url};

@@ -37,46 +37,13 @@ pub(crate) fn is_loopback_url(url: &url::Url) -> bool {
     url.host().as_ref().is_some_and(is_loopback_host)
 }
 
-/// An error's message with its causes (each said once), and what to do about an
-/// untrusted certificate.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_str = s.to_string();
-        if !message.contains(&s_str) {
-            message.push_str(": ");
-            message.push_str(&s_str);
-        }
-        src = s.source();
-    }
-    if message.contains("invalid peer certificate") {
-        message.push_str(&format!(
-            " (this machine does not trust the server's certificate; to trust a private \
-             CA, name its PEM file in {EXTRA_CA_CERTS_ENV})"
-        ));
-    }
-    message
-}
+pub(crate) use crate::error::error_chain;
 
 /// The environment variable naming a PEM file of CA certificates trusted in addition to
 /// the system's (see [`crate::http::tls_config`]).
 pub const EXTRA_CA_CERTS_ENV: &str = "MCP_OAUTH_EXTRA_CA_CERTS";
 
-/// The first `max` characters of a body, on one line, for error messages.
-pub(crate) fn excerpt(body: &str, max: usize) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let trimmed = one_line.trim();
-    if trimmed.chars().count() <= max {
-        trimmed.to_string()
-    } else {
-        let cut: String = trimmed.chars().take(max).collect();
-        format!("{cut}…")
-    }
-}
+pub(crate) use crate::wire::{excerpt, first_byte};
 
 /// Splits a space-separated scope string into its scopes, dropping empties.
 pub(crate) fn split_scopes(s: &str) -> Vec<String> {
@@ -97,14 +64,6 @@ pub(crate) fn union_scopes<'a>(lists: impl IntoIterator<Item = &'a str>) -> Stri
         }
     }
     out.join(" ")
-}
-
-/// The first byte that is not JSON whitespace.
-pub(crate) fn first_byte(bytes: &[u8]) -> Option<u8> {
-    bytes
-        .iter()
-        .copied()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// Reads a JSON object into `T`. OAuth and MCP documents are JSON objects (RFC 6749 §5.1,

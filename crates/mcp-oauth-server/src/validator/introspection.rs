@@ -18,7 +18,7 @@ use crate::claims::{Claims, ClaimsSource, numeric_date};
 use crate::config::ProtectedResource;
 use crate::error::ConfigError;
 use base64::Engine as _;
-use mcp_oauth::secret::ClientSecret;
+use mcp_oauth_types::secret::ClientSecret;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;

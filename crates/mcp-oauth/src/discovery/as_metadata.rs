@@ -6,71 +6,10 @@ use super::trace::{DiscoveryTrace, Verdict};
 use crate::config::PkceMetadataPolicy;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
-/// The fields of RFC 8414 / OIDC metadata this client uses. Strings are kept verbatim.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthServerMetadata {
-    pub issuer: String,
-    #[serde(default)]
-    pub authorization_endpoint: Option<String>,
-    #[serde(default)]
-    pub token_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registration_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_authorization_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_types_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_types_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_response_iss_parameter_supported: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id_metadata_document_supported: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
-    /// OpenID Connect Discovery fields, kept only to tell an OpenID provider (whose
-    /// rules for `offline_access` differ: see `client::scope`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userinfo_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
-}
-
-impl AuthServerMetadata {
-    /// Whether the document describes an OpenID Connect provider: it lists the `openid`
-    /// scope, or has the fields OpenID Connect Discovery requires of one.
-    pub fn is_openid_provider(&self) -> bool {
-        self.supports_scope("openid")
-            || self.id_token_signing_alg_values_supported.is_some()
-            || self.userinfo_endpoint.is_some()
-    }
-
-    pub fn supports_scope(&self, scope: &str) -> bool {
-        self.scopes_supported
-            .as_ref()
-            .is_some_and(|s| s.iter().any(|x| x == scope))
-    }
-
-    /// Token endpoint auth methods, with RFC 8414's default when absent.
-    pub fn token_auth_methods(&self) -> Vec<String> {
-        self.token_endpoint_auth_methods_supported
-            .clone()
-            .unwrap_or_else(|| vec!["client_secret_basic".into()])
-    }
-}
+pub use mcp_oauth_types::metadata::AuthServerMetadata;
 
 /// Which well-known form a candidate URL uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

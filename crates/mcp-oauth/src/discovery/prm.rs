@@ -6,31 +6,12 @@
 use super::trace::{AskedUrls, DiscoveryTrace, Verdict};
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
-const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+use mcp_oauth_types::metadata::PRM_WELL_KNOWN as WELL_KNOWN;
 
-/// The fields of a PRM document that MCP clients use. Strings are kept exactly as
-/// published: `resource` is sent back verbatim as the RFC 8707 indicator.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtectedResourceMetadata {
-    pub resource: String,
-    #[serde(default)]
-    pub authorization_servers: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_methods_supported: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_name: Option<String>,
-    /// RFC 9728 §2: DPoP algorithms the resource accepts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
-    /// RFC 9728 §2: the resource always requires DPoP-bound tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_bound_access_tokens_required: Option<bool>,
-}
+pub use mcp_oauth_types::metadata::ProtectedResourceMetadata;
 
 /// Where a PRM candidate URL came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -2,8 +2,8 @@
 //! and the proxy's hyper connector (a `tower_service::Service` of hyper-util's `Name`).
 //! Names are resolved with the [`HostResolver`] of the client (the system's by default).
 
-use crate::mcp::BoxFuture;
 use crate::netpolicy::{AddressGuard, HostResolver};
+use crate::wire::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,7 +12,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Resolves the names an HTTP client connects to. Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnectResolver {
+pub struct ConnectResolver {
     resolver: Arc<dyn HostResolver>,
     guard: Option<Arc<AddressGuard>>,
     /// Hosts of the HTTP proxies the client goes through.
@@ -22,7 +22,7 @@ pub(crate) struct ConnectResolver {
 impl ConnectResolver {
     /// Resolves with `resolver`; with `guard`, the connections are held to that guard's
     /// network policy.
-    pub(crate) fn new(
+    pub fn new(
         resolver: Arc<dyn HostResolver>,
         guard: Option<Arc<AddressGuard>>,
     ) -> ConnectResolver {
@@ -35,7 +35,7 @@ impl ConnectResolver {
 
     /// The HTTP proxies' hosts, resolved without the policy: connections to them are the
     /// environment's choice, and the names behind them are the proxy's to resolve.
-    pub(crate) fn with_proxy_hosts(self, hosts: Arc<[String]>) -> ConnectResolver {
+    pub fn with_proxy_hosts(self, hosts: Arc<[String]>) -> ConnectResolver {
         ConnectResolver {
             proxies: hosts,
             ..self

@@ -2,11 +2,11 @@
 //! and the choice between them) on top of the transport.
 
 use super::RequestAuth;
-use super::headers::{self, ParamHeader};
 use super::transport::{
     PostCtx, PostResult, Reply, RpcError, SESSION_HEADER, Transport, VERSION_HEADER,
 };
 use crate::error::{Error, Result, Step};
+use crate::wire::headers::{self, ParamHeader};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
@@ -17,27 +17,14 @@ use std::time::Duration;
 
 const STEP: Step = Step::McpRequest;
 
-/// The stateless (per-request metadata) protocol version this client speaks.
-pub const STATELESS_VERSION: &str = "2026-07-28";
-/// The newest session-based protocol version, sent in `initialize`.
-pub const LATEST_STATEFUL_VERSION: &str = "2025-11-25";
-/// Session-based protocol versions this client accepts from a server, newest first.
-pub const STATEFUL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-
-/// `HeaderMismatch` (2026-07-28).
-const HEADER_MISMATCH: i64 = -32020;
-/// `MissingRequiredClientCapability` (2026-07-28).
-const MISSING_CAPABILITY: i64 = -32021;
-/// `UnsupportedProtocolVersion` (2026-07-28).
-const UNSUPPORTED_VERSION: i64 = -32022;
+use crate::wire::error_code::{HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_VERSION};
+use crate::wire::{
+    LATEST_STATEFUL_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_SERVER_INFO, META_VERSION,
+    STATEFUL_VERSIONS, STATELESS_VERSION,
+};
 
 /// Pages of `tools/list` followed before giving up.
 const MAX_PAGES: usize = 100;
-
-const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// Which lifecycle to speak.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -406,7 +393,7 @@ impl McpClient {
             return Err(self.rule(format!(
                 "the server chose protocol version {:?}, which this client does not speak \
                  (it speaks {})",
-                crate::mcp::transport::excerpt(version, 40),
+                crate::wire::excerpt(version, 40),
                 STATEFUL_VERSIONS.join(", ")
             )));
         }
@@ -763,7 +750,7 @@ impl McpClient {
         HeaderValue::from_str(s).map_err(|_| {
             self.rule(format!(
                 "{:?} cannot be sent as a header value",
-                crate::mcp::transport::excerpt(s, 60)
+                crate::wire::excerpt(s, 60)
             ))
         })
     }
@@ -827,7 +814,7 @@ fn list_versions(v: &[String]) -> String {
     } else {
         v.iter()
             .take(10)
-            .map(|s| crate::mcp::transport::excerpt(s, 40))
+            .map(|s| crate::wire::excerpt(s, 40))
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -3,9 +3,9 @@
 //! time-outs. Lifecycle decisions (which headers, sessions, re-initialization) belong to
 //! the client; this module reports what the server said.
 
-use super::sse::{SseEvent, SseParser};
 use super::{Refusal, RequestAuth};
 use crate::error::{Error, Result, Step};
+use crate::wire::sse::{SseEvent, SseParser};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use reqwest::Method;
@@ -16,19 +16,14 @@ use tokio::time::Instant;
 
 const STEP: Step = Step::McpRequest;
 
-/// Resends of one request after refusals, whatever the hook says.
-pub(crate) const MAX_AUTH_RESENDS: u32 = 8;
-/// How much of an error response is read (the rest is dropped).
-const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Characters of a body quoted in an error message.
 const EXCERPT_CHARS: usize = 300;
-/// Resumptions of one interrupted SSE response stream (2025-11-25 servers only).
-const MAX_RESUMES: u32 = 5;
-/// Reconnection delay when the stream set none (WHATWG leaves it to the client).
-const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 
-pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
-pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
+use crate::wire::{
+    DEFAULT_SSE_RETRY as DEFAULT_RETRY, MAX_AUTH_RESENDS, MAX_ERROR_BODY, MAX_RESUMES, excerpt,
+    media_type,
+};
+pub(crate) use crate::wire::{SESSION_HEADER, VERSION_HEADER};
 
 /// What the server answered to a POST.
 #[derive(Debug)]
@@ -662,34 +657,6 @@ fn describe(msg: &Value) -> String {
     match msg.get("id") {
         Some(id) => format!("a response to id {}", excerpt(&id.to_string(), 60)),
         None => "a message that is not a JSON-RPC response".to_string(),
-    }
-}
-
-/// The media type of `Content-Type`, lowercased, without parameters ("" when absent).
-fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// The first `max` characters of `s`, on one line.
-pub(crate) fn excerpt(s: &str, max: usize) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let trimmed = one_line.trim();
-    if trimmed.chars().count() <= max {
-        trimmed.to_string()
-    } else {
-        let cut: String = trimmed.chars().take(max).collect();
-        format!("{cut}…")
     }
 }
 

@@ -13,7 +13,7 @@
 //! headers, `subscriptions/listen` streams), the bridge between a legacy client and a
 //! modern-only server, and the 2024-11-05 HTTP+SSE transport.
 //!
-//! Authorization is a [`RequestAuth`] (usually an [`crate::OAuthClient`]): every request
+//! Authorization is a [`RequestAuth`] (usually an [`mcp_oauth::OAuthClient`]): every request
 //! carries its `Authorization` header (refreshed ahead of expiry, kept in memory); a
 //! 401, or a 403 with a challenge, holds the request while the hook authorizes (login,
 //! refresh, step-up; single-flight within and across processes), then replays it.
@@ -39,10 +39,10 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
-use crate::error::{Error, Result};
-use crate::mcp::RequestAuth;
 use bytes::Bytes;
 use http::HeaderMap;
+use mcp_oauth::error::{Error, Result};
+use mcp_oauth::wire::RequestAuth;
 use relay::Relay;
 use std::future::Future;
 use std::sync::Arc;
@@ -187,16 +187,16 @@ impl Proxy {
         let url = url.into();
         // The connections to the server go through the resolver of its authorization
         // traffic's network policy, so that the server's name resolves to one kind of
-        // address for both (see `crate::netpolicy`).
+        // address for both (see `mcp_oauth::netpolicy`).
         let guard = auth.as_ref().and_then(|a| a.address_guard());
         let resolver = guard.as_ref().map_or_else(
             || {
-                Arc::new(crate::netpolicy::SystemResolver)
-                    as Arc<dyn crate::netpolicy::HostResolver>
+                Arc::new(mcp_oauth::netpolicy::SystemResolver)
+                    as Arc<dyn mcp_oauth::netpolicy::HostResolver>
             },
             |g| g.resolver().clone(),
         );
-        let connect = crate::http::ConnectResolver::new(resolver, guard);
+        let connect = mcp_oauth::http::ConnectResolver::new(resolver, guard);
         let http = client::Client::for_url(&url, options.connect_timeout, connect)?;
         Ok(Self::with_http(url, options, http, auth))
     }
@@ -319,7 +319,7 @@ impl Proxy {
         };
         match written {
             Err(e) if ended_by != EndedBy::OutputClosed => Err(Error::Transport {
-                step: crate::error::Step::McpRequest,
+                step: mcp_oauth::error::Step::McpRequest,
                 url: "stdout".into(),
                 message: format!("writing to the client failed: {e}"),
             }),
@@ -436,31 +436,18 @@ mod unix_stdio {
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
     http_client_resolving(
         connect_timeout,
-        crate::http::ConnectResolver::new(Arc::new(crate::netpolicy::SystemResolver), None),
+        mcp_oauth::http::ConnectResolver::new(Arc::new(mcp_oauth::netpolicy::SystemResolver), None),
     )
 }
 
 /// [`http_client`], resolving names through `connect`.
 fn http_client_resolving(
     connect_timeout: Duration,
-    connect: crate::http::ConnectResolver,
+    connect: mcp_oauth::http::ConnectResolver,
 ) -> Result<reqwest::Client> {
-    let redirect = reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > 5 {
-            return attempt.error("too many redirects");
-        }
-        let same_origin = attempt
-            .previous()
-            .last()
-            .is_some_and(|prev| prev.origin() == attempt.url().origin());
-        if same_origin {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    });
+    let redirect = mcp_oauth::http::same_origin_redirects(5);
     reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::http::tls_config()?)
+        .tls_backend_preconfigured(mcp_oauth::http::tls_config()?)
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))

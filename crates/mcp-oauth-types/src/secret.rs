@@ -13,6 +13,7 @@ macro_rules! secret_type {
         pub struct $name(String);
 
         impl $name {
+            /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
@@ -70,7 +71,7 @@ secret_type!(
 );
 
 /// Shorthand used by the `Debug` impls of structs that hold optional secrets.
-pub(crate) fn redacted<T>(v: &Option<T>) -> &'static str {
+pub fn redacted<T>(v: &Option<T>) -> &'static str {
     if v.is_some() {
         "Some([redacted])"
     } else {

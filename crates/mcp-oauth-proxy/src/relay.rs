@@ -33,11 +33,11 @@ use super::upstream::{
     media_type, read_body,
 };
 use super::{ProxyOptions, TransportMode};
-use crate::mcp::headers::{self, ParamHeader};
-use crate::util::first_byte;
 use bytes::Bytes;
 use http::Method;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+use mcp_oauth::wire::first_byte;
+use mcp_oauth::wire::headers::{self, ParamHeader};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,10 +46,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-/// Resumptions of one interrupted response stream without progress (2025 servers).
-const MAX_RESUMES: u32 = 5;
-/// Reconnection delay when the stream set none.
-const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+use mcp_oauth::wire::{DEFAULT_SSE_RETRY as DEFAULT_RETRY, MAX_RESUMES};
 /// Longest wait between reconnections of the GET stream.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Time allowed for the DELETE that ends a session at shutdown.
@@ -163,7 +160,7 @@ impl ReplyError {
                 .and_then(Value::as_array)
                 .is_some_and(|a| {
                     a.iter()
-                        .any(|v| v.as_str() == Some(crate::mcp::STATELESS_VERSION))
+                        .any(|v| v.as_str() == Some(mcp_oauth::wire::STATELESS_VERSION))
                 }),
             _ => false,
         };
@@ -982,7 +979,7 @@ impl Relay {
                 tracing::warn!(
                     url = %self.url(),
                     status,
-                    body = %crate::util::excerpt(&String::from_utf8_lossy(&body), 200),
+                    body = %mcp_oauth::wire::excerpt(&String::from_utf8_lossy(&body), 200),
                     "the server did not accept {what}"
                 );
                 false
@@ -1116,7 +1113,7 @@ impl Relay {
     /// the HTTP+SSE stream was lost: the client's `initialize` and
     /// `notifications/initialized` are replayed, their answers kept from the client.
     /// Returns whether requests can be sent again.
-    pub(crate) fn renew(self: &Arc<Self>, stale: u64) -> crate::mcp::BoxFuture<'_, bool> {
+    pub(crate) fn renew(self: &Arc<Self>, stale: u64) -> mcp_oauth::wire::BoxFuture<'_, bool> {
         // Boxed: renewing an HTTP+SSE connection starts a stream reader that may renew.
         Box::pin(self.renew_inner(stale))
     }
@@ -1279,7 +1276,7 @@ impl Relay {
     }
 
     /// An event of a stream nobody waits on: every message goes to the client.
-    async fn relay_event(&self, ev: crate::mcp::sse::SseEvent) {
+    async fn relay_event(&self, ev: mcp_oauth::wire::sse::SseEvent) {
         if ev.event != "message" || ev.data.trim().is_empty() {
             return;
         }
@@ -1336,7 +1333,7 @@ impl Relay {
             }
             other => Err(ReplyError::Protocol(format!(
                 "the response has Content-Type {:?}; expected application/json or text/event-stream",
-                crate::util::excerpt(other, 80)
+                mcp_oauth::wire::excerpt(other, 80)
             ))),
         }
     }
@@ -1496,7 +1493,7 @@ impl Relay {
         ReplyError::Http {
             status,
             error,
-            excerpt: crate::util::excerpt(&String::from_utf8_lossy(&body), 300),
+            excerpt: mcp_oauth::wire::excerpt(&String::from_utf8_lossy(&body), 300),
         }
     }
 

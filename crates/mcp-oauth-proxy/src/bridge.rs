@@ -32,8 +32,8 @@ use super::message::{
     error_response_with, result_response,
 };
 use super::relay::{Conn, Mode, Relay, ReplyCtx};
-use crate::mcp::{LATEST_STATEFUL_VERSION, STATEFUL_VERSIONS, STATELESS_VERSION};
 use bytes::Bytes;
+use mcp_oauth::wire::{LATEST_STATEFUL_VERSION, STATEFUL_VERSIONS, STATELESS_VERSION};
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

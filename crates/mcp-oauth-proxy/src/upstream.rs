@@ -3,24 +3,19 @@
 //! hold-and-replay loop on refusals, and reading JSON bodies and SSE streams.
 
 use super::client::{Client, Response};
-use crate::mcp::sse::{SseEvent, SseParser};
-use crate::mcp::{Refusal, RequestAuth};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use mcp_oauth::wire::sse::{SseEvent, SseParser};
+use mcp_oauth::wire::{Refusal, RequestAuth};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Resends of one request after refusals, whatever the hook says.
-const MAX_AUTH_RESENDS: u32 = 8;
 /// Attempts to connect before a request is reported as failed (a restarting server).
 const CONNECT_ATTEMPTS: u32 = 4;
-/// How much of an error response is read.
-pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
-
-pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
-pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
+use mcp_oauth::wire::MAX_AUTH_RESENDS;
+pub(crate) use mcp_oauth::wire::{MAX_ERROR_BODY, SESSION_HEADER, VERSION_HEADER, media_type};
 
 /// Why a request got no HTTP response the proxy can relay.
 #[derive(Debug)]
@@ -28,7 +23,7 @@ pub(crate) enum SendError {
     /// The server could not be reached or the exchange broke.
     Network(String),
     /// Authorization failed (the hook's error, e.g. the user did not complete the login).
-    Auth(crate::Error),
+    Auth(mcp_oauth::Error),
 }
 
 impl std::fmt::Display for SendError {
@@ -212,19 +207,6 @@ impl Upstream {
         );
         self.send(Method::POST, target, headers, Some(body)).await
     }
-}
-
-/// The media type of `Content-Type`, lowercased, without parameters ("" when absent).
-pub(crate) fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
 }
 
 /// Reads a whole body up to `cap` bytes. Over the cap: `Err(None)` when `strict`,

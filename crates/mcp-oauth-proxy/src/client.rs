@@ -1,7 +1,7 @@
 //! The proxy's HTTP client for MCP traffic, and the response type the relay reads.
 //!
 //! By default the proxy sends through hyper's pooled client (`hyper-util`, with the
-//! library's one TLS configuration, [`crate::http::tls_config`]) directly. Every
+//! library's one TLS configuration, [`mcp_oauth::http::tls_config`]) directly. Every
 //! relayed message is one request, and on that path reqwest's own layers show in `perf`
 //! under the benchmark in `bench/`: it converts the URL to a URI, clones its connector
 //! service, and passes each request through a redirect layer that parses the URL once
@@ -14,8 +14,6 @@
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, the system settings; its proxy support is
 //! complete), and when the caller brings its own client ([`super::Proxy::with_client`]).
 
-use crate::http::{ConnectResolver, proxied};
-use crate::util::error_chain;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
@@ -23,6 +21,8 @@ use hyper::body::{Body as _, Incoming};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
+use mcp_oauth::error::error_chain;
+use mcp_oauth::http::{ConnectResolver, proxied};
 use std::time::Duration;
 
 /// Redirects followed within the server's origin before giving up.
@@ -69,14 +69,14 @@ pub(crate) struct SendFailure {
 impl Client {
     /// The client for the MCP endpoint `url`: hyper's, unless the environment routes
     /// `url` through an HTTP proxy (loopback never is: a loopback server is not
-    /// reachable through a proxy, the rule of [`crate::http::HttpClient`] too).
+    /// reachable through a proxy, the rule of [`mcp_oauth::http::HttpClient`] too).
     /// Names are resolved through `connect` (the network policy's resolver when the
-    /// proxy authorizes with an [`crate::OAuthClient`]).
+    /// proxy authorizes with an [`mcp_oauth::OAuthClient`]).
     pub(crate) fn for_url(
         url: &str,
         connect_timeout: Duration,
         connect: ConnectResolver,
-    ) -> crate::Result<Client> {
+    ) -> mcp_oauth::Result<Client> {
         let matcher = Matcher::from_system();
         if proxied(url, &matcher) {
             tracing::debug!(
@@ -85,7 +85,7 @@ impl Client {
             );
             // The proxy's host is the environment's choice, not held to the policy.
             let connect =
-                connect.with_proxy_hosts(crate::http::system_proxy_hosts(&matcher).into());
+                connect.with_proxy_hosts(mcp_oauth::http::system_proxy_hosts(&matcher).into());
             return Ok(Client::Reqwest(super::http_client_resolving(
                 connect_timeout,
                 connect,
@@ -117,7 +117,7 @@ impl Client {
                     .await
                     .map(Response::Reqwest)
                     .map_err(|e| SendFailure {
-                        connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
+                        connect: e.is_connect() && mcp_oauth::http::refusal_in(&e).is_none(),
                         message: error_chain(&e),
                     })
             }
@@ -126,8 +126,8 @@ impl Client {
 }
 
 impl HyperClient {
-    fn new(connect_timeout: Duration, connect: ConnectResolver) -> crate::Result<HyperClient> {
-        let mut tls = crate::http::tls_config()?;
+    fn new(connect_timeout: Duration, connect: ConnectResolver) -> mcp_oauth::Result<HyperClient> {
+        let mut tls = mcp_oauth::http::tls_config()?;
         // hyper-rustls sets the ALPN protocols itself (the same two), and refuses a
         // configuration that has them.
         tls.alpn_protocols.clear();
@@ -173,7 +173,7 @@ impl HyperClient {
             *req.headers_mut() = headers.clone();
             let resp = self.inner.request(req).await.map_err(|e| SendFailure {
                 // Refused by the network policy: trying again would only repeat it.
-                connect: e.is_connect() && crate::http::refusal_in(&e).is_none(),
+                connect: e.is_connect() && mcp_oauth::http::refusal_in(&e).is_none(),
                 message: error_chain(&e),
             })?;
             let Some(next) = same_origin_redirect(&current, &resp) else {

@@ -2,12 +2,12 @@
 //! in-process MCP servers (hyper) that record what they receive.
 
 use super::*;
-use crate::mcp::{BoxFuture, Refusal, RequestAuth};
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
+use mcp_oauth::wire::{BoxFuture, Refusal, RequestAuth};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -402,7 +402,7 @@ impl Mock {
         }
         let msg = req.json();
         let method = msg["method"].as_str().unwrap_or("").to_string();
-        let version = msg["params"]["_meta"][crate::proxy::message::META_VERSION]
+        let version = msg["params"]["_meta"][crate::message::META_VERSION]
             .as_str()
             .map(str::to_string);
         if let Some(v) = &version {
@@ -568,7 +568,7 @@ impl RequestAuth for FakeAuth {
     fn authorization<'a>(
         &'a self,
         _url: &'a str,
-    ) -> BoxFuture<'a, crate::Result<Option<HeaderValue>>> {
+    ) -> BoxFuture<'a, mcp_oauth::Result<Option<HeaderValue>>> {
         Box::pin(async move {
             Ok(self
                 .token
@@ -579,7 +579,7 @@ impl RequestAuth for FakeAuth {
         })
     }
 
-    fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, crate::Result<()>> {
+    fn on_refusal<'a>(&'a self, refusal: &'a Refusal) -> BoxFuture<'a, mcp_oauth::Result<()>> {
         Box::pin(async move {
             self.refusals.lock().unwrap().push(refusal.clone());
             tokio::time::sleep(self.delay).await;
@@ -592,8 +592,8 @@ impl RequestAuth for FakeAuth {
                 // Another request's authorization already put the last token in place
                 // (what OAuthClient's single flight does).
                 None if refusal.attempt == 0 && self.token.lock().unwrap().is_some() => Ok(()),
-                None => Err(crate::Error::Action {
-                    step: crate::Step::Authorization,
+                None => Err(mcp_oauth::Error::Action {
+                    step: mcp_oauth::Step::Authorization,
                     message: "the user closed the browser".into(),
                 }),
             }

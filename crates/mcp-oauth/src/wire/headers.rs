@@ -12,7 +12,7 @@ const MAX_SCHEMA_DEPTH: usize = 64;
 /// A header value per "Value Encoding": as-is when it is plain visible ASCII (inner
 /// spaces allowed), otherwise `=?base64?{base64 of the UTF-8}?=`. Values that look like
 /// the sentinel themselves are encoded too.
-pub(crate) fn encode_header_value(value: &str) -> HeaderValue {
+pub fn encode_header_value(value: &str) -> HeaderValue {
     let visible = value.bytes().all(|b| (0x20..=0x7e).contains(&b));
     let padded = value.starts_with(' ') || value.ends_with(' ');
     let sentinel = value.starts_with("=?base64?") && value.ends_with("?=");
@@ -32,7 +32,7 @@ pub(crate) fn encode_header_value(value: &str) -> HeaderValue {
 
 /// The `Mcp-Name` source for methods that require it: `params.name` for `tools/call` and
 /// `prompts/get`, `params.uri` for `resources/read`.
-pub(crate) fn mcp_name<'a>(method: &str, params: &'a Value) -> Option<&'a str> {
+pub fn mcp_name<'a>(method: &str, params: &'a Value) -> Option<&'a str> {
     let field = match method {
         "tools/call" | "prompts/get" => "name",
         "resources/read" => "uri",
@@ -43,7 +43,7 @@ pub(crate) fn mcp_name<'a>(method: &str, params: &'a Value) -> Option<&'a str> {
 
 /// One `x-mcp-header` annotation of a tool: the header to send and where its value is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParamHeader {
+pub struct ParamHeader {
     pub name: HeaderName,
     /// The chain of `properties` keys from the schema root to the annotated property.
     pub path: Vec<String>,
@@ -51,7 +51,7 @@ pub(crate) struct ParamHeader {
 
 /// Validates every `x-mcp-header` annotation of a tool definition. `Ok` holds the
 /// headers to mirror (possibly none); `Err` says why the tool must be excluded.
-pub(crate) fn tool_param_headers(tool: &Value) -> Result<Vec<ParamHeader>, String> {
+pub fn tool_param_headers(tool: &Value) -> Result<Vec<ParamHeader>, String> {
     let Some(schema) = tool.get("inputSchema") else {
         return Ok(Vec::new());
     };
@@ -178,7 +178,7 @@ fn is_tchar(b: u8) -> bool {
 
 /// The header value for one annotated parameter, or `None` when the arguments hold no
 /// value there (absent or null) or a value that is not a primitive.
-pub(crate) fn param_value(arguments: &Value, path: &[String]) -> Option<HeaderValue> {
+pub fn param_value(arguments: &Value, path: &[String]) -> Option<HeaderValue> {
     let mut v = arguments;
     for key in path {
         v = v.get(key)?;

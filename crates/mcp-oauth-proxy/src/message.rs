@@ -14,26 +14,13 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 use std::fmt;
 
-/// `io.modelcontextprotocol/protocolVersion` (2026-07-28 request metadata).
-pub(crate) const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub(crate) const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-pub(crate) const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-pub(crate) const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-pub(crate) const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-
-/// JSON-RPC error codes the proxy writes itself.
-pub(crate) const PARSE_ERROR: i64 = -32700;
-pub(crate) const INVALID_REQUEST: i64 = -32600;
-pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
-pub(crate) const INVALID_PARAMS: i64 = -32602;
-pub(crate) const INTERNAL_ERROR: i64 = -32603;
-/// A request that got no response in time: the code the MCP SDKs use (TypeScript
-/// `ErrorCode.RequestTimeout`), in the range JSON-RPC leaves to implementations.
-pub(crate) const REQUEST_TIMEOUT: i64 = -32001;
-/// MCP 2026-07-28 protocol errors (recognized "modern" errors).
-pub(crate) const HEADER_MISMATCH: i64 = -32020;
-pub(crate) const MISSING_CAPABILITY: i64 = -32021;
-pub(crate) const UNSUPPORTED_VERSION: i64 = -32022;
+pub(crate) use mcp_oauth::wire::error_code::{
+    HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
+    MISSING_CAPABILITY, PARSE_ERROR, REQUEST_TIMEOUT, UNSUPPORTED_VERSION,
+};
+pub(crate) use mcp_oauth::wire::{
+    META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_VERSION,
+};
 
 /// The kind of a JSON-RPC message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,10 +11,10 @@
 use super::message::{INTERNAL_ERROR, error_response, id_key};
 use super::relay::{Conn, Mode, Relay, ReplyError, Snapshot, backoff};
 use super::upstream::{EventStream, SendError, StreamItem, media_type};
-use crate::mcp::sse::SseEvent;
 use bytes::Bytes;
 use http::Method;
 use http::{HeaderMap, HeaderValue, header};
+use mcp_oauth::wire::sse::SseEvent;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
