@@ -1,0 +1,137 @@
+//! Answering the server's refusals: a 401 (adopt a sibling's token, refresh, or authorize
+//! again) and a 403 `insufficient_scope` (step-up).
+
+use super::*;
+
+impl OAuthClient {
+    pub(super) async fn handle_refusal(&self, refusal: &Refusal) -> Result<()> {
+        let entry_generation = self.generation.load(Ordering::SeqCst);
+        if refusal.attempt >= MAX_AUTHORIZATIONS_PER_REQUEST {
+            let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+            let b = challenge::bearer(&challenges);
+            if refusal.status == 403 {
+                return Err(Error::StepUpExhausted {
+                    attempts: refusal.attempt,
+                    scope: b.and_then(|b| b.scope).unwrap_or_default(),
+                });
+            }
+            return Err(Error::Action {
+                step: Step::Authorization,
+                message: format!(
+                    "{} still answers HTTP {} after {} authorizations; giving up (run `mcp-oauth \
+                     doctor {}` to see why)",
+                    refusal.url, refusal.status, refusal.attempt, self.config.server_url
+                ),
+            });
+        }
+        match refusal.status {
+            401 => self.handle_unauthorized(refusal, entry_generation).await,
+            403 => self.handle_forbidden(refusal).await,
+            other => Err(Error::Status {
+                step: Step::McpRequest,
+                url: refusal.url.clone(),
+                status: other,
+                body_excerpt: String::new(),
+            }),
+        }
+    }
+
+    pub(super) async fn handle_unauthorized(
+        &self,
+        refusal: &Refusal,
+        entry_generation: u64,
+    ) -> Result<()> {
+        if self.take_rs_nonce(refusal) {
+            return Ok(());
+        }
+        if refusal.sent_credentials {
+            tracing::info!(url = %refusal.url, "the server refused the access token");
+            let sent = self.cached();
+            // Another task put a new token in place while this request was in flight.
+            if self.generation.load(Ordering::SeqCst) != entry_generation {
+                return Ok(());
+            }
+            if let Some(rec) = sent
+                && refusal.attempt == 0
+                && (rec.tokens.refresh_token.is_some()
+                    || non_interactive_grant(&rec.grant).is_some())
+            {
+                match self.refresh(&rec).await {
+                    Ok(_) => return Ok(()),
+                    // The token endpoint is down, not the grant: a browser would not help,
+                    // and the refresh token stays for the next attempt.
+                    Err(e) if retry::is_transient(&e) => return Err(e),
+                    Err(e) => tracing::info!(error = %e, "refresh did not help; authorizing again"),
+                }
+            }
+        }
+        let _flow = self.flow.lock().await;
+        if self.generation.load(Ordering::SeqCst) != entry_generation {
+            return Ok(());
+        }
+        let _lock = self.lock_store().await?;
+        // A sibling process may have logged in while we waited for the lock.
+        let stored = self.load_record().await?;
+        let cached = self.cached();
+        if let Some(s) = stored
+            && cached
+                .as_ref()
+                .is_none_or(|c| c.tokens.access_token != s.tokens.access_token)
+            && !self.expiring(&s.tokens)
+        {
+            tracing::info!("adopting credentials obtained by another process");
+            self.set_cached(Some(s), true);
+            return Ok(());
+        }
+        self.authorize_locked(&refusal.www_authenticate, Reason::Unauthorized)
+            .await
+            .map(|_| ())
+    }
+
+    /// A `DPoP error="use_dpop_nonce"` challenge with a `DPoP-Nonce` (RFC 9449 §9): keep
+    /// the nonce and send the request again with a proof that carries it.
+    pub(super) fn take_rs_nonce(&self, refusal: &Refusal) -> bool {
+        let Some(nonce) = &refusal.dpop_nonce else {
+            return false;
+        };
+        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+        let asks_for_nonce = challenge::dpop(&challenges)
+            .and_then(|c| c.error)
+            .is_some_and(|e| e == "use_dpop_nonce");
+        if !asks_for_nonce {
+            return false;
+        }
+        let mut slot = self.rs_nonce.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_deref() == Some(nonce.as_str()) {
+            // The same nonce was already sent and refused: retrying would loop.
+            return false;
+        }
+        tracing::info!("the MCP server asked for a DPoP nonce; retrying with it");
+        *slot = Some(nonce.clone());
+        true
+    }
+
+    pub(super) async fn handle_forbidden(&self, refusal: &Refusal) -> Result<()> {
+        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+        let bearer = challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges));
+        let Some(b) = bearer.filter(|b| b.error.as_deref() == Some("insufficient_scope")) else {
+            return Err(Error::Status {
+                step: Step::McpRequest,
+                url: refusal.url.clone(),
+                status: 403,
+                body_excerpt: "forbidden, and not an insufficient_scope challenge".into(),
+            });
+        };
+        let previous = self
+            .cached()
+            .and_then(|r| r.tokens.requested_scope.or(r.tokens.scope))
+            .unwrap_or_default();
+        let wanted = union_scopes([previous.as_str(), b.scope.as_deref().unwrap_or_default()]);
+        tracing::info!(scope = %wanted, "the server needs more scopes (step-up authorization)");
+        let _flow = self.flow.lock().await;
+        let _lock = self.lock_store().await?;
+        self.authorize_locked(&refusal.www_authenticate, Reason::StepUp(wanted))
+            .await
+            .map(|_| ())
+    }
+}
