@@ -30,6 +30,7 @@ pub mod dpop;
 pub mod error;
 pub mod http;
 pub(crate) mod issuer_pin;
+#[cfg(feature = "mcp-client")]
 pub mod mcp;
 pub mod netpolicy;
 pub(crate) mod redact;
