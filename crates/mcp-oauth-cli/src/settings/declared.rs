@@ -4,7 +4,8 @@
 //!
 //! **To add a setting**, add one row below, where its flag belongs in `--help` (rows are
 //! in `--help` order), and, if the engine has nowhere to put it yet, a field of
-//! `OAuthConfig` (crates/mcp-oauth/src/config.rs):
+//! `OAuthConfig` with its default in `OAuthConfig::new` (crates/mcp-oauth/src/config.rs);
+//! users find the file's keys listed in docs/cli.md:
 //! ```text
 //! /// Help text of --my-setting (also the documentation of the key `my_setting`).
 //! #[arg(long, value_name = "URL", help_heading = "Authorization")]
