@@ -32,6 +32,10 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+
+/// A server's table: its keys, and how layers combine, are declared with the flags, in
+/// [`crate::settings`]'s table.
+pub use crate::settings::ServerSettings;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the configuration file.
@@ -119,167 +123,6 @@ pub enum DpopName {
     Always,
     /// Plain Bearer tokens (for tokens handed to other programs with `mcp-oauth token`).
     Never,
-}
-
-/// The settings of one server (or of `[defaults]`, or of a profile).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    /// The server's URL, in a table keyed by a name (`[servers.my-server]`); only there.
-    pub url: Option<String>,
-    /// A pre-registered client.
-    pub client_id: Option<String>,
-    /// Environment variable holding the client secret.
-    pub client_secret_env: Option<String>,
-    /// File holding the client secret (trimmed).
-    pub client_secret_file: Option<PathBuf>,
-    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (default:
-    /// from the credentials and the metadata).
-    pub token_endpoint_auth_method: Option<String>,
-    /// The issuer the pre-registered client belongs to: its secret or key goes to that
-    /// authorization server only (without it, the first one it is used with).
-    pub client_issuer: Option<String>,
-    /// A Client ID Metadata Document URL.
-    pub client_metadata_url: Option<String>,
-    pub scopes: Option<Scopes>,
-    /// The RFC 8707 resource to send instead of the PRM's, or "omit" to send none
-    /// (WEAKENS SECURITY; Microsoft Entra).
-    pub resource: Option<String>,
-    /// Extra authorization request parameters (Google: access_type, prompt).
-    pub authorize_params: Option<BTreeMap<String, String>>,
-    /// Extra HTTP headers on every MCP request (`proxy`, `call`): name → value, with
-    /// `${VAR}` read from the environment (never the secret itself in this file).
-    pub headers: Option<BTreeMap<String, String>>,
-    /// Authorization server metadata URL, when discovery cannot find it.
-    pub auth_server_metadata_url: Option<String>,
-    /// Which of several authorization servers (by issuer).
-    pub authorization_server: Option<String>,
-    /// Accept metadata without code_challenge_methods_supported (WEAKENS SECURITY; AWS
-    /// Cognito).
-    pub allow_missing_pkce_metadata: Option<bool>,
-    /// Let a public MCP server point discovery at private-network addresses (WEAKENS
-    /// SECURITY: SSRF protection; for authorization servers on a corporate network).
-    pub allow_private_networks: Option<bool>,
-    /// Send tokens to a server reached over plain http on a host that is not loopback
-    /// (WEAKENS SECURITY: they cross the network unencrypted).
-    pub allow_http: Option<bool>,
-    /// Behind an HTTP proxy, let it resolve discovery names that do not resolve here
-    /// (WEAKENS SECURITY: SSRF protection; for authorization servers only the proxy's
-    /// network knows).
-    pub trust_proxy_dns: Option<bool>,
-    /// The whole loopback redirect URI, e.g. "http://localhost:3118/callback".
-    pub redirect_uri: Option<String>,
-    pub redirect_host: Option<String>,
-    pub redirect_port: Option<u16>,
-    pub redirect_path: Option<String>,
-    pub interaction: Option<InteractionName>,
-    /// Seconds to wait for the browser / the paste / the device approval.
-    pub auth_timeout: Option<u64>,
-    /// Ask for offline_access when the AS lists it (default true).
-    pub request_offline_access: Option<bool>,
-    /// DPoP-bound tokens: auto (default), always, never.
-    pub dpop: Option<DpopName>,
-    /// The grant: auto (default), authorization_code, client_credentials, jwt_bearer,
-    /// enterprise.
-    pub grant: Option<GrantName>,
-    /// PEM private key (PKCS#8) for private_key_jwt client authentication.
-    pub private_key_file: Option<PathBuf>,
-    /// Its algorithm (default ES256).
-    pub private_key_alg: Option<String>,
-    /// Workload identity JWT (jwt-bearer grant), read at each use.
-    pub assertion_file: Option<PathBuf>,
-    pub assertion_env: Option<String>,
-    /// Enterprise-managed authorization: the IdP's token endpoint and our client there.
-    pub idp_token_endpoint: Option<String>,
-    pub idp_client_id: Option<String>,
-    pub idp_client_secret_env: Option<String>,
-    /// The user's ID token at the IdP, read at each use.
-    pub id_token_file: Option<PathBuf>,
-    pub id_token_env: Option<String>,
-    /// A static Authorization header value from this environment variable; disables
-    /// OAuth for the server.
-    pub authorization_env: Option<String>,
-    /// A static Authorization header value from this file; disables OAuth for the server.
-    pub authorization_file: Option<PathBuf>,
-    /// Named accounts on this server (only in a server's table).
-    pub profiles: Option<BTreeMap<String, ServerSettings>>,
-}
-
-impl ServerSettings {
-    /// `self` with every setting of `over` that is set replacing it.
-    pub fn overlay(&self, over: &ServerSettings) -> ServerSettings {
-        macro_rules! pick {
-            ($($f:ident),*) => {
-                ServerSettings { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* url: None, profiles: None }
-            };
-        }
-        let mut out = pick!(
-            client_id,
-            client_secret_env,
-            client_secret_file,
-            token_endpoint_auth_method,
-            client_issuer,
-            client_metadata_url,
-            scopes,
-            resource,
-            auth_server_metadata_url,
-            authorization_server,
-            allow_missing_pkce_metadata,
-            allow_private_networks,
-            allow_http,
-            trust_proxy_dns,
-            redirect_uri,
-            redirect_host,
-            redirect_port,
-            redirect_path,
-            interaction,
-            auth_timeout,
-            request_offline_access,
-            dpop,
-            grant,
-            private_key_file,
-            private_key_alg,
-            assertion_file,
-            assertion_env,
-            idp_token_endpoint,
-            idp_client_id,
-            idp_client_secret_env,
-            id_token_file,
-            id_token_env,
-            authorization_env,
-            authorization_file,
-            authorize_params,
-            headers
-        );
-        // Parameters merge key by key.
-        if let (Some(a), Some(b)) = (&self.authorize_params, &over.authorize_params) {
-            let mut m = a.clone();
-            m.extend(b.clone());
-            out.authorize_params = Some(m);
-        }
-        // Headers too; names are case-insensitive, so a later layer's "x-api-key" replaces
-        // an earlier "X-Api-Key".
-        if let (Some(a), Some(b)) = (&self.headers, &over.headers) {
-            let mut m: BTreeMap<String, String> = BTreeMap::new();
-            for (k, v) in a.iter().chain(b) {
-                m.retain(|old, _| !old.eq_ignore_ascii_case(k));
-                m.insert(k.clone(), v.clone());
-            }
-            out.headers = Some(m);
-        }
-        // A secret source replaces the other kind too.
-        if over.client_secret_env.is_some() {
-            out.client_secret_file = over.client_secret_file.clone();
-        } else if over.client_secret_file.is_some() {
-            out.client_secret_env = None;
-        }
-        if over.authorization_env.is_some() {
-            out.authorization_file = over.authorization_file.clone();
-        } else if over.authorization_file.is_some() {
-            out.authorization_env = None;
-        }
-        out
-    }
 }
 
 /// Where the configuration file is: `$MCP_OAUTH_CONFIG`, else the XDG config directory.
