@@ -3,7 +3,8 @@
 //! The client side of MCP authorization (spec revision 2026-07-28, with the 2025-03-26,
 //! 2025-06-18 and 2025-11-25 behaviours it replaced), done by the book:
 //!
-//! - [`challenge`]: `WWW-Authenticate` parsing (RFC 9110 §11.6.1) and the typed Bearer view;
+//! - [`challenge`], [`secret`] and the metadata documents: the vocabulary shared with the
+//!   server side, from the `mcp-oauth-types` crate (re-exported here);
 //! - [`discovery`]: Protected Resource Metadata (RFC 9728) in spec order, then
 //!   authorization server metadata (RFC 8414 / OIDC Discovery) with issuer validation,
 //!   each attempt recorded in a [`discovery::trace::DiscoveryTrace`];
@@ -15,8 +16,12 @@
 //! - [`store`]: credentials at rest;
 //! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
 //!   and answers challenges (refresh, re-authorization, step-up);
-//! - [`mcp`]: a small Streamable HTTP MCP client that applies authorization to every
-//!   request and speaks both the stateful (2025) and the stateless (2026-07-28) lifecycle.
+//! - [`wire`]: what every MCP client or proxy shares on the wire (versions, headers, error
+//!   codes, SSE, the [`wire::RequestAuth`] hook that [`OAuthClient`] implements); the
+//!   stdio proxy (crate `mcp-oauth-proxy`) is built on it;
+//! - `mcp` (feature `mcp-client`, on by default): a small Streamable HTTP MCP client that
+//!   applies authorization to every request and speaks both the stateful (2025) and the
+//!   stateless (2026-07-28) lifecycle.
 
 pub mod assertion;
 pub mod authorize;
