@@ -123,10 +123,7 @@ impl std::fmt::Debug for ProxyOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyOptions")
             .field("transport", &self.transport)
-            .field(
-                "headers",
-                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            )
+            .field("headers", &mcp_oauth::wire::header_names(&self.headers))
             .field("max_message_bytes", &self.max_message_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)

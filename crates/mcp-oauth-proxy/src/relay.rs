@@ -35,7 +35,7 @@ use super::upstream::{
 use super::{ProxyOptions, TransportMode};
 use bytes::Bytes;
 use http::Method;
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use mcp_oauth::wire::first_byte;
 use mcp_oauth::wire::headers::{self, ParamHeader};
 use serde_json::Value;
@@ -46,7 +46,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use mcp_oauth::wire::{DEFAULT_SSE_RETRY as DEFAULT_RETRY, MAX_RESUMES};
+use mcp_oauth::wire::{MAX_RESUMES, resume_headers, stream_headers};
 /// Longest wait between reconnections of the GET stream.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Time allowed for the DELETE that ends a session at shutdown.
@@ -1216,14 +1216,10 @@ impl Relay {
                 return;
             }
             let mut headers = snap.session_headers();
-            headers.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            if let Some(last) = stream.as_ref().and_then(|s| s.last_event_id())
-                && let Ok(v) = HeaderValue::from_str(last)
-            {
-                headers.insert("last-event-id", v);
+            stream_headers(&mut headers);
+            if let Some(last) = stream.as_ref().and_then(|s| s.last_event_id()) {
+                // An event id that cannot be sent back is left out: the stream starts anew.
+                let _ = resume_headers(&mut headers, last);
             }
             let resp = match self.up.send(Method::GET, self.url(), headers, None).await {
                 Ok(r) => r,
@@ -1269,7 +1265,7 @@ impl Relay {
             } else {
                 failures += 1;
             }
-            let wait = s.retry().unwrap_or(DEFAULT_RETRY).max(backoff(failures));
+            let wait = s.reconnect_delay().max(backoff(failures));
             tracing::debug!(url = %self.url(), ?wait, "GET stream ended; reconnecting");
             tokio::time::sleep(wait.min(MAX_BACKOFF)).await;
         }
@@ -1387,18 +1383,13 @@ impl Relay {
                 )));
             }
             resumes += 1;
-            tokio::time::sleep(stream.retry().unwrap_or(DEFAULT_RETRY).min(MAX_BACKOFF)).await;
+            tokio::time::sleep(stream.reconnect_delay().min(MAX_BACKOFF)).await;
             let mut h = snap.session_headers();
-            h.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            let Ok(v) = HeaderValue::from_str(&last) else {
+            if resume_headers(&mut h, &last).is_err() {
                 return Err(ReplyError::Protocol(format!(
                     "{ended} before the response, and its event id cannot be sent back"
                 )));
-            };
-            h.insert("last-event-id", v);
+            }
             tracing::debug!(url = %self.url(), "{ended}; resuming it with Last-Event-ID");
             let resp = self.up.send(Method::GET, self.url(), h, None).await?;
             if !resp.status().is_success() || media_type(resp.headers()) != "text/event-stream" {

@@ -95,10 +95,7 @@ impl std::fmt::Debug for McpClientOptions {
             .field("client_name", &self.client_name)
             .field("client_version", &self.client_version)
             .field("request_timeout", &self.request_timeout)
-            .field(
-                "headers",
-                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            )
+            .field("headers", &crate::wire::header_names(&self.headers))
             .field("max_response_bytes", &self.max_response_bytes)
             .field("discover", &self.discover)
             .finish()
