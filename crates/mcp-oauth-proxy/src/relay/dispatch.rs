@@ -372,7 +372,11 @@ impl Relay {
     }
 
     /// Logs what the server said to a notification or response; `true` when accepted.
-    pub(super) async fn check_accepted(&self, result: Result<Response, SendError>, env: &Envelope) -> bool {
+    pub(super) async fn check_accepted(
+        &self,
+        result: Result<Response, SendError>,
+        env: &Envelope,
+    ) -> bool {
         let what = match env.kind() {
             Some(Kind::Response) => "the client's response".to_string(),
             _ => format!("notification {}", env.method()),
