@@ -351,12 +351,7 @@ impl McpClient {
         if (200..300).contains(&status) || status == 404 || status == 405 {
             Ok(())
         } else {
-            Err(Error::Status {
-                step: STEP,
-                url: self.url().to_string(),
-                status,
-                body_excerpt: body,
-            })
+            Err(self.status_error(status, body))
         }
     }
 
@@ -424,12 +419,7 @@ impl McpClient {
                 rpc_error,
             } => match rpc_error {
                 Some(e) => Err(self.rpc_error(e, Some(status))),
-                None => Err(Error::Status {
-                    step: STEP,
-                    url: self.url().to_string(),
-                    status,
-                    body_excerpt: excerpt,
-                }),
+                None => Err(self.status_error(status, excerpt)),
             },
         }
     }
@@ -544,6 +534,16 @@ impl McpClient {
 
     fn rule(&self, rule: impl Into<String>) -> Error {
         Error::rule(STEP, self.url(), rule)
+    }
+
+    /// An HTTP error status without a JSON-RPC error in the body.
+    fn status_error(&self, status: u16, body_excerpt: String) -> Error {
+        Error::Status {
+            step: STEP,
+            url: self.url().to_string(),
+            status,
+            body_excerpt,
+        }
     }
 
     fn rpc_error(&self, e: RpcError, status: Option<u16>) -> Error {

@@ -259,16 +259,20 @@ impl Transport {
     pub(crate) async fn delete(&self, headers: &HeaderMap) -> Result<(u16, String)> {
         let (mut resp, deadline) = self.send(Method::DELETE, headers, None).await?;
         let status = resp.status().as_u16();
-        let body = if resp.status().is_success() {
-            String::new()
-        } else {
-            let bytes = self
-                .read_body(&mut resp, deadline, MAX_ERROR_BODY, false)
-                .await
-                .unwrap_or_default();
-            excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
-        };
+        let body = self.error_excerpt(&mut resp, deadline).await;
         Ok((status, body))
+    }
+
+    /// The start of an error response's body, for a message ("" for a success).
+    async fn error_excerpt(&self, resp: &mut reqwest::Response, deadline: Instant) -> String {
+        if resp.status().is_success() {
+            return String::new();
+        }
+        let bytes = self
+            .read_body(resp, deadline, MAX_ERROR_BODY, false)
+            .await
+            .unwrap_or_default();
+        excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
     }
 
     async fn error_reply(&self, resp: &mut reqwest::Response, deadline: Instant) -> Result<Reply> {
@@ -441,15 +445,7 @@ impl Transport {
         if status.is_success() && media_type(resp.headers()) == "text/event-stream" {
             return Ok((resp, deadline));
         }
-        let body = if status.is_success() {
-            String::new()
-        } else {
-            let bytes = self
-                .read_body(&mut resp, deadline, MAX_ERROR_BODY, false)
-                .await
-                .unwrap_or_default();
-            excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
-        };
+        let body = self.error_excerpt(&mut resp, deadline).await;
         Err(self.rule(format!(
             "the SSE stream ended before the response, and resuming it (GET with \
              Last-Event-ID) failed: HTTP {}{}",

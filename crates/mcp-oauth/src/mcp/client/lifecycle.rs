@@ -116,12 +116,7 @@ impl McpClient {
                 self.initialize(LATEST_STATEFUL_VERSION).await
             }
             Some(e) => Err(self.rpc_error(e, Some(status))),
-            None => Err(Error::Status {
-                step: STEP,
-                url: self.url().to_string(),
-                status,
-                body_excerpt: excerpt,
-            }),
+            None => Err(self.status_error(status, excerpt)),
         }
     }
 
