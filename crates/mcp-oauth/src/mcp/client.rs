@@ -56,6 +56,8 @@ impl Protocol {
 /// Options of an [`McpClient`].
 #[derive(Clone)]
 pub struct McpClientOptions {
+    /// Which lifecycle to speak (by default [`Protocol::Auto`]: 2026-07-28 when the
+    /// server speaks it, else a session).
     pub protocol: Protocol,
     /// `clientInfo.name`.
     pub client_name: String,
