@@ -75,6 +75,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Options of a [`Proxy`].
 #[derive(Clone)]
 pub struct ProxyOptions {
+    /// Which HTTP transport to speak (by default Streamable HTTP, falling back to
+    /// HTTP+SSE).
     pub transport: TransportMode,
     /// Sent on every request (the protocol's headers and the hook's `Authorization`
     /// take precedence).
@@ -123,10 +125,7 @@ impl std::fmt::Debug for ProxyOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyOptions")
             .field("transport", &self.transport)
-            .field(
-                "headers",
-                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            )
+            .field("headers", &mcp_oauth::wire::header_names(&self.headers))
             .field("max_message_bytes", &self.max_message_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -140,6 +139,7 @@ impl std::fmt::Debug for ProxyOptions {
 /// How a run ended, and what it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyReport {
+    /// What ended the run.
     pub ended_by: EndedBy,
     /// Lines read from the input.
     pub lines_in: u64,
@@ -147,6 +147,7 @@ pub struct ProxyReport {
     pub http_requests: u64,
 }
 
+/// What ended a [`Proxy::run`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndedBy {
     /// The input reached end of file.

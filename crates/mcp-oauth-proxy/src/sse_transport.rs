@@ -12,9 +12,10 @@ use super::message::{INTERNAL_ERROR, error_response, id_key};
 use super::relay::{Conn, Mode, Relay, ReplyError, Snapshot, backoff};
 use super::upstream::{EventStream, SendError, StreamItem, media_type};
 use bytes::Bytes;
+use http::HeaderMap;
 use http::Method;
-use http::{HeaderMap, HeaderValue, header};
 use mcp_oauth::wire::sse::SseEvent;
+use mcp_oauth::wire::stream_headers;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +36,7 @@ impl Relay {
     /// Opens the event stream and waits for the `endpoint` event.
     pub(crate) async fn sse_connect(self: &Arc<Self>, conn: &mut Conn) -> Result<(), String> {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        );
+        stream_headers(&mut h);
         let resp = self
             .up
             .send(Method::GET, self.url(), h, None)

@@ -4,17 +4,20 @@
 
 use super::client::{Client, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use http::{HeaderMap, Method, StatusCode, Uri, header};
 use mcp_oauth::wire::sse::{SseEvent, SseParser};
-use mcp_oauth::wire::{Refusal, RequestAuth};
+use mcp_oauth::wire::{
+    AuthorizedRequest, HttpAttempt, Refusal, RequestAuth, ResponseHead, post_headers,
+    send_authorized,
+};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Attempts to connect before a request is reported as failed (a restarting server).
 const CONNECT_ATTEMPTS: u32 = 4;
-use mcp_oauth::wire::MAX_AUTH_RESENDS;
 pub(crate) use mcp_oauth::wire::{MAX_ERROR_BODY, SESSION_HEADER, VERSION_HEADER, media_type};
 
 /// Why a request got no HTTP response the proxy can relay.
@@ -24,6 +27,12 @@ pub(crate) enum SendError {
     Network(String),
     /// Authorization failed (the hook's error, e.g. the user did not complete the login).
     Auth(mcp_oauth::Error),
+}
+
+impl From<mcp_oauth::Error> for SendError {
+    fn from(e: mcp_oauth::Error) -> Self {
+        SendError::Auth(e)
+    }
 }
 
 impl std::fmt::Display for SendError {
@@ -93,8 +102,10 @@ impl Upstream {
 
     /// Sends one request to `target` (the MCP endpoint, or the legacy transport's POST
     /// endpoint on the same origin). A 401, or a 403 with a challenge, is held: the hook
-    /// authorizes (refresh, login, step-up) and the request is sent again. Connection
-    /// failures (nothing was sent) are retried briefly, which rides over a restart.
+    /// authorizes (refresh, login, step-up) and the request is sent again
+    /// ([`send_authorized`]); a refusal the hook cannot answer is relayed as the server
+    /// sent it. Connection failures (nothing was sent) are retried briefly, which rides
+    /// over a restart.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -102,92 +113,23 @@ impl Upstream {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<Response, SendError> {
-        let mut attempt: u32 = 0;
-        let mut connects: u32 = 0;
-        loop {
-            let mut all = self.headers.clone();
-            for (name, value) in &headers {
-                all.insert(name.clone(), value.clone());
-            }
-            let mut sent_credentials = all.contains_key(header::AUTHORIZATION);
-            if let Some(auth) = &self.auth {
-                // Credentials are for the MCP endpoint; the HTTP+SSE transport's POST
-                // endpoint (same origin, checked when it was adopted) gets them too.
-                let for_url = if target == self.url {
-                    target
-                } else {
-                    &self.url
-                };
-                // A refresh may happen here: it is not the server's time.
-                let auth_headers =
-                    super::deadline::stopped(auth.request_headers(method.as_str(), for_url))
-                        .await
-                        .map_err(SendError::Auth)?;
-                if auth_headers.contains_key(header::AUTHORIZATION) {
-                    sent_credentials = true;
-                }
-                for (name, mut value) in auth_headers {
-                    if let Some(name) = name {
-                        value.set_sensitive(true);
-                        all.insert(name, value);
-                    }
-                }
-            }
-            let uri = self.uri.as_ref().filter(|_| target == self.url);
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let resp = match self
-                .http
-                .send(method.clone(), target, uri, all, body.clone())
-                .await
-            {
-                Ok(r) => r,
-                Err(e) if e.connect && connects + 1 < CONNECT_ATTEMPTS => {
-                    connects += 1;
-                    let wait = Duration::from_millis(100 << connects);
-                    tracing::debug!(url = %target, error = %e.message, ?wait, "cannot connect; retrying");
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                Err(e) => return Err(SendError::Network(e.message)),
-            };
-            let status = resp.status();
-            let refused = status == StatusCode::UNAUTHORIZED
-                || (status == StatusCode::FORBIDDEN
-                    && resp.headers().contains_key(header::WWW_AUTHENTICATE));
-            let Some(auth) = self.auth.as_ref().filter(|_| refused) else {
-                return Ok(resp);
-            };
-            if attempt >= MAX_AUTH_RESENDS {
-                return Ok(resp);
-            }
-            let challenges: Vec<String> = resp
-                .headers()
-                .get_all(header::WWW_AUTHENTICATE)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            let dpop_nonce = resp
-                .headers()
-                .get("dpop-nonce")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            drop(resp);
-            tracing::info!(url = %target, status = status.as_u16(), attempt, "the server refused the request; holding it for authorization");
-            let refusal = Refusal {
-                url: self.url.clone(),
-                status: status.as_u16(),
-                www_authenticate: challenges,
-                sent_credentials,
-                attempt,
-                dpop_nonce,
-            };
-            // A login may take the user minutes: the request's clock stops meanwhile.
-            super::deadline::stopped(auth.on_refusal(&refusal))
-                .await
-                .map_err(SendError::Auth)?;
-            attempt += 1;
-            tracing::debug!(url = %target, "authorization renewed; replaying the request");
-        }
+        let mut attempt = Attempt {
+            up: self,
+            method: &method,
+            target,
+            body,
+            connects: 0,
+        };
+        // Credentials are for the MCP endpoint; the HTTP+SSE transport's POST endpoint
+        // (same origin, checked when it was adopted) gets them too.
+        let request = AuthorizedRequest {
+            method: &method,
+            resource: &self.url,
+            defaults: &self.headers,
+            headers: &headers,
+        };
+        let sent = send_authorized(&mut attempt, self.auth.as_deref(), request).await?;
+        Ok(sent.into_response())
     }
 
     /// POSTs one JSON-RPC message to `target` with the protocol `headers`.
@@ -197,15 +139,63 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response, SendError> {
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        post_headers(&mut headers);
         self.send(Method::POST, target, headers, Some(body)).await
+    }
+}
+
+/// One attempt of [`Upstream::send`], on the proxy's HTTP client.
+struct Attempt<'a> {
+    up: &'a Upstream,
+    method: &'a Method,
+    target: &'a str,
+    body: Option<Bytes>,
+    /// Connection failures so far (across the attempts of the request).
+    connects: u32,
+}
+
+impl HttpAttempt for Attempt<'_> {
+    type Response = Response;
+    type Error = SendError;
+
+    async fn send(&mut self, headers: HeaderMap) -> Result<Option<Response>, SendError> {
+        let up = self.up;
+        let uri = up.uri.as_ref().filter(|_| self.target == up.url);
+        up.requests.fetch_add(1, Ordering::Relaxed);
+        match up
+            .http
+            .send(
+                self.method.clone(),
+                self.target,
+                uri,
+                headers,
+                self.body.clone(),
+            )
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.connect && self.connects + 1 < CONNECT_ATTEMPTS => {
+                self.connects += 1;
+                let wait = Duration::from_millis(100 << self.connects);
+                tracing::debug!(url = %self.target, error = %e.message, ?wait, "cannot connect; retrying");
+                tokio::time::sleep(wait).await;
+                Ok(None)
+            }
+            Err(e) => Err(SendError::Network(e.message)),
+        }
+    }
+
+    /// A refresh, or a login that may take the user minutes: not the server's time, so
+    /// the request's clock stops meanwhile.
+    fn authorizing<F>(&self, call: F) -> impl Future<Output = F::Output> + Send
+    where
+        F: Future + Send,
+    {
+        super::deadline::stopped(call)
+    }
+
+    fn holding(&self, refusal: &Refusal) {
+        tracing::info!(url = %self.target, status = refusal.status, attempt = refusal.attempt, "the server refused the request; holding it for authorization");
     }
 }
 
@@ -253,6 +243,16 @@ pub(crate) async fn read_body(
         Some(f) if buf.is_empty() => f,
         _ => Bytes::from(buf),
     })
+}
+
+impl ResponseHead for Response {
+    fn status(&self) -> StatusCode {
+        Response::status(self)
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        Response::headers(self)
+    }
 }
 
 /// What an SSE response stream yields.
@@ -303,8 +303,9 @@ impl EventStream {
         self.parser.last_event_id()
     }
 
-    pub(crate) fn retry(&self) -> Option<Duration> {
-        self.parser.retry()
+    /// How long to wait before resuming the stream (its `retry`, or the default).
+    pub(crate) fn reconnect_delay(&self) -> Duration {
+        self.parser.reconnect_delay()
     }
 
     /// The next event, or how the stream ended.

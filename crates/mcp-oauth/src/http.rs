@@ -134,10 +134,15 @@ pub struct HttpClient {
 /// A response read in full (up to the size cap).
 #[derive(Debug, Clone)]
 pub struct Fetched {
+    /// The URL the request was sent to.
     pub url: String,
+    /// The HTTP status.
     pub status: u16,
+    /// The `Content-Type` header, as sent.
     pub content_type: Option<String>,
+    /// The body, up to the policy's size cap.
     pub body: Vec<u8>,
+    /// The response headers.
     pub headers: http::HeaderMap,
 }
 
@@ -156,12 +161,14 @@ impl Fetched {
         }
     }
 
+    /// The start of the body on one line, for messages.
     pub fn text_excerpt(&self) -> String {
         crate::util::excerpt(&String::from_utf8_lossy(&self.body), 200)
     }
 }
 
 impl HttpClient {
+    /// A client with `policy`, resolving names with the system resolver.
     pub fn new(policy: HttpPolicy) -> Result<Self> {
         Self::with_resolver(policy, Arc::new(crate::netpolicy::SystemResolver))
     }
@@ -343,6 +350,7 @@ impl HttpClient {
         &self.inner
     }
 
+    /// The policy the client was built with.
     pub fn policy(&self) -> &HttpPolicy {
         &self.policy
     }

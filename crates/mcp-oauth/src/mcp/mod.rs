@@ -4,9 +4,11 @@
 //! `Authorization` header before every request and reports every 401/403 to it; when
 //! the hook says so (by returning `Ok`), the request is sent again.
 //!
-//! - `client`: the lifecycles (stateful 2025 sessions, stateless 2026-07-28, and the
-//!   choice between them, see [`Protocol`]);
-//! - `transport`: POSTs, authorization and refusals, JSON and SSE responses;
+//! - `client`: the client's API and its messages; `client/lifecycle.rs` the lifecycles
+//!   (stateful 2025 sessions, stateless 2026-07-28, and the choice between them, see
+//!   [`Protocol`]);
+//! - `transport`: POSTs, JSON and SSE responses, on reqwest; authorization and refusals
+//!   go through the loop the proxy shares ([`crate::wire::send_authorized`]);
 //!
 //! What the client shares with the proxy (protocol versions, header names, `_meta` keys,
 //! error codes, the SSE parser, request metadata headers, the authorization hook) is in

@@ -3,11 +3,12 @@
 //! time-outs. Lifecycle decisions (which headers, sessions, re-initialization) belong to
 //! the client; this module reports what the server said.
 
-use super::{Refusal, RequestAuth};
+use super::RequestAuth;
 use crate::error::{Error, Result, Step};
 use crate::wire::sse::{SseEvent, SseParser};
+use crate::wire::{AuthorizedRequest, HttpAttempt, Sent, send_authorized};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,8 +21,8 @@ const STEP: Step = Step::McpRequest;
 const EXCERPT_CHARS: usize = 300;
 
 use crate::wire::{
-    DEFAULT_SSE_RETRY as DEFAULT_RETRY, MAX_AUTH_RESENDS, MAX_ERROR_BODY, MAX_RESUMES, excerpt,
-    media_type,
+    MAX_AUTH_RESENDS, MAX_ERROR_BODY, MAX_RESUMES, excerpt, media_type, post_headers,
+    resume_headers,
 };
 pub(crate) use crate::wire::{SESSION_HEADER, VERSION_HEADER};
 
@@ -131,89 +132,36 @@ impl Transport {
 
     /// Sends one HTTP request, applying authorization and handling refusals: a 401, or a
     /// 403 carrying `WWW-Authenticate`, goes to the hook, and the request is sent again
-    /// when the hook says so (at most [`MAX_AUTH_RESENDS`] times). Returns the response
-    /// and the deadline for reading its body.
+    /// when the hook says so (at most [`MAX_AUTH_RESENDS`] times; the loop is
+    /// [`send_authorized`]). Returns the response and the deadline for reading its body.
     pub(crate) async fn send(
         &self,
         method: Method,
         headers: &HeaderMap,
         body: Option<&Bytes>,
     ) -> Result<(reqwest::Response, Instant)> {
-        let mut attempt: u32 = 0;
-        loop {
-            let mut all = self.extra_headers.clone();
-            for (name, value) in headers {
-                all.insert(name.clone(), value.clone());
+        let mut attempt = Attempt {
+            transport: self,
+            method: &method,
+            body,
+            deadline: Instant::now(),
+        };
+        let request = AuthorizedRequest {
+            method: &method,
+            resource: &self.url,
+            defaults: &self.extra_headers,
+            headers,
+        };
+        match send_authorized(&mut attempt, self.auth.as_deref(), request).await? {
+            Sent::Response(resp) => Ok((resp, attempt.deadline)),
+            Sent::Unauthorized(_, refusal) => {
+                Err(self.no_auth_error(refusal.status, &refusal.www_authenticate))
             }
-            let mut sent_credentials = all.contains_key(header::AUTHORIZATION);
-            if let Some(auth) = &self.auth {
-                let auth_headers = auth.request_headers(method.as_str(), &self.url).await?;
-                if auth_headers.contains_key(header::AUTHORIZATION) {
-                    sent_credentials = true;
-                }
-                for (name, mut value) in auth_headers {
-                    if let Some(name) = name {
-                        value.set_sensitive(true);
-                        all.insert(name, value);
-                    }
-                }
-            }
-            let mut req = self.http.request(method.clone(), &self.url).headers(all);
-            if let Some(b) = body {
-                req = req.body(b.clone());
-            }
-            let deadline = Instant::now() + self.timeout;
-            let resp = match tokio::time::timeout_at(deadline, req.send()).await {
-                Err(_) => return Err(self.timeout_error()),
-                Ok(Err(e)) => {
-                    return Err(crate::http::request_error(
-                        STEP,
-                        &self.url,
-                        &e,
-                        self.timeout.as_secs(),
-                    ));
-                }
-                Ok(Ok(r)) => r,
-            };
-            let status = resp.status();
-            let challenges: Vec<String> = resp
-                .headers()
-                .get_all(header::WWW_AUTHENTICATE)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            let refused = status == StatusCode::UNAUTHORIZED
-                || (status == StatusCode::FORBIDDEN && !challenges.is_empty());
-            if !refused {
-                return Ok((resp, deadline));
-            }
-            let dpop_nonce = resp
-                .headers()
-                .get("dpop-nonce")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            drop(resp);
-            tracing::debug!(url = %self.url, status = status.as_u16(), attempt, "MCP server refused the request");
-            let Some(auth) = &self.auth else {
-                return Err(self.no_auth_error(status.as_u16(), &challenges));
-            };
-            if attempt >= MAX_AUTH_RESENDS {
-                return Err(self.rule(format!(
-                    "the server still refuses the request (HTTP {}) after {MAX_AUTH_RESENDS} \
-                     renewed credentials; giving up",
-                    status.as_u16()
-                )));
-            }
-            let refusal = Refusal {
-                url: self.url.clone(),
-                status: status.as_u16(),
-                www_authenticate: challenges,
-                sent_credentials,
-                attempt,
-                dpop_nonce,
-            };
-            auth.on_refusal(&refusal).await?;
-            attempt += 1;
+            Sent::StillRefused(_, refusal) => Err(self.rule(format!(
+                "the server still refuses the request (HTTP {}) after {MAX_AUTH_RESENDS} \
+                 renewed credentials; giving up",
+                refusal.status
+            ))),
         }
     }
 
@@ -245,14 +193,7 @@ impl Transport {
         id: Option<u64>,
     ) -> Result<PostResult> {
         let mut headers = ctx.headers.clone();
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        post_headers(&mut headers);
         let (mut resp, deadline) = self.send(Method::POST, &headers, Some(&body)).await?;
         let status = resp.status();
         let session_id = resp
@@ -318,16 +259,20 @@ impl Transport {
     pub(crate) async fn delete(&self, headers: &HeaderMap) -> Result<(u16, String)> {
         let (mut resp, deadline) = self.send(Method::DELETE, headers, None).await?;
         let status = resp.status().as_u16();
-        let body = if resp.status().is_success() {
-            String::new()
-        } else {
-            let bytes = self
-                .read_body(&mut resp, deadline, MAX_ERROR_BODY, false)
-                .await
-                .unwrap_or_default();
-            excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
-        };
+        let body = self.error_excerpt(&mut resp, deadline).await;
         Ok((status, body))
+    }
+
+    /// The start of an error response's body, for a message ("" for a success).
+    async fn error_excerpt(&self, resp: &mut reqwest::Response, deadline: Instant) -> String {
+        if resp.status().is_success() {
+            return String::new();
+        }
+        let bytes = self
+            .read_body(resp, deadline, MAX_ERROR_BODY, false)
+            .await
+            .unwrap_or_default();
+        excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
     }
 
     async fn error_reply(&self, resp: &mut reqwest::Response, deadline: Instant) -> Result<Reply> {
@@ -475,7 +420,7 @@ impl Transport {
                 )));
             };
             resumes += 1;
-            let wait = parser.retry().unwrap_or(DEFAULT_RETRY);
+            let wait = parser.reconnect_delay();
             if Instant::now() + wait > deadline {
                 return Err(self.timeout_error());
             }
@@ -490,35 +435,17 @@ impl Transport {
         ctx: &PostCtx<'_>,
         last_id: &str,
     ) -> Result<(reqwest::Response, Instant)> {
-        let mut headers = HeaderMap::new();
-        for name in [SESSION_HEADER, VERSION_HEADER] {
-            if let Some(v) = ctx.headers.get(name) {
-                headers.insert(name, v.clone());
-            }
-        }
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        let last = HeaderValue::from_str(last_id).map_err(|_| {
+        let mut headers = session_headers(ctx.headers);
+        resume_headers(&mut headers, last_id).map_err(|_| {
             self.rule("the SSE stream set an event id that is not a valid header value")
         })?;
-        headers.insert("last-event-id", last);
         tracing::debug!(url = %self.url, "resuming the SSE stream");
         let (mut resp, deadline) = self.send(Method::GET, &headers, None).await?;
         let status = resp.status();
         if status.is_success() && media_type(resp.headers()) == "text/event-stream" {
             return Ok((resp, deadline));
         }
-        let body = if status.is_success() {
-            String::new()
-        } else {
-            let bytes = self
-                .read_body(&mut resp, deadline, MAX_ERROR_BODY, false)
-                .await
-                .unwrap_or_default();
-            excerpt(&String::from_utf8_lossy(&bytes), EXCERPT_CHARS)
-        };
+        let body = self.error_excerpt(&mut resp, deadline).await;
         Err(self.rule(format!(
             "the SSE stream ended before the response, and resuming it (GET with \
              Last-Event-ID) failed: HTTP {}{}",
@@ -599,20 +526,8 @@ impl Transport {
                 ),
             }})
         };
-        let mut headers = HeaderMap::new();
-        for name in [SESSION_HEADER, VERSION_HEADER] {
-            if let Some(v) = ctx.headers.get(name) {
-                headers.insert(name, v.clone());
-            }
-        }
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut headers = session_headers(ctx.headers);
+        post_headers(&mut headers);
         let body = Bytes::from(answer.to_string());
         match self.send(Method::POST, &headers, Some(&body)).await {
             Ok((resp, _)) if resp.status().is_success() => {}
@@ -622,6 +537,39 @@ impl Transport {
             Err(e) => {
                 tracing::debug!(url = %self.url, error = %e, "could not answer a server request")
             }
+        }
+    }
+}
+
+/// One attempt of [`Transport::send`] on reqwest. Each attempt has the whole time-out
+/// (the hook's time is not counted): its deadline is also the one for reading the body.
+struct Attempt<'a> {
+    transport: &'a Transport,
+    method: &'a Method,
+    body: Option<&'a Bytes>,
+    deadline: Instant,
+}
+
+impl HttpAttempt for Attempt<'_> {
+    type Response = reqwest::Response;
+    type Error = Error;
+
+    async fn send(&mut self, headers: HeaderMap) -> Result<Option<reqwest::Response>> {
+        let t = self.transport;
+        let mut req = t.http.request(self.method.clone(), &t.url).headers(headers);
+        if let Some(b) = self.body {
+            req = req.body(b.clone());
+        }
+        self.deadline = Instant::now() + t.timeout;
+        match tokio::time::timeout_at(self.deadline, req.send()).await {
+            Err(_) => Err(t.timeout_error()),
+            Ok(Err(e)) => Err(crate::http::request_error(
+                STEP,
+                &t.url,
+                &e,
+                t.timeout.as_secs(),
+            )),
+            Ok(Ok(r)) => Ok(Some(r)),
         }
     }
 }
@@ -640,6 +588,18 @@ pub(crate) fn is_response_to(msg: &Value, id: u64) -> bool {
         None if has_error => true,
         _ => false,
     }
+}
+
+/// The session's headers among a request's `headers` (what a GET on the session, or an
+/// answer to the server, carries).
+fn session_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in [SESSION_HEADER, VERSION_HEADER] {
+        if let Some(v) = headers.get(name) {
+            out.insert(name, v.clone());
+        }
+    }
+    out
 }
 
 fn id_matches(v: &Value, id: u64) -> bool {
@@ -663,6 +623,7 @@ fn describe(msg: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{HeaderValue, header};
 
     #[test]
     fn response_matching() {

@@ -1,12 +1,14 @@
 //! The authorization hook of every MCP request, shared by the client ([`crate::mcp`]) and
 //! the proxy (crate `mcp-oauth-proxy`): [`RequestAuth`] supplies the headers and hears
-//! every refusal; [`Refusal`] is what the server said. [`crate::OAuthClient`] implements
-//! it.
+//! every refusal; [`Refusal`] is what the server said ([`is_refusal`] tells one from any
+//! other answer). [`crate::OAuthClient`] implements it.
 
 use crate::error::Result;
+use http::{HeaderMap, StatusCode, header};
 use std::future::Future;
 use std::pin::Pin;
 
+/// A boxed future, as the hooks return them (object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the client saw when the server refused a request with 401 or 403.
@@ -14,6 +16,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Refusal {
     /// The URL the refused request went to.
     pub url: String,
+    /// 401 or 403.
     pub status: u16,
     /// Every `WWW-Authenticate` field value of the response, in order.
     pub www_authenticate: Vec<String>,
@@ -24,6 +27,43 @@ pub struct Refusal {
     pub attempt: u32,
     /// The `DPoP-Nonce` header of the response (RFC 9449 §9), if any.
     pub dpop_nonce: Option<String>,
+}
+
+impl Refusal {
+    /// The refusal that a response with `status` and `headers` to a request for `url`
+    /// is: the challenges (`WWW-Authenticate`, every field value in order) and the
+    /// `DPoP-Nonce` as the server sent them.
+    pub fn from_response(
+        url: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        sent_credentials: bool,
+        attempt: u32,
+    ) -> Refusal {
+        Refusal {
+            url: url.to_string(),
+            status: status.as_u16(),
+            www_authenticate: headers
+                .get_all(header::WWW_AUTHENTICATE)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect(),
+            sent_credentials,
+            attempt,
+            dpop_nonce: headers
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        }
+    }
+}
+
+/// Does a response refuse the request for lack of authorization? A 401, or a 403 that
+/// carries a challenge (`insufficient_scope`): a bare 403 is the server's answer, not a
+/// question about credentials.
+pub fn is_refusal(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        || (status == StatusCode::FORBIDDEN && headers.contains_key(header::WWW_AUTHENTICATE))
 }
 
 /// Supplies credentials to the MCP client and reacts to refusals.
@@ -65,5 +105,52 @@ pub trait RequestAuth: Send + Sync {
     /// [`crate::netpolicy`]). `None` (the default): MCP traffic resolves on its own.
     fn address_guard(&self) -> Option<std::sync::Arc<crate::netpolicy::AddressGuard>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn a_refusal_is_a_401_or_a_403_with_a_challenge() {
+        let mut challenged = HeaderMap::new();
+        challenged.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+        );
+        let bare = HeaderMap::new();
+        assert!(is_refusal(StatusCode::UNAUTHORIZED, &bare));
+        assert!(is_refusal(StatusCode::FORBIDDEN, &challenged));
+        assert!(!is_refusal(StatusCode::FORBIDDEN, &bare));
+        assert!(!is_refusal(StatusCode::OK, &challenged));
+        assert!(!is_refusal(StatusCode::NOT_FOUND, &bare));
+    }
+
+    #[test]
+    fn a_refusal_keeps_every_challenge_in_order_and_the_dpop_nonce() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("DPoP"));
+        headers.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"mcp\""),
+        );
+        headers.insert("dpop-nonce", HeaderValue::from_static("n-1"));
+        let r = Refusal::from_response(
+            "https://mcp.example/mcp",
+            StatusCode::UNAUTHORIZED,
+            &headers,
+            true,
+            2,
+        );
+        assert_eq!(r.url, "https://mcp.example/mcp");
+        assert_eq!(r.status, 401);
+        assert_eq!(r.www_authenticate, ["DPoP", "Bearer realm=\"mcp\""]);
+        assert!(r.sent_credentials);
+        assert_eq!(r.attempt, 2);
+        assert_eq!(r.dpop_nonce.as_deref(), Some("n-1"));
+        let r = Refusal::from_response("u", StatusCode::FORBIDDEN, &HeaderMap::new(), false, 0);
+        assert!(r.www_authenticate.is_empty() && r.dpop_nonce.is_none());
     }
 }

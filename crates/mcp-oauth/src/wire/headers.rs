@@ -44,6 +44,7 @@ pub fn mcp_name<'a>(method: &str, params: &'a Value) -> Option<&'a str> {
 /// One `x-mcp-header` annotation of a tool: the header to send and where its value is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamHeader {
+    /// The header: `Mcp-Param-` and the annotation's name.
     pub name: HeaderName,
     /// The chain of `properties` keys from the schema root to the annotated property.
     pub path: Vec<String>,

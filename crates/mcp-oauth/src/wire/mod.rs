@@ -5,20 +5,29 @@
 //! - [`sse`]: an incremental Server-Sent Events parser (with resumption ids);
 //! - [`headers`]: the 2026-07-28 request metadata headers (`Mcp-Name`, `Mcp-Param-*`);
 //! - [`auth`]: the authorization hook every request goes through ([`RequestAuth`]) and
-//!   what a refusal looked like ([`Refusal`]);
-//! - small readers of responses: [`media_type`], [`first_byte`], [`excerpt`].
+//!   what a refusal looked like ([`Refusal`], [`is_refusal`]);
+//! - [`send`]: the send-with-authorization loop ([`send_authorized`]) over a small HTTP
+//!   trait, which the client implements on reqwest and the proxy on its hyper (or
+//!   reqwest) client;
+//! - the headers of a POSTed message and of a GET that opens or resumes an SSE stream
+//!   ([`post_headers`], [`stream_headers`], [`resume_headers`]);
+//! - small readers of responses: [`media_type`], [`first_byte`], [`excerpt`], and
+//!   [`header_names`] for `Debug` output that must not show header values.
 //!
-//! The two send loops differ on purpose: the client holds typed results on reqwest, the
-//! proxy relays raw bytes on hyper (rmcp's typed messages drop unknown fields, so a proxy
-//! must never re-encode); both take their limits and rules from here.
+//! What each side does with a response differs on purpose: the client holds typed
+//! results on reqwest, the proxy relays raw bytes on hyper (rmcp's typed messages drop
+//! unknown fields, so a proxy must never re-encode); both send through one loop and take
+//! their limits and rules from here.
 
 pub mod auth;
 pub mod headers;
+pub mod send;
 pub mod sse;
 
-pub use auth::{BoxFuture, Refusal, RequestAuth};
+pub use auth::{BoxFuture, Refusal, RequestAuth, is_refusal};
+pub use send::{AuthorizedRequest, HttpAttempt, ResponseHead, Sent, send_authorized};
 
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderValue, header};
 
 /// The stateless (per-request metadata) protocol version (2026-07-28).
 pub const STATELESS_VERSION: &str = "2026-07-28";
@@ -74,6 +83,44 @@ pub const MAX_RESUMES: u32 = 5;
 pub const DEFAULT_SSE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How much of an error response is read (the rest is dropped).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Sets the `Accept` and `Content-Type` of a POSTed JSON-RPC message: the server may
+/// answer with a JSON body or an SSE stream.
+pub fn post_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+}
+
+/// Sets the `Accept` of a GET that opens an SSE stream.
+pub fn stream_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
+}
+
+/// Sets the headers of a GET that resumes an SSE stream after the event
+/// `last_event_id` (sent back as `Last-Event-ID`): [`stream_headers`] and that id. An id
+/// that cannot be sent as a header value is an error.
+pub fn resume_headers(
+    headers: &mut HeaderMap,
+    last_event_id: &str,
+) -> Result<(), http::header::InvalidHeaderValue> {
+    stream_headers(headers);
+    headers.insert("last-event-id", HeaderValue::from_str(last_event_id)?);
+    Ok(())
+}
+
+/// The names of `headers`, for `Debug` output: header values may carry credentials.
+pub fn header_names(headers: &HeaderMap) -> Vec<&str> {
+    headers.keys().map(|k| k.as_str()).collect()
+}
 
 /// The media type of `Content-Type`, lowercased, without parameters ("" when absent).
 pub fn media_type(headers: &HeaderMap) -> String {

@@ -58,6 +58,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
@@ -112,6 +113,13 @@ impl SseParser {
     /// The reconnection time the stream asked for (`retry:` field), if any.
     pub fn retry(&self) -> Option<Duration> {
         self.retry_ms.map(Duration::from_millis)
+    }
+
+    /// How long to wait before reconnecting to (or resuming) the stream: its
+    /// [`retry`](Self::retry), or [`DEFAULT_SSE_RETRY`](super::DEFAULT_SSE_RETRY) when it
+    /// set none.
+    pub fn reconnect_delay(&self) -> Duration {
+        self.retry().unwrap_or(super::DEFAULT_SSE_RETRY)
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) {
