@@ -16,6 +16,7 @@
 //! - [`store`]: credentials at rest;
 //! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
 //!   and answers challenges (refresh, re-authorization, step-up);
+//! - [`doctor`]: walks the whole chain for one server and explains every step;
 //! - [`wire`]: what every MCP client or proxy shares on the wire (versions, headers, error
 //!   codes, SSE, the [`wire::RequestAuth`] hook that [`OAuthClient`] implements); the
 //!   stdio proxy (crate `mcp-oauth-proxy`) is built on it;
