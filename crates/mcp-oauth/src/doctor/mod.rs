@@ -9,9 +9,10 @@
 //! [`prm::fetch`](crate::discovery::prm::fetch), [`prm::check`](crate::discovery::prm::check),
 //! [`as_metadata::candidates`](crate::discovery::as_metadata::candidates),
 //! [`as_metadata::fetch_candidate`](crate::discovery::as_metadata::fetch_candidate)) so
-//! that its verdicts are the engine's.
+//! that its verdicts are the engine's, and the identity-provider hints come from
+//! [`crate::quirks`], which the engine reads too.
 //!
-//! - [`probe`]: the unauthenticated requests ([`probe()`], also used by `login`);
+//! - [`probe`](mod@probe): the unauthenticated requests ([`probe()`], also used by `login`);
 //! - `checks`: one module per step (challenge, PRM, authorization server, machine
 //!   clients, registration, scope), in the order [`diagnose`] runs them;
 //! - `verdict`: what clients with a known behaviour experience at this server;

@@ -129,3 +129,23 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The settings doctor suggests for an identity provider (`mcp_oauth::quirks`) are
+    /// spelt as the configuration file wants them: a server table with them loads.
+    #[test]
+    fn suggested_settings_are_configuration_file_keys() {
+        for quirk in mcp_oauth::quirks::QUIRKS {
+            let settings: Vec<String> = quirk.settings.iter().map(|s| s.to_string()).collect();
+            let text = format!(
+                "[servers.\"https://mcp.example.com/mcp\"]\n{}\n",
+                settings.join("\n")
+            );
+            let file = crate::config_file::parse(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", quirk.provider));
+            file.settings_for("https://mcp.example.com/mcp", None)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", quirk.provider));
+        }
+    }
+}

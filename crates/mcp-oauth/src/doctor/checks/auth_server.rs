@@ -1,7 +1,7 @@
 //! Step 3: authorization server metadata (RFC 8414, OpenID Connect Discovery), every
 //! candidate URL of every server the PRM names, and what the metadata a spec client uses
 //! says: issuer, PKCE, HTTPS, `iss`, `resource`, refresh, and the identity provider's
-//! known quirks.
+//! known quirks ([`crate::quirks`]).
 
 use super::no_document;
 use super::prm::PrmFinding;
@@ -11,6 +11,7 @@ use crate::discovery::prm::ProtectedResourceMetadata;
 use crate::discovery::trace::{DiscoveryTrace, Verdict};
 use crate::doctor::{AsCandidate, AsReport, DoctorReport, Level, metadata_kind_name};
 use crate::http::HttpClient;
+use crate::quirks::{self, Setting};
 
 /// Sets the `resource` a spec client sends and fetches every metadata candidate of every
 /// authorization server the PRM names (or of the MCP origin, the 2025-03-26 fallback, when
@@ -270,11 +271,12 @@ fn pkce(r: &mut DoctorReport, meta: &AuthServerMetadata, config: &OAuthConfig) {
                     ""
                 }
             ),
-            Some(
+            Some(format!(
                 "advertise \"code_challenge_methods_supported\": [\"S256\"]; as a client of a server you trust \
-                 (AWS Cognito), set allow_missing_pkce_metadata = true (--allow-missing-pkce-metadata)"
-                    .into(),
-            ),
+                 ({}), set {} (--allow-missing-pkce-metadata)",
+                quirks::COGNITO.provider,
+                Setting::AllowMissingPkceMetadata,
+            )),
         ),
     }
 }
@@ -378,35 +380,12 @@ fn resource(
     }
 }
 
-/// What the identity provider behind this issuer is known to need.
+/// What the identity provider behind this issuer is known to need ([`quirks::QUIRKS`]).
 fn quirk_hints(r: &mut DoctorReport, meta: &AuthServerMetadata, config: &OAuthConfig) {
-    let host = url::Url::parse(&meta.issuer)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-        .unwrap_or_default();
-    if host.ends_with("login.microsoftonline.com") && config.resource != ResourceSetting::Omit {
-        r.check(
-            "resource",
-            Level::Warn,
-            "Microsoft Entra ID refuses a resource parameter together with v2 scopes (AADSTS9010010)",
-            Some("set resource = \"omit\" and scopes = \"api://<app-id>/.default offline_access\" for this server".into()),
-        );
-    }
-    if host == "accounts.google.com" {
-        r.check(
-            "refresh",
-            Level::Warn,
-            "Google issues refresh tokens only with access_type=offline and prompt=consent, and refuses offline_access",
-            Some("set authorize_params = { access_type = \"offline\", prompt = \"consent\" } for this server".into()),
-        );
-    }
-    if host.starts_with("cognito-idp.") {
-        r.check(
-            "pkce",
-            Level::Info,
-            "AWS Cognito supports S256 but does not advertise it",
-            Some("set allow_missing_pkce_metadata = true for this server".into()),
-        );
+    for quirk in quirks::for_issuer(&meta.issuer) {
+        if let Some(hint) = quirk.hint_for(config) {
+            r.check(hint.step, hint.level, hint.message, quirk.fix());
+        }
     }
 }
 
@@ -464,7 +443,8 @@ mod tests {
         }
     }
 
-    /// The identity-provider hints, word for word.
+    /// The hints read from `crate::quirks`, word for word what `doctor` printed when they
+    /// were written inline here.
     #[test]
     fn identity_provider_hints() {
         let config = OAuthConfig::new("https://mcp.example.com/mcp");
