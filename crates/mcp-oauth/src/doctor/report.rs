@@ -26,7 +26,7 @@ pub enum Level {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Which step: `challenge`, `prm`, `resource`, `as_metadata`, `issuer`, `pkce`,
-    /// `https`, `iss`, `registration`, `refresh`.
+    /// `https`, `iss`, `registration`, `refresh`, `machine`.
     pub step: &'static str,
     pub level: Level,
     pub message: String,
