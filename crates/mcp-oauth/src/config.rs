@@ -16,7 +16,8 @@ pub enum ResourceSetting {
     /// This exact string instead (multi-tenant servers, proxies).
     Override(String),
     /// Send no `resource` parameter. Microsoft Entra ID rejects a `resource` together with
-    /// v2 scopes (`AADSTS9010010`); this is the escape hatch for it. Weakens audience
+    /// v2 scopes (`AADSTS9010010`, [`crate::quirks::ENTRA`]); this is the escape hatch for
+    /// it. Weakens audience
     /// binding: tokens are then not restricted to this server by the request.
     Omit,
 }
@@ -28,7 +29,8 @@ pub enum PkceMetadataPolicy {
     /// Refuse it (the spec's MUST): we cannot know that PKCE is enforced.
     #[default]
     Require,
-    /// Use S256 anyway (AWS Cognito omits the field but supports S256). Weakens a check:
+    /// Use S256 anyway (AWS Cognito omits the field but supports S256:
+    /// [`crate::quirks::COGNITO`]). Weakens a check:
     /// a server that ignores PKCE would go unnoticed.
     AllowMissing,
 }
@@ -263,7 +265,7 @@ pub struct OAuthConfig {
     pub scopes: Option<String>,
     pub resource: ResourceSetting,
     /// Extra parameters on the authorization request (Google: `access_type=offline`,
-    /// `prompt=consent`; Auth0: `audience=...`).
+    /// `prompt=consent`; Auth0: `audience=...`; see [`crate::quirks`]).
     pub authorize_params: Vec<(String, String)>,
     /// Authorization server metadata URL to use when discovery cannot find one.
     pub auth_server_metadata_url: Option<String>,

@@ -16,6 +16,9 @@
 //! - [`store`]: credentials at rest;
 //! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
 //!   and answers challenges (refresh, re-authorization, step-up);
+//! - [`quirks`]: what is known about identity providers (Entra, Google, Cognito, …): the
+//!   hints `doctor` gives and the settings that work with each;
+//! - [`doctor`]: walks the whole chain for one server and explains every step;
 //! - [`wire`]: what every MCP client or proxy shares on the wire (versions, headers, error
 //!   codes, SSE, the [`wire::RequestAuth`] hook that [`OAuthClient`] implements); the
 //!   stdio proxy (crate `mcp-oauth-proxy`) is built on it;
@@ -38,6 +41,7 @@ pub(crate) mod issuer_pin;
 #[cfg(feature = "mcp-client")]
 pub mod mcp;
 pub mod netpolicy;
+pub mod quirks;
 pub(crate) mod redact;
 pub mod registration;
 pub mod revocation;

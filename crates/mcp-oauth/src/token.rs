@@ -25,7 +25,8 @@ pub enum Grant<'a> {
     },
     RefreshToken {
         refresh_token: &'a RefreshToken,
-        /// Scopes to ask for (Entra wants them repeated on refresh); `None` keeps the grant's.
+        /// Scopes to ask for (Entra wants them repeated on refresh:
+        /// [`crate::quirks::Behaviour::NeedsScopeOnRefresh`]); `None` keeps the grant's.
         scope: Option<&'a str>,
     },
     /// OAuth 2.1 §4.2 / the MCP `oauth-client-credentials` extension.
@@ -249,7 +250,8 @@ pub fn parse_token_response(
         ..
     }) = &raw
     {
-        // Also catches errors sent with HTTP 200, as GitHub does.
+        // Also catches errors sent with HTTP 200, as GitHub does
+        // (quirks::Behaviour::ErrorsWithHttp200).
         return Err(Error::OAuth {
             step,
             url: url.to_string(),

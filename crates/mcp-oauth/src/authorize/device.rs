@@ -72,7 +72,7 @@ struct RawDeviceResponse {
     user_code: String,
     #[serde(default)]
     verification_uri: Option<String>,
-    /// Google's pre-RFC spelling.
+    /// Google's pre-RFC spelling ([`crate::quirks::Behaviour::DeviceVerificationUrl`]).
     #[serde(default)]
     verification_url: Option<String>,
     #[serde(default)]

@@ -56,8 +56,8 @@ impl OAuthClient {
             return Ok(next);
         };
         // The granted scope goes on every refresh (RFC 6749 §6 allows it; Microsoft Entra
-        // refuses a refresh without it, AADSTS900144). Asking for exactly what was granted
-        // changes nothing at servers that do not need it.
+        // refuses a refresh without it, AADSTS900144: quirks::Behaviour::NeedsScopeOnRefresh).
+        // Asking for exactly what was granted changes nothing at servers that do not need it.
         // oidc-provider answers `"scope": ""` for a grant of `offline_access` alone: then
         // what was asked for.
         let refresh_scope = scope::non_empty(base.tokens.scope.as_deref())

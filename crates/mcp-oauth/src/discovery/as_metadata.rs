@@ -6,6 +6,7 @@ use super::trace::{DiscoveryTrace, Verdict};
 use crate::config::PkceMetadataPolicy;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
+use crate::quirks;
 use serde::Serialize;
 use url::Url;
 
@@ -103,7 +104,8 @@ pub fn candidates(issuer: &str) -> Result<Vec<(MetadataKind, String)>> {
 /// path, a single trailing slash on either side. RFC 8414 §3.1 itself drops that slash
 /// when building the metadata URL, so both strings name the same document, and common
 /// deployments differ exactly there (FastMCP publishes `http://host:port/` for
-/// `http://host:port`; Google, Auth0 and others vary). Any other difference (host, port,
+/// `http://host:port`; Google, Auth0 and others vary:
+/// [`crate::quirks::Behaviour::IssuerTrailingSlash`]). Any other difference (host, port,
 /// scheme, case, path) is a mismatch.
 pub fn issuer_matches(published: &str, expected: &str) -> bool {
     if published == expected {
@@ -145,14 +147,15 @@ pub fn validate(
         }
         None => match pkce {
             PkceMetadataPolicy::Require => {
-                return Err(
+                return Err(format!(
                     "metadata does not list code_challenge_methods_supported, so PKCE \
                             support cannot be verified (the MCP spec requires refusing such a \
-                            server); if you trust it (e.g. AWS Cognito), set \
-                            `allow_missing_pkce_metadata = true` for this server \
-                            (--allow-missing-pkce-metadata), which weakens this check"
-                        .into(),
-                );
+                            server); if you trust it (e.g. {}), set \
+                            `{}` for this server \
+                            (--allow-missing-pkce-metadata), which weakens this check",
+                    quirks::COGNITO.provider,
+                    quirks::Setting::AllowMissingPkceMetadata,
+                ));
             }
             PkceMetadataPolicy::AllowMissing => warnings.push(
                 "metadata omits code_challenge_methods_supported; using S256 anyway because \

@@ -1,4 +1,8 @@
-//! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in.
+//! `mcp-oauth doctor <URL>`: explain every step of discovery, without logging in. The
+//! probing and the checks are the library's ([`mcp_oauth::doctor`]); the text is
+//! [`render`]'s.
+
+mod render;
 
 use super::common;
 use crate::args::{Check, server};
@@ -7,7 +11,8 @@ use crate::progress;
 use crate::settings::OAuthArgs;
 use crate::ui::{self, CliError};
 use clap::Args;
-use mcp_oauth::doctor::{self, LoginReport, Style};
+use mcp_oauth::doctor::{self, LoginReport};
+use render::{Style, render};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -94,9 +99,12 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     if args.json {
         out::line(serde_json::to_string_pretty(&report)?)?;
     } else {
-        out::text(&report.render(Style {
-            color: ui::color_stdout(),
-        }))?;
+        out::text(&render(
+            &report,
+            Style {
+                color: ui::color_stdout(),
+            },
+        ))?;
     }
     // Not an MCP server at all: that, rather than a count of broken MUSTs.
     if let Some(e) = report.probes.first().and_then(common::not_mcp) {
@@ -120,4 +128,24 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The settings doctor suggests for an identity provider (`mcp_oauth::quirks`) are
+    /// spelt as the configuration file wants them: a server table with them loads.
+    #[test]
+    fn suggested_settings_are_configuration_file_keys() {
+        for quirk in mcp_oauth::quirks::QUIRKS {
+            let settings: Vec<String> = quirk.settings.iter().map(|s| s.to_string()).collect();
+            let text = format!(
+                "[servers.\"https://mcp.example.com/mcp\"]\n{}\n",
+                settings.join("\n")
+            );
+            let file = crate::config_file::parse(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", quirk.provider));
+            file.settings_for("https://mcp.example.com/mcp", None)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", quirk.provider));
+        }
+    }
 }

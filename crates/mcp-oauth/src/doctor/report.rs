@@ -1,0 +1,247 @@
+//! What the doctor found: the typed, serialisable report (`mcp-oauth doctor --json` prints
+//! it as it is; the command line renders it as text).
+
+use crate::discovery::as_metadata::{AuthServerMetadata, MetadataKind};
+use crate::discovery::prm::{PrmSource, ProtectedResourceMetadata};
+use crate::store::RegistrationKind;
+use serde::Serialize;
+
+use super::probe::Probe;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// As the spec wants it.
+    Ok,
+    /// Worth knowing.
+    Info,
+    /// A SHOULD is not met, or clients in the field stumble here.
+    Warn,
+    /// A MUST of the spec is broken.
+    Fail,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Which step: `challenge`, `prm`, `resource`, `as_metadata`, `issuer`, `pkce`,
+    /// `https`, `iss`, `registration`, `refresh`, `machine`.
+    pub step: &'static str,
+    pub level: Level,
+    pub message: String,
+    /// What to change, and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// What a client with a known behaviour experiences at this server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientVerdict {
+    /// The behaviour, e.g. "ignores resource_metadata and probes only the root".
+    pub behaviour: String,
+    pub works: bool,
+    pub why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// The challenge as parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChallengeReport {
+    /// The challenges of the POST probe, as received.
+    pub received: Vec<String>,
+    pub parse_errors: Vec<String>,
+    /// Every challenge's scheme, in order.
+    pub schemes: Vec<String>,
+    pub bearer: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_metadata: Option<String>,
+    /// `resource_metadata` resolved against the server URL when it was relative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_metadata_resolved: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One PRM candidate URL and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrmCandidate {
+    pub source: PrmSource,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// A document that identifies this server and names an authorization server.
+    pub valid: bool,
+    /// The one a spec-following client uses (the first valid one in spec order).
+    pub authoritative: bool,
+    /// What was concluded.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<ProtectedResourceMetadata>,
+}
+
+/// One authorization server metadata candidate URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AsCandidate {
+    pub kind: MetadataKind,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub valid: bool,
+    /// The one a spec-following client uses.
+    pub used: bool,
+    pub outcome: String,
+}
+
+/// One authorization server named by the PRM (or the 2025-03-26 fallback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AsReport {
+    /// The issuer as named by the PRM's `authorization_servers`.
+    pub issuer: String,
+    pub candidates: Vec<AsCandidate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<AuthServerMetadata>,
+}
+
+/// The registration options the authorization server offers this client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistrationReport {
+    /// A client id from the configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_registered: Option<String>,
+    pub cimd_supported: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_metadata_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// What this client would use, in the spec's priority order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<RegistrationKind>,
+    /// How that client would authenticate at the token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// What happened when `--login` continued into a real login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginReport {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    pub refresh_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything the doctor found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoctorReport {
+    pub server_url: String,
+    pub probes: Vec<Probe>,
+    pub challenge: ChallengeReport,
+    pub prm: Vec<PrmCandidate>,
+    /// The `resource` a spec client sends (`None`: omitted by configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub authorization_servers: Vec<AsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationReport>,
+    /// The scope the client would request first, and why ([`crate::client::scope`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::client::scope::ScopeChoice>,
+    pub checks: Vec<Check>,
+    pub clients: Vec<ClientVerdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginReport>,
+}
+
+impl DoctorReport {
+    /// How many MUSTs of the spec are broken.
+    pub fn must_violations(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.level == Level::Fail)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.level == Level::Warn)
+            .count()
+    }
+
+    /// The validated metadata a spec client uses, if discovery gets that far.
+    pub fn metadata(&self) -> Option<&AuthServerMetadata> {
+        self.authorization_servers
+            .iter()
+            .find_map(|a| a.metadata.as_ref())
+    }
+
+    pub(super) fn check(
+        &mut self,
+        step: &'static str,
+        level: Level,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.checks.push(Check {
+            step,
+            level,
+            message: message.into(),
+            fix,
+        });
+    }
+
+    pub(super) fn client(
+        &mut self,
+        behaviour: impl Into<String>,
+        works: bool,
+        why: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.clients.push(ClientVerdict {
+            behaviour: behaviour.into(),
+            works,
+            why: why.into(),
+            fix,
+        });
+    }
+
+    /// An empty report on `server_url`, which the steps fill in.
+    pub(super) fn new(server_url: String) -> Self {
+        DoctorReport {
+            server_url,
+            probes: Vec::new(),
+            challenge: ChallengeReport::default(),
+            prm: Vec::new(),
+            resource: None,
+            authorization_servers: Vec::new(),
+            registration: None,
+            scope: None,
+            checks: Vec::new(),
+            clients: Vec::new(),
+            login: None,
+        }
+    }
+}
+
+/// How a metadata candidate URL was formed, in the report's words.
+pub fn metadata_kind_name(k: MetadataKind) -> &'static str {
+    match k {
+        MetadataKind::OAuth => "RFC 8414",
+        MetadataKind::OidcInserted => "OIDC, path inserted",
+        MetadataKind::OidcAppended => "OIDC, path appended",
+        MetadataKind::Configured => "configured URL",
+        MetadataKind::Legacy => "2025-03-26 fallback",
+    }
+}
