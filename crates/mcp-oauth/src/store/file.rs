@@ -810,24 +810,10 @@ fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::{self, client, record};
+    use crate::store::test_fixtures::{client, record};
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    #[test]
-    fn credential_round_trip() {
-        let (_tmp, store) = store();
-        let other = FileStore::new(store.dir().to_path_buf());
-        contract::credential_round_trip(&store, &other);
-    }
-
-    #[test]
-    fn client_round_trip() {
-        let (_tmp, store) = store();
-        let other = FileStore::new(store.dir().to_path_buf());
-        contract::client_round_trip(&store, &other);
-    }
 
     /// Only a secret the authorization server issued is written; a configured secret that
     /// an older version stored with a pre-registered client is read as absent (the
@@ -836,7 +822,7 @@ mod tests {
     fn a_pre_registered_clients_secret_is_never_kept() {
         let (_tmp, store) = store();
         let key = CredentialKey::new("https://mcp.example.com/mcp");
-        let mut rec = crate::store::contract::record(&key.server_url, "at-1");
+        let mut rec = record(&key.server_url, "at-1");
         rec.client.kind = crate::store::RegistrationKind::PreRegistered;
         rec.client.client_secret = Some(crate::secret::ClientSecret::new("configured-secret"));
         store.save(&key, &rec).unwrap();
@@ -856,7 +842,7 @@ mod tests {
         assert_eq!(loaded.tokens, rec.tokens);
 
         // A secret from dynamic registration is kept.
-        let dcr = crate::store::contract::record(&key.server_url, "at-2");
+        let dcr = record(&key.server_url, "at-2");
         store.save(&key, &dcr).unwrap();
         let loaded = store.load(&key).unwrap().unwrap();
         assert_eq!(
@@ -893,22 +879,6 @@ mod tests {
             ..pin_key
         };
         assert_eq!(store.load_issuer_pin(&another).unwrap(), None);
-    }
-
-    #[test]
-    fn lock_is_exclusive_across_handles() {
-        let (_tmp, store) = store();
-        // Separate File handles on the same directory.
-        let other = FileStore::new(store.dir().to_path_buf());
-        contract::lock_is_exclusive(&store, Box::new(other));
-    }
-
-    /// What a store written outside the crate runs (`store-contract` feature).
-    #[test]
-    fn the_whole_contract() {
-        let (_tmp, store) = store();
-        let other = FileStore::new(store.dir().to_path_buf());
-        contract::run_all(&store, Box::new(other));
     }
 
     fn store() -> (tempfile::TempDir, FileStore) {
@@ -1488,13 +1458,6 @@ mod tests {
             1,
             "temp files left behind"
         );
-    }
-
-    #[test]
-    fn try_lock_reports_a_held_lock() {
-        let (_tmp, store) = store();
-        let other = FileStore::new(store.dir().to_path_buf());
-        contract::try_lock_reports_a_held_lock(&store, &other);
     }
 
     #[test]
