@@ -12,8 +12,7 @@
 //!   authorization server receives nothing.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
+use mcp_oauth_testkit::fault_server as raw;
 mod support;
 
 use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};

@@ -14,8 +14,7 @@
 //! happened. Tokens, codes and secrets are distinctive strings, so that a scan finds them.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
+use mcp_oauth_testkit::fault_server as raw;
 
 use mcp_oauth::store::{CredentialKey, CredentialRecord, CredentialStore, FileStore};
 use raw::{Action, OnAccept, RawReq, RawServer};

@@ -5,8 +5,7 @@
 //! registration with that description; `login` must say so with the controls escaped.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
+use mcp_oauth_testkit::fault_server as raw;
 mod support;
 
 use raw::{Action, OnAccept, RawServer, json_response, response, response_with};

@@ -2,13 +2,12 @@
 //! variants no real server produces on demand: each snapshot is the human report (ports
 //! normalised), and the key verdicts are asserted on the typed report too.
 
-mod support;
-
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::doctor::{self, DoctorReport, Level, Style};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth_testkit::fault_server::closed_port;
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found, text};
 use serde_json::json;
-use support::*;
 
 /// What the two servers (MCP + authorization server) do.
 #[derive(Clone)]
@@ -106,11 +105,10 @@ async fn start(seed: Seed) -> World {
             }
             json(404, json!({"error": "not_found"}))
         }
-    })
-    .await;
+    });
     let as_issuer = format!(
         "{}{}{}",
-        auth.base,
+        auth.base(),
         seed.issuer_path,
         if seed.prm_issuer_slash { "/" } else { "" }
     );
@@ -126,7 +124,9 @@ async fn start(seed: Seed) -> World {
                 "bearer_methods_supported": ["header"],
             });
             match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/.well-known/oauth-protected-resource/mcp") if s.prm_path => json(200, prm),
+                ("GET", "/.well-known/oauth-protected-resource/mcp") if s.prm_path => {
+                    json(200, prm)
+                }
                 ("GET", "/.well-known/oauth-protected-resource") if s.prm_root => json(200, prm),
                 (m, "/mcp") if m == "POST" || (m == "GET" && s.get_challenged) => {
                     let where_ = if s.prm_path {
@@ -139,31 +139,33 @@ async fn start(seed: Seed) -> World {
                             "Bearer error=\"invalid_token\", error_description=\"Authentication required\", \
                              resource_metadata=\"{base}{where_}\""
                         ),
-                        Header::Rel => format!("Bearer error=\"invalid_token\", resource_metadata=\"{where_}\""),
+                        Header::Rel => format!(
+                            "Bearer error=\"invalid_token\", resource_metadata=\"{where_}\""
+                        ),
                         Header::None => "Bearer realm=\"mcp\"".to_string(),
                     };
                     let mut r = json(401, json!({"error": "invalid_token"}));
-                    r.headers_mut().insert("www-authenticate", www.parse().unwrap());
+                    r.headers_mut()
+                        .insert("www-authenticate", www.parse().unwrap());
                     r
                 }
                 ("GET", "/mcp") => text(405, "text/plain", "method not allowed"),
                 _ => not_found(),
             }
         }
-    })
-    .await;
+    });
     World { mcp, auth }
 }
 
 async fn diagnose(seed: Seed) -> (DoctorReport, String) {
     let w = start(seed).await;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    let cfg = OAuthConfig::new(format!("{}/mcp", w.mcp.base));
+    let cfg = OAuthConfig::new(format!("{}/mcp", w.mcp.base()));
     let report = doctor::diagnose(&http, &cfg).await;
     let text = report
         .render(Style::default())
-        .replace(&w.mcp.base, "http://127.0.0.1:<MCP>")
-        .replace(&w.auth.base, "http://127.0.0.1:<AS>");
+        .replace(w.mcp.base(), "http://127.0.0.1:<MCP>")
+        .replace(w.auth.base(), "http://127.0.0.1:<AS>");
     (report, text)
 }
 
@@ -357,10 +359,7 @@ async fn only_post_is_challenged() {
 #[tokio::test]
 async fn unreachable_server_is_reported() {
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    // A port nothing listens on.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port();
     let r = doctor::diagnose(
         &http,
         &OAuthConfig::new(format!("http://127.0.0.1:{port}/mcp")),
