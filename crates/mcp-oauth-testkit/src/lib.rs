@@ -8,12 +8,16 @@
 //!   ports that are closed or never answer.
 //! - [`browser`]: [`FollowingBrowser`](browser::FollowingBrowser), the user who clicks
 //!   "allow" in the engine's authorization code flow.
+//! - [`cli`]: what the tests of the `mcp-oauth` binary share: the real servers
+//!   `scripts/bootstrap` installs and how to start them, a sandbox per test, waiting for
+//!   a child with a limit, reading the servers' and the browser's logs.
 //! - [`store_contract`]: the checks every `CredentialStore` must pass, with their
 //!   fixtures; a store crate runs them from its tests.
 //!
 //! Not published: a dev-dependency of the workspace's crates only.
 
 pub mod browser;
+pub mod cli;
 pub mod fault_server;
 pub mod mock_server;
 pub mod store_contract;
