@@ -15,8 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod support;
-use support::clean_env;
+use mcp_oauth_testkit::cli::clean_env;
 
 /// A test CA and a `localhost` certificate it issued.
 struct Pki {

@@ -31,6 +31,11 @@ impl RecordedRequest {
     pub fn form(&self) -> HashMap<String, String> {
         query_map(&self.body)
     }
+
+    /// The body as JSON; `Null` when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// A form-encoded string (a query or a form body) as a map; a repeated name keeps its
