@@ -13,7 +13,7 @@
 #![cfg(unix)]
 
 use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
-use mcp_oauth_testkit::cli::{Sandbox, repo_root};
+use mcp_oauth_testkit::cli::{self, Sandbox, repo_root};
 use mcp_oauth_testkit::mock_server::{
     self as mock, MockServer, RecordedRequest, Reply, json, not_found, redirect, with_header,
 };
@@ -176,10 +176,7 @@ impl World {
             .collect();
         state.lock().unwrap().bases = servers.iter().map(|s| s.base().to_string()).collect();
         let url = servers[MCP].url("/mcp");
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-client-secrets.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-client-secrets.");
         World {
             servers,
             state,

@@ -62,10 +62,7 @@ impl Env {
 
     /// With extra environment for the authorization server (tests/node/oidc-as.mjs).
     fn start_with(deps: &Deps, as_env: &[(&str, &str)]) -> Env {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-commands.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-commands.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let as_log = logdir.join("as.jsonl");
@@ -144,11 +141,7 @@ impl Env {
     }
 
     fn token_requests(&self, grant: Option<&str>) -> usize {
-        self.as_entries()
-            .iter()
-            .filter(|e| e["path"] == "/token")
-            .filter(|e| grant.is_none_or(|g| e["grant_type"] == g))
-            .count()
+        cli::token_requests(&self.as_entries(), grant)
     }
 
     fn browser_opens(&self) -> usize {

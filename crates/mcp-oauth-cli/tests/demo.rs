@@ -20,15 +20,14 @@
 #![cfg(unix)]
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use mcp_oauth_testkit::cli::{
-    self, PROXY_VARS, REQUIRE_ENV, browser_opens, have, repo_root, wait_or_kill,
+    self, PROXY_VARS, REQUIRE_ENV, browser_opens, have, lines_of, repo_root, wait_or_kill,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
@@ -68,24 +67,7 @@ fn command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
 }
 
 fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("mcp-oauth-demo-{name}."))
-        .tempdir()
-        .expect("tempdir")
-}
-
-/// Lines of a child's stream, through a thread (so reads can time out).
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    cli::temp_dir(&format!("mcp-oauth-demo-{name}."))
 }
 
 /// Waits for `child` to exit, killing it after `timeout`.

@@ -15,7 +15,7 @@
 #![cfg(unix)]
 
 use mcp_oauth::store::{CredentialKey, CredentialRecord, CredentialStore, FileStore};
-use mcp_oauth_testkit::cli::{Sandbox, now, repo_root, wait_or_kill};
+use mcp_oauth_testkit::cli::{self, Sandbox, now, repo_root, wait_or_kill};
 use mcp_oauth_testkit::mock_server::{
     MockServer, RecordedRequest, Reply, json, not_found, redirect, text, with_header,
 };
@@ -287,10 +287,7 @@ impl World {
             }
         });
         let url = server.url("/mcp");
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-hardening.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-hardening.");
         let home = tmp.path().join("home");
         let sandbox = Sandbox {
             home: home.clone(),

@@ -5,7 +5,7 @@
 #![cfg(unix)]
 
 use mcp_oauth_testkit::cli::{
-    self, REQUIRE_ENV, Sandbox, ServerProcess, have, read_all, repo_root, wait_or_kill,
+    self, REQUIRE_ENV, Sandbox, ServerProcess, have, lines_of, read_all, repo_root, wait_or_kill,
 };
 use mcp_oauth_testkit::fault_server::{SilentServer, closed_port};
 use serde_json::Value;
@@ -27,10 +27,7 @@ struct Home {
 
 impl Home {
     fn new(name: &str) -> Home {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("mcp-oauth-new-user-{name}."))
-            .tempdir()
-            .expect("tempdir");
+        let dir = cli::temp_dir(&format!("mcp-oauth-new-user-{name}."));
         let sandbox = Sandbox {
             home: dir.path().join("store"),
             config: dir.path().join("config.toml"),
@@ -156,17 +153,8 @@ impl Demo {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start mcp-oauth demo --serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining so the server never blocks.
-                    continue;
-                }
-            }
-        });
+        // Drained to the end, so that the server never blocks on its stdout.
+        let rx = lines_of(child.stdout.take().expect("stdout"));
         let (mut mcp_url, mut issuer) = (String::new(), String::new());
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -814,7 +802,7 @@ fn a_silent_server_gets_the_limit_the_error_states() {
     let home = Home::new("limits");
     // A server that accepts connections and never answers.
     let hanging = SilentServer::start();
-    let url = format!("{}/mcp", hanging.base());
+    let url = hanging.url("/mcp");
     let started = Instant::now();
     let mut cmd = home.cmd(&["call", &url]);
     let mut child = cmd
@@ -872,7 +860,7 @@ fn waits_on_the_network_show_progress_on_a_terminal_only() {
     let home = Home::new("spinner");
     // A server that accepts connections and never answers.
     let hanging = SilentServer::start();
-    let url = format!("{}/mcp", hanging.base());
+    let url = hanging.url("/mcp");
     let out = home.path().join("stdout.txt");
     // `call`: the MCP request, with the limit the error will state.
     let mut s = on_a_terminal(&home, &["call", &url], &out);

@@ -305,6 +305,10 @@ fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// The two tests below talk to a `SilentServer`: it accepts connections and never answers
+// (nor reads), which is what a hung server looks like from the proxy. The connections
+// are held until the test ends.
+
 fn initialize(id: u64) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string()
 }
@@ -320,10 +324,8 @@ fn next_line_within(lines: &std::sync::mpsc::Receiver<String>, limit: Duration) 
 /// SDKs use for a request timeout), not in silence.
 #[test]
 fn a_server_that_never_answers_gets_a_timeout_error() {
-    // Accepts connections and never answers (nor reads): what a hung server looks like
-    // from the proxy. The connections are held until the test ends.
-    let silent = SilentServer::start();
-    let url = format!("{}/mcp", silent.base());
+    let hung = SilentServer::start();
+    let url = hung.url("/mcp");
     let mut child = proxy(&[
         &url,
         "--no-auth",
@@ -365,10 +367,8 @@ fn a_server_that_never_answers_gets_a_timeout_error() {
 /// gets a JSON-RPC error before the proxy exits (it used to exit 0 in silence).
 #[test]
 fn at_end_of_input_a_request_in_flight_still_gets_an_answer() {
-    // Accepts connections and never answers (nor reads): what a hung server looks like
-    // from the proxy. The connections are held until the test ends.
-    let silent = SilentServer::start();
-    let url = format!("{}/mcp", silent.base());
+    let hung = SilentServer::start();
+    let url = hung.url("/mcp");
     let mut child = proxy(&[
         &url,
         "--no-auth",

@@ -36,8 +36,8 @@
 
 use mcp_oauth_testkit::cli::{
     self, Deps, ServerProcess, browser_opens, clean_env, credential_files, json_lines,
-    keep_logs_on_request, now, rewrite_as_the_store_does, start_mcp_server, start_oidc_provider,
-    tail, wait_or_kill,
+    keep_logs_on_request, log_tails, now, rewrite_as_the_store_does, start_mcp_server,
+    start_oidc_provider, stderr_tails, tail, wait_or_kill,
 };
 use serde_json::Value;
 use std::fs::{self, File};
@@ -124,10 +124,7 @@ struct Run {
 
 impl Ctx {
     fn start(deps: Deps, wire: Wire) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-proxy-interop.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-proxy-interop.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let as_log = logdir.join("as.log");
@@ -265,10 +262,7 @@ impl Ctx {
     }
 
     fn token_requests(&self, grant_type: &str) -> usize {
-        json_lines(&self.as_log)
-            .iter()
-            .filter(|e| e["path"] == "/token" && e["grant_type"] == grant_type)
-            .count()
+        cli::token_requests(&json_lines(&self.as_log), Some(grant_type))
     }
 
     fn browser_opens(&self) -> usize {
@@ -314,20 +308,15 @@ impl Ctx {
                 tail(&self.logdir.join(format!("run{n}.stderr")), 4000)
             );
         }
-        for (name, p) in [
-            ("AS log", &self.as_log),
-            ("MCP log", &self.mcp_log),
-            ("browser log", &self.browser_log),
-        ] {
-            s += &format!("--- {name}:\n{}\n", tail(p, 4000));
-        }
-        for server in &self.servers {
-            s += &format!(
-                "--- {} stderr:\n{}\n",
-                server.name,
-                tail(&server.stderr_path, 3000)
-            );
-        }
+        s += &log_tails(
+            &[
+                ("AS log", &self.as_log),
+                ("MCP log", &self.mcp_log),
+                ("browser log", &self.browser_log),
+            ],
+            4000,
+        );
+        s += &stderr_tails(&self.servers, 3000);
         s
     }
 

@@ -19,8 +19,8 @@
 
 use mcp_oauth_testkit::cli::{
     self, Deps, ServerProcess, browser_opens, clean_env, credential_files, json_lines,
-    keep_logs_on_request, now, rewrite_as_the_store_does, start_mcp_server, start_oidc_provider,
-    tail, wait_or_kill,
+    keep_logs_on_request, log_tails, now, rewrite_as_the_store_does, start_mcp_server,
+    start_oidc_provider, stderr_tails, tail, wait_or_kill,
 };
 use serde_json::Value;
 use std::fs::{self, File};
@@ -70,10 +70,7 @@ const DEFAULT: Variant = Variant {
 
 impl Ctx {
     fn start(deps: &Deps, variant: Variant) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-real-servers.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-real-servers.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).expect("create log dir");
         let as_log = logdir.join("as.log");
@@ -153,11 +150,7 @@ impl Ctx {
 
     /// Number of `POST /token` requests with this grant_type (any grant_type if None).
     fn token_requests(&self, grant_type: Option<&str>) -> usize {
-        self.as_entries()
-            .iter()
-            .filter(|e| e["path"] == "/token")
-            .filter(|e| grant_type.is_none_or(|g| e["grant_type"] == g))
-            .count()
+        cli::token_requests(&self.as_entries(), grant_type)
     }
 
     /// Times `$BROWSER` was invoked.
@@ -223,20 +216,15 @@ impl Ctx {
                 s += &format!("--- mcp-oauth run {n} {ext}:\n{}\n", tail(&p, 6000));
             }
         }
-        for (name, p) in [
-            ("AS log", &self.as_log),
-            ("MCP log", &self.mcp_log),
-            ("browser log", &self.browser_log),
-        ] {
-            s += &format!("--- {name}:\n{}\n", tail(p, 6000));
-        }
-        for server in &self.servers {
-            s += &format!(
-                "--- {} stderr:\n{}\n",
-                server.name,
-                tail(&server.stderr_path, 4000)
-            );
-        }
+        s += &log_tails(
+            &[
+                ("AS log", &self.as_log),
+                ("MCP log", &self.mcp_log),
+                ("browser log", &self.browser_log),
+            ],
+            6000,
+        );
+        s += &stderr_tails(&self.servers, 4000);
         for p in self.credential_files() {
             s += &format!("--- stored credential file: {}\n", p.display());
         }

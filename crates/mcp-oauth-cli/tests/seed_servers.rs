@@ -70,10 +70,7 @@ struct Ctx {
 
 impl Ctx {
     fn start(deps: Deps) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-seed.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-seed.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let key_file = tmp.path().join("as-signing-key.json");

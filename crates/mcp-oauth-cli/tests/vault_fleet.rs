@@ -78,10 +78,7 @@ impl Fleet {
         let deps = cli::deps(test, "the PostgreSQL vault fleet test")?;
         let pg = pg::Postgres::start(test)?;
         let db_url = pg.database("vault");
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-vault-fleet.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-vault-fleet.");
         let logs = tmp.path().join("logs");
         fs::create_dir_all(&logs).unwrap();
         let as_log = logs.join("as.log");

@@ -353,6 +353,11 @@ impl SilentServer {
     pub fn base(&self) -> &str {
         &self.base
     }
+
+    /// The base URL followed by `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
 }
 
 impl Drop for SilentServer {

@@ -53,6 +53,23 @@ pub fn json_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// How many `/token` requests an authorization server's log entries (tests/node/
+/// oidc-as.mjs: `path`, `grant_type`) show, of `grant_type` if given.
+pub fn token_requests(entries: &[Value], grant_type: Option<&str>) -> usize {
+    entries
+        .iter()
+        .filter(|e| e["path"] == "/token")
+        .filter(|e| grant_type.is_none_or(|g| e["grant_type"] == g))
+        .count()
+}
+
+/// For a failure message: the last `max` bytes of each named log.
+pub fn log_tails(logs: &[(&str, &Path)], max: usize) -> String {
+    logs.iter()
+        .map(|(name, path)| format!("--- {name}:\n{}\n", tail(path, max)))
+        .collect()
+}
+
 /// How many times tests/browser.sh was opened, from its `BROWSER_LOG` (missing: none).
 pub fn browser_opens(browser_log: &Path) -> usize {
     fs::read_to_string(browser_log)

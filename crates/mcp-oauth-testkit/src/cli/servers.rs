@@ -84,6 +84,14 @@ impl ServerProcess {
     }
 }
 
+/// For a failure message: the last `max` bytes of each server's stderr.
+pub fn stderr_tails(servers: &[ServerProcess], max: usize) -> String {
+    servers
+        .iter()
+        .map(|s| format!("--- {} stderr:\n{}\n", s.name, tail(&s.stderr_path, max)))
+        .collect()
+}
+
 /// oidc-provider (tests/node/oidc-as.mjs) on a free port, logging its requests to
 /// `log`, with 300 s access tokens, the extra `env` (`AS_RFC8414`, `AS_TOKEN_DELAY_MS`,
 /// …) and exiting when its stdin closes. Its issuer is `field("issuer")`.
