@@ -1,6 +1,7 @@
 //! The command line without any server: help, completions, settings errors, an empty
 //! store. (The commands against real servers are in `commands.rs`.)
 
+use mcp_oauth_testkit::mock_server::{MockServer, json};
 use std::process::{Command, Output};
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
@@ -261,43 +262,9 @@ xyv4PsV/NjPyWEznLm+4RBF3XKEXmvl/dD4IG/tQ6UXy+ZZKC9L+zK9b
 -----END PRIVATE KEY-----
 ";
 
-/// A revocation endpoint on loopback that answers 200 to every request (one per
-/// connection) and hands over the request bodies.
-fn revocation_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
-            );
-            if tx
-                .send(String::from_utf8_lossy(&body).into_owned())
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    (base, rx)
+/// A revocation endpoint on loopback that answers 200 `{}` to every request.
+fn revocation_endpoint() -> MockServer {
+    MockServer::start(|_, _| async { json(200, serde_json::json!({})) })
 }
 
 /// `logout` revokes for a client that authenticates with `private_key_jwt`, with the key
@@ -309,7 +276,9 @@ fn logout_revokes_for_a_private_key_jwt_client() {
         ClientAuthMethod, ClientRegistration, CredentialKey, CredentialRecord, CredentialStore,
         FileStore, RegistrationKind, TokenSet,
     };
-    let (base, bodies) = revocation_endpoint();
+    let endpoint = revocation_endpoint();
+    let base = endpoint.base().to_string();
+    let mut received = 0;
     let server_url = format!("{base}/mcp");
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
@@ -377,9 +346,12 @@ fn logout_revokes_for_a_private_key_jwt_client() {
         assert!(o.status.success(), "{flags:?}\n{out}\n{err}");
         assert!(out.contains("refresh token revoked at"), "{out}");
         for _ in ["refresh_token", "access_token"] {
-            let body = bodies
-                .recv_timeout(std::time::Duration::from_secs(5))
-                .unwrap();
+            received += 1;
+            let body = &endpoint
+                .log()
+                .wait_for(received, std::time::Duration::from_secs(5))
+                .expect("a revocation request")[received - 1]
+                .body;
             assert!(
                 body.contains("client_id=svc")
                     && body.contains(

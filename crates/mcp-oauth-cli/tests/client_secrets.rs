@@ -1,5 +1,5 @@
 //! Pre-registered client credentials through the `mcp-oauth` binary (issue 17, items 1
-//! and 6), against hand-written loopback servers: an MCP server (which is also the
+//! and 6), against loopback mock servers (the testkit's): an MCP server (which is also the
 //! authorization server of the 2025-03-26 fallback when it serves no protected resource
 //! metadata) and two authorization servers, all three taking the same client.
 //!
@@ -12,15 +12,14 @@
 //!   authorization server receives nothing.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
-mod support;
-
 use mcp_oauth::store::{CredentialKey, CredentialStore, FileStore};
-use raw::{Action, OnAccept, RawReq, RawServer};
+use mcp_oauth_testkit::cli::{self, Sandbox, repo_root};
+use mcp_oauth_testkit::mock_server::{
+    self as mock, MockServer, RecordedRequest, Reply, json, not_found, redirect, with_header,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -59,7 +58,7 @@ struct State {
     accepts: [String; 3],
     token_calls: Vec<TokenCall>,
     /// Every request each server received.
-    seen: [Vec<RawReq>; 3],
+    seen: [Vec<RecordedRequest>; 3],
     next: u32,
 }
 
@@ -67,12 +66,12 @@ fn basic(secret: &str) -> String {
     mcp_oauth::token::basic_auth_value(CLIENT_ID, secret)
 }
 
-fn reply(status: u16, v: Value) -> Action {
-    Action::Respond(raw::json_response(status, &v))
+fn reply(status: u16, v: Value) -> Reply {
+    json(status, v)
 }
 
 /// The authorization server part of server `me`.
-fn authorization_server(st: &mut State, me: usize, base: &str, req: &RawReq) -> Action {
+fn authorization_server(st: &mut State, me: usize, base: &str, req: &RecordedRequest) -> Reply {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/.well-known/oauth-authorization-server") => reply(
             200,
@@ -90,10 +89,10 @@ fn authorization_server(st: &mut State, me: usize, base: &str, req: &RawReq) -> 
         ("GET", "/authorize") => {
             let q = req.query_map();
             let iss: String = url::form_urlencoded::byte_serialize(base.as_bytes()).collect();
-            Action::Respond(raw::redirect_response(&format!(
+            redirect(&format!(
                 "{}?code=code-{me}&state={}&iss={iss}",
                 q["redirect_uri"], q["state"]
-            )))
+            ))
         }
         ("POST", "/token") => {
             let form = req.form();
@@ -114,11 +113,11 @@ fn authorization_server(st: &mut State, me: usize, base: &str, req: &RawReq) -> 
             }
             reply(200, body)
         }
-        _ => Action::Respond(raw::response(404, "text/plain", b"not found")),
+        _ => not_found(),
     }
 }
 
-fn handle(state: &Mutex<State>, me: usize, base: &str, req: &RawReq) -> Action {
+fn handle(state: &Mutex<State>, me: usize, base: &str, req: &RecordedRequest) -> Reply {
     let mut st = state.lock().unwrap();
     st.seen[me].push(req.clone());
     if me != MCP {
@@ -132,50 +131,32 @@ fn handle(state: &Mutex<State>, me: usize, base: &str, req: &RawReq) -> Action {
                 ),
                 Prm::Absent => "Bearer".to_string(),
             };
-            Action::Respond(raw::response_with(
-                401,
-                "application/json",
-                &[("www-authenticate", &challenge)],
-                b"{}",
-            ))
+            with_header(
+                mock::text(401, "application/json", "{}"),
+                "www-authenticate",
+                &challenge,
+            )
         }
         ("GET", "/.well-known/oauth-protected-resource/mcp", Prm::As(i)) => reply(
             200,
             json!({"resource": format!("{base}/mcp"), "authorization_servers": [st.bases[i]]}),
         ),
-        ("GET", p, Prm::As(_)) if p.starts_with("/.well-known/") => {
-            Action::Respond(raw::response(404, "text/plain", b"not found"))
-        }
-        ("GET", "/.well-known/oauth-protected-resource/mcp", Prm::Absent) => {
-            Action::Respond(raw::response(404, "text/plain", b"not found"))
-        }
+        ("GET", p, Prm::As(_)) if p.starts_with("/.well-known/") => not_found(),
+        ("GET", "/.well-known/oauth-protected-resource/mcp", Prm::Absent) => not_found(),
         _ => authorization_server(&mut st, me, base, req),
     }
 }
 
 struct World {
-    servers: Vec<RawServer>,
-    rt: tokio::runtime::Runtime,
+    /// Dropped first: the servers stop before their state and the directory go.
+    servers: Vec<MockServer>,
     state: Arc<Mutex<State>>,
     url: String,
     tmp: tempfile::TempDir,
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        // The servers' tasks belong to the runtime: stop them first.
-        let _guard = self.rt.enter();
-        self.servers.clear();
-    }
-}
-
 impl World {
     fn start(prm: Prm) -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state = Arc::new(Mutex::new(State {
             bases: Vec::new(),
             prm,
@@ -184,23 +165,20 @@ impl World {
             seen: Default::default(),
             next: 0,
         }));
-        let servers: Vec<RawServer> = (0..3)
+        let servers: Vec<MockServer> = (0..3)
             .map(|me| {
                 let s = state.clone();
-                rt.block_on(RawServer::start(OnAccept::Serve, move |base, req| {
-                    handle(&s, me, base, req)
-                }))
+                MockServer::start(move |base, req| {
+                    let reply = handle(&s, me, &base, &req);
+                    async move { reply }
+                })
             })
             .collect();
-        state.lock().unwrap().bases = servers.iter().map(|s| s.base.clone()).collect();
-        let url = format!("{}/mcp", servers[MCP].base);
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-client-secrets.")
-            .tempdir()
-            .unwrap();
+        state.lock().unwrap().bases = servers.iter().map(|s| s.base().to_string()).collect();
+        let url = servers[MCP].url("/mcp");
+        let tmp = cli::temp_dir("mcp-oauth-client-secrets.");
         World {
             servers,
-            rt,
             state,
             url,
             tmp,
@@ -208,7 +186,7 @@ impl World {
     }
 
     fn base(&self, i: usize) -> String {
-        self.servers[i].base.clone()
+        self.servers[i].base().to_string()
     }
 
     fn home(&self) -> PathBuf {
@@ -220,20 +198,18 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let browser = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser.sh");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-        support::clean_env(&mut cmd);
-        cmd.args(args)
-            .env("MCP_OAUTH_HOME", self.home())
-            .env("MCP_OAUTH_CONFIG", self.tmp.path().join("absent.toml"))
-            .env("BROWSER", browser)
-            .env("BROWSER_LOG", self.tmp.path().join("browser.log"))
-            .env("NO_COLOR", "1")
+        let sandbox = Sandbox {
+            home: self.home(),
+            config: self.tmp.path().join("absent.toml"),
+            browser: repo_root().join("tests/browser.sh"),
+            browser_log: self.tmp.path().join("browser.log"),
+        };
+        sandbox
+            .command(env!("CARGO_BIN_EXE_mcp-oauth"), args)
             .env(SECRET_ENV, SECRET_1)
-            .env_remove("RUST_LOG")
-            .env_remove("MCP_OAUTH_PROFILE")
-            .stdin(Stdio::null());
-        cmd.output().expect("run mcp-oauth")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mcp-oauth")
     }
 
     /// Makes the stored access token expired (as a clock moving on would).
@@ -381,8 +357,7 @@ fn a_configured_secret_goes_only_to_the_issuer_it_is_pinned_to() {
         // Nothing that carries the secret reached the other server.
         for r in w.with(|s| s.seen[other].clone()) {
             assert!(
-                r.header("authorization").is_none()
-                    && !String::from_utf8_lossy(&r.body).contains(SECRET_1),
+                r.header("authorization").is_none() && !r.body.contains(SECRET_1),
                 "{what}: {} got {} {} with credentials",
                 w.base(other),
                 r.method,

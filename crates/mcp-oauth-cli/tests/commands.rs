@@ -9,18 +9,18 @@
 //! Loopback only; every child process is killed when its test ends.
 #![cfg(unix)]
 
+use mcp_oauth_testkit::cli::{
+    self, Deps, Sandbox, ServerProcess, credential_files, keep_logs_on_request, now,
+    rewrite_as_the_store_does, start_mcp_server, start_oidc_provider, tail, wait_or_kill,
+};
 use serde_json::Value;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-mod support;
-use support::{Deps, PROXY_VARS, Server, now, tail};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -38,11 +38,11 @@ struct Env {
     logdir: PathBuf,
     as_log: PathBuf,
     browser_log: PathBuf,
-    browser: PathBuf,
+    sandbox: Sandbox,
     url: String,
     issuer: String,
     as_stderr: PathBuf,
-    servers: Vec<Server>,
+    servers: Vec<ServerProcess>,
     runs: std::cell::Cell<usize>,
 }
 
@@ -51,11 +51,7 @@ impl Drop for Env {
         while let Some(s) = self.servers.pop() {
             drop(s);
         }
-        if std::env::var_os("MCP_OAUTH_KEEP_TEST_LOGS").is_some() {
-            let kept = PathBuf::from(format!("{}-kept", self.tmp.path().display()));
-            let _ = fs::rename(self.tmp.path(), &kept);
-            eprintln!("[commands] logs kept in {}", kept.display());
-        }
+        keep_logs_on_request(self.tmp.path(), "commands");
     }
 }
 
@@ -66,37 +62,27 @@ impl Env {
 
     /// With extra environment for the authorization server (tests/node/oidc-as.mjs).
     fn start_with(deps: &Deps, as_env: &[(&str, &str)]) -> Env {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-commands.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-commands.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let as_log = logdir.join("as.jsonl");
-        let mut cmd = Command::new(&deps.node);
-        cmd.arg(&deps.oidc_as)
-            .arg("0")
-            .env("AS_LOG", &as_log)
-            .env("AT_TTL", "300")
-            .env("AS_EXIT_ON_STDIN_EOF", "1")
-            .envs(as_env.iter().copied());
-        let oidc = Server::start("oidc-provider", cmd, &logdir);
-        let issuer = oidc.ready["issuer"].as_str().unwrap().to_string();
+        let oidc = start_oidc_provider(deps, &logdir, &as_log, as_env);
+        let issuer = oidc.field("issuer");
         let mut cmd = Command::new(&deps.python);
-        cmd.arg(&deps.mcp_server)
-            .arg("--issuer")
-            .arg(&issuer)
-            .env("MCP_LOG", logdir.join("mcp.jsonl"))
-            .env("MCP_EXIT_ON_STDIN_EOF", "1")
-            .env("PYTHONUNBUFFERED", "1");
-        let mcp = Server::start("mcp-server", cmd, &logdir);
-        let url = mcp.ready["url"].as_str().unwrap().to_string();
+        cmd.arg(&deps.mcp_server);
+        let mcp = start_mcp_server(cmd, &issuer, &logdir.join("mcp.jsonl"), &logdir);
+        let url = mcp.field("url");
         let as_stderr = oidc.stderr_path.clone();
-        let _ = &mcp.stderr_path;
+        let browser_log = logdir.join("browser.log");
         Env {
             home: tmp.path().join("home"),
-            browser_log: logdir.join("browser.log"),
-            browser: deps.browser.clone(),
+            sandbox: Sandbox {
+                home: tmp.path().join("home"),
+                config: tmp.path().join("config.toml"),
+                browser: deps.browser.clone(),
+                browser_log: browser_log.clone(),
+            },
+            browser_log,
             as_log,
             logdir,
             url,
@@ -111,20 +97,8 @@ impl Env {
     /// `mcp-oauth <args>` with this test's store, no configuration file, the headless
     /// browser, no proxy and no colours.
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-        cmd.args(args)
-            .env("MCP_OAUTH_HOME", &self.home)
-            .env("MCP_OAUTH_CONFIG", self.tmp.path().join("config.toml"))
-            .env("BROWSER", &self.browser)
-            .env("BROWSER_LOG", &self.browser_log)
-            .env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("MCP_OAUTH_PROFILE")
-            .stdin(Stdio::null());
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
+        let mut cmd = self.sandbox.command(env!("CARGO_BIN_EXE_mcp-oauth"), args);
+        cmd.stdin(Stdio::null());
         cmd
     }
 
@@ -141,7 +115,7 @@ impl Env {
             .stderr(File::create(&err_path).unwrap());
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn mcp-oauth");
-        let status = wait(&mut child, RUN_TIMEOUT)
+        let status = wait_or_kill(&mut child, RUN_TIMEOUT)
             .unwrap_or_else(|| panic!("mcp-oauth {args:?} hung\n{}", self.dump()));
         let out = Out {
             status,
@@ -167,35 +141,20 @@ impl Env {
     }
 
     fn token_requests(&self, grant: Option<&str>) -> usize {
-        self.as_entries()
-            .iter()
-            .filter(|e| e["path"] == "/token")
-            .filter(|e| grant.is_none_or(|g| e["grant_type"] == g))
-            .count()
+        cli::token_requests(&self.as_entries(), grant)
     }
 
     fn browser_opens(&self) -> usize {
-        fs::read_to_string(&self.browser_log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(" open url="))
-            .count()
+        self.sandbox.browser_opens()
     }
 
     fn credential_file(&self) -> PathBuf {
-        let dir = self.home.join("credentials");
-        let mut v: Vec<PathBuf> = fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut v = credential_files(&self.home);
         assert_eq!(
             v.len(),
             1,
             "one stored credential expected in {}\n{}",
-            dir.display(),
+            self.home.join("credentials").display(),
             self.dump()
         );
         v.remove(0)
@@ -210,17 +169,7 @@ impl Env {
         let path = self.credential_file();
         let mut v = self.stored();
         v["record"]["tokens"]["expires_at"] = Value::from(when);
-        let tmp = path.with_extension("json.test-edit");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .unwrap();
-        f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes())
-            .unwrap();
-        f.sync_all().unwrap();
-        fs::rename(&tmp, &path).unwrap();
+        rewrite_as_the_store_does(&path, &v);
     }
 
     /// Does the MCP server accept this access token (POST initialize answered 200)?
@@ -302,21 +251,6 @@ impl Env {
     }
 }
 
-fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A child whose stderr is read line by line as it comes.
 struct Live {
     child: Child,
@@ -370,7 +304,7 @@ impl Live {
 
     fn finish(mut self) -> (ExitStatus, String, String) {
         drop(self.child.stdin.take());
-        let status = wait(&mut self.child, RUN_TIMEOUT).expect("mcp-oauth finished");
+        let status = wait_or_kill(&mut self.child, RUN_TIMEOUT).expect("mcp-oauth finished");
         let mut out = String::new();
         if let Some(mut o) = self.child.stdout.take() {
             let _ = o.read_to_string(&mut out);
@@ -856,7 +790,7 @@ fn five_processes_share_one_refresh() {
         .collect();
     let mut results = Vec::new();
     for (mut c, o, e) in children {
-        let st = wait(&mut c, RUN_TIMEOUT).expect("token finished");
+        let st = wait_or_kill(&mut c, RUN_TIMEOUT).expect("token finished");
         results.push((
             st,
             fs::read_to_string(o).unwrap().trim().to_string(),
@@ -958,7 +892,7 @@ fn five_logins_open_one_browser() {
         .collect();
     let mut results = Vec::new();
     for (mut c, o, e) in children {
-        let st = wait(&mut c, RUN_TIMEOUT).expect("token --login finished");
+        let st = wait_or_kill(&mut c, RUN_TIMEOUT).expect("token --login finished");
         results.push((
             st,
             fs::read_to_string(o).unwrap().trim().to_string(),
@@ -1134,5 +1068,5 @@ fn configuration_file_settings() {
 }
 
 fn deps(test: &str) -> Option<Deps> {
-    support::deps(&format!("commands::{test}"), "the real-server test")
+    cli::deps(&format!("commands::{test}"), "the real-server test")
 }

@@ -20,15 +20,15 @@
 #![cfg(unix)]
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-mod support;
-use support::{PROXY_VARS, REQUIRE_ENV};
+use mcp_oauth_testkit::cli::{
+    self, PROXY_VARS, REQUIRE_ENV, browser_opens, have, lines_of, repo_root, wait_or_kill,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
 /// The bound for the narrated run.
@@ -47,13 +47,6 @@ const DESKTOP_VARS: &[&str] = &[
     "DBUS_SESSION_BUS_ADDRESS",
     "WSL_DISTRO_NAME",
 ];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
 
 /// A command with no proxies, no colours, no desktop, and no user configuration.
 fn command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
@@ -74,40 +67,13 @@ fn command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
 }
 
 fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("mcp-oauth-demo-{name}."))
-        .tempdir()
-        .expect("tempdir")
-}
-
-/// Lines of a child's stream, through a thread (so reads can time out).
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    cli::temp_dir(&format!("mcp-oauth-demo-{name}."))
 }
 
 /// Waits for `child` to exit, killing it after `timeout`.
 fn wait_for(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            return s;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_or_kill(child, timeout)
+        .unwrap_or_else(|| panic!("{what} did not finish within {timeout:?}"))
 }
 
 struct Output {
@@ -389,26 +355,9 @@ impl Drop for Serve {
     }
 }
 
-fn have_curl() -> bool {
-    Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn browser_opens(log: &Path) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(" open url="))
-        .count()
-}
-
 #[test]
 fn demo_serve_mcp_oauth_call() {
-    if !have_curl() {
+    if !have("curl") {
         if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
             panic!("curl (for tests/browser.sh) is missing but {REQUIRE_ENV}=1");
         }
@@ -491,7 +440,7 @@ fn demo_serve_mcp_oauth_call() {
 
 #[test]
 fn demo_serve_typescript_sdk() {
-    let Some(deps) = support::deps(
+    let Some(deps) = cli::deps(
         "demo_serve_typescript_sdk",
         "the TypeScript SDK client against mcp-oauth demo --serve",
     ) else {
@@ -580,7 +529,7 @@ impl Stdio2 {
 
 #[test]
 fn demo_serve_mcp_remote() {
-    let Some(deps) = support::deps(
+    let Some(deps) = cli::deps(
         "demo_serve_mcp_remote",
         "mcp-remote against mcp-oauth demo --serve",
     ) else {

@@ -4,10 +4,7 @@
 //!
 //! The probing and the verdicts are the library's (`mcp_oauth::doctor`); the text is the
 //! command line's, so these tests live here. `render.rs` uses nothing of the command line,
-//! so it is compiled here on its own; the mock server is the library tests' one.
-
-#[path = "../../mcp-oauth/tests/support/mod.rs"]
-mod support;
+//! so it is compiled here on its own.
 
 #[path = "../src/commands/doctor/render.rs"]
 mod render;
@@ -15,9 +12,9 @@ mod render;
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::doctor::{self, DoctorReport, Level};
 use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found, text};
 use render::{Style, render};
 use serde_json::json;
-use support::*;
 
 /// What the two servers (MCP + authorization server) do.
 #[derive(Clone)]
@@ -115,11 +112,10 @@ async fn start(seed: Seed) -> World {
             }
             json(404, json!({"error": "not_found"}))
         }
-    })
-    .await;
+    });
     let as_issuer = format!(
         "{}{}{}",
-        auth.base,
+        auth.base(),
         seed.issuer_path,
         if seed.prm_issuer_slash { "/" } else { "" }
     );
@@ -135,7 +131,9 @@ async fn start(seed: Seed) -> World {
                 "bearer_methods_supported": ["header"],
             });
             match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/.well-known/oauth-protected-resource/mcp") if s.prm_path => json(200, prm),
+                ("GET", "/.well-known/oauth-protected-resource/mcp") if s.prm_path => {
+                    json(200, prm)
+                }
                 ("GET", "/.well-known/oauth-protected-resource") if s.prm_root => json(200, prm),
                 (m, "/mcp") if m == "POST" || (m == "GET" && s.get_challenged) => {
                     let where_ = if s.prm_path {
@@ -148,30 +146,32 @@ async fn start(seed: Seed) -> World {
                             "Bearer error=\"invalid_token\", error_description=\"Authentication required\", \
                              resource_metadata=\"{base}{where_}\""
                         ),
-                        Header::Rel => format!("Bearer error=\"invalid_token\", resource_metadata=\"{where_}\""),
+                        Header::Rel => format!(
+                            "Bearer error=\"invalid_token\", resource_metadata=\"{where_}\""
+                        ),
                         Header::None => "Bearer realm=\"mcp\"".to_string(),
                     };
                     let mut r = json(401, json!({"error": "invalid_token"}));
-                    r.headers_mut().insert("www-authenticate", www.parse().unwrap());
+                    r.headers_mut()
+                        .insert("www-authenticate", www.parse().unwrap());
                     r
                 }
                 ("GET", "/mcp") => text(405, "text/plain", "method not allowed"),
                 _ => not_found(),
             }
         }
-    })
-    .await;
+    });
     World { mcp, auth }
 }
 
 async fn diagnose(seed: Seed) -> (DoctorReport, String) {
     let w = start(seed).await;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    let cfg = OAuthConfig::new(format!("{}/mcp", w.mcp.base));
+    let cfg = OAuthConfig::new(format!("{}/mcp", w.mcp.base()));
     let report = doctor::diagnose(&http, &cfg).await;
     let text = render(&report, Style::default())
-        .replace(&w.mcp.base, "http://127.0.0.1:<MCP>")
-        .replace(&w.auth.base, "http://127.0.0.1:<AS>");
+        .replace(w.mcp.base(), "http://127.0.0.1:<MCP>")
+        .replace(w.auth.base(), "http://127.0.0.1:<AS>");
     (report, text)
 }
 

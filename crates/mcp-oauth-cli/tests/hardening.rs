@@ -14,21 +14,18 @@
 //! happened. Tokens, codes and secrets are distinctive strings, so that a scan finds them.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
-
 use mcp_oauth::store::{CredentialKey, CredentialRecord, CredentialStore, FileStore};
-use raw::{Action, OnAccept, RawReq, RawServer};
+use mcp_oauth_testkit::cli::{self, Sandbox, now, repo_root, wait_or_kill};
+use mcp_oauth_testkit::mock_server::{
+    MockServer, RecordedRequest, Reply, json, not_found, redirect, text, with_header,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-mod support;
-use support::PROXY_VARS;
+use std::time::{Duration, Instant};
 
 const CLIENT_ID: &str = "client-cli-hardening";
 const CS: &str = "cs-SECRET-CLI-3e9f0a2b";
@@ -42,13 +39,6 @@ fn rt(n: u32) -> String {
 }
 fn code(n: u32) -> String {
     format!("code-SECRET-CLI-{n:04}-1b5d77")
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,29 +83,34 @@ impl As {
 }
 
 struct World {
-    server: Option<RawServer>,
-    rt: tokio::runtime::Runtime,
+    /// Dropped first: the server stops before its state and the directory go.
+    _server: MockServer,
     state: Arc<Mutex<As>>,
     url: String,
     tmp: tempfile::TempDir,
     home: PathBuf,
+    sandbox: Sandbox,
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        // The server's tasks belong to the runtime: stop them first.
-        if let Some(s) = self.server.take() {
-            let _guard = self.rt.enter();
-            drop(s);
-        }
+/// What the servers answer, and how long the token endpoint takes to (a refresh can be
+/// made slow, to widen the window in which processes race or are killed).
+struct Answer {
+    reply: Reply,
+    after: Duration,
+}
+
+fn at_once(reply: Reply) -> Answer {
+    Answer {
+        reply,
+        after: Duration::ZERO,
     }
 }
 
-fn reply(status: u16, v: Value) -> Action {
-    Action::Respond(raw::json_response(status, &v))
+fn reply(status: u16, v: Value) -> Answer {
+    at_once(json(status, v))
 }
 
-fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
+fn handle(state: &Mutex<As>, base: &str, req: &RecordedRequest) -> Answer {
     let mut st = state.lock().unwrap();
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/.well-known/oauth-protected-resource/mcp") => reply(
@@ -152,7 +147,7 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
             st.secrets.insert(c.clone());
             st.codes.insert(c.clone(), false);
             let iss: String = url::form_urlencoded::byte_serialize(base.as_bytes()).collect();
-            Action::Respond(raw::redirect_response(&format!(
+            at_once(redirect(&format!(
                 "{}?code={c}&state={}&iss={iss}",
                 q["redirect_uri"], q["state"]
             )))
@@ -170,15 +165,13 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
             }
             if let Some(f) = st.fail {
                 return match f {
-                    Fail::Echo503 => Action::Respond(raw::response(
+                    Fail::Echo503 => at_once(text(
                         503,
                         "text/html",
                         format!(
                             "<h1>Service Unavailable</h1><pre>{}\n{:?}</pre>",
-                            String::from_utf8_lossy(&req.body),
-                            req.headers
-                        )
-                        .as_bytes(),
+                            req.body, req.headers
+                        ),
                     )),
                     Fail::InvalidGrantQuoting => {
                         st.invalid_grants += 1;
@@ -195,7 +188,7 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
                 };
             }
             if req.path == "/revoke" {
-                return Action::Respond(raw::response(200, "application/json", b""));
+                return at_once(text(200, "application/json", ""));
             }
             match form.get("grant_type").map(String::as_str) {
                 Some("authorization_code") => {
@@ -229,7 +222,10 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
                     st.refreshes += 1;
                     let body = st.issue();
                     let delay = st.refresh_delay;
-                    Action::After(delay, raw::json_response(200, &body))
+                    Answer {
+                        reply: json(200, body),
+                        after: delay,
+                    }
                 }
                 _ => reply(400, json!({"error": "unsupported_grant_type"})),
             }
@@ -240,19 +236,15 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
             if !st.valid_ats.contains(token) {
-                return Action::Respond(raw::response_with(
-                    401,
-                    "application/json",
-                    &[(
-                        "www-authenticate",
-                        &format!(
-                            "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
-                        ),
-                    )],
-                    b"{}",
+                return at_once(with_header(
+                    text(401, "application/json", "{}"),
+                    "www-authenticate",
+                    &format!(
+                        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+                    ),
                 ));
             }
-            let msg: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let msg: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
             let id = msg.get("id").cloned().unwrap_or(Value::Null);
             let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
             let result = match method {
@@ -261,7 +253,7 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
                                        "serverInfo": {"name": "hardening", "version": "1"}})
                 }
                 m if m.starts_with("notifications/") => {
-                    return Action::Respond(raw::response(202, "application/json", b""));
+                    return at_once(text(202, "application/json", ""));
                 }
                 "tools/list" => {
                     json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]})
@@ -276,57 +268,46 @@ fn handle(state: &Mutex<As>, base: &str, req: &RawReq) -> Action {
             };
             reply(200, json!({"jsonrpc": "2.0", "id": id, "result": result}))
         }
-        _ => Action::Respond(raw::response(404, "text/plain", b"not found")),
+        _ => at_once(not_found()),
     }
 }
 
 impl World {
     fn start() -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state: Arc<Mutex<As>> = Arc::new(Mutex::new(As {
             reuse_detection: true,
             ..Default::default()
         }));
         let s2 = state.clone();
-        let server = rt.block_on(RawServer::start(OnAccept::Serve, move |base, req| {
-            handle(&s2, base, req)
-        }));
-        let url = format!("{}/mcp", server.base);
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-hardening.")
-            .tempdir()
-            .unwrap();
+        let server = MockServer::start(move |base, req| {
+            let answer = handle(&s2, &base, &req);
+            async move {
+                tokio::time::sleep(answer.after).await;
+                answer.reply
+            }
+        });
+        let url = server.url("/mcp");
+        let tmp = cli::temp_dir("mcp-oauth-hardening.");
         let home = tmp.path().join("home");
+        let sandbox = Sandbox {
+            home: home.clone(),
+            config: tmp.path().join("config.toml"),
+            browser: repo_root().join("tests/browser.sh"),
+            browser_log: tmp.path().join("browser.log"),
+        };
         World {
-            server: Some(server),
-            rt,
+            _server: server,
             state,
             url,
             tmp,
             home,
+            sandbox,
         }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let browser = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser.sh");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-        cmd.args(args)
-            .env("MCP_OAUTH_HOME", &self.home)
-            .env("MCP_OAUTH_CONFIG", self.tmp.path().join("config.toml"))
-            .env("BROWSER", browser)
-            .env("BROWSER_LOG", self.tmp.path().join("browser.log"))
-            .env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("MCP_OAUTH_PROFILE")
-            .stdin(Stdio::null());
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
+        let mut cmd = self.sandbox.command(env!("CARGO_BIN_EXE_mcp-oauth"), args);
+        cmd.stdin(Stdio::null());
         cmd
     }
 
@@ -356,21 +337,6 @@ impl World {
     }
 }
 
-fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 struct Out {
     args: String,
     status: ExitStatus,
@@ -384,7 +350,7 @@ fn run(mut cmd: Command, label: &str, dir: &std::path::Path) -> Out {
     cmd.stdout(File::create(&o).unwrap())
         .stderr(File::create(&e).unwrap());
     let mut child = cmd.spawn().expect("spawn mcp-oauth");
-    let status = wait(&mut child, RUN_TIMEOUT).unwrap_or_else(|| panic!("{label} hung"));
+    let status = wait_or_kill(&mut child, RUN_TIMEOUT).unwrap_or_else(|| panic!("{label} hung"));
     Out {
         args: label.to_string(),
         status,
@@ -417,7 +383,7 @@ fn no_secret_in_any_output_at_trace_level() {
                 let mut sin = child.stdin.take().unwrap();
                 sin.write_all(input.as_bytes()).unwrap();
             }
-            let status = wait(&mut child, RUN_TIMEOUT).expect("proxy ended");
+            let status = wait_or_kill(&mut child, RUN_TIMEOUT).expect("proxy ended");
             Out {
                 args: label,
                 status,
@@ -574,7 +540,7 @@ fn ten_processes_refresh_once_per_expiry() {
             .collect();
         let mut results = Vec::new();
         for (mut c, o, e) in children {
-            let st = wait(&mut c, RUN_TIMEOUT).expect("token finished");
+            let st = wait_or_kill(&mut c, RUN_TIMEOUT).expect("token finished");
             results.push((
                 st,
                 fs::read_to_string(o).unwrap().trim().to_string(),

@@ -4,16 +4,17 @@
 //! a corrupted store, and terminal escapes in what a server says.
 #![cfg(unix)]
 
+use mcp_oauth_testkit::cli::{
+    self, REQUIRE_ENV, Sandbox, ServerProcess, have, lines_of, read_all, repo_root, wait_or_kill,
+};
+use mcp_oauth_testkit::fault_server::{SilentServer, closed_port};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-mod support;
-use support::{PROXY_VARS, REQUIRE_ENV};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-oauth");
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,15 +22,19 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// A private home (store, configuration) for one test.
 struct Home {
     dir: tempfile::TempDir,
+    sandbox: Sandbox,
 }
 
 impl Home {
     fn new(name: &str) -> Home {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("mcp-oauth-new-user-{name}."))
-            .tempdir()
-            .expect("tempdir");
-        Home { dir }
+        let dir = cli::temp_dir(&format!("mcp-oauth-new-user-{name}."));
+        let sandbox = Sandbox {
+            home: dir.path().join("store"),
+            config: dir.path().join("config.toml"),
+            browser: repo_root().join("tests/browser.sh"),
+            browser_log: dir.path().join("browser.log"),
+        };
+        Home { dir, sandbox }
     }
 
     fn path(&self) -> &Path {
@@ -37,34 +42,22 @@ impl Home {
     }
 
     fn store(&self) -> PathBuf {
-        self.path().join("store")
+        self.sandbox.home.clone()
     }
 
     fn browser_log(&self) -> PathBuf {
-        self.path().join("browser.log")
+        self.sandbox.browser_log.clone()
     }
 
     /// `mcp-oauth <args>` with this home, the headless browser, no proxies, no colours,
     /// no desktop.
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for var in PROXY_VARS {
-            c.env_remove(var);
-        }
-        c.args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("MCP_OAUTH_PROFILE")
-            .env_remove("DISPLAY")
+        let mut c = self.sandbox.command(BIN, args);
+        c.env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("SSH_CONNECTION")
             .env_remove("SSH_TTY")
-            .env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .env("NO_COLOR", "1")
-            .env("HOME", self.path())
-            .env("MCP_OAUTH_HOME", self.store())
-            .env("MCP_OAUTH_CONFIG", self.path().join("config.toml"))
-            .env("BROWSER", repo_root().join("tests/browser.sh"))
-            .env("BROWSER_LOG", self.browser_log());
+            .env("HOME", self.path());
         c
     }
 
@@ -79,11 +72,7 @@ impl Home {
     }
 
     fn browser_opens(&self) -> usize {
-        std::fs::read_to_string(self.browser_log())
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(" open url="))
-            .count()
+        self.sandbox.browser_opens()
     }
 }
 
@@ -131,36 +120,9 @@ fn run(cmd: &mut Command, input: &[u8]) -> Out {
     }
 }
 
-fn read_all(mut stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stream.read_to_end(&mut buf);
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    rx
-}
-
 fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            return s;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mcp-oauth did not finish within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
+    wait_or_kill(child, timeout)
+        .unwrap_or_else(|| panic!("mcp-oauth did not finish within {timeout:?}"))
 }
 
 /// `mcp-oauth demo --serve --port 0`, killed when dropped.
@@ -173,7 +135,7 @@ struct Demo {
 impl Demo {
     /// `None` (after a notice) when curl, which `tests/browser.sh` needs, is missing.
     fn start(home: &Home, test: &str) -> Option<Demo> {
-        if !have_curl() {
+        if !have("curl") {
             assert!(
                 std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
                 "curl (for tests/browser.sh) is missing but {REQUIRE_ENV}=1"
@@ -191,17 +153,8 @@ impl Demo {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start mcp-oauth demo --serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining so the server never blocks.
-                    continue;
-                }
-            }
-        });
+        // Drained to the end, so that the server never blocks on its stdout.
+        let rx = lines_of(child.stdout.take().expect("stdout"));
         let (mut mcp_url, mut issuer) = (String::new(), String::new());
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -234,15 +187,6 @@ impl Drop for Demo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn have_curl() -> bool {
-    Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Runs `args` with stdout a pipe whose read end is already closed (`| head -0`, with
@@ -731,12 +675,12 @@ fn one_server_one_key_however_its_url_is_spelled() {
 // ------------------------ 4. servers that are not protected, or not MCP servers at all
 
 /// The MCP Python SDK's FastMCP without any auth (tests/python/open_mcp_server.py).
-fn open_mcp_server(dir: &Path, test: &str) -> Option<support::Server> {
-    let deps = support::deps(test, "the tests against an open MCP server")?;
+fn open_mcp_server(dir: &Path, test: &str) -> Option<ServerProcess> {
+    let deps = cli::deps(test, "the tests against an open MCP server")?;
     let mut cmd = Command::new(&deps.python);
     cmd.arg(repo_root().join("tests/python/open_mcp_server.py"))
         .env("MCP_EXIT_ON_STDIN_EOF", "1");
-    Some(support::Server::start("open-mcp-server", cmd, dir))
+    Some(ServerProcess::start("open-mcp-server", cmd, dir))
 }
 
 /// A static web site: `python -m http.server` in a directory with an index.html. The
@@ -754,7 +698,7 @@ impl Drop for StaticSite {
 }
 
 fn static_site(dir: &Path, test: &str) -> Option<StaticSite> {
-    let deps = support::deps(test, "the tests against a static web site")?;
+    let deps = cli::deps(test, "the tests against a static web site")?;
     let root = dir.join("site");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
@@ -853,23 +797,12 @@ fn a_web_page_is_not_taken_for_an_mcp_server() {
 
 // ------------------------------------- 5. progress while waiting, and the true limits
 
-/// A server that accepts connections and never answers. Its URL.
-fn hanging_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    url
-}
-
 #[test]
 fn a_silent_server_gets_the_limit_the_error_states() {
     let home = Home::new("limits");
-    let url = hanging_server();
+    // A server that accepts connections and never answers.
+    let hanging = SilentServer::start();
+    let url = hanging.url("/mcp");
     let started = Instant::now();
     let mut cmd = home.cmd(&["call", &url]);
     let mut child = cmd
@@ -925,7 +858,9 @@ fn on_a_terminal(home: &Home, args: &[&str], stdout: &Path) -> expectrl::session
 fn waits_on_the_network_show_progress_on_a_terminal_only() {
     use expectrl::{Expect, Regex};
     let home = Home::new("spinner");
-    let url = hanging_server();
+    // A server that accepts connections and never answers.
+    let hanging = SilentServer::start();
+    let url = hanging.url("/mcp");
     let out = home.path().join("stdout.txt");
     // `call`: the MCP request, with the limit the error will state.
     let mut s = on_a_terminal(&home, &["call", &url], &out);
@@ -1158,12 +1093,7 @@ fn mcp_remote_arguments_are_understood_or_translated() {
     };
     let url = demo.mcp_url.as_str();
     // A free port for the callback, as `mcp-remote URL 9696` names one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = closed_port().to_string();
     let mut proxy = home
         .cmd(&[
             "proxy",

@@ -1,110 +1,48 @@
 //! The `mcp-oauth proxy` binary as a host runs it: stdin/stdout pipes, flags, signals.
-//! Against a minimal session-based MCP server on 127.0.0.1 (std only, in a thread); no
-//! external dependencies. (The relay itself is tested in the library, crates/mcp-oauth/
+//! Against a minimal session-based MCP server on 127.0.0.1 (the testkit's mock server);
+//! no external dependencies. (The relay itself is tested in the library, crates/mcp-oauth/
 //! src/proxy/tests.rs; real SDKs and servers in proxy_interop.rs.)
 #![cfg(unix)]
 
+use mcp_oauth_testkit::cli::{PROXY_VARS, wait_or_kill};
+use mcp_oauth_testkit::fault_server::SilentServer;
+use mcp_oauth_testkit::mock_server::{
+    MockServer, RecordedRequest, Reply, empty, json, with_header,
+};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-mod support;
-use support::PROXY_VARS;
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    headers: HashMap<String, String>,
-    body: Value,
-}
-
 /// A session-based MCP server: initialize (session "s1"), 202 for notifications,
 /// `tools/call` echoes `arguments.text`, DELETE ends the session.
-fn server() -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let seen = s2.clone();
-            thread::spawn(move || {
-                let _ = serve(stream, &seen);
-            });
-        }
-    });
-    (url, seen)
+fn server() -> MockServer {
+    MockServer::start(|_, req| async move { mcp_answer(&req) })
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let method = line.split_whitespace().next().unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body)?;
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        seen.lock().unwrap().push(Seen {
-            method: method.clone(),
-            headers: headers.clone(),
-            body: body.clone(),
-        });
-        let (status, extra, payload) = match method.as_str() {
-            "GET" => (405, "", String::new()),
-            "DELETE" => (200, "", String::new()),
-            _ if body["method"] == "initialize" => (
+fn mcp_answer(req: &RecordedRequest) -> Reply {
+    let body = req.json();
+    match req.method.as_str() {
+        "GET" => empty(405),
+        "DELETE" => empty(200),
+        _ if body["method"] == "initialize" => with_header(
+            json(
                 200,
-                "mcp-session-id: s1\r\n",
-                json!({"jsonrpc": "2.0", "id": body["id"], "result": {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "cli-test", "version": "1"}}}).to_string(),
+                json!({"jsonrpc": "2.0", "id": body["id"], "result": {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "cli-test", "version": "1"}}}),
             ),
-            _ if body.get("id").is_none() => (202, "", String::new()),
-            _ if body["method"] == "tools/call" => (
-                200,
-                "",
-                json!({"jsonrpc": "2.0", "id": body["id"], "result": {"content": [{"type": "text", "text": body["params"]["arguments"]["text"]}]}}).to_string(),
-            ),
-            _ => (
-                200,
-                "",
-                json!({"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32601, "message": "Method not found"}}).to_string(),
-            ),
-        };
-        let ct = if payload.is_empty() {
-            ""
-        } else {
-            "content-type: application/json\r\n"
-        };
-        write!(
-            out,
-            "HTTP/1.1 {status} X\r\n{ct}{extra}content-length: {}\r\n\r\n{payload}",
-            payload.len()
-        )?;
-        out.flush()?;
+            "mcp-session-id",
+            "s1",
+        ),
+        _ if body.get("id").is_none() => empty(202),
+        _ if body["method"] == "tools/call" => json(
+            200,
+            json!({"jsonrpc": "2.0", "id": body["id"], "result": {"content": [{"type": "text", "text": body["params"]["arguments"]["text"]}]}}),
+        ),
+        _ => json(
+            200,
+            json!({"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32601, "message": "Method not found"}}),
+        ),
     }
 }
 
@@ -133,17 +71,8 @@ fn proxy(args: &[&str]) -> Child {
 }
 
 fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("mcp-oauth proxy did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_or_kill(child, limit)
+        .unwrap_or_else(|| panic!("mcp-oauth proxy did not exit within {limit:?}"))
 }
 
 fn stdout_lines(child: &mut Child) -> Vec<Value> {
@@ -177,7 +106,8 @@ fn refused(args: &[&str]) -> String {
 
 #[test]
 fn relays_stdio_with_static_headers_and_ends_the_session_at_eof() {
-    let (url, seen) = server();
+    let server = server();
+    let url = server.url("/mcp");
     let mut child = proxy(&[
         &url,
         "--no-auth",
@@ -217,31 +147,22 @@ fn relays_stdio_with_static_headers_and_ends_the_session_at_eof() {
     assert_eq!(parse_error["id"], Value::Null);
     assert_eq!(lines.len(), 3, "{lines:?}");
 
-    let seen = seen.lock().unwrap().clone();
-    let posts: Vec<&Seen> = seen.iter().filter(|s| s.method == "POST").collect();
+    let seen = server.requests();
+    let posts: Vec<&RecordedRequest> = seen.iter().filter(|s| s.method == "POST").collect();
     assert_eq!(posts.len(), 3);
-    assert!(
-        seen.iter()
-            .all(|s| s.headers.get("x-test").map(String::as_str) == Some("v=s3cret"))
-    );
+    assert!(seen.iter().all(|s| s.header("x-test") == Some("v=s3cret")));
     assert!(
         seen.iter()
             .all(|s| !s.headers.contains_key("authorization")),
         "--no-auth sends no credentials"
     );
-    assert_eq!(
-        posts[2].headers.get("mcp-session-id").map(String::as_str),
-        Some("s1")
-    );
+    assert_eq!(posts[2].header("mcp-session-id"), Some("s1"));
     let delete = seen
         .iter()
         .find(|s| s.method == "DELETE")
         .expect("DELETE at the end");
-    assert_eq!(
-        delete.headers.get("mcp-session-id").map(String::as_str),
-        Some("s1")
-    );
-    assert_eq!(posts[1].body["method"], "notifications/initialized");
+    assert_eq!(delete.header("mcp-session-id"), Some("s1"));
+    assert_eq!(posts[1].json()["method"], "notifications/initialized");
 }
 
 /// The proxy grows both stdio pipes (they are the host's too, so the host sees it) so
@@ -249,7 +170,8 @@ fn relays_stdio_with_static_headers_and_ends_the_session_at_eof() {
 #[cfg(target_os = "linux")]
 #[test]
 fn stdio_pipes_are_grown_for_large_messages() {
-    let (url, _seen) = server();
+    let server = server();
+    let url = server.url("/mcp");
     let mut child = proxy(&[&url, "--no-auth"]);
     let mut stdin = child.stdin.take().unwrap();
     let before = rustix::pipe::fcntl_getpipe_size(&stdin).unwrap();
@@ -275,7 +197,8 @@ fn stdio_pipes_are_grown_for_large_messages() {
 
 #[test]
 fn sigterm_stops_the_proxy_and_ends_the_session() {
-    let (url, seen) = server();
+    let server = server();
+    let url = server.url("/mcp");
     // Without the idle spin (the other tests run with the default).
     let mut child = proxy(&[&url, "--no-auth", "--idle-spin", "0"]);
     let mut stdin = child.stdin.take().unwrap();
@@ -298,7 +221,7 @@ fn sigterm_stops_the_proxy_and_ends_the_session() {
     let status = wait(&mut child, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
     assert!(
-        seen.lock().unwrap().iter().any(|s| s.method == "DELETE"),
+        server.requests().iter().any(|s| s.method == "DELETE"),
         "the session was ended"
     );
     drop(stdin);
@@ -306,7 +229,8 @@ fn sigterm_stops_the_proxy_and_ends_the_session() {
 
 #[test]
 fn paste_mode_is_refused_because_stdin_carries_the_protocol() {
-    let (url, _seen) = server();
+    let server = server();
+    let url = server.url("/mcp");
     let err = refused(&[&url, "--no-browser"]);
     assert!(err.contains("paste mode"), "{err}");
 }
@@ -320,7 +244,8 @@ fn bad_header_flags_are_usage_errors() {
 
 #[test]
 fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
-    let (url, seen) = server();
+    let server = server();
+    let url = server.url("/mcp");
     let dir = std::env::temp_dir().join(format!("mcp-oauth-proxy-cli-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.toml");
@@ -353,9 +278,9 @@ fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
     assert!(status.success(), "exit status {status}");
     let lines = stdout_lines(&mut child);
     assert_eq!(lines[0]["result"]["serverInfo"]["name"], "cli-test");
-    let seen = seen.lock().unwrap().clone();
+    let seen = server.requests();
     let post = seen.iter().find(|s| s.method == "POST").expect("a POST");
-    let h = |k: &str| post.headers.get(k).map(String::as_str);
+    let h = |k: &str| post.header(k);
     assert_eq!(h("x-api-key"), Some("s3cret"), "${{VAR}} is expanded");
     assert_eq!(h("x-everywhere"), Some("d"), "[defaults] applies");
     assert_eq!(h("x-tenant"), Some("from-flag"), "the flag wins");
@@ -380,19 +305,9 @@ fn configuration_file_headers_are_sent_and_the_command_line_overrides_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A server that accepts connections and never answers (nor reads): what a hung server
-/// looks like from the proxy. The connections are held until the test ends.
-fn silent_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    url
-}
+// The two tests below talk to a `SilentServer`: it accepts connections and never answers
+// (nor reads), which is what a hung server looks like from the proxy. The connections
+// are held until the test ends.
 
 fn initialize(id: u64) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string()
@@ -409,7 +324,8 @@ fn next_line_within(lines: &std::sync::mpsc::Receiver<String>, limit: Duration) 
 /// SDKs use for a request timeout), not in silence.
 #[test]
 fn a_server_that_never_answers_gets_a_timeout_error() {
-    let url = silent_server();
+    let hung = SilentServer::start();
+    let url = hung.url("/mcp");
     let mut child = proxy(&[
         &url,
         "--no-auth",
@@ -451,7 +367,8 @@ fn a_server_that_never_answers_gets_a_timeout_error() {
 /// gets a JSON-RPC error before the proxy exits (it used to exit 0 in silence).
 #[test]
 fn at_end_of_input_a_request_in_flight_still_gets_an_answer() {
-    let url = silent_server();
+    let hung = SilentServer::start();
+    let url = hung.url("/mcp");
     let mut child = proxy(&[
         &url,
         "--no-auth",

@@ -34,17 +34,16 @@
 //! loudly without it unless `MCP_OAUTH_REQUIRE_REAL=1`. Loopback only.
 #![cfg(unix)]
 
+use mcp_oauth_testkit::cli::{
+    self, Deps, ServerProcess, browser_opens, clean_env, credential_files, json_lines,
+    keep_logs_on_request, log_tails, now, rewrite_as_the_store_does, start_mcp_server,
+    start_oidc_provider, stderr_tails, tail, wait_or_kill,
+};
 use serde_json::Value;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-mod support;
-use support::{Deps, Server, clean_env, json_lines, tail};
+use std::time::{Duration, Instant};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 /// What the proxy logs (at info, the runs' default) when it bridges a legacy client to a
@@ -111,7 +110,7 @@ struct Ctx {
     mcp_log: PathBuf,
     browser_log: PathBuf,
     url: String,
-    servers: Vec<Server>,
+    servers: Vec<ServerProcess>,
     runs: usize,
 }
 
@@ -125,29 +124,14 @@ struct Run {
 
 impl Ctx {
     fn start(deps: Deps, wire: Wire) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-proxy-interop.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-proxy-interop.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let as_log = logdir.join("as.log");
         let mcp_log = logdir.join("mcp.log");
-        let mut cmd = Command::new(&deps.node);
-        cmd.arg(&deps.oidc_as)
-            .arg("0")
-            .env("AS_LOG", &as_log)
-            .env("AT_TTL", "300")
-            .env("AS_EXIT_ON_STDIN_EOF", "1");
-        let oidc = Server::start("oidc-provider", cmd, &logdir);
+        let oidc = start_oidc_provider(&deps, &logdir, &as_log, &[]);
         let issuer = oidc.field("issuer");
-        let mut cmd = mcp_server_command(&deps, wire);
-        cmd.arg("--issuer")
-            .arg(&issuer)
-            .env("MCP_LOG", &mcp_log)
-            .env("MCP_EXIT_ON_STDIN_EOF", "1")
-            .env("PYTHONUNBUFFERED", "1");
-        let mcp = Server::start("mcp-server", cmd, &logdir);
+        let mcp = start_mcp_server(mcp_server_command(&deps, wire), &issuer, &mcp_log, &logdir);
         let url = mcp.field("url");
         eprintln!("[proxy_interop] {wire:?} wire: MCP {url}, issuer {issuer}");
         Ctx {
@@ -230,21 +214,14 @@ impl Ctx {
 
     /// Waits for a run and checks its output.
     fn finish(&self, mut run: Run) -> Value {
-        let status = loop {
-            if let Some(s) = run.child.try_wait().unwrap() {
-                break s;
-            }
-            if run.started.elapsed() > RUN_TIMEOUT {
-                let _ = run.child.kill();
-                let _ = run.child.wait();
-                panic!(
-                    "{:?} client did not finish within {RUN_TIMEOUT:?}{}",
-                    run.sdk,
-                    self.dump()
-                );
-            }
-            thread::sleep(Duration::from_millis(25));
-        };
+        let left = RUN_TIMEOUT.saturating_sub(run.started.elapsed());
+        let status = wait_or_kill(&mut run.child, left).unwrap_or_else(|| {
+            panic!(
+                "{:?} client did not finish within {RUN_TIMEOUT:?}{}",
+                run.sdk,
+                self.dump()
+            )
+        });
         let stdout = fs::read_to_string(&run.out).unwrap_or_default();
         assert!(
             status.success(),
@@ -285,18 +262,11 @@ impl Ctx {
     }
 
     fn token_requests(&self, grant_type: &str) -> usize {
-        json_lines(&self.as_log)
-            .iter()
-            .filter(|e| e["path"] == "/token" && e["grant_type"] == grant_type)
-            .count()
+        cli::token_requests(&json_lines(&self.as_log), Some(grant_type))
     }
 
     fn browser_opens(&self) -> usize {
-        fs::read_to_string(&self.browser_log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(" open url="))
-            .count()
+        browser_opens(&self.browser_log)
     }
 
     fn mcp_requests(&self) -> Vec<Value> {
@@ -306,19 +276,13 @@ impl Ctx {
     /// Sets `expires_at` of every stored access token to the past (as the store writes:
     /// 0600 temp file, rename).
     fn expire_tokens(&self) -> usize {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = now();
         let mut edited = 0;
         let dir = self.home.join("credentials");
-        for entry in
-            fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}{}", dir.display(), self.dump()))
-        {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
+        if let Err(e) = fs::read_dir(&dir) {
+            panic!("{}: {e}{}", dir.display(), self.dump());
+        }
+        for path in credential_files(&self.home) {
             let mut v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
             let Some(tokens) = v
                 .pointer_mut("/record/tokens")
@@ -327,17 +291,7 @@ impl Ctx {
                 continue;
             };
             tokens.insert("expires_at".into(), Value::from(now - 3600));
-            let tmp = path.with_extension("json.test-edit");
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .unwrap();
-            f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes())
-                .unwrap();
-            f.sync_all().unwrap();
-            fs::rename(&tmp, &path).unwrap();
+            rewrite_as_the_store_does(&path, &v);
             edited += 1;
         }
         edited
@@ -354,20 +308,15 @@ impl Ctx {
                 tail(&self.logdir.join(format!("run{n}.stderr")), 4000)
             );
         }
-        for (name, p) in [
-            ("AS log", &self.as_log),
-            ("MCP log", &self.mcp_log),
-            ("browser log", &self.browser_log),
-        ] {
-            s += &format!("--- {name}:\n{}\n", tail(p, 4000));
-        }
-        for server in &self.servers {
-            s += &format!(
-                "--- {} stderr:\n{}\n",
-                server.name,
-                tail(&server.stderr_path, 3000)
-            );
-        }
+        s += &log_tails(
+            &[
+                ("AS log", &self.as_log),
+                ("MCP log", &self.mcp_log),
+                ("browser log", &self.browser_log),
+            ],
+            4000,
+        );
+        s += &stderr_tails(&self.servers, 3000);
         s
     }
 
@@ -383,11 +332,7 @@ impl Drop for Ctx {
         while let Some(s) = self.servers.pop() {
             drop(s);
         }
-        if std::env::var_os("MCP_OAUTH_KEEP_TEST_LOGS").is_some() {
-            let kept = PathBuf::from(format!("{}-kept", self._tmp.path().display()));
-            let _ = fs::rename(self._tmp.path(), &kept);
-            eprintln!("[proxy_interop] logs kept in {}", kept.display());
-        }
+        keep_logs_on_request(self._tmp.path(), "proxy_interop");
     }
 }
 
@@ -716,7 +661,7 @@ fn legacy_sdk_clients_through_the_proxy_to_a_dual_era_sdk2_server() {
 }
 
 fn deps() -> Option<Deps> {
-    let deps = support::deps(
+    let deps = cli::deps(
         "proxy_interop",
         "the SDK stdio clients -> mcp-oauth proxy -> Python SDK server + oidc-provider test",
     )?;

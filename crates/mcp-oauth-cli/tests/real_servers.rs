@@ -17,17 +17,16 @@
 //! and the servers also exit when their stdin (a pipe held by this process) closes.
 #![cfg(unix)]
 
+use mcp_oauth_testkit::cli::{
+    self, Deps, ServerProcess, browser_opens, clean_env, credential_files, json_lines,
+    keep_logs_on_request, log_tails, now, rewrite_as_the_store_does, start_mcp_server,
+    start_oidc_provider, stderr_tails, tail, wait_or_kill,
+};
 use serde_json::Value;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
-
-mod support;
-use support::{Deps, PROXY_VARS, Server, json_lines, now, tail};
 
 const FIRST_RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,7 +48,7 @@ struct Ctx {
     mcp_url: String,
     issuer: String,
     // Dropped last-to-first: MCP server, then the AS.
-    servers: Vec<Server>,
+    servers: Vec<ServerProcess>,
     runs: usize,
 }
 
@@ -71,36 +70,22 @@ const DEFAULT: Variant = Variant {
 
 impl Ctx {
     fn start(deps: &Deps, variant: Variant) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-real-servers.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-real-servers.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).expect("create log dir");
         let as_log = logdir.join("as.log");
         let mcp_log = logdir.join("mcp.log");
         let browser_log = logdir.join("browser.log");
 
-        let mut cmd = Command::new(&deps.node);
-        cmd.arg(&deps.oidc_as)
-            .arg("0")
-            .env("AS_LOG", &as_log)
-            .env("AT_TTL", "300")
-            .env("AS_RFC8414", if variant.rfc8414 { "1" } else { "0" })
-            .env("AS_EXIT_ON_STDIN_EOF", "1");
-        let oidc = Server::start("oidc-provider", cmd, &logdir);
+        let rfc8414 = if variant.rfc8414 { "1" } else { "0" };
+        let oidc = start_oidc_provider(deps, &logdir, &as_log, &[("AS_RFC8414", rfc8414)]);
         let issuer = oidc.field("issuer");
 
         let mut cmd = Command::new(&deps.python);
         cmd.arg(&deps.mcp_server)
-            .arg("--issuer")
-            .arg(&issuer)
             .arg("--prm-as")
-            .arg(variant.prm_as)
-            .env("MCP_LOG", &mcp_log)
-            .env("MCP_EXIT_ON_STDIN_EOF", "1")
-            .env("PYTHONUNBUFFERED", "1");
-        let mcp = Server::start("mcp-server", cmd, &logdir);
+            .arg(variant.prm_as);
+        let mcp = start_mcp_server(cmd, &issuer, &mcp_log, &logdir);
         let mcp_url = mcp.field("url");
 
         Ctx {
@@ -125,11 +110,11 @@ impl Ctx {
         let out_path = self.logdir.join(format!("run{n}.stdout"));
         let err_path = self.logdir.join(format!("run{n}.stderr"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
+        clean_env(&mut cmd);
         cmd.args(args)
             .env("MCP_OAUTH_HOME", &self.home)
             .env("BROWSER", &self.browser)
             .env("BROWSER_LOG", &self.browser_log)
-            .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -137,27 +122,16 @@ impl Ctx {
             .stdin(Stdio::null())
             .stdout(File::create(&out_path).expect("stdout file"))
             .stderr(File::create(&err_path).expect("stderr file"));
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
         eprintln!("[real_servers] run {n}: mcp-oauth {}", args.join(" "));
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn mcp-oauth");
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait mcp-oauth") {
-                break status;
-            }
-            if started.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "mcp-oauth {} did not finish within {timeout:?}\n{}",
-                    args.join(" "),
-                    self.dump()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_or_kill(&mut child, timeout).unwrap_or_else(|| {
+            panic!(
+                "mcp-oauth {} did not finish within {timeout:?}\n{}",
+                args.join(" "),
+                self.dump()
+            )
+        });
         let out = RunOutput {
             status,
             stdout: fs::read_to_string(&out_path).unwrap_or_default(),
@@ -176,20 +150,12 @@ impl Ctx {
 
     /// Number of `POST /token` requests with this grant_type (any grant_type if None).
     fn token_requests(&self, grant_type: Option<&str>) -> usize {
-        self.as_entries()
-            .iter()
-            .filter(|e| e["path"] == "/token")
-            .filter(|e| grant_type.is_none_or(|g| e["grant_type"] == g))
-            .count()
+        cli::token_requests(&self.as_entries(), grant_type)
     }
 
     /// Times `$BROWSER` was invoked.
     fn browser_opens(&self) -> usize {
-        fs::read_to_string(&self.browser_log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(" open url="))
-            .count()
+        browser_opens(&self.browser_log)
     }
 
     fn root_prm_requests(&self) -> Vec<Value> {
@@ -204,16 +170,7 @@ impl Ctx {
     }
 
     fn credential_files(&self) -> Vec<PathBuf> {
-        let dir = self.home.join("credentials");
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
+        credential_files(&self.home)
     }
 
     /// Sets `record.tokens.expires_at` of every stored credential to `when`; returns how
@@ -239,19 +196,7 @@ impl Ctx {
                 self.dump()
             );
             tokens.insert("expires_at".into(), Value::from(when));
-            let tmp = path.with_extension("json.test-edit");
-            {
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&tmp)
-                    .expect("create temp credential file");
-                f.write_all(serde_json::to_string_pretty(&v).unwrap().as_bytes())
-                    .expect("write temp credential file");
-                f.sync_all().expect("sync temp credential file");
-            }
-            fs::rename(&tmp, &path).expect("rename credential file");
+            rewrite_as_the_store_does(&path, &v);
             edited += 1;
         }
         edited
@@ -271,20 +216,15 @@ impl Ctx {
                 s += &format!("--- mcp-oauth run {n} {ext}:\n{}\n", tail(&p, 6000));
             }
         }
-        for (name, p) in [
-            ("AS log", &self.as_log),
-            ("MCP log", &self.mcp_log),
-            ("browser log", &self.browser_log),
-        ] {
-            s += &format!("--- {name}:\n{}\n", tail(p, 6000));
-        }
-        for server in &self.servers {
-            s += &format!(
-                "--- {} stderr:\n{}\n",
-                server.name,
-                tail(&server.stderr_path, 4000)
-            );
-        }
+        s += &log_tails(
+            &[
+                ("AS log", &self.as_log),
+                ("MCP log", &self.mcp_log),
+                ("browser log", &self.browser_log),
+            ],
+            6000,
+        );
+        s += &stderr_tails(&self.servers, 4000);
         for p in self.credential_files() {
             s += &format!("--- stored credential file: {}\n", p.display());
         }
@@ -314,13 +254,7 @@ impl Drop for Ctx {
         while let Some(server) = self.servers.pop() {
             drop(server);
         }
-        if std::env::var_os("MCP_OAUTH_KEEP_TEST_LOGS").is_some() {
-            let mut name = self._tmp.path().as_os_str().to_owned();
-            name.push("-kept");
-            let kept = PathBuf::from(name);
-            let _ = fs::rename(self._tmp.path(), &kept);
-            eprintln!("[real_servers] logs kept in {}", kept.display());
-        }
+        keep_logs_on_request(self._tmp.path(), "real_servers");
     }
 }
 
@@ -548,7 +482,7 @@ fn oidc_discovery_fallback() {
 }
 
 fn deps() -> Option<Deps> {
-    support::deps(
+    cli::deps(
         "real_servers",
         "the real oidc-provider + MCP Python SDK test",
     )

@@ -30,8 +30,9 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-mod support;
-use support::{Deps, Server, clean_env, json_lines, tail};
+use mcp_oauth_testkit::cli::{
+    self, Deps, ServerProcess, clean_env, json_lines, keep_logs_on_request, tail,
+};
 
 /// Access-token lifetime: the client refreshes once half of it is left.
 const AT_TTL: u64 = 8;
@@ -60,8 +61,8 @@ struct Ctx {
     issuer: String,
     mcp_url: String,
     /// The AS, then FastMCP.
-    auth_server: Option<Server>,
-    _mcp: Server,
+    auth_server: Option<ServerProcess>,
+    _mcp: ServerProcess,
     runs: usize,
     /// When the newest access token was obtained (by the run that got it).
     token_at: Instant,
@@ -69,10 +70,7 @@ struct Ctx {
 
 impl Ctx {
     fn start(deps: Deps) -> Ctx {
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-seed.")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = cli::temp_dir("mcp-oauth-seed.");
         let logdir = tmp.path().join("logs");
         fs::create_dir_all(&logdir).unwrap();
         let key_file = tmp.path().join("as-signing-key.json");
@@ -87,7 +85,7 @@ impl Ctx {
             .env("MCP_LOG", &mcp_log)
             .env("MCP_EXIT_ON_STDIN_EOF", "1")
             .env("PYTHONUNBUFFERED", "1");
-        let mcp = Server::start("fastmcp", cmd, &logdir);
+        let mcp = ServerProcess::start("fastmcp", cmd, &logdir);
         let mcp_url = mcp.field("url");
         Ctx {
             home: tmp.path().join("home"),
@@ -270,11 +268,11 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         // The servers first, so that their logs are complete.
         drop(self.auth_server.take());
-        support::keep_logs_on_request(self._tmp.path(), "seed_servers");
+        keep_logs_on_request(self._tmp.path(), "seed_servers");
     }
 }
 
-fn start_as(deps: &Deps, logdir: &Path, log: &Path, key_file: &Path, port: u16) -> Server {
+fn start_as(deps: &Deps, logdir: &Path, log: &Path, key_file: &Path, port: u16) -> ServerProcess {
     let mut cmd = Command::new(&deps.node);
     cmd.arg(&deps.oidc_as)
         .arg(port.to_string())
@@ -286,7 +284,7 @@ fn start_as(deps: &Deps, logdir: &Path, log: &Path, key_file: &Path, port: u16) 
         .env("AS_REFRESH_REQUIRES_SCOPE", "1")
         .env("AS_KEY_FILE", key_file)
         .env("AS_EXIT_ON_STDIN_EOF", "1");
-    Server::start("oidc-provider", cmd, logdir)
+    ServerProcess::start("oidc-provider", cmd, logdir)
 }
 
 fn is(v: &Value, method: &str, path: &str) -> bool {
@@ -306,7 +304,7 @@ fn count(lines: &[Value], method: &str, path: &str) -> usize {
 
 /// The whole story of one user with the seed's setup, through `via`.
 fn seed_story(via: Via) {
-    let Some(deps) = support::deps(
+    let Some(deps) = cli::deps(
         "seed_servers",
         "the FastMCP + oidc-provider end-to-end test",
     ) else {

@@ -1,68 +1,74 @@
 //! Terminal escape sequences from the network never reach the terminal raw (issue 17,
 //! item 7): an authorization server whose `error_description` retitles the window
-//! (`ESC ] 0 ; pwned BEL`) and clears the screen (`ESC [ 2 J`). A hand-written server
+//! (`ESC ] 0 ; pwned BEL`) and clears the screen (`ESC [ 2 J`). A mock server
 //! (MCP server, metadata and authorization server on one origin) refuses the client
 //! registration with that description; `login` must say so with the controls escaped.
 #![cfg(unix)]
 
-#[path = "../../mcp-oauth/tests/support/raw.rs"]
-mod raw;
-mod support;
-
-use raw::{Action, OnAccept, RawServer, json_response, response, response_with};
+use mcp_oauth_testkit::cli::clean_env;
+use mcp_oauth_testkit::mock_server::{MockServer, Reply, Routes, json, text, with_header};
 use serde_json::json;
 use std::process::Command;
 
 const HOSTILE: &str = "client refused\u{1b}]0;pwned\u{7}\u{1b}[2J, try again";
 
-fn handle(base: &str, req: &raw::RawReq) -> Action {
+/// The MCP endpoint's challenge, pointing at the metadata on the same origin.
+async fn challenge(base: String) -> Reply {
     let prm = format!("{base}/.well-known/oauth-protected-resource/mcp");
-    Action::Respond(match (req.method.as_str(), req.path.as_str()) {
-        ("POST", "/mcp") | ("GET", "/mcp") => response_with(
-            401,
-            "text/plain",
-            &[(
-                "www-authenticate",
-                &format!(r#"Bearer resource_metadata="{prm}", scope="mcp""#),
-            )],
-            b"",
-        ),
-        ("GET", "/.well-known/oauth-protected-resource/mcp") => json_response(
-            200,
-            &json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
-        ),
-        ("GET", "/.well-known/oauth-authorization-server") => json_response(
-            200,
-            &json!({
-                "issuer": base,
-                "authorization_endpoint": format!("{base}/authorize"),
-                "token_endpoint": format!("{base}/token"),
-                "registration_endpoint": format!("{base}/register"),
-                "response_types_supported": ["code"],
-                "code_challenge_methods_supported": ["S256"],
+    with_header(
+        text(401, "text/plain", ""),
+        "www-authenticate",
+        &format!(r#"Bearer resource_metadata="{prm}", scope="mcp""#),
+    )
+}
+
+fn server() -> MockServer {
+    MockServer::serve_handler(
+        Routes::new()
+            .post("/mcp", |base, _| challenge(base))
+            .get("/mcp", |base, _| challenge(base))
+            .get(
+                "/.well-known/oauth-protected-resource/mcp",
+                |base, _| async move {
+                    json(
+                        200,
+                        json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
+                    )
+                },
+            )
+            .get(
+                "/.well-known/oauth-authorization-server",
+                |base, _| async move {
+                    json(
+                        200,
+                        json!({
+                            "issuer": base,
+                            "authorization_endpoint": format!("{base}/authorize"),
+                            "token_endpoint": format!("{base}/token"),
+                            "registration_endpoint": format!("{base}/register"),
+                            "response_types_supported": ["code"],
+                            "code_challenge_methods_supported": ["S256"],
+                        }),
+                    )
+                },
+            )
+            .post("/register", |_, _| async {
+                json(
+                    400,
+                    json!({"error": "invalid_client_metadata", "error_description": HOSTILE}),
+                )
             }),
-        ),
-        ("POST", "/register") => json_response(
-            400,
-            &json!({"error": "invalid_client_metadata", "error_description": HOSTILE}),
-        ),
-        _ => response(404, "text/plain", b"not found"),
-    })
+    )
 }
 
 #[test]
 fn an_error_description_cannot_drive_the_terminal() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(RawServer::start(OnAccept::Serve, handle));
+    let server = server();
     let home = tempfile::tempdir().unwrap();
-    let url = format!("{}/mcp", server.base);
+    let url = server.url("/mcp");
     for verbose in [&[][..], &["-v"]] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-        support::clean_env(&mut cmd);
+        clean_env(&mut cmd);
         cmd.args(verbose)
             .args(["login", &url])
             .env("MCP_OAUTH_HOME", home.path().join("store"))

@@ -15,8 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod support;
-use support::clean_env;
+use mcp_oauth_testkit::cli::clean_env;
 
 /// A test CA and a `localhost` certificate it issued.
 struct Pki {
@@ -61,6 +60,10 @@ struct Seen {
 /// A stateless MCP server on `https://localhost:PORT/mcp` offering the ALPN protocols
 /// `alpn`: `initialize`, `tools/list` and `tools/call` (echo) are answered, other
 /// requests get "method not found", notifications 202.
+///
+/// Its own server rather than the testkit's mock server: TLS with the test CA's
+/// certificate and HTTP/2 or HTTP/1.1 chosen by ALPN are what these tests are about, and
+/// the mock server speaks plain HTTP/1.1.
 async fn server(pki: &Pki, alpn: &[&[u8]]) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -15,23 +15,24 @@
 //! 4. Benchmark: `mcp-oauth token` with a valid token, 16 workers, the vault against the
 //!    file store, in one run.
 //!
-//! Needs MCP_OAUTH_TEST_DEPS (see support/mod.rs) and PostgreSQL; skips loudly without
+//! Needs MCP_OAUTH_TEST_DEPS (see mcp_oauth_testkit::cli) and PostgreSQL; skips loudly without
 //! them unless MCP_OAUTH_REQUIRE_REAL=1.
 #![cfg(unix)]
 
 #[path = "../../mcp-oauth-store-postgres/tests/support/pg.rs"]
 mod pg;
-mod support;
 
 use mcp_oauth::store::{CredentialKey, CredentialStore};
 use mcp_oauth_store_postgres::{EndUser, KeyRing, PgStore, PgStoreOptions};
+use mcp_oauth_testkit::cli::{
+    self, PROXY_VARS, ServerProcess, now, start_mcp_server, start_oidc_provider, tail,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use support::{PROXY_VARS, Server, now, tail};
 
 const WORKERS: usize = 16;
 /// base64 of 32 bytes of 7.
@@ -51,7 +52,7 @@ struct Fleet {
     mcp_url: String,
     browser: PathBuf,
     runs: usize,
-    _servers: Vec<Server>,
+    _servers: Vec<ServerProcess>,
 }
 
 struct Run {
@@ -74,34 +75,25 @@ struct Done {
 
 impl Fleet {
     fn start(test: &str) -> Option<Fleet> {
-        let deps = support::deps(test, "the PostgreSQL vault fleet test")?;
+        let deps = cli::deps(test, "the PostgreSQL vault fleet test")?;
         let pg = pg::Postgres::start(test)?;
         let db_url = pg.database("vault");
-        let tmp = tempfile::Builder::new()
-            .prefix("mcp-oauth-vault-fleet.")
-            .tempdir()
-            .unwrap();
+        let tmp = cli::temp_dir("mcp-oauth-vault-fleet.");
         let logs = tmp.path().join("logs");
         fs::create_dir_all(&logs).unwrap();
         let as_log = logs.join("as.log");
-        let mut cmd = Command::new(&deps.node);
-        cmd.arg(&deps.oidc_as)
-            .arg("0")
-            .env("AS_LOG", &as_log)
-            .env("AT_TTL", "300")
-            .env("AS_TOKEN_DELAY_MS", TOKEN_DELAY_MS.to_string())
-            .env("AS_EXIT_ON_STDIN_EOF", "1");
-        let oidc = Server::start("oidc-provider", cmd, &logs);
+        let token_delay = TOKEN_DELAY_MS.to_string();
+        let oidc = start_oidc_provider(
+            &deps,
+            &logs,
+            &as_log,
+            &[("AS_TOKEN_DELAY_MS", token_delay.as_str())],
+        );
         let issuer = oidc.field("issuer");
         let as_stderr = oidc.stderr_path.clone();
         let mut cmd = Command::new(&deps.python);
-        cmd.arg(&deps.mcp_server)
-            .arg("--issuer")
-            .arg(&issuer)
-            .env("MCP_LOG", logs.join("mcp.log"))
-            .env("MCP_EXIT_ON_STDIN_EOF", "1")
-            .env("PYTHONUNBUFFERED", "1");
-        let mcp = Server::start("mcp-server", cmd, &logs);
+        cmd.arg(&deps.mcp_server);
+        let mcp = start_mcp_server(cmd, &issuer, &logs.join("mcp.log"), &logs);
         let mcp_url = mcp.field("url");
         Some(Fleet {
             pg,

@@ -13,7 +13,7 @@ async fn setup(
         mcp_oauth_server::IntrospectionValidatorBuilder,
     ) -> mcp_oauth_server::IntrospectionValidatorBuilder,
 ) -> (Server, Arc<MockIntrospection>, IntrospectionValidator) {
-    let mock = start_introspection().await;
+    let mock = start_introspection();
     let endpoint = mock.url.clone();
     let mut out = None;
     let server = start_server(
@@ -120,7 +120,7 @@ async fn audience_issuer_expiry_checked() {
 
 #[tokio::test]
 async fn endpoint_failure_is_503_and_not_cached() {
-    let mock = start_introspection().await;
+    let mock = start_introspection();
     let endpoint = mock.url.clone();
     let mut out = None;
     let server = start_server(

@@ -7,9 +7,9 @@
 //! sealed, a clear error (never a silently empty store) when something is.
 #![cfg(all(unix, not(target_os = "macos")))]
 
-use mcp_oauth::store::contract::{self, client, record};
 use mcp_oauth::store::{ClientKey, CredentialKey, CredentialStore, FileStore};
 use mcp_oauth_store_keychain::{Choice, KeychainError, KeychainStore, choose};
+use mcp_oauth_testkit::store_contract::{self, client, record};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -103,7 +103,7 @@ fn inside() {
     let (a, moved) = KeychainStore::open(&dir).unwrap();
     assert_eq!(moved, 0);
     let (b, _) = KeychainStore::open(&dir).unwrap();
-    contract::run_all(&a, Box::new(b));
+    store_contract::run_all(&a, Box::new(b));
     eprintln!("contract: ok");
 
     // Secrets at rest: nothing in the clear on disk; the key is in the keychain.

@@ -6,9 +6,9 @@
 #[path = "support/pg.rs"]
 mod pg;
 
-use mcp_oauth::store::contract::{self, client, record};
 use mcp_oauth::store::{ClientKey, CredentialKey, CredentialStore};
 use mcp_oauth_store_postgres::{EndUser, KeyRing, PgStore, PgStoreOptions, VaultError};
+use mcp_oauth_testkit::store_contract::{self, client, record};
 use pg::Postgres;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ fn the_store_contract() {
     let Some((_pg, url)) = server("the_store_contract") else {
         return;
     };
-    contract::run_all(&open(&url, "alice"), Box::new(open(&url, "alice")));
+    store_contract::run_all(&open(&url, "alice"), Box::new(open(&url, "alice")));
 }
 
 #[test]

@@ -4,8 +4,6 @@
 //! connected to is loopback (the "public" answers are documentation addresses that the
 //! policy only looks at).
 
-mod support;
-
 use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::{BoxFuture, RequestAuth};
@@ -13,12 +11,12 @@ use mcp_oauth::netpolicy::{AddressGuard, AddressPolicy, HostResolver, ServerZone
 use mcp_oauth::store::MemoryStore;
 use mcp_oauth::{OAuthClient, OAuthConfig, Step};
 use mcp_oauth_proxy::{Proxy, ProxyOptions};
+use mcp_oauth_testkit::mock_server::{MockServer, json, redirect};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// A DNS server that answers each name with the next address of its list (the last one
 /// from then on), and records what was asked.
@@ -68,7 +66,7 @@ fn policy() -> HttpPolicy {
 /// A loopback server that records every request and answers 200 `{}`: the internal
 /// service an attacker would like the client to reach.
 async fn internal_service() -> MockServer {
-    MockServer::start(|_, _| async { json(200, json!({})) }).await
+    MockServer::start(|_, _| async { json(200, json!({})) })
 }
 
 fn port_of(base: &str) -> &str {
@@ -91,7 +89,7 @@ async fn a_name_rebound_after_the_check_is_not_connected_to() {
         .with_guard(guard);
     let url = format!(
         "http://as.rebind.test:{}/.well-known/oauth-authorization-server",
-        port_of(&internal.base)
+        port_of(internal.base())
     );
     let result = http.get(Step::AuthServerMetadata, &url).await;
     assert!(
@@ -114,7 +112,7 @@ async fn a_name_rebound_after_the_check_is_not_connected_to() {
 async fn the_proxy_connects_only_where_the_servers_zone_was_decided() {
     let mcp = internal_service().await;
     let dns = Rebinding::new(&["203.0.113.9", "127.0.0.1"]);
-    let url = format!("http://mcp.rebind.test:{}/mcp", port_of(&mcp.base));
+    let url = format!("http://mcp.rebind.test:{}/mcp", port_of(mcp.base()));
     let oauth = OAuthClient::new(
         OAuthConfig::new(url.clone()),
         HttpClient::with_resolver(policy(), dns.clone()).unwrap(),
@@ -145,7 +143,7 @@ async fn the_proxy_connects_only_where_the_servers_zone_was_decided() {
     assert!(
         mcp.paths().is_empty(),
         "the proxy reached {} through the rebound name: {:?}",
-        mcp.base,
+        mcp.base(),
         mcp.paths()
     );
     let reply: serde_json::Value = serde_json::from_slice(&output).unwrap();
@@ -169,8 +167,7 @@ async fn a_redirect_connects_only_to_checked_addresses() {
             }
             _ => json(200, json!({"reached": req.path})),
         }
-    })
-    .await;
+    });
     // A loopback server's discovery may use loopback; never the metadata service.
     let dns = Rebinding::new(&["127.0.0.1", "127.0.0.1", "169.254.169.254"]);
     let guard = AddressGuard::builder("http://127.0.0.1:1/mcp", AddressPolicy::Strict)
@@ -180,7 +177,7 @@ async fn a_redirect_connects_only_to_checked_addresses() {
     let http = HttpClient::with_resolver(policy(), dns.clone())
         .unwrap()
         .with_guard(guard);
-    let url = format!("http://as.rebind.test:{}/start", port_of(&server.base));
+    let url = format!("http://as.rebind.test:{}/start", port_of(server.base()));
     let e = http
         .get(Step::AuthServerMetadata, &url)
         .await

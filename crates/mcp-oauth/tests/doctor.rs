@@ -5,14 +5,12 @@
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::doctor;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
+use mcp_oauth_testkit::fault_server::closed_port;
 
 #[tokio::test]
 async fn unreachable_server_is_reported() {
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
-    // A port nothing listens on.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port();
     let r = doctor::diagnose(
         &http,
         &OAuthConfig::new(format!("http://127.0.0.1:{port}/mcp")),

@@ -3,16 +3,17 @@
 //! (no authorization request after a bad PRM, no token request after a bad `iss`) and
 //! nothing written to the store.
 
-mod support;
-
 use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{CredentialStore, MemoryStore};
 use mcp_oauth::{OAuthClient, OAuthConfig};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::mock_server::{
+    MockServer, json, not_found, query_map, redirect, text, urlenc,
+};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::*;
 
 #[derive(Clone)]
 struct World {
@@ -105,7 +106,8 @@ async fn serve(w: World) -> MockServer {
                 }
                 ("GET", "/authorize") => {
                     let q = query_map(&req.query);
-                    let mut loc = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
+                    let mut loc =
+                        format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
                     match w.iss {
                         Iss::Correct => loc.push_str(&format!("&iss={}", urlenc(&base))),
                         Iss::Wrong => loc.push_str("&iss=https%3A%2F%2Fevil.example.com"),
@@ -121,7 +123,6 @@ async fn serve(w: World) -> MockServer {
             }
         }
     })
-    .await
 }
 
 fn config(base: &str) -> OAuthConfig {
@@ -171,8 +172,8 @@ async fn run_with(
 ) {
     let server = serve(w).await;
     let store = Arc::new(MemoryStore::new());
-    let c = client(&server.base, policy, store.clone());
-    let header = header.unwrap_or_else(|| challenge(&server.base));
+    let c = client(server.base(), policy, store.clone());
+    let header = header.unwrap_or_else(|| challenge(server.base()));
     let r = tokio::time::timeout(
         Duration::from_secs(30),
         c.authorize(&header, Reason::Unauthorized),
@@ -190,16 +191,16 @@ fn store_is_empty(store: &MemoryStore) -> bool {
 async fn happy_path_sends_resource_verbatim_and_never_probes_root() {
     let (server, store, r) = run(World::default()).await;
     let rec = r.expect("flow succeeds");
-    assert_eq!(rec.resource, format!("{}/mcp", server.base));
-    assert_eq!(rec.issuer, server.base);
+    assert_eq!(rec.resource, format!("{}/mcp", server.base()));
+    assert_eq!(rec.issuer, server.base());
     let authz = &server.requests_to("/authorize")[0];
     let q = query_map(&authz.query);
-    assert_eq!(q["resource"], format!("{}/mcp", server.base));
+    assert_eq!(q["resource"], format!("{}/mcp", server.base()));
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["scope"], "mcp:read");
     let token = &server.requests_to("/token")[0];
     let form = query_map(&token.body);
-    assert_eq!(form["resource"], format!("{}/mcp", server.base));
+    assert_eq!(form["resource"], format!("{}/mcp", server.base()));
     assert_eq!(form["grant_type"], "authorization_code");
     assert_eq!(form["code_verifier"].len(), 43);
     assert!(
@@ -397,7 +398,7 @@ async fn legacy_fallback_uses_default_endpoints() {
     };
     let (server, store, r) = run_with(w, HttpPolicy::default(), Some(vec!["Bearer".into()])).await;
     let rec = r.expect("2025-03-26 fallback works");
-    assert_eq!(rec.token_endpoint, format!("{}/token", server.base));
+    assert_eq!(rec.token_endpoint, format!("{}/token", server.base()));
     assert_eq!(server.requests_to("/register").len(), 1);
     assert_eq!(store.list().unwrap().len(), 1);
     // Both well-knowns were tried, the path-inserted one first.
@@ -420,12 +421,12 @@ async fn a_configured_metadata_url_that_is_a_well_known_one_is_asked_once() {
         ..Default::default()
     })
     .await;
-    let as_url = format!("{}/.well-known/oauth-authorization-server", server.base);
-    let mut cfg = config(&server.base);
+    let as_url = format!("{}/.well-known/oauth-authorization-server", server.base());
+    let mut cfg = config(server.base());
     cfg.auth_server_metadata_url = Some(as_url.clone());
     let c = client_for(cfg, HttpPolicy::default(), Arc::new(MemoryStore::new()));
     let e = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap_err()
         .to_string();
@@ -465,14 +466,14 @@ async fn a_failed_default_endpoint_says_why_the_defaults_were_used() {
         other => panic!("not an error at a default endpoint: {other:?}"),
     }
     let e = err.to_string();
-    let prm_url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
+    let prm_url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base());
     assert!(e.starts_with("client registration: "), "{e}");
     assert!(
         !e.contains("client registration: client registration"),
         "{e}"
     );
     assert!(
-        e.contains(&format!("{}/register answered HTTP 404", server.base)),
+        e.contains(&format!("{}/register answered HTTP 404", server.base())),
         "{e}"
     );
     assert!(e.contains("2025-03-26 default"), "{e}");
@@ -493,7 +494,7 @@ async fn a_registration_endpoint_from_metadata_fails_without_the_fallback_story(
     let (server, _, r) = run(w).await;
     let e = r.unwrap_err().to_string();
     assert!(
-        e.contains(&format!("{}/register answered HTTP 404", server.base)),
+        e.contains(&format!("{}/register answered HTTP 404", server.base())),
         "{e}"
     );
     assert!(!e.contains("2025-03-26"), "{e}");
@@ -505,7 +506,7 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
     let store = Arc::new(MemoryStore::new());
     // The default redirect port is stable per server, so the redirect URI, and with it
     // the registration, stays the same across logins.
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
     let c = OAuthClient::new(
         cfg,
@@ -513,10 +514,10 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
         store.clone(),
         Arc::new(FollowingBrowser::default()),
     );
-    c.authorize(&challenge(&server.base), Reason::Unauthorized)
+    c.authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap();
-    c.authorize(&challenge(&server.base), Reason::Login)
+    c.authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap();
     assert_eq!(server.requests_to("/register").len(), 1);
@@ -538,7 +539,7 @@ async fn dcr_registration_is_reused_for_the_same_issuer() {
         store.clone(),
         Arc::new(FollowingBrowser::default()),
     );
-    next.authorize(&challenge(&server.base), Reason::Login)
+    next.authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap();
     assert_eq!(server.requests_to("/register").len(), 1);
@@ -563,9 +564,10 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
         let (regs, gone) = (regs.clone(), gone.clone());
         async move {
             match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/.well-known/oauth-protected-resource/mcp") => {
-                    json(200, json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}))
-                }
+                ("GET", "/.well-known/oauth-protected-resource/mcp") => json(
+                    200,
+                    json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
+                ),
                 ("GET", "/.well-known/oauth-authorization-server") => json(
                     200,
                     json!({
@@ -582,22 +584,32 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
                 }
                 ("GET", "/authorize") => {
                     let q = query_map(&req.query);
-                    redirect(&format!("{}?code=c&state={}", q["redirect_uri"], q["state"]))
+                    redirect(&format!(
+                        "{}?code=c&state={}",
+                        q["redirect_uri"], q["state"]
+                    ))
                 }
                 ("POST", "/token") => {
-                    if gone.load(Ordering::SeqCst) && query_map(&req.body)["client_id"] == "client-1" {
-                        json(401, json!({"error": "invalid_client", "error_description": "unknown client"}))
+                    if gone.load(Ordering::SeqCst)
+                        && query_map(&req.body)["client_id"] == "client-1"
+                    {
+                        json(
+                            401,
+                            json!({"error": "invalid_client", "error_description": "unknown client"}),
+                        )
                     } else {
-                        json(200, json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}))
+                        json(
+                            200,
+                            json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}),
+                        )
                     }
                 }
                 _ => not_found(),
             }
         }
-    })
-    .await;
+    });
     let store = Arc::new(MemoryStore::new());
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
     let c = OAuthClient::new(
         cfg,
@@ -606,7 +618,7 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
         Arc::new(FollowingBrowser::default()),
     );
     let rec = c
-        .authorize(&challenge(&server.base), Reason::Login)
+        .authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap();
     assert_eq!(rec.client.client_id, "client-1");
@@ -614,7 +626,7 @@ async fn a_registration_the_server_no_longer_accepts_is_replaced() {
     // The token endpoint refuses the stored client-1: the client forgets it, registers
     // client-2 and authorizes once more, in the same call.
     let rec = c
-        .authorize(&challenge(&server.base), Reason::Login)
+        .authorize(&challenge(server.base()), Reason::Login)
         .await
         .expect("registers anew and authorizes once more");
     assert_eq!(rec.client.client_id, "client-2");
@@ -656,9 +668,8 @@ async fn a_client_registered_moments_ago_and_refused_is_not_registered_again() {
             ),
             _ => not_found(),
         }
-    })
-    .await;
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    });
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
     let c = OAuthClient::new(
         cfg,
@@ -667,7 +678,7 @@ async fn a_client_registered_moments_ago_and_refused_is_not_registered_again() {
         Arc::new(FollowingBrowser::default()),
     );
     let e = c
-        .authorize(&challenge(&server.base), Reason::Login)
+        .authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");

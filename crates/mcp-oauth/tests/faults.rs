@@ -17,12 +17,13 @@
 //! (3) with the store unchanged (no credential after a failed login; the old record,
 //! byte for byte, after a failed refresh) and (4) without any secret in the error. The
 //! matrix is printed (run with `--nocapture` to see it).
-
-#[path = "support/raw.rs"]
-mod raw;
+//!
+//! The servers are `mcp_oauth_testkit::fault_server`'s raw TCP servers, not the
+//! testkit's mock server: hyper, under the mock server, always reads the request and
+//! writes whole, well-formed responses, and these faults are precisely the ones it
+//! cannot produce.
 
 use futures_util::StreamExt;
-use mcp_oauth::authorize::browser::Browser;
 use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::secret::{AccessToken, ClientSecret, RefreshToken};
@@ -31,7 +32,8 @@ use mcp_oauth::store::{
     RegistrationKind, TokenSet,
 };
 use mcp_oauth::{OAuthClient, OAuthConfig};
-use raw::{Action, OnAccept, RawReq, RawServer};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::fault_server::{self as raw, Action, OnAccept, RawReq, RawServer};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -51,23 +53,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The bound every case must meet (the slowest, PRM discovery, tries three URLs).
 // Generous: this catches hangs, it does not measure speed (2 shared cores under CI load).
 const CASE_BOUND: Duration = Duration::from_secs(30);
-
-/// Follows redirects the way a browser whose user clicks "allow" would.
-struct FollowingBrowser;
-
-impl Browser for FollowingBrowser {
-    fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        let url = url.to_string();
-        tokio::spawn(async move {
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StepKind {
@@ -332,7 +317,7 @@ async fn start(
     evil_base: &str,
 ) -> (String, Option<RawServer>) {
     let on_accept = match fault {
-        Some(Fault::Down) => return (raw::closed_port_base().await, None),
+        Some(Fault::Down) => return (raw::closed_port_base(), None),
         Some(Fault::ClosedOnAccept) => OnAccept::Close,
         Some(Fault::HangOnAccept) => OnAccept::Hang,
         _ => OnAccept::Serve,
@@ -504,7 +489,7 @@ async fn run_case(step: StepKind, fault: Fault) -> Outcome {
         cfg,
         HttpClient::new(policy()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::new()),
     );
     let mut failures = Vec::new();
 
@@ -721,7 +706,7 @@ pub async fn refresh_lost_mid_rotation_is_retried_then_reports_invalid_grant() {
             OAuthConfig::new(server_url.clone()),
             HttpClient::new(policy()).unwrap(),
             store.clone(),
-            Arc::new(FollowingBrowser),
+            Arc::new(FollowingBrowser::new()),
         )
     };
 
@@ -772,7 +757,7 @@ pub async fn token_endpoint_timing_out_after_the_code_was_sent() {
         cfg,
         HttpClient::new(policy()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::new()),
     );
     let t = Instant::now();
     let e = client
@@ -874,7 +859,7 @@ pub async fn healthy_login_then_refresh() {
         cfg,
         HttpClient::new(policy()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::new()),
     );
     let rec = client.authorize(&[], Reason::Login).await.unwrap();
     assert_eq!(rec.tokens.access_token.expose(), AT1);
@@ -888,7 +873,7 @@ pub async fn healthy_login_then_refresh() {
         client.config().clone(),
         HttpClient::new(policy()).unwrap(),
         store.clone(),
-        Arc::new(FollowingBrowser),
+        Arc::new(FollowingBrowser::new()),
     );
     let t = fresh.valid_token().await.unwrap().unwrap();
     assert_eq!(t.access_token.expose(), AT2);

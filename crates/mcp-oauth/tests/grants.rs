@@ -6,8 +6,6 @@
 //! pin the details it does not show: the nonce retry, fresh `jti`s, no retry after a
 //! rejected assertion.
 
-mod support;
-
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -19,10 +17,10 @@ use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::secret::{Assertion, ClientSecret, PrivateKeyPem};
 use mcp_oauth::store::{CredentialStore, MemoryStore};
 use mcp_oauth::{OAuthClient, OAuthConfig};
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
-use support::*;
 
 /// No browser may be opened by a grant without a user.
 struct NoBrowser;
@@ -68,24 +66,38 @@ async fn serve(o: AsOptions) -> MockServer {
                 }
                 ("POST", "/token") => {
                     if let Some(err) = o.refuse_with {
-                        return json(400, json!({"error": err, "error_description": "refused on purpose"}));
+                        return json(
+                            400,
+                            json!({"error": err, "error_description": "refused on purpose"}),
+                        );
                     }
                     if o.require_nonce {
-                        let proof = req.headers.get("dpop").and_then(|v| v.to_str().ok()).unwrap_or_default();
-                        if claims_unverified(proof).get("nonce").and_then(Value::as_str) != Some("as-nonce-1") {
+                        let proof = req
+                            .headers
+                            .get("dpop")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        if claims_unverified(proof)
+                            .get("nonce")
+                            .and_then(Value::as_str)
+                            != Some("as-nonce-1")
+                        {
                             let mut r = json(400, json!({"error": "use_dpop_nonce"}));
-                            r.headers_mut().insert("dpop-nonce", "as-nonce-1".parse().unwrap());
+                            r.headers_mut()
+                                .insert("dpop-nonce", "as-nonce-1".parse().unwrap());
                             return r;
                         }
                     }
                     let token_type = if o.dpop { "DPoP" } else { "Bearer" };
-                    json(200, json!({"access_token": "at-1", "token_type": token_type, "expires_in": 3600}))
+                    json(
+                        200,
+                        json!({"access_token": "at-1", "token_type": token_type, "expires_in": 3600}),
+                    )
                 }
                 _ => not_found(),
             }
         }
     })
-    .await
 }
 
 fn claims_unverified(jwt: &str) -> Value {
@@ -117,10 +129,6 @@ fn challenge(base: &str) -> Vec<String> {
     )]
 }
 
-fn form(seen: &Seen) -> std::collections::HashMap<String, String> {
-    query_map(&seen.body)
-}
-
 /// A P-256 key as PEM plus the matching decoding key.
 fn es256_key() -> (String, DecodingKey) {
     let rng = aws_lc_rs::rand::SystemRandom::new();
@@ -145,7 +153,7 @@ async fn client_credentials_with_private_key_jwt() {
     })
     .await;
     let (pem, public) = es256_key();
-    let (c, store) = client(&server.base, |c| {
+    let (c, store) = client(server.base(), |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
             private_key: Some(SigningKey {
@@ -156,20 +164,20 @@ async fn client_credentials_with_private_key_jwt() {
         });
     });
     let rec = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap();
     assert_eq!(rec.grant, "client_credentials");
-    let f = form(&server.requests_to("/token")[0]);
+    let f = server.requests_to("/token")[0].form();
     assert_eq!(f["grant_type"], "client_credentials");
     assert_eq!(f["scope"], "mcp:x");
-    assert_eq!(f["resource"], format!("{}/mcp", server.base));
+    assert_eq!(f["resource"], format!("{}/mcp", server.base()));
     assert_eq!(
         f["client_assertion_type"],
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
     let mut v = Validation::new(Algorithm::ES256);
-    v.set_audience(&[&server.base]);
+    v.set_audience(&[server.base()]);
     v.set_issuer(&["svc"]);
     let claims = jsonwebtoken::decode::<Value>(&f["client_assertion"], &public, &v)
         .expect("assertion verifies")
@@ -186,7 +194,7 @@ async fn expired_client_credentials_token_is_reminted_without_a_browser() {
         ..Default::default()
     })
     .await;
-    let (c, _) = client(&server.base, |c| {
+    let (c, _) = client(server.base(), |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
             client_secret: Some(ClientSecret::new("s3cret").into()),
@@ -194,7 +202,7 @@ async fn expired_client_credentials_token_is_reminted_without_a_browser() {
         });
     });
     let mut rec = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap();
     rec.tokens.expires_at = Some(1);
@@ -203,7 +211,7 @@ async fn expired_client_credentials_token_is_reminted_without_a_browser() {
     let reqs = server.requests_to("/token");
     assert_eq!(reqs.len(), 2);
     for r in &reqs {
-        assert_eq!(form(r)["grant_type"], "client_credentials");
+        assert_eq!(r.form()["grant_type"], "client_credentials");
         let basic = r.headers.get("authorization").unwrap().to_str().unwrap();
         assert!(basic.starts_with("Basic "));
     }
@@ -219,7 +227,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
         ..Default::default()
     })
     .await;
-    let (c, _) = client(&server.base, |c| {
+    let (c, _) = client(server.base(), |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
             client_secret: Some(ClientSecret::new("s").into()),
@@ -229,7 +237,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
     // The resource server signals DPoP support with its challenge scheme.
     let dpop_challenge = vec![format!(
         "DPoP algs=\"ES256\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-        server.base
+        server.base()
     )];
     let rec = c
         .authorize(&dpop_challenge, Reason::Unauthorized)
@@ -252,7 +260,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
             .expect("proof verifies")
             .claims;
         assert_eq!(claims["htm"], "POST");
-        assert_eq!(claims["htu"], format!("{}/token", server.base));
+        assert_eq!(claims["htu"], format!("{}/token", server.base()));
         assert_eq!(
             claims.get("nonce").and_then(Value::as_str),
             if i == 0 { None } else { Some("as-nonce-1") }
@@ -265,7 +273,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
     // The resource request carries the DPoP scheme and a proof bound to the token.
     use mcp_oauth::mcp::RequestAuth;
     let headers = c
-        .request_headers("POST", &format!("{}/mcp", server.base))
+        .request_headers("POST", &format!("{}/mcp", server.base()))
         .await
         .unwrap();
     assert!(
@@ -276,7 +284,7 @@ async fn dpop_nonce_is_retried_once_with_a_fresh_proof() {
     );
     let proof = headers["dpop"].to_str().unwrap();
     let claims = claims_unverified(proof);
-    assert_eq!(claims["htu"], format!("{}/mcp", server.base));
+    assert_eq!(claims["htu"], format!("{}/mcp", server.base()));
     assert!(claims["ath"].is_string());
     // And never for another URL.
     assert!(
@@ -299,7 +307,7 @@ async fn no_dpop_when_only_the_authorization_server_supports_it() {
         ..Default::default()
     })
     .await;
-    let (c, _) = client(&server.base, |c| {
+    let (c, _) = client(server.base(), |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
             client_secret: Some(ClientSecret::new("s").into()),
@@ -307,7 +315,7 @@ async fn no_dpop_when_only_the_authorization_server_supports_it() {
         });
     });
     let rec = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap();
     assert!(rec.dpop_key.is_none());
@@ -328,7 +336,7 @@ async fn rejected_workload_assertion_is_not_retried_nor_swapped_for_another_gran
         ..Default::default()
     })
     .await;
-    let (c, store) = client(&server.base, |c| {
+    let (c, store) = client(server.base(), |c| {
         c.client = Some(PreRegisteredClient {
             client_id: "workload".into(),
             ..Default::default()
@@ -336,13 +344,13 @@ async fn rejected_workload_assertion_is_not_retried_nor_swapped_for_another_gran
         c.workload_assertion = Some(AssertionSource::Value(Assertion::new("eyJ.workload.jwt")));
     });
     let err = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap_err();
     assert_eq!(err.oauth_error(), Some("invalid_grant"), "{err}");
     let reqs = server.requests_to("/token");
     assert_eq!(reqs.len(), 1, "exactly one token request");
-    let f = form(&reqs[0]);
+    let f = reqs[0].form();
     assert_eq!(
         f["grant_type"],
         "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -361,11 +369,11 @@ async fn client_credentials_without_a_client_is_an_actionable_error() {
         ..Default::default()
     })
     .await;
-    let (c, _) = client(&server.base, |c| {
+    let (c, _) = client(server.base(), |c| {
         c.grant = mcp_oauth::config::GrantKind::ClientCredentials
     });
     let e = c
-        .authorize(&challenge(&server.base), Reason::Unauthorized)
+        .authorize(&challenge(server.base()), Reason::Unauthorized)
         .await
         .unwrap_err()
         .to_string();

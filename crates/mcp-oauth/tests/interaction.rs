@@ -1,8 +1,6 @@
 //! The interaction modes (paste, device grant), revocation, and logins that wait for a
 //! sibling, against an in-process authorization server.
 
-mod support;
-
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -16,12 +14,13 @@ use mcp_oauth::revocation::{self, TokenRevocation};
 use mcp_oauth::secret::PrivateKeyPem;
 use mcp_oauth::store::{CredentialStore, MemoryStore};
 use mcp_oauth::{Error, OAuthClient};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found, query_map, redirect};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 #[derive(Clone, Default)]
 struct Opts {
@@ -65,13 +64,21 @@ async fn serve(o: Opts) -> MockServer {
                 }
                 ("POST", "/register") => {
                     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
-                    json(201, json!({"client_id": "client-1", "grant_types": body["grant_types"]}))
+                    json(
+                        201,
+                        json!({"client_id": "client-1", "grant_types": body["grant_types"]}),
+                    )
                 }
                 ("GET", "/authorize") => {
                     let q = query_map(&req.query);
-                    let mut loc = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
+                    let mut loc =
+                        format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
                     if o.iss_supported {
-                        loc.push_str(&format!("&iss={}", url::form_urlencoded::byte_serialize(base.as_bytes()).collect::<String>()));
+                        loc.push_str(&format!(
+                            "&iss={}",
+                            url::form_urlencoded::byte_serialize(base.as_bytes())
+                                .collect::<String>()
+                        ));
                     }
                     redirect(&loc)
                 }
@@ -84,20 +91,31 @@ async fn serve(o: Opts) -> MockServer {
                         "expires_in": 600, "interval": 1,
                     }),
                 ),
-                ("POST", "/token") if form.get("grant_type").map(String::as_str) == Some(mcp_oauth::authorize::device::GRANT_TYPE) => {
+                ("POST", "/token")
+                    if form.get("grant_type").map(String::as_str)
+                        == Some(mcp_oauth::authorize::device::GRANT_TYPE) =>
+                {
                     assert_eq!(form["device_code"], "dev-code");
                     if polls.fetch_add(1, Ordering::SeqCst) < o.pending {
                         json(400, json!({"error": "authorization_pending"}))
                     } else {
-                        json(200, json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-dev"}))
+                        json(
+                            200,
+                            json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-dev"}),
+                        )
                     }
                 }
                 ("POST", "/token") => {
                     assert_eq!(form["code"], "the-code");
-                    json(200, json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-1"}))
+                    json(
+                        200,
+                        json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-1"}),
+                    )
                 }
                 ("POST", "/revoke") => {
-                    if o.at_unrevocable && form.get("token_type_hint").map(String::as_str) == Some("access_token") {
+                    if o.at_unrevocable
+                        && form.get("token_type_hint").map(String::as_str) == Some("access_token")
+                    {
                         json(400, json!({"error": "unsupported_token_type"}))
                     } else {
                         json(200, json!({}))
@@ -107,34 +125,27 @@ async fn serve(o: Opts) -> MockServer {
             }
         }
     })
-    .await
 }
 
-/// A user: follows the authorization URL to its redirect and pastes (part of) it; approves
-/// device codes; records progress.
+/// A user: follows the authorization URL to its redirect (with `browser`, which counts
+/// the opens) and pastes (part of) it; approves device codes; records progress.
 #[derive(Default)]
 struct User {
     paste_bare_code: bool,
-    opened: AtomicUsize,
+    browser: FollowingBrowser,
     prompts: Mutex<Vec<DevicePrompt>>,
     progress: Mutex<Vec<Progress>>,
-    /// For `open`: delay before the redirect is followed.
-    delay: Duration,
+}
+
+impl User {
+    fn opened(&self) -> usize {
+        self.browser.opened()
+    }
 }
 
 impl Browser for User {
     fn open(&self, url: &str) -> mcp_oauth::Result<()> {
-        self.opened.fetch_add(1, Ordering::SeqCst);
-        let (url, delay) = (url.to_string(), self.delay);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let c = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap();
-            let _ = c.get(url).send().await;
-        });
-        Ok(())
+        self.browser.open(url)
     }
 
     fn read_pasted_redirect(&self, url: &str, redirect_uri: &str) -> mcp_oauth::Result<String> {
@@ -211,21 +222,17 @@ async fn paste_mode_uses_the_stable_redirect_uri_without_a_listener() {
     .await;
     let user = Arc::new(User::default());
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Paste,
         Arc::new(MemoryStore::new()),
         user.clone(),
     );
-    let out = c.login(&challenge(&server.base)).await.unwrap();
+    let out = c.login(&challenge(server.base())).await.unwrap();
     assert!(!out.adopted);
     assert_eq!(out.record.tokens.access_token.expose(), "at-1");
-    assert_eq!(
-        user.opened.load(Ordering::SeqCst),
-        0,
-        "no browser in paste mode"
-    );
+    assert_eq!(user.opened(), 0, "no browser in paste mode");
     // Port 0 means "the stable port" in paste mode: a redirect URI that can be registered.
-    let port = mcp_oauth::authorize::loopback::stable_port(&format!("{}/mcp", server.base));
+    let port = mcp_oauth::authorize::loopback::stable_port(&format!("{}/mcp", server.base()));
     let tok = &server.requests_to("/token")[0];
     let form = query_map(&tok.body);
     assert_eq!(
@@ -247,12 +254,12 @@ async fn a_bare_code_is_refused_when_the_as_promises_iss() {
         ..Default::default()
     });
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Paste,
         Arc::new(MemoryStore::new()),
         user,
     );
-    let e = c.login(&challenge(&server.base)).await.unwrap_err();
+    let e = c.login(&challenge(server.base())).await.unwrap_err();
     assert!(e.to_string().contains("paste the whole URL"), "{e}");
     assert!(server.requests_to("/token").is_empty());
 
@@ -263,12 +270,12 @@ async fn a_bare_code_is_refused_when_the_as_promises_iss() {
         ..Default::default()
     });
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Paste,
         Arc::new(MemoryStore::new()),
         user,
     );
-    c.login(&challenge(&server.base)).await.unwrap();
+    c.login(&challenge(server.base())).await.unwrap();
 }
 
 #[tokio::test]
@@ -281,23 +288,23 @@ async fn device_grant_polls_until_approved() {
     .await;
     let user = Arc::new(User::default());
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Device,
         Arc::new(MemoryStore::new()),
         user.clone(),
     );
-    let out = c.login(&challenge(&server.base)).await.unwrap();
+    let out = c.login(&challenge(server.base())).await.unwrap();
     assert_eq!(out.record.tokens.access_token.expose(), "at-dev");
     let prompts = user.prompts.lock().unwrap().clone();
     assert_eq!(prompts.len(), 1);
     assert_eq!(prompts[0].user_code, "ABCD-EFGH");
-    assert_eq!(user.opened.load(Ordering::SeqCst), 0);
+    assert_eq!(user.opened(), 0);
     let polls = server.requests_to("/token");
     assert_eq!(polls.len(), 3, "two pending answers, then the tokens");
     let dev = query_map(&server.requests_to("/device")[0].body);
     assert_eq!(
         dev["resource"],
-        format!("{}/mcp", server.base),
+        format!("{}/mcp", server.base()),
         "RFC 8707 resource on the device request"
     );
     assert_eq!(dev["client_id"], "client-1");
@@ -324,12 +331,12 @@ async fn device_grant_polls_until_approved() {
 async fn device_grant_needs_the_endpoint() {
     let server = serve(Opts::default()).await;
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Device,
         Arc::new(MemoryStore::new()),
         Arc::new(User::default()),
     );
-    let e = c.login(&challenge(&server.base)).await.unwrap_err();
+    let e = c.login(&challenge(server.base())).await.unwrap_err();
     assert!(
         matches!(e, Error::Action { .. }) && e.to_string().contains("--no-browser"),
         "{e}"
@@ -342,23 +349,23 @@ async fn a_waiting_login_adopts_the_siblings_credential() {
     let store = Arc::new(MemoryStore::new());
     // Two clients on one store behave like two processes: the lock is the store's.
     let slow = Arc::new(User {
-        delay: Duration::from_millis(600),
+        browser: FollowingBrowser::after(Duration::from_millis(600)),
         ..Default::default()
     });
     let second = Arc::new(User::default());
     let a = client(
-        &server.base,
+        server.base(),
         Interaction::Browser,
         store.clone(),
         slow.clone(),
     );
     let b = client(
-        &server.base,
+        server.base(),
         Interaction::Browser,
         store.clone(),
         second.clone(),
     );
-    let ch = challenge(&server.base);
+    let ch = challenge(server.base());
     let (ra, rb) = tokio::join!(a.login(&ch), async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         b.login(&ch).await
@@ -368,11 +375,7 @@ async fn a_waiting_login_adopts_the_siblings_credential() {
         !ra.adopted && rb.adopted,
         "the second login waited and adopted"
     );
-    assert_eq!(
-        slow.opened.load(Ordering::SeqCst) + second.opened.load(Ordering::SeqCst),
-        1,
-        "one browser"
-    );
+    assert_eq!(slow.opened() + second.opened(), 1, "one browser");
     assert_eq!(server.requests_to("/token").len(), 1);
     let p = second.progress.lock().unwrap().clone();
     assert!(
@@ -391,12 +394,12 @@ async fn revocation_of_a_record() {
     })
     .await;
     let c = client(
-        &server.base,
+        server.base(),
         Interaction::Paste,
         Arc::new(MemoryStore::new()),
         Arc::new(User::default()),
     );
-    let rec = c.login(&challenge(&server.base)).await.unwrap().record;
+    let rec = c.login(&challenge(server.base())).await.unwrap().record;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
     let r = revocation::revoke_record(&http, &rec, None, None).await;
     assert_eq!(r.refresh_token, TokenRevocation::Revoked);
@@ -482,25 +485,25 @@ async fn device_grant_with_a_private_key_jwt_client() {
     .await;
     let (key, public) = es256_key();
     let c = client_with(
-        &server.base,
+        server.base(),
         Interaction::Device,
         Arc::new(MemoryStore::new()),
         Arc::new(User::default()),
         private_key_jwt_client(&key),
     );
-    let out = c.login(&challenge(&server.base)).await.unwrap();
+    let out = c.login(&challenge(server.base())).await.unwrap();
     assert_eq!(out.record.tokens.access_token.expose(), "at-dev");
     assert!(server.requests_to("/register").is_empty());
     assertion_claims(
         &server.requests_to("/device")[0].body,
         &public,
-        &server.base,
+        server.base(),
     );
     let polls = server.requests_to("/token");
     assert_eq!(polls.len(), 2, "one pending answer, then the tokens");
     let jtis: HashSet<String> = polls
         .iter()
-        .map(|p| assertion_claims(&p.body, &public, &server.base)["jti"].to_string())
+        .map(|p| assertion_claims(&p.body, &public, server.base())["jti"].to_string())
         .collect();
     assert_eq!(jtis.len(), 2, "a new assertion for each poll");
 }
@@ -514,13 +517,13 @@ async fn revocation_with_a_private_key_jwt_client() {
     .await;
     let (key, public) = es256_key();
     let c = client_with(
-        &server.base,
+        server.base(),
         Interaction::Paste,
         Arc::new(MemoryStore::new()),
         Arc::new(User::default()),
         private_key_jwt_client(&key),
     );
-    let rec = c.login(&challenge(&server.base)).await.unwrap().record;
+    let rec = c.login(&challenge(server.base())).await.unwrap().record;
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
     let r = revocation::revoke_record(&http, &rec, Some(&key), None).await;
     assert_eq!(r.refresh_token, TokenRevocation::Revoked, "{r:?}");
@@ -528,6 +531,6 @@ async fn revocation_with_a_private_key_jwt_client() {
     let reqs = server.requests_to("/revoke");
     assert_eq!(reqs.len(), 2);
     for req in reqs {
-        assertion_claims(&req.body, &public, &server.base);
+        assertion_claims(&req.body, &public, server.base());
     }
 }

@@ -4,8 +4,6 @@
 //! and a refresh of a stored credential. Two loopback authorization servers and an MCP
 //! server whose protected resource metadata switches from the first to the second.
 
-mod support;
-
 use mcp_oauth::assertion::SigningKey;
 use mcp_oauth::client::Reason;
 use mcp_oauth::config::{GrantKind, PreRegisteredClient, SecretSource};
@@ -13,10 +11,11 @@ use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::secret::{ClientSecret, PrivateKeyPem};
 use mcp_oauth::store::{CredentialStore, MemoryStore};
 use mcp_oauth::{OAuthClient, OAuthConfig};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found, query_map, redirect, urlenc};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// An authorization server taking any client (as a hostile one would).
 async fn authorization_server() -> MockServer {
@@ -51,7 +50,6 @@ async fn authorization_server() -> MockServer {
             _ => not_found(),
         }
     })
-    .await
 }
 
 /// Two authorization servers and an MCP server naming the one in `current`.
@@ -66,7 +64,7 @@ impl World {
     async fn start() -> World {
         let a = authorization_server().await;
         let b = authorization_server().await;
-        let current = Arc::new(Mutex::new(a.base.clone()));
+        let current = Arc::new(Mutex::new(a.base().to_string()));
         let c2 = current.clone();
         let mcp = MockServer::start(move |base, req| {
             let as_base = c2.lock().unwrap().clone();
@@ -79,19 +77,18 @@ impl World {
                     _ => not_found(),
                 }
             }
-        })
-        .await;
+        });
         World { mcp, a, b, current }
     }
 
     fn switch_to_b(&self) {
-        *self.current.lock().unwrap() = self.b.base.clone();
+        *self.current.lock().unwrap() = self.b.base().to_string();
     }
 
     fn challenge(&self) -> Vec<String> {
         vec![format!(
             "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-            self.mcp.base
+            self.mcp.base()
         )]
     }
 
@@ -101,7 +98,7 @@ impl World {
         pre: PreRegisteredClient,
         grant: GrantKind,
     ) -> OAuthClient {
-        let mut c = OAuthConfig::new(format!("{}/mcp", self.mcp.base));
+        let mut c = OAuthConfig::new(format!("{}/mcp", self.mcp.base()));
         c.client = Some(pre);
         c.grant = grant;
         c.redirect.port = Some(0);
@@ -117,9 +114,7 @@ impl World {
     /// Every request `b` received, as "METHOD path".
     fn seen_by_b(&self) -> Vec<String> {
         self.b
-            .log
-            .lock()
-            .unwrap()
+            .requests()
             .iter()
             .map(|s| format!("{} {}", s.method, s.path))
             .collect()
@@ -129,7 +124,7 @@ impl World {
 fn assert_refused(e: &mcp_oauth::Error, w: &World) {
     let m = e.to_string();
     assert!(
-        m.contains(&w.a.base) && m.contains(&w.b.base) && m.contains("--client-issuer"),
+        m.contains(w.a.base()) && m.contains(w.b.base()) && m.contains("--client-issuer"),
         "{m}"
     );
 }
@@ -160,7 +155,7 @@ async fn a_private_key_signs_only_for_the_pinned_issuer() {
     let cc = GrantKind::ClientCredentials;
     let c = w.client(&store, pre.clone(), cc);
     let rec = c.authorize(&w.challenge(), Reason::Login).await.unwrap();
-    assert_eq!(rec.issuer, w.a.base);
+    assert_eq!(rec.issuer, w.a.base());
     assert_eq!(rec.grant, "client_credentials");
 
     w.switch_to_b();
@@ -192,7 +187,7 @@ async fn a_secret_in_the_code_flow_goes_only_to_the_pinned_issuer() {
         .authorize(&w.challenge(), Reason::Login)
         .await
         .unwrap();
-    assert_eq!(rec.issuer, w.a.base);
+    assert_eq!(rec.issuer, w.a.base());
     assert_eq!(rec.grant, "authorization_code");
 
     w.switch_to_b();
@@ -226,9 +221,9 @@ async fn a_refresh_does_not_send_the_secret_past_the_pin() {
     let rec = c.authorize(&w.challenge(), Reason::Login).await.unwrap();
     // The same credential, as if b had issued it.
     let mut from_b = rec.clone();
-    from_b.issuer = w.b.base.clone();
-    from_b.client.issuer = w.b.base.clone();
-    from_b.token_endpoint = format!("{}/token", w.b.base);
+    from_b.issuer = w.b.base().to_string();
+    from_b.client.issuer = w.b.base().to_string();
+    from_b.token_endpoint = format!("{}/token", w.b.base());
     from_b.tokens.expires_at = Some(1);
     store.save(&c.config().credential_key(), &from_b).unwrap();
     let e = w

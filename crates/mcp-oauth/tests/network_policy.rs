@@ -8,8 +8,6 @@
 //! targets (`169.254.169.254`, `10.0.0.7`, ...) are checked before any connection; the
 //! tests that point at a loopback port count the connections it accepted (none).
 
-mod support;
-
 use mcp_oauth::client::Reason;
 use mcp_oauth::discovery;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
@@ -21,11 +19,13 @@ use mcp_oauth::store::{
     MemoryStore, RegistrationKind, TokenSet,
 };
 use mcp_oauth::{OAuthClient, OAuthConfig, Step};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::fault_server::{Action, OnAccept, RawServer};
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found, query_map, redirect};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::*;
 
 fn http() -> HttpClient {
     HttpClient::new(HttpPolicy {
@@ -42,19 +42,11 @@ fn challenge(rm: &str) -> Vec<String> {
     )]
 }
 
-/// A loopback port that counts the connections it accepts (and answers none).
-async fn counting_listener() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let n: Arc<AtomicUsize> = Arc::default();
-    let n2 = n.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            n2.fetch_add(1, Ordering::SeqCst);
-            drop(s);
-        }
-    });
-    (base, n, task)
+/// A loopback port that counts the connections it accepts (and closes each at once,
+/// answering none).
+async fn counting_listener() -> (String, Arc<AtomicUsize>, RawServer) {
+    let server = RawServer::start(OnAccept::Close, |_, _| Action::Close).await;
+    (server.base.clone(), server.accepted.clone(), server)
 }
 
 /// A public MCP server whose challenge points discovery at an address it must not
@@ -160,7 +152,10 @@ async fn loopback_server_may_use_loopback_metadata() {
         match req.path.as_str() {
             "/prm" => {
                 let mcp = base.replace("127.0.0.1", "localhost");
-                json(200, json!({"resource": format!("{mcp}/mcp"), "authorization_servers": [mcp]}))
+                json(
+                    200,
+                    json!({"resource": format!("{mcp}/mcp"), "authorization_servers": [mcp]}),
+                )
             }
             "/.well-known/oauth-authorization-server" => {
                 let b = base.replace("127.0.0.1", "localhost");
@@ -172,11 +167,10 @@ async fn loopback_server_may_use_loopback_metadata() {
             }
             _ => not_found(),
         }
-    })
-    .await;
-    let lh = server.base.replace("127.0.0.1", "localhost");
+    });
+    let lh = server.base().replace("127.0.0.1", "localhost");
     let cfg = OAuthConfig::new(format!("{lh}/mcp"));
-    let d = discovery::discover(&http(), &cfg, &challenge(&format!("{}/prm", server.base)))
+    let d = discovery::discover(&http(), &cfg, &challenge(&format!("{}/prm", server.base())))
         .await
         .expect("loopback to loopback is allowed");
     assert_eq!(d.issuer(), lh);
@@ -195,9 +189,8 @@ async fn public_world(prm: serde_json::Value) -> (MockServer, HttpClient, OAuthC
                 _ => not_found(),
             }
         }
-    })
-    .await;
-    let cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    });
+    let cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     let guard = AddressGuard::with_zone(
         cfg.server_url.clone(),
         AddressPolicy::Strict,
@@ -306,16 +299,19 @@ async fn authorization_server_endpoints_at_metadata_addresses_are_refused() {
                     }
                     ("GET", "/authorize") => {
                         let q = query_map(&req.query);
-                        let iss: String = url::form_urlencoded::byte_serialize(base.as_bytes()).collect();
-                        redirect(&format!("{}?code=c0de-123456&state={}&iss={iss}", q["redirect_uri"], q["state"]))
+                        let iss: String =
+                            url::form_urlencoded::byte_serialize(base.as_bytes()).collect();
+                        redirect(&format!(
+                            "{}?code=c0de-123456&state={}&iss={iss}",
+                            q["redirect_uri"], q["state"]
+                        ))
                     }
                     _ => not_found(),
                 }
             }
-        })
-        .await;
+        });
         let store = Arc::new(MemoryStore::new());
-        let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+        let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
         cfg.redirect.port = Some(0);
         cfg.callback_timeout = Duration::from_secs(5);
         if !registering {
@@ -438,9 +434,8 @@ async fn plain_http_authorization_servers_are_refused_off_loopback() {
             ),
             _ => not_found(),
         }
-    })
-    .await;
-    let cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    });
+    let cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     let e = discovery::discover(&http(), &cfg, &[]).await.unwrap_err();
     let s = e.to_string();
     assert!(
@@ -480,9 +475,8 @@ async fn plain_http_authorization_servers_are_refused_off_loopback() {
                 }
                 _ => not_found(),
             }
-        })
-        .await;
-        let cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+        });
+        let cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
         let s = discovery::discover(&http(), &cfg, &[])
             .await
             .unwrap_err()
@@ -502,14 +496,15 @@ async fn discovery_redirects_stay_within_the_origin() {
             200,
             json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]}),
         )
-    })
-    .await;
-    let other_base = other.base.clone();
+    });
+    let other_base = other.base().to_string();
     let server = MockServer::start(move |base, req| {
         let other_base = other_base.clone();
         async move {
             match req.path.as_str() {
-                "/prm-elsewhere" => redirect(&format!("{other_base}/.well-known/oauth-protected-resource/mcp")),
+                "/prm-elsewhere" => redirect(&format!(
+                    "{other_base}/.well-known/oauth-protected-resource/mcp"
+                )),
                 "/prm-here" => redirect("/.well-known/oauth-protected-resource/mcp"),
                 "/.well-known/oauth-protected-resource/mcp" => json(
                     200,
@@ -523,22 +518,21 @@ async fn discovery_redirects_stay_within_the_origin() {
                 _ => not_found(),
             }
         }
-    })
-    .await;
-    let cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    });
+    let cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     let d = discovery::discover(
         &http(),
         &cfg,
-        &challenge(&format!("{}/prm-here", server.base)),
+        &challenge(&format!("{}/prm-here", server.base())),
     )
     .await
     .expect("same-origin redirect followed");
-    assert_eq!(d.issuer(), server.base);
+    assert_eq!(d.issuer(), server.base());
 
     let d = discovery::discover(
         &http(),
         &cfg,
-        &challenge(&format!("{}/prm-elsewhere", server.base)),
+        &challenge(&format!("{}/prm-elsewhere", server.base())),
     )
     .await
     .expect("the well-known URL is used after the refused redirect");
@@ -548,7 +542,7 @@ async fn discovery_redirects_stay_within_the_origin() {
         d.trace
     );
     assert!(
-        other.log.lock().unwrap().is_empty(),
+        other.log().is_empty(),
         "the other origin was never contacted"
     );
 }
@@ -557,8 +551,8 @@ async fn discovery_redirects_stay_within_the_origin() {
 /// origin's resource: no token is requested for it, and nothing reaches that origin.
 #[tokio::test]
 async fn prm_naming_another_origin_gets_no_token() {
-    let evil = MockServer::start(|_base, _req| async move { json(200, json!({})) }).await;
-    let evil_base = evil.base.clone();
+    let evil = MockServer::start(|_base, _req| async move { json(200, json!({})) });
+    let evil_base = evil.base().to_string();
     let prm_host = MockServer::start(move |base, _req| {
         let evil_base = evil_base.clone();
         async move {
@@ -567,31 +561,30 @@ async fn prm_naming_another_origin_gets_no_token() {
                 json!({"resource": format!("{evil_base}/mcp"), "authorization_servers": [base]}),
             )
         }
-    })
-    .await;
-    let server = MockServer::start(|_base, _req| async move { not_found() }).await;
+    });
+    let server = MockServer::start(|_base, _req| async move { not_found() });
     let store = Arc::new(MemoryStore::new());
     let client = OAuthClient::new(
-        OAuthConfig::new(format!("{}/mcp", server.base)),
+        OAuthConfig::new(format!("{}/mcp", server.base())),
         http(),
         store.clone(),
         Arc::new(FollowingBrowser::default()),
     );
     let e = client
         .authorize(
-            &challenge(&format!("{}/prm", prm_host.base)),
+            &challenge(&format!("{}/prm", prm_host.base())),
             Reason::Unauthorized,
         )
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("RFC 9728") && e.contains(&evil.base), "{e}");
+    assert!(e.contains("RFC 9728") && e.contains(evil.base()), "{e}");
     assert_eq!(
         prm_host.paths(),
         ["/prm"],
         "only the PRM was fetched: no metadata, no token request"
     );
-    assert!(evil.log.lock().unwrap().is_empty());
+    assert!(evil.log().is_empty());
     assert!(store.list().unwrap().is_empty());
 }
 
@@ -602,9 +595,8 @@ async fn token_never_follows_a_redirect_to_another_origin() {
     const AT: &str = "at-SECRET-only-for-the-resource-6d2f";
     let evil = MockServer::start(|_base, _req| async move {
         json(200, json!({"jsonrpc": "2.0", "id": 1, "result": {}}))
-    })
-    .await;
-    let evil_base = evil.base.clone();
+    });
+    let evil_base = evil.base().to_string();
     let server = MockServer::start(move |_base, req| {
         let evil_base = evil_base.clone();
         async move {
@@ -612,9 +604,8 @@ async fn token_never_follows_a_redirect_to_another_origin() {
             *r.status_mut() = http::StatusCode::TEMPORARY_REDIRECT;
             if req.path == "/mcp" { r } else { not_found() }
         }
-    })
-    .await;
-    let server_url = format!("{}/mcp", server.base);
+    });
+    let server_url = format!("{}/mcp", server.base());
     let store = Arc::new(MemoryStore::new());
     store
         .save(
@@ -635,12 +626,12 @@ async fn token_never_follows_a_redirect_to_another_origin() {
         format!("Bearer {AT}")
     );
     let theirs = oauth
-        .request_headers("POST", &format!("{}/mcp", evil.base))
+        .request_headers("POST", &format!("{}/mcp", evil.base()))
         .await
         .unwrap();
     assert!(theirs.is_empty(), "no credential for another origin");
     let same_origin_other_path = oauth
-        .request_headers("POST", &format!("{}/admin", server.base))
+        .request_headers("POST", &format!("{}/admin", server.base()))
         .await
         .unwrap();
     assert!(
@@ -659,10 +650,7 @@ async fn token_never_follows_a_redirect_to_another_origin() {
         .await
         .expect("bounded");
     assert!(r.is_err(), "a redirect to another origin is not followed");
-    assert!(
-        evil.log.lock().unwrap().is_empty(),
-        "the other origin received nothing"
-    );
+    assert!(evil.log().is_empty(), "the other origin received nothing");
     let sent = server.requests_to("/mcp");
     assert!(!sent.is_empty());
 }

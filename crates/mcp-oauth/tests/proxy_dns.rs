@@ -4,18 +4,16 @@
 //! resolution. The proxy is a loopback mock that records what it is asked for; the
 //! resolver is injected (every name is unknown), and the environment too.
 
-mod support;
-
 use mcp_oauth::OAuthConfig;
 use mcp_oauth::discovery;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::mcp::BoxFuture;
 use mcp_oauth::netpolicy::HostResolver;
+use mcp_oauth_testkit::mock_server::{MockServer, json, not_found};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 
 /// A DNS server that knows no name.
 #[derive(Debug)]
@@ -56,7 +54,6 @@ async fn recording_proxy() -> MockServer {
             json!({"resource": "http://intranet.corp.test/mcp", "authorization_servers": []}),
         )
     })
-    .await
 }
 
 fn challenge() -> Vec<String> {
@@ -72,15 +69,13 @@ fn challenge() -> Vec<String> {
 #[tokio::test]
 async fn a_name_only_the_proxy_could_resolve_is_refused() {
     let proxy = recording_proxy().await;
-    let http = client_behind(&proxy.base);
+    let http = client_behind(proxy.base());
     // The MCP server itself is on loopback, which no proxy serves.
-    let mcp = MockServer::start(|_, _| async { not_found() }).await;
-    let cfg = OAuthConfig::new(format!("{}/mcp", mcp.base));
+    let mcp = MockServer::start(|_, _| async { not_found() });
+    let cfg = OAuthConfig::new(format!("{}/mcp", mcp.base()));
     let result = discovery::discover(&http, &cfg, &challenge()).await;
     let asked: Vec<String> = proxy
-        .log
-        .lock()
-        .unwrap()
+        .requests()
         .iter()
         .map(|s| format!("{} {}", s.method, s.path))
         .collect();
@@ -101,13 +96,13 @@ async fn a_name_only_the_proxy_could_resolve_is_refused() {
 #[tokio::test]
 async fn trust_proxy_dns_lets_the_proxy_resolve_it() {
     let proxy = recording_proxy().await;
-    let http = client_behind(&proxy.base);
-    let mcp = MockServer::start(|_, _| async { not_found() }).await;
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", mcp.base));
+    let http = client_behind(proxy.base());
+    let mcp = MockServer::start(|_, _| async { not_found() });
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", mcp.base()));
     cfg.trust_proxy_dns = true;
     // The metadata the proxy answers names another resource: discovery fails after it.
     let _ = discovery::discover(&http, &cfg, &challenge()).await;
-    let asked = proxy.log.lock().unwrap().clone();
+    let asked = proxy.requests();
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0].path, "/.well-known/oauth-protected-resource");
 }
@@ -118,8 +113,8 @@ async fn trust_proxy_dns_lets_the_proxy_resolve_it() {
 async fn without_a_proxy_an_unknown_name_fails_at_the_connection() {
     let http = HttpClient::with_environment(HttpPolicy::default(), Arc::new(NoSuchName), |_| None)
         .unwrap();
-    let mcp = MockServer::start(|_, _| async { not_found() }).await;
-    let cfg = OAuthConfig::new(format!("{}/mcp", mcp.base));
+    let mcp = MockServer::start(|_, _| async { not_found() });
+    let cfg = OAuthConfig::new(format!("{}/mcp", mcp.base()));
     let e = discovery::discover(&http, &cfg, &challenge())
         .await
         .unwrap_err()

@@ -6,17 +6,18 @@
 //! (a gateway), one that wants `scope` on refresh (Entra). The same behaviours are proven
 //! against the real servers in `crates/mcp-oauth-cli/tests/seed_servers.rs`.
 
-mod support;
-
 use mcp_oauth::client::Reason;
 use mcp_oauth::http::{HttpClient, HttpPolicy};
 use mcp_oauth::store::{ClientKey, CredentialKey, CredentialStore, MemoryStore};
 use mcp_oauth::{OAuthClient, OAuthConfig};
+use mcp_oauth_testkit::browser::FollowingBrowser;
+use mcp_oauth_testkit::mock_server::{
+    MockServer, json, not_found, query_map, redirect, text, urlenc,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// An OpenID provider with oidc-provider's documented habits.
 #[derive(Default)]
@@ -83,7 +84,10 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                         p.registered.lock().unwrap().len() + 1
                     );
                     p.registered.lock().unwrap().push(id.clone());
-                    json(201, json!({"client_id": id, "token_endpoint_auth_method": "none"}))
+                    json(
+                        201,
+                        json!({"client_id": id, "token_endpoint_auth_method": "none"}),
+                    )
                 }
                 ("GET", "/auth") => {
                     if !p.known(&q["client_id"]) {
@@ -108,7 +112,9 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                     let scope = q.get("scope").cloned().unwrap_or_default();
                     let asks_offline = scope.split(' ').any(|s| s == "offline_access");
                     if asks_offline && p.refuse_offline_access.load(Ordering::SeqCst) {
-                        return back("error=invalid_scope&error_description=offline_access+is+not+allowed");
+                        return back(
+                            "error=invalid_scope&error_description=offline_access+is+not+allowed",
+                        );
                     }
                     let consent = q.get("prompt").is_some_and(|v| v.contains("consent"));
                     // OIDC Core §11: offline_access only with consent; nothing else asked.
@@ -123,17 +129,27 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                 }
                 ("POST", "/token") => {
                     if p.fail_next_token.swap(false, Ordering::SeqCst) {
-                        return text(503, "text/html", "<html><body>503 Service Temporarily Unavailable</body></html>");
+                        return text(
+                            503,
+                            "text/html",
+                            "<html><body>503 Service Temporarily Unavailable</body></html>",
+                        );
                     }
                     let client = form.get("client_id").cloned().unwrap_or_default();
                     if !p.known(&client) {
-                        return json(401, json!({"error": "invalid_client", "error_description": "client is invalid"}));
+                        return json(
+                            401,
+                            json!({"error": "invalid_client", "error_description": "client is invalid"}),
+                        );
                     }
                     if form["grant_type"] == "refresh_token"
                         && p.refresh_requires_scope.load(Ordering::SeqCst)
                         && !form.contains_key("scope")
                     {
-                        return json(400, json!({"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the following parameter: 'scope'."}));
+                        return json(
+                            400,
+                            json!({"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the following parameter: 'scope'."}),
+                        );
                     }
                     let n = p.rotation.fetch_add(1, Ordering::SeqCst);
                     json(
@@ -146,7 +162,6 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
             }
         }
     })
-    .await
 }
 
 fn challenge(base: &str) -> Vec<String> {
@@ -168,7 +183,7 @@ async fn setup(browser: FollowingBrowser) -> Setup {
     let server = provider_server(provider.clone()).await;
     let store = Arc::new(MemoryStore::new());
     let browser = Arc::new(browser);
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
     let client = OAuthClient::new(
         cfg,
@@ -198,7 +213,7 @@ async fn an_empty_base_scope_asks_an_openid_provider_for_consent() {
     let s = setup(FollowingBrowser::default()).await;
     let rec = s
         .client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .expect("the request is one the provider grants");
     assert!(rec.tokens.refresh_token.is_some());
@@ -216,7 +231,7 @@ async fn a_refused_widening_is_asked_once_more_without_it() {
         .refuse_offline_access
         .store(true, Ordering::SeqCst);
     s.client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .expect("the second request, without offline_access, is granted");
     let q = authorize_queries(&s);
@@ -236,7 +251,7 @@ async fn the_users_deny_is_final() {
     s.provider.deny_next.store(true, Ordering::SeqCst);
     let e = s
         .client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .unwrap_err();
     assert_eq!(e.oauth_error(), Some("access_denied"), "{e}");
@@ -250,7 +265,7 @@ async fn a_configured_scope_is_never_widened_nor_retried() {
     let provider = Arc::new(Provider::default());
     provider.refuse_offline_access.store(true, Ordering::SeqCst);
     let server = provider_server(provider.clone()).await;
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
     cfg.scopes = Some("offline_access".into());
     let client = OAuthClient::new(
@@ -260,12 +275,12 @@ async fn a_configured_scope_is_never_widened_nor_retried() {
         Arc::new(FollowingBrowser::default()),
     );
     let e = client
-        .authorize(&challenge(&server.base), Reason::Login)
+        .authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_scope"), "{e}");
     assert!(
-        e.to_string().contains(&server.base),
+        e.to_string().contains(server.base()),
         "names the issuer: {e}"
     );
     assert_eq!(server.requests_to("/auth").len(), 1);
@@ -275,14 +290,14 @@ async fn a_configured_scope_is_never_widened_nor_retried() {
 async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
     let s = setup(FollowingBrowser::default()).await;
     s.client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .unwrap();
     s.provider.restart();
     // Expired: the next token request is a refresh, which the server refuses.
     let mut rec = s.client.stored().await.unwrap().unwrap();
     rec.tokens.expires_at = Some(rec.tokens.obtained_at);
-    let key = CredentialKey::new(format!("{}/mcp", s.server.base));
+    let key = CredentialKey::new(format!("{}/mcp", s.server.base()));
     s.store.save(&key, &rec).unwrap();
     let e = s.client.refresh(&rec).await.unwrap_err();
     assert_eq!(e.oauth_error(), Some("invalid_client"), "{e}");
@@ -291,7 +306,7 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
         "the dead credential is gone"
     );
     let client_key = ClientKey {
-        issuer: s.server.base.clone(),
+        issuer: s.server.base().to_string(),
         redirect_uri: rec.client.redirect_uri.clone(),
     };
     assert!(
@@ -301,7 +316,7 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
 
     let rec2 = s
         .client
-        .authorize(&challenge(&s.server.base), Reason::Unauthorized)
+        .authorize(&challenge(s.server.base()), Reason::Unauthorized)
         .await
         .unwrap();
     assert_eq!(rec2.client.client_id, "client-1-1");
@@ -319,7 +334,7 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
 async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens() {
     let s = setup(FollowingBrowser::default()).await;
     s.client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .unwrap();
     s.provider.restart();
@@ -330,7 +345,7 @@ async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens(
         s.store.clone(),
         s.browser.clone(),
     );
-    next.authorize(&challenge(&s.server.base), Reason::Login)
+    next.authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .expect("a new client, then the login");
     let q = authorize_queries(&s);
@@ -349,11 +364,7 @@ async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens(
 
 #[tokio::test]
 async fn a_browser_time_out_keeps_the_registration() {
-    let s = setup(FollowingBrowser {
-        idle: true,
-        ..Default::default()
-    })
-    .await;
+    let s = setup(FollowingBrowser::idle()).await;
     let mut cfg = s.client.config().clone();
     cfg.callback_timeout = Duration::from_millis(400);
     let client = OAuthClient::new(
@@ -364,7 +375,7 @@ async fn a_browser_time_out_keeps_the_registration() {
     );
     for _ in 0..2 {
         let e = client
-            .authorize(&challenge(&s.server.base), Reason::Login)
+            .authorize(&challenge(s.server.base()), Reason::Login)
             .await
             .unwrap_err();
         assert!(matches!(e, mcp_oauth::Error::Timeout { .. }), "{e}");
@@ -381,7 +392,7 @@ async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
     let s = setup(FollowingBrowser::default()).await;
     let rec = s
         .client
-        .authorize(&challenge(&s.server.base), Reason::Login)
+        .authorize(&challenge(s.server.base()), Reason::Login)
         .await
         .unwrap();
     s.provider
@@ -415,7 +426,7 @@ async fn refresh_sends_the_granted_scope_and_rides_out_a_gateway_failure() {
 async fn a_configured_client_the_server_does_not_know_ends_before_the_browser() {
     let provider = Arc::new(Provider::default());
     let server = provider_server(provider.clone()).await;
-    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base));
+    let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(30);
     cfg.client = Some(mcp_oauth::config::PreRegisteredClient {
         client_id: "deleted-app".into(),
@@ -430,7 +441,7 @@ async fn a_configured_client_the_server_does_not_know_ends_before_the_browser() 
     );
     let started = std::time::Instant::now();
     let e = client
-        .authorize(&challenge(&server.base), Reason::Login)
+        .authorize(&challenge(server.base()), Reason::Login)
         .await
         .unwrap_err();
     assert!(

@@ -1,22 +1,22 @@
-//! Shared test rig: an in-process issuer (JWKS), a mock RFC 7662 endpoint and an echo
-//! MCP endpoint behind the layer, all on loopback ports.
+//! Shared test rig: an in-process issuer (JWKS), a mock RFC 7662 endpoint (the testkit's
+//! mock server) and an echo MCP endpoint behind the layer, all on loopback ports. The
+//! issuer and the layer are served with axum as an application would: they are what is
+//! under test.
 #![allow(dead_code)]
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::Request;
-use axum::routing::{any, post};
-use http::HeaderMap;
+use axum::routing::any;
 use jsonwebtoken::Algorithm;
 use mcp_oauth_server::dev::DevIssuer;
 use mcp_oauth_server::{
     Claims, JwtValidator, JwtValidatorBuilder, McpAuthLayer, ProtectedResource,
     ProtectedResourceBuilder, ScopePolicy, TokenValidator,
 };
+use mcp_oauth_testkit::mock_server::{MockServer, Routes, json};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
@@ -163,12 +163,12 @@ pub fn tool_call(name: &str) -> Value {
 
 // ---- mock RFC 7662 endpoint ----
 
+/// `POST /introspect`, authenticated with Basic `rs-client:rs-secret`: the answer set for
+/// the token, `{"active": false}` for any other.
 pub struct MockIntrospection {
     pub url: String,
-    pub requests: AtomicU64,
-    pub responses: Mutex<HashMap<String, Value>>,
-    /// `Basic …` the endpoint insists on.
-    pub expected_authorization: String,
+    responses: Arc<Mutex<HashMap<String, Value>>>,
+    server: MockServer,
 }
 
 impl MockIntrospection {
@@ -178,59 +178,45 @@ impl MockIntrospection {
             .unwrap()
             .insert(token.to_owned(), response);
     }
+
+    /// Introspection requests (`POST /introspect`) so far, refused ones included.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
+        let posts = self.server.requests_to("/introspect");
+        posts.iter().filter(|r| r.method == "POST").count() as u64
     }
 }
 
-/// Serves `POST /introspect`, authenticated with Basic `rs-client:rs-secret`.
-pub async fn start_introspection() -> Arc<MockIntrospection> {
-    let (l, addr) = bind().await;
+pub fn start_introspection() -> Arc<MockIntrospection> {
     use base64::Engine as _;
-    let mock = Arc::new(MockIntrospection {
-        url: format!("http://{addr}/introspect"),
-        requests: AtomicU64::new(0),
-        responses: Mutex::new(HashMap::new()),
-        expected_authorization: format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("rs-client:rs-secret")
-        ),
-    });
-    let m = mock.clone();
-    let app = Router::new().route(
-        "/introspect",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let m = m.clone();
-            async move {
-                m.requests.fetch_add(1, Ordering::SeqCst);
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if auth != m.expected_authorization {
-                    return (
-                        http::StatusCode::UNAUTHORIZED,
-                        axum::Json(json!({"error": "invalid_client"})),
-                    );
-                }
-                let form: HashMap<String, String> =
-                    url::form_urlencoded::parse(&body).into_owned().collect();
-                assert_eq!(
-                    form.get("token_type_hint").map(String::as_str),
-                    Some("access_token")
-                );
-                let token = form.get("token").cloned().unwrap_or_default();
-                let resp = m
-                    .responses
-                    .lock()
-                    .unwrap()
-                    .get(&token)
-                    .cloned()
-                    .unwrap_or_else(|| json!({"active": false}));
-                (http::StatusCode::OK, axum::Json(resp))
-            }
-        }),
+    let expected_authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("rs-client:rs-secret")
     );
-    serve(l, app);
-    mock
+    let responses: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let answers = responses.clone();
+    let server = MockServer::serve_handler(Routes::new().post("/introspect", move |_, req| {
+        let reply = if req.header("authorization") != Some(expected_authorization.as_str()) {
+            json(401, json!({"error": "invalid_client"}))
+        } else {
+            let form = req.form();
+            assert_eq!(
+                form.get("token_type_hint").map(String::as_str),
+                Some("access_token")
+            );
+            let token = form.get("token").cloned().unwrap_or_default();
+            let answer = answers
+                .lock()
+                .unwrap()
+                .get(&token)
+                .cloned()
+                .unwrap_or_else(|| json!({"active": false}));
+            json(200, answer)
+        };
+        async move { reply }
+    }));
+    Arc::new(MockIntrospection {
+        url: server.url("/introspect"),
+        responses,
+        server,
+    })
 }

@@ -8,8 +8,8 @@
 
 #![allow(dead_code)]
 
+use mcp_oauth_testkit::fault_server::closed_port;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,14 +63,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Postgres {
     /// A new cluster, started; `None` (after a loud notice) when PostgreSQL is not
     /// installed and skipping is allowed.
@@ -118,7 +110,7 @@ impl Postgres {
         let mut pg = Postgres {
             dir,
             bin,
-            port: free_port(),
+            port: closed_port(),
             child: None,
         };
         pg.run();

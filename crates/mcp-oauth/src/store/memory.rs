@@ -159,38 +159,7 @@ impl CredentialStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::{self, record};
-
-    #[test]
-    fn credential_round_trip() {
-        let store = MemoryStore::new();
-        contract::credential_round_trip(&store, &store.clone());
-    }
-
-    #[test]
-    fn client_round_trip() {
-        let store = MemoryStore::default();
-        contract::client_round_trip(&store, &store.clone());
-    }
-
-    #[test]
-    fn lock_is_exclusive_across_clones_and_threads() {
-        let store = MemoryStore::new();
-        contract::lock_is_exclusive(&store, Box::new(store.clone()));
-    }
-
-    #[test]
-    fn try_lock_reports_a_held_lock() {
-        let store = MemoryStore::new();
-        contract::try_lock_reports_a_held_lock(&store, &store.clone());
-    }
-
-    /// What a store written outside the crate runs (`store-contract` feature).
-    #[test]
-    fn the_whole_contract() {
-        let store = MemoryStore::new();
-        contract::run_all(&store, Box::new(store.clone()));
-    }
+    use crate::store::test_fixtures::record;
 
     #[test]
     fn debug_shows_no_records() {

@@ -16,12 +16,12 @@
 //! [`FileStore`] is the default (0700 directory, 0600 files, atomic writes, cross-process
 //! locks); [`MemoryStore`] is for tests and one-shot processes.
 
-#[cfg(any(test, feature = "store-contract"))]
-pub mod contract;
 mod file;
 #[cfg(test)]
 mod key_tests;
 mod memory;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use file::{FileStore, Scan, UnreadableFile};
 pub use memory::MemoryStore;

@@ -232,7 +232,7 @@ fn recover_key<K: DeserializeOwned>(bytes: &[u8]) -> Option<K> {
 mod tests {
     use super::*;
     use crate::store::CredentialStore;
-    use crate::store::contract::{client, record};
+    use crate::store::test_fixtures::{client, record};
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let tmp = tempfile::tempdir().unwrap();

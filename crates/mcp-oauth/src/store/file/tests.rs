@@ -1,22 +1,8 @@
 use super::*;
-use crate::store::contract::{self, client, record};
+use crate::store::test_fixtures::{client, record};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-#[test]
-fn credential_round_trip() {
-    let (_tmp, store) = store();
-    let other = FileStore::new(store.dir().to_path_buf());
-    contract::credential_round_trip(&store, &other);
-}
-
-#[test]
-fn client_round_trip() {
-    let (_tmp, store) = store();
-    let other = FileStore::new(store.dir().to_path_buf());
-    contract::client_round_trip(&store, &other);
-}
 
 /// Only a secret the authorization server issued is written; a configured secret that
 /// an older version stored with a pre-registered client is read as absent (the
@@ -25,7 +11,7 @@ fn client_round_trip() {
 fn a_pre_registered_clients_secret_is_never_kept() {
     let (_tmp, store) = store();
     let key = CredentialKey::new("https://mcp.example.com/mcp");
-    let mut rec = crate::store::contract::record(&key.server_url, "at-1");
+    let mut rec = record(&key.server_url, "at-1");
     rec.client.kind = crate::store::RegistrationKind::PreRegistered;
     rec.client.client_secret = Some(crate::secret::ClientSecret::new("configured-secret"));
     store.save(&key, &rec).unwrap();
@@ -45,7 +31,7 @@ fn a_pre_registered_clients_secret_is_never_kept() {
     assert_eq!(loaded.tokens, rec.tokens);
 
     // A secret from dynamic registration is kept.
-    let dcr = crate::store::contract::record(&key.server_url, "at-2");
+    let dcr = record(&key.server_url, "at-2");
     store.save(&key, &dcr).unwrap();
     let loaded = store.load(&key).unwrap().unwrap();
     assert_eq!(
@@ -82,22 +68,6 @@ fn issuer_pins_outlive_the_credentials() {
         ..pin_key
     };
     assert_eq!(store.load_issuer_pin(&another).unwrap(), None);
-}
-
-#[test]
-fn lock_is_exclusive_across_handles() {
-    let (_tmp, store) = store();
-    // Separate File handles on the same directory.
-    let other = FileStore::new(store.dir().to_path_buf());
-    contract::lock_is_exclusive(&store, Box::new(other));
-}
-
-/// What a store written outside the crate runs (`store-contract` feature).
-#[test]
-fn the_whole_contract() {
-    let (_tmp, store) = store();
-    let other = FileStore::new(store.dir().to_path_buf());
-    contract::run_all(&store, Box::new(other));
 }
 
 fn store() -> (tempfile::TempDir, FileStore) {
@@ -670,13 +640,6 @@ fn concurrent_writers_never_leave_a_torn_file() {
         1,
         "temp files left behind"
     );
-}
-
-#[test]
-fn try_lock_reports_a_held_lock() {
-    let (_tmp, store) = store();
-    let other = FileStore::new(store.dir().to_path_buf());
-    contract::try_lock_reports_a_held_lock(&store, &other);
 }
 
 #[test]

@@ -3,30 +3,36 @@
 //! clone of a `MemoryStore`, a second connection to the same database), plus the
 //! fixtures they use.
 //!
-//! Public (behind the `store-contract` feature) so that a store written outside this
-//! crate runs the very checks the built-in stores run, rather than a copy that drifts:
+//! Public so that a store written outside the workspace runs the very checks the
+//! built-in stores run, rather than a copy that drifts: the memory and file stores
+//! (crates/mcp-oauth/tests/store_contract.rs), the vault (crates/mcp-oauth-store-postgres)
+//! and the keychain store (crates/mcp-oauth-store-keychain) all call [`run_all`].
 //!
 //! ```toml
 //! [dev-dependencies]
-//! mcp-oauth = { version = "0.1", features = ["store-contract"] }
+//! mcp-oauth-testkit = { path = "../mcp-oauth-testkit" }
 //! ```
 //!
 //! ```ignore
 //! #[test]
 //! fn contract() {
 //!     let (store, other) = (MyStore::open(..), MyStore::open(..));
-//!     mcp_oauth::store::contract::run_all(&store, Box::new(other));
+//!     mcp_oauth_testkit::store_contract::run_all(&store, Box::new(other));
 //! }
 //! ```
 //!
 //! Every function panics (`assert!`) on the first broken rule. Each expects an empty
 //! store, so give each its own (a fresh directory, a fresh database or end user).
 
-use super::*;
-use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use mcp_oauth::secret::{AccessToken, ClientSecret, RefreshToken};
+use mcp_oauth::store::{
+    ClientAuthMethod, ClientKey, ClientRegistration, CredentialKey, CredentialRecord,
+    CredentialStore, IssuerPin, IssuerPinKey, RegistrationKind, TokenSet,
+};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A dynamically registered client of `issuer`, with a secret: what the checks save.
 pub fn client(issuer: &str) -> ClientRegistration {
     ClientRegistration {
         issuer: issuer.into(),
@@ -40,6 +46,8 @@ pub fn client(issuer: &str) -> ClientRegistration {
     }
 }
 
+/// A credential for `server` with the access token `access` (and a refresh token), from
+/// the client [`client`] of `https://auth.example.com`.
 pub fn record(server: &str, access: &str) -> CredentialRecord {
     CredentialRecord {
         server_url: server.into(),

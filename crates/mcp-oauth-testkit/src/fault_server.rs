@@ -2,10 +2,15 @@
 //! closing right after `accept`, hanging before or after reading the request, answering
 //! one byte at a time, a body shorter than its `Content-Length`, endless bodies.
 //!
-//! Loopback only. Every connection task belongs to the server and is aborted when the
-//! server is dropped, so a hanging connection never outlives its test.
-
-#![allow(dead_code)]
+//! Kept apart from [`crate::mock_server`] on purpose: hyper, under the mock server,
+//! always writes whole, well-formed responses and reads the request before answering,
+//! which is exactly what these faults must not do. For a server that behaves, use the
+//! mock server.
+//!
+//! Loopback only. [`RawServer`] runs on the caller's tokio runtime; every connection
+//! task belongs to the server and is aborted when the server is dropped, so a hanging
+//! connection never outlives its test. [`SilentServer`] (a port that accepts and never
+//! answers) needs no runtime, for plain `#[test]`s that drive a child process.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -306,10 +311,61 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// The base URL of a loopback port nothing listens on (bound, then released).
-pub async fn closed_port_base() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
+/// A loopback port nothing listens on (bound, then released): a connection to it is
+/// refused, until something else happens to take it.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The base URL of a loopback port nothing listens on ([`closed_port`]).
+pub fn closed_port_base() -> String {
+    format!("http://127.0.0.1:{}", closed_port())
+}
+
+/// A loopback port that accepts connections and never reads from or answers them: a
+/// hung server. The connections are held until it is dropped.
+pub struct SilentServer {
+    base: String,
+    /// Holds the connections; its runtime is its own, so no caller needs one.
+    server: Option<RawServer>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the silent server");
+        let server = runtime.block_on(RawServer::start(OnAccept::Hang, |_, _| Action::Hang));
+        SilentServer {
+            base: server.base.clone(),
+            server: Some(server),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The base URL followed by `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        // Without waiting, and allowed inside another runtime too.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
