@@ -455,6 +455,12 @@ impl StreamableHttpClient for OAuthStreamableHttpClient {
     }
 }
 
+/// docs/library.md's Rust example, compiled by `cargo test --doc` so that it stays true to
+/// the API (its `toml` and `sh` blocks are not Rust and are not compiled).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/library.md")]
+pub struct LibraryDocDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
