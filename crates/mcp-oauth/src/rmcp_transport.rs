@@ -4,8 +4,8 @@
 //! rmcp's client transport, [`StreamableHttpClientTransport`], is generic over the HTTP
 //! client that sends its requests ([`StreamableHttpClient`]). This one sends them with
 //! rmcp's own reqwest implementation, so rmcp keeps every protocol decision (sessions,
-//! SSE, protocol versions, limits), and puts the OAuth client in front of each of them,
-//! the way this library's own MCP client (`mcp_oauth::mcp::McpClient`) does:
+//! SSE, protocol versions, limits), through the loop that authorizes every request of
+//! this library's own MCP client and of its proxy ([`crate::wire::send_authorized`]):
 //!
 //! - before every request, the OAuth client's `Authorization` header (and `DPoP` proof,
 //!   for sender-constrained tokens), renewed first when the token is about to expire;
@@ -55,11 +55,10 @@
 #![warn(missing_docs)]
 
 use crate::OAuthClient;
-use crate::client::MAX_AUTHORIZATIONS_PER_REQUEST;
 use crate::error::{Error, Result, Step};
 use crate::http::{HttpClient, HttpPolicy};
-use crate::wire::{Refusal, RequestAuth};
-use http::{HeaderName, HeaderValue, Method, header};
+use crate::wire::{AuthorizedRequest, HttpAttempt, RequestAuth, ResponseHead, send_authorized};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::BoxedSseResponse;
@@ -84,31 +83,105 @@ pub type TransportError = StreamableHttpError<Error>;
 /// Request headers, as rmcp's client takes them.
 type Headers = HashMap<HeaderName, HeaderValue>;
 
-/// What one attempt of a request sends, credentials included.
-struct AuthorizedRequest {
-    /// rmcp's bearer token: the caller's, when the OAuth client has none.
-    auth_header: Option<String>,
-    headers: Headers,
+/// The result of one of rmcp's requests, with its client's error.
+type RmcpResult<T> = std::result::Result<T, StreamableHttpError<reqwest::Error>>;
+
+/// rmcp's answer to one attempt, as [`send_authorized`] reads a response: a refusal
+/// (rmcp reports a `401`, or a `403` with a challenge, as an error that carries the
+/// challenge: it becomes the one `WWW-Authenticate` field), or an answer.
+struct Reply<T> {
+    /// `401` or `403` for a refusal; for an answer `200`, whatever rmcp saw: the loop
+    /// only asks whether it is a refusal.
+    status: StatusCode,
+    headers: HeaderMap,
+    result: RmcpResult<T>,
 }
 
-impl AuthorizedRequest {
-    /// Whether the request presents credentials (a refusal then means they were refused,
-    /// not missing).
-    fn carries_credentials(&self) -> bool {
-        self.auth_header.is_some() || self.headers.contains_key(&header::AUTHORIZATION)
+impl<T> Reply<T> {
+    /// The reply that rmcp's `result` is; `Err` when it is an error other than a refusal,
+    /// which ends the request.
+    fn of(result: RmcpResult<T>) -> RmcpResult<Reply<T>> {
+        let error = match result {
+            Ok(answer) => {
+                return Ok(Reply {
+                    status: StatusCode::OK,
+                    headers: HeaderMap::new(),
+                    result: Ok(answer),
+                });
+            }
+            Err(error) => error,
+        };
+        let (status, challenge) = match &error {
+            StreamableHttpError::AuthRequired(e) => {
+                (StatusCode::UNAUTHORIZED, &e.www_authenticate_header)
+            }
+            StreamableHttpError::InsufficientScope(e) => {
+                (StatusCode::FORBIDDEN, &e.www_authenticate_header)
+            }
+            _ => return Err(error),
+        };
+        let mut headers = HeaderMap::new();
+        // rmcp read the challenge from a header as text, so it is a valid header value.
+        if let Ok(value) = HeaderValue::from_str(challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        Ok(Reply {
+            status,
+            headers,
+            result: Err(error),
+        })
     }
 }
 
-/// The status and challenge of a refusal that authorization may resolve: a `401`, or a
-/// `403` with a challenge (rmcp's client reports both only with a challenge).
-fn challenge_of<E>(e: &StreamableHttpError<E>) -> Option<(u16, String)>
+impl<T> ResponseHead for Reply<T> {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// One of rmcp's requests, sent by [`send_authorized`] once per attempt: `send` calls
+/// rmcp's reqwest client with the attempt's headers.
+struct RmcpAttempt<F> {
+    send: F,
+}
+
+/// What ended a request before an answer: the OAuth client's error (discovery, login,
+/// refresh), or rmcp's (not a refusal).
+enum AttemptError {
+    Authorization(Error),
+    Rmcp(StreamableHttpError<reqwest::Error>),
+}
+
+impl From<Error> for AttemptError {
+    fn from(e: Error) -> Self {
+        AttemptError::Authorization(e)
+    }
+}
+
+impl<T, F, Fut> HttpAttempt for RmcpAttempt<F>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    T: Send,
+    F: Fn(Headers) -> Fut + Send,
+    Fut: Future<Output = RmcpResult<T>> + Send,
 {
-    match e {
-        StreamableHttpError::AuthRequired(e) => Some((401, e.www_authenticate_header.clone())),
-        StreamableHttpError::InsufficientScope(e) => Some((403, e.www_authenticate_header.clone())),
-        _ => None,
+    type Response = Reply<T>;
+    type Error = AttemptError;
+
+    fn send(
+        &mut self,
+        headers: HeaderMap,
+    ) -> impl Future<Output = std::result::Result<Option<Reply<T>>, AttemptError>> + Send {
+        // rmcp takes one value per name; every header here has one.
+        let headers: Headers = headers
+            .into_iter()
+            .filter_map(|(name, value)| Some((name?, value)))
+            .collect();
+        let sent = (self.send)(headers);
+        async move { Reply::of(sent.await).map(Some).map_err(AttemptError::Rmcp) }
     }
 }
 
@@ -170,8 +243,10 @@ impl OAuthStreamableHttpClient {
         StreamableHttpClientTransport::with_client(self, config)
     }
 
-    /// Sends one request with `send`, authorized, and answers refusals: `send` is called
-    /// again after each refusal the OAuth client resolved.
+    /// Sends one request with `send`, through the library's loop that authorizes every
+    /// attempt and answers refusals ([`send_authorized`], as `McpClient` and the proxy
+    /// do). rmcp's `auth_header` (a bearer token of the transport's configuration) goes
+    /// as an `Authorization` header, which the OAuth client's replaces when it has one.
     async fn authorized<T, F, Fut>(
         &self,
         method: Method,
@@ -181,70 +256,41 @@ impl OAuthStreamableHttpClient {
         send: F,
     ) -> std::result::Result<T, TransportError>
     where
-        F: Fn(Option<String>, Headers) -> Fut,
-        Fut: Future<Output = std::result::Result<T, StreamableHttpError<reqwest::Error>>>,
+        T: Send,
+        F: Fn(Headers) -> Fut + Send,
+        Fut: Future<Output = RmcpResult<T>> + Send,
     {
         if !self.oauth.is_our_resource(uri) {
             return Err(StreamableHttpError::Client(self.foreign_resource(uri)));
         }
-        let mut attempt = 0;
-        loop {
-            let request = self
-                .credentials(&method, uri, auth_header.clone(), custom_headers.clone())
-                .await?;
-            let sent_credentials = request.carries_credentials();
-            let result = send(request.auth_header, request.headers).await;
-            let Some((status, challenge)) = result.as_ref().err().and_then(challenge_of) else {
-                return result.map_err(|e| self.convert(uri, e));
-            };
-            tracing::debug!(url = %uri, status, attempt, "MCP server refused the request");
-            // The OAuth client gives up first; this bounds the loop whatever it does.
-            if attempt > MAX_AUTHORIZATIONS_PER_REQUEST {
-                return result.map_err(|e| self.convert(uri, e));
-            }
-            let refusal = Refusal {
-                url: uri.to_string(),
-                status,
-                www_authenticate: vec![challenge],
-                sent_credentials,
-                attempt,
-                // rmcp's client does not hand back the response's headers.
-                dpop_nonce: None,
-            };
-            self.oauth
-                .on_refusal(&refusal)
-                .await
-                .map_err(StreamableHttpError::Client)?;
-            attempt += 1;
+        let mut headers: HeaderMap = custom_headers.into_iter().collect();
+        if let Some(token) = auth_header {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                StreamableHttpError::Client(Error::rule(
+                    Step::Config,
+                    uri,
+                    "the transport's auth_header has characters not allowed in a header",
+                ))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
         }
-    }
-
-    /// The OAuth client's credentials added to what rmcp asked for (`auth_header`,
-    /// `custom_headers`). Like `McpClient`'s, they replace the caller's `Authorization`
-    /// when there are any.
-    async fn credentials(
-        &self,
-        method: &Method,
-        uri: &str,
-        auth_header: Option<String>,
-        mut headers: Headers,
-    ) -> std::result::Result<AuthorizedRequest, TransportError> {
-        let ours = self
-            .oauth
-            .request_headers(method.as_str(), uri)
-            .await
-            .map_err(StreamableHttpError::Client)?;
-        let auth_header = auth_header.filter(|_| !ours.contains_key(header::AUTHORIZATION));
-        for (name, mut value) in ours {
-            if let Some(name) = name {
-                value.set_sensitive(true);
-                headers.insert(name, value);
-            }
+        let request = AuthorizedRequest {
+            method: &method,
+            resource: uri,
+            defaults: &HeaderMap::new(),
+            headers: &headers,
+        };
+        let auth: &dyn RequestAuth = self.oauth.as_ref();
+        match send_authorized(&mut RmcpAttempt { send }, Some(auth), request).await {
+            // An answer, or a refusal the OAuth client could not resolve: rmcp's own.
+            Ok(sent) => sent
+                .into_response()
+                .result
+                .map_err(|e| self.convert(uri, e)),
+            Err(AttemptError::Authorization(e)) => Err(StreamableHttpError::Client(e)),
+            Err(AttemptError::Rmcp(e)) => Err(self.convert(uri, e)),
         }
-        Ok(AuthorizedRequest {
-            auth_header,
-            headers,
-        })
     }
 
     fn foreign_resource(&self, uri: &str) -> Error {
@@ -361,22 +407,16 @@ impl StreamableHttpClient for OAuthStreamableHttpClient {
         custom_headers: Headers,
         limits: StreamableHttpResponseLimits,
     ) -> std::result::Result<StreamableHttpPostResponse, TransportError> {
-        self.authorized(
-            Method::POST,
-            &uri,
-            auth_header,
-            custom_headers,
-            |auth, headers| {
-                self.http.post_message_with_response_limits(
-                    uri.clone(),
-                    message.clone(),
-                    session_id.clone(),
-                    auth,
-                    headers,
-                    limits,
-                )
-            },
-        )
+        self.authorized(Method::POST, &uri, auth_header, custom_headers, |headers| {
+            self.http.post_message_with_response_limits(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                None,
+                headers,
+                limits,
+            )
+        })
         .await
     }
 
@@ -392,9 +432,9 @@ impl StreamableHttpClient for OAuthStreamableHttpClient {
             &uri,
             auth_header,
             custom_headers,
-            |auth, headers| {
+            |headers| {
                 self.http
-                    .delete_session(uri.clone(), session_id.clone(), auth, headers)
+                    .delete_session(uri.clone(), session_id.clone(), None, headers)
             },
         )
         .await
@@ -408,21 +448,15 @@ impl StreamableHttpClient for OAuthStreamableHttpClient {
         auth_header: Option<String>,
         custom_headers: Headers,
     ) -> std::result::Result<BoxedSseResponse, TransportError> {
-        self.authorized(
-            Method::GET,
-            &uri,
-            auth_header,
-            custom_headers,
-            |auth, headers| {
-                self.http.get_stream(
-                    uri.clone(),
-                    session_id.clone(),
-                    last_event_id.clone(),
-                    auth,
-                    headers,
-                )
-            },
-        )
+        self.authorized(Method::GET, &uri, auth_header, custom_headers, |headers| {
+            self.http.get_stream(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                None,
+                headers,
+            )
+        })
         .await
     }
 
@@ -435,22 +469,16 @@ impl StreamableHttpClient for OAuthStreamableHttpClient {
         custom_headers: Headers,
         max_sse_event_size: usize,
     ) -> std::result::Result<BoxedSseResponse, TransportError> {
-        self.authorized(
-            Method::GET,
-            &uri,
-            auth_header,
-            custom_headers,
-            |auth, headers| {
-                self.http.get_stream_with_max_sse_event_size(
-                    uri.clone(),
-                    session_id.clone(),
-                    last_event_id.clone(),
-                    auth,
-                    headers,
-                    max_sse_event_size,
-                )
-            },
-        )
+        self.authorized(Method::GET, &uri, auth_header, custom_headers, |headers| {
+            self.http.get_stream_with_max_sse_event_size(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                None,
+                headers,
+                max_sse_event_size,
+            )
+        })
         .await
     }
 }
@@ -466,32 +494,46 @@ mod tests {
     use super::*;
     use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
 
-    type RmcpError = StreamableHttpError<std::io::Error>;
+    type RmcpError = StreamableHttpError<reqwest::Error>;
 
     #[test]
-    fn only_challenges_go_to_the_oauth_client() {
+    fn only_refusals_go_to_the_oauth_client() {
+        use crate::wire::is_refusal;
+        let refused = |e| Reply::<()>::of(Err(e)).expect("a refusal");
+
         let challenge =
             r#"Bearer resource_metadata="https://x/.well-known/oauth-protected-resource""#;
-        let unauthorized = RmcpError::AuthRequired(AuthRequiredError::new(challenge.into()));
-        assert_eq!(challenge_of(&unauthorized), Some((401, challenge.into())));
-        let step_up = RmcpError::InsufficientScope(InsufficientScopeError::new(
+        let unauthorized = refused(RmcpError::AuthRequired(AuthRequiredError::new(
+            challenge.into(),
+        )));
+        assert!(is_refusal(unauthorized.status(), unauthorized.headers()));
+        assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(unauthorized.headers()[header::WWW_AUTHENTICATE], challenge);
+
+        let step_up = refused(RmcpError::InsufficientScope(InsufficientScopeError::new(
             r#"Bearer error="insufficient_scope", scope="a b""#.into(),
             Some("a b".into()),
-        ));
-        assert_eq!(challenge_of(&step_up).map(|(s, _)| s), Some(403));
-        assert_eq!(challenge_of(&RmcpError::SessionExpired), None);
-        assert_eq!(challenge_of(&RmcpError::UnexpectedEndOfStream), None);
+        )));
+        assert!(is_refusal(step_up.status(), step_up.headers()));
+        assert_eq!(step_up.status(), StatusCode::FORBIDDEN);
+
+        let answer = Reply::of(Ok(())).expect("an answer");
+        assert!(!is_refusal(answer.status(), answer.headers()));
+        // Other errors end the request: they are not replies to send again.
+        assert!(Reply::<()>::of(Err(RmcpError::SessionExpired)).is_err());
+        assert!(Reply::<()>::of(Err(RmcpError::UnexpectedEndOfStream)).is_err());
     }
 
     #[test]
     fn rmcp_errors_keep_their_kind() {
         // rmcp renews the session on SessionExpired: the kind must survive the mapping.
         let to_config = |e: std::io::Error| Error::Config(e.to_string());
+        let session_expired = StreamableHttpError::<std::io::Error>::SessionExpired;
         assert!(matches!(
-            map_client_error(RmcpError::SessionExpired, to_config),
+            map_client_error(session_expired, to_config),
             StreamableHttpError::SessionExpired
         ));
-        let client = RmcpError::Client(std::io::Error::other("connection reset"));
+        let client = StreamableHttpError::Client(std::io::Error::other("connection reset"));
         match map_client_error(client, to_config) {
             StreamableHttpError::Client(Error::Config(m)) => assert_eq!(m, "connection reset"),
             other => panic!("{other:?}"),
