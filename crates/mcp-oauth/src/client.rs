@@ -253,7 +253,7 @@ impl OAuthClient {
 
     /// Is `url` the resource this client's tokens are for? Same origin and path as the
     /// configured server URL; the query may differ.
-    fn is_our_resource(&self, url: &str) -> bool {
+    pub fn is_our_resource(&self, url: &str) -> bool {
         if url == self.config.server_url {
             return true;
         }

@@ -24,7 +24,9 @@
 //!   stdio proxy (crate `mcp-oauth-proxy`) is built on it;
 //! - `mcp` (feature `mcp-client`, on by default): a small Streamable HTTP MCP client that
 //!   applies authorization to every request and speaks both the stateful (2025) and the
-//!   stateless (2026-07-28) lifecycle.
+//!   stateless (2026-07-28) lifecycle;
+//! - `rmcp_transport` (feature `rmcp`): the same authorization for an
+//!   [rmcp](https://docs.rs/rmcp) client.
 
 pub mod assertion;
 pub mod authorize;
@@ -45,6 +47,8 @@ pub mod quirks;
 pub(crate) mod redact;
 pub mod registration;
 pub mod revocation;
+#[cfg(feature = "rmcp")]
+pub mod rmcp_transport;
 pub use mcp_oauth_types::secret;
 pub mod store;
 pub mod token;
