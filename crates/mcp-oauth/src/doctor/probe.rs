@@ -10,7 +10,9 @@ use std::time::Duration;
 pub struct Probe {
     /// `POST initialize` or `GET`.
     pub request: String,
+    /// The URL requested: the MCP server URL as configured.
     pub url: String,
+    /// The HTTP status of the answer; absent when there was none (`error` says why).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Every `WWW-Authenticate` field value, as received.
@@ -18,6 +20,7 @@ pub struct Probe {
     /// The media type of the answer (`text/html`, `application/json`, …), lower case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// Why there was no answer (unreachable, timed out after [`PROBE_TIMEOUT`], …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
