@@ -147,8 +147,14 @@ impl AddressClass {
 /// Where the configured MCP server lives; see the [module documentation](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerZone {
+    /// Every address is public, or the name could not be resolved (the strictest case):
+    /// discovery may reach public addresses only.
     Public,
+    /// Some address is not public: the server lives on a private network, and discovery
+    /// may reach that network too (but not loopback).
     Private,
+    /// Every address is loopback (a development server, a test): discovery may reach
+    /// loopback too.
     Loopback,
 }
 
@@ -463,6 +469,7 @@ impl AddressGuardBuilder {
         self
     }
 
+    /// The guard, ready to be shared by the HTTP clients it applies to.
     pub fn build(self) -> Arc<AddressGuard> {
         Arc::new(self.guard)
     }
@@ -484,6 +491,8 @@ impl AddressGuard {
         }
     }
 
+    /// A guard for the MCP server `server_url` under `policy`, with the defaults of
+    /// [`AddressGuard::builder`] (the system resolver, no other trusted host).
     pub fn new(server_url: impl Into<String>, policy: AddressPolicy) -> Arc<Self> {
         Self::builder(server_url, policy).build()
     }
@@ -523,10 +532,12 @@ impl AddressGuard {
         Self::builder(server_url, policy).zone(zone).build()
     }
 
+    /// The URL of the configured MCP server, whose zone decides what may be contacted.
     pub fn server_url(&self) -> &str {
         &self.server_url
     }
 
+    /// The policy this guard applies.
     pub fn policy(&self) -> AddressPolicy {
         self.policy
     }
