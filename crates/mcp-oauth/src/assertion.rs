@@ -14,6 +14,8 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 /// A private key for signing client assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKey {
+    /// The private key, PEM-encoded; its type must fit `alg` (EC for `ES*`, Ed25519 for
+    /// `EdDSA`, RSA otherwise).
     pub pem: PrivateKeyPem,
     /// `ES256`, `ES384`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512` or `EdDSA`.
     pub alg: String,

@@ -87,6 +87,8 @@ impl DpopKey {
         DpopKeyMaterial::new(URL_SAFE_NO_PAD.encode(&self.pkcs8))
     }
 
+    /// The key stored with a credential (the inverse of [`DpopKey::to_material`]); an
+    /// error when the stored value is not a base64url PKCS#8 P-256 key.
     pub fn from_material(m: &DpopKeyMaterial) -> Result<Self> {
         let der = URL_SAFE_NO_PAD
             .decode(m.expose())

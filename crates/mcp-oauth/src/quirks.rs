@@ -58,7 +58,9 @@ pub enum IssuerPattern {
     /// A regional service host, `<service>.<region>.<domain>` with a one-label region
     /// (`cognito-idp.eu-west-1.amazonaws.com`).
     Regional {
+        /// The service's first label (`cognito-idp`).
         service: &'static str,
+        /// The provider's domain after the region (`amazonaws.com`).
         domain: &'static str,
     },
     /// The path ends in `/<parent>/<one segment>`, on any host (Keycloak's realms:
@@ -120,7 +122,9 @@ pub enum Behaviour {
 pub struct Hint {
     /// The report's step (`resource`, `refresh`, `pkce`, …).
     pub step: &'static str,
+    /// How serious the check is.
     pub level: Level,
+    /// The check's message, as the report prints it.
     pub message: &'static str,
     /// No hint when the server's settings already have this one.
     pub unless: Option<Setting>,

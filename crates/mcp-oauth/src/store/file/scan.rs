@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 /// A file in the store that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableFile<K = CredentialKey> {
+    /// Where the file is.
     pub path: PathBuf,
     /// What is wrong with it, in words, without any value from the file.
     pub reason: String,
@@ -50,7 +51,9 @@ impl UnreadableFile<CredentialKey> {
 /// could not.
 #[derive(Debug, Clone)]
 pub struct Scan<K, V> {
+    /// The files that could be read, as key and value, sorted by key.
     pub entries: Vec<(K, V)>,
+    /// The files that could not, each with the reason.
     pub unreadable: Vec<UnreadableFile<K>>,
 }
 
