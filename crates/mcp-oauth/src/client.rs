@@ -18,14 +18,16 @@ use crate::authorize::{self, AuthorizationRequest, PendingAuthorization, Pkce};
 use crate::challenge;
 use crate::client_auth::{ClientAuthMethod, ClientCredentials};
 use crate::config::{DpopPolicy, GrantKind, OAuthConfig, SecretSource};
+use crate::credential::{
+    ClientRegistration, CredentialGrant, CredentialRecord, RegistrationKind, TokenSet,
+};
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use crate::registration;
 use crate::secret::AuthorizationCode;
-use crate::store::RegistrationKind;
-use crate::store::{ClientRegistration, CredentialRecord, CredentialStore, StoreLock, TokenSet};
+use crate::store::{CredentialStore, StoreLock};
 use crate::token::{self, DpopContext, Grant, TokenRequest, grant_types};
 use crate::util::{now_secs, random_token, union_scopes};
 use crate::wire::{BoxFuture, Refusal, RequestAuth};
@@ -48,7 +50,7 @@ mod refresh;
 mod refusal;
 // Obtaining a credential: discovery, then the grant that fits.
 mod grants;
-use grants::{MintTarget, non_interactive_grant};
+use grants::MintTarget;
 // The authorization code flow with PKCE and a loopback redirect.
 mod code_flow;
 use scope::ScopeChoice;
@@ -155,7 +157,7 @@ impl OAuthClient {
             return Ok(Some(rec.tokens));
         }
         // Renewable with a refresh token, or by minting anew for grants without a user.
-        if rec.tokens.refresh_token.is_none() && non_interactive_grant(&rec.grant).is_none() {
+        if rec.tokens.refresh_token.is_none() && rec.grant.without_user().is_none() {
             return Ok(None);
         }
         Ok(Some(self.refresh(&rec).await?.tokens))
@@ -392,7 +394,7 @@ impl OAuthClient {
         if !self.expiring(&rec.tokens) {
             return self.headers_for(&rec, method, url);
         }
-        if rec.tokens.refresh_token.is_none() && non_interactive_grant(&rec.grant).is_none() {
+        if rec.tokens.refresh_token.is_none() && rec.grant.without_user().is_none() {
             // Expired with no way to renew: let the server's challenge start a new flow.
             return Ok(http::HeaderMap::new());
         }

@@ -6,9 +6,9 @@
 //! request.
 
 use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
+use crate::credential::ClientRegistration;
 use crate::error::{Error, Result, Step};
 use crate::secret::ClientSecret;
-use crate::store::ClientRegistration;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -13,6 +13,7 @@
 //! - [`authorize`]: authorization code + PKCE S256, loopback redirect, RFC 9207 `iss`,
 //!   RFC 8707 `resource`;
 //! - [`token`]: the token endpoint (client authentication, exchange, refresh);
+//! - [`credential`]: what a credential is made of (tokens, client, the grant);
 //! - [`store`]: credentials at rest;
 //! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
 //!   and answers challenges (refresh, re-authorization, step-up);
@@ -34,6 +35,7 @@ pub use mcp_oauth_types::challenge;
 pub mod client;
 pub mod client_auth;
 pub mod config;
+pub mod credential;
 pub mod discovery;
 pub mod doctor;
 pub mod dpop;

@@ -8,11 +8,12 @@
 
 use crate::client_auth::ClientAuthMethod;
 use crate::config::{OAuthConfig, PreRegisteredClient};
+use crate::credential::{ClientRegistration, RegistrationKind};
 use crate::discovery::Discovery;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::ClientSecret;
-use crate::store::{ClientKey, ClientRegistration, CredentialStore, RegistrationKind};
+use crate::store::{ClientKey, CredentialStore};
 use crate::util::now_secs;
 use serde::Deserialize;
 use serde_json::json;

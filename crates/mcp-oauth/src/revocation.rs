@@ -3,11 +3,11 @@
 
 use crate::assertion::SigningKey;
 use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
+use crate::credential::CredentialRecord;
 use crate::discovery::as_metadata::require_https;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::ClientSecret;
-use crate::store::CredentialRecord;
 use serde::Serialize;
 
 /// What happened to one token.
@@ -179,7 +179,7 @@ mod tests {
     use super::*;
     use crate::assertion::{CLIENT_ASSERTION_TYPE, test_key, verify_for_tests};
     use crate::client_auth::ClientAuthMethod;
-    use crate::store::{ClientRegistration, RegistrationKind};
+    use crate::credential::{ClientRegistration, RegistrationKind};
 
     #[test]
     fn a_private_key_jwt_client_authenticates_at_revocation() {

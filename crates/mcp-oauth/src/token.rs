@@ -5,11 +5,11 @@
 //! with HTTP 200).
 
 use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
+use crate::credential::TokenSet;
 use crate::dpop::DpopKey;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::{AccessToken, Assertion, AuthorizationCode, PkceVerifier, RefreshToken};
-use crate::store::TokenSet;
 use crate::util::now_secs;
 use serde::Deserialize;
 
@@ -313,8 +313,8 @@ mod tests {
     use super::*;
     use crate::assertion::CLIENT_ASSERTION_TYPE;
     use crate::client_auth::ClientAuthMethod;
+    use crate::credential::{ClientRegistration, RegistrationKind};
     use crate::secret::ClientSecret;
-    use crate::store::{ClientRegistration, RegistrationKind};
 
     fn client(method: ClientAuthMethod, secret: Option<&str>) -> ClientRegistration {
         ClientRegistration {

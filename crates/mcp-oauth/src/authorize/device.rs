@@ -4,11 +4,11 @@
 //! polls the token endpoint until the user has approved (or refused, or the code expired).
 
 use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
+use crate::credential::TokenSet;
 use crate::discovery::as_metadata::require_https;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::DeviceCode;
-use crate::store::TokenSet;
 use crate::token::parse_token_response;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -299,7 +299,7 @@ mod tests {
     fn a_private_key_jwt_client_authenticates_at_the_device_endpoints() {
         use crate::assertion::{CLIENT_ASSERTION_TYPE, test_key, verify_for_tests};
         use crate::client_auth::ClientAuthMethod;
-        use crate::store::{ClientRegistration, RegistrationKind};
+        use crate::credential::{ClientRegistration, RegistrationKind};
         let client = ClientRegistration {
             issuer: "https://as.example".into(),
             redirect_uri: String::new(),

@@ -44,7 +44,7 @@ impl OAuthClient {
             None
         };
         *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
-        let (client, tokens) = match non_interactive(kind) {
+        let (client, tokens) = match CredentialGrant::from(kind).without_user() {
             Some(k) => {
                 let client = self.non_interactive_client(&discovery, k).await?;
                 let target = MintTarget {
@@ -63,13 +63,7 @@ impl OAuthClient {
             }
             None => self.interactive_with_recovery(&discovery, choice).await?,
         };
-        let record = self.record_from(
-            &discovery,
-            client,
-            tokens,
-            grant_name(kind),
-            dpop_key.as_ref(),
-        );
+        let record = self.record_from(&discovery, client, tokens, kind, dpop_key.as_ref());
         self.save_record(&record).await?;
         tracing::info!("authorization complete");
         Ok(record)
@@ -81,7 +75,7 @@ impl OAuthClient {
         discovery: &Discovery,
         client: ClientRegistration,
         tokens: TokenSet,
-        grant: &str,
+        grant: GrantKind,
         dpop_key: Option<&DpopKey>,
     ) -> CredentialRecord {
         CredentialRecord {
@@ -101,7 +95,7 @@ impl OAuthClient {
             resource_indicator: discovery.resource.clone(),
             client,
             tokens,
-            grant: grant.to_string(),
+            grant: grant.into(),
             dpop_key: dpop_key.map(DpopKey::to_material),
         }
     }
@@ -174,7 +168,7 @@ impl OAuthClient {
                 message: format!(
                     "{} needs a client registered at {issuer}: pass --client-id, with \
                      --client-secret-env or --private-key when it is confidential",
-                    grant_name(kind)
+                    CredentialGrant::from(kind)
                 ),
             });
         };
@@ -308,34 +302,4 @@ pub(super) struct MintTarget<'a> {
     pub(super) issuer: &'a str,
     pub(super) token_endpoint: &'a str,
     pub(super) resource: Option<&'a str>,
-}
-
-/// The grant if it needs no user.
-pub(super) fn non_interactive(kind: GrantKind) -> Option<GrantKind> {
-    match kind {
-        GrantKind::ClientCredentials | GrantKind::JwtBearer | GrantKind::EnterpriseManaged => {
-            Some(kind)
-        }
-        GrantKind::Auto | GrantKind::AuthorizationCode => None,
-    }
-}
-
-/// The name stored in [`CredentialRecord::grant`].
-pub(super) fn grant_name(kind: GrantKind) -> &'static str {
-    match kind {
-        GrantKind::ClientCredentials => "client_credentials",
-        GrantKind::JwtBearer => "jwt_bearer",
-        GrantKind::EnterpriseManaged => "enterprise_managed",
-        GrantKind::Auto | GrantKind::AuthorizationCode => "authorization_code",
-    }
-}
-
-/// The stored grant name back, when it is one that needs no user.
-pub(super) fn non_interactive_grant(name: &str) -> Option<GrantKind> {
-    match name {
-        "client_credentials" => Some(GrantKind::ClientCredentials),
-        "jwt_bearer" => Some(GrantKind::JwtBearer),
-        "enterprise_managed" => Some(GrantKind::EnterpriseManaged),
-        _ => None,
-    }
 }

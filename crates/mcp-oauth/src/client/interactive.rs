@@ -8,12 +8,11 @@ use super::{OAuthClient, Reason, blocking};
 use crate::authorize::browser::Progress;
 use crate::authorize::{self, CallbackParams, PendingAuthorization, Pkce, device, loopback};
 use crate::config::Interaction;
+use crate::credential::{ClientRegistration, CredentialRecord, RegistrationKind, TokenSet};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result, Step};
 use crate::registration;
-use crate::store::{
-    ClientKey, ClientRegistration, CredentialRecord, RegistrationKind, StoreLock, TokenSet,
-};
+use crate::store::{ClientKey, StoreLock};
 use crate::util::{now_secs, random_token};
 use std::sync::atomic::Ordering;
 

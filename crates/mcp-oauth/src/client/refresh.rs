@@ -27,7 +27,7 @@ impl OAuthClient {
             .map(DpopKey::from_material)
             .transpose()?;
         let Some(rt) = base.tokens.refresh_token.clone() else {
-            let Some(kind) = non_interactive_grant(&base.grant) else {
+            let Some(kind) = base.grant.without_user() else {
                 return Err(Error::Action {
                     step: Step::Refresh,
                     message: format!(

@@ -53,8 +53,7 @@ impl OAuthClient {
             }
             if let Some(rec) = sent
                 && refusal.attempt == 0
-                && (rec.tokens.refresh_token.is_some()
-                    || non_interactive_grant(&rec.grant).is_some())
+                && (rec.tokens.refresh_token.is_some() || rec.grant.without_user().is_some())
             {
                 match self.refresh(&rec).await {
                     Ok(_) => return Ok(()),

@@ -3,6 +3,7 @@
 //! depends on this crate, so inside it its types would be another crate's.
 
 use super::*;
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
 pub fn client(issuer: &str) -> ClientRegistration {
     ClientRegistration {
