@@ -21,6 +21,7 @@ use crate::config::{DpopPolicy, GrantKind, OAuthConfig, SecretSource};
 use crate::credential::{
     ClientRegistration, CredentialGrant, CredentialRecord, RegistrationKind, TokenSet,
 };
+use crate::discovery::endpoint::Endpoint;
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Step};

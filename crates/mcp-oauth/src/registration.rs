@@ -10,6 +10,7 @@ use crate::client_auth::ClientAuthMethod;
 use crate::config::{OAuthConfig, PreRegisteredClient};
 use crate::credential::{ClientRegistration, RegistrationKind};
 use crate::discovery::Discovery;
+use crate::discovery::endpoint::Endpoint;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
 use crate::secret::ClientSecret;
@@ -81,7 +82,8 @@ pub async fn obtain_client(
     store: &Arc<dyn CredentialStore>,
     vouched: &std::collections::HashSet<String>,
 ) -> Result<(ClientRegistration, bool)> {
-    let meta = &discovery.metadata;
+    let validated = &discovery.metadata;
+    let meta = validated.document();
     let issuer = meta.issuer.clone();
 
     if let Some(pre) = &config.client {
@@ -106,13 +108,9 @@ pub async fn obtain_client(
             // server does not know (or whose redirect URI it does not have) ends here,
             // instead of in a browser tab that can never come back.
             if !vouched.contains(&reg.client_id)
-                && let Some(answer) = stored_client_refused(
-                    http,
-                    config,
-                    meta.authorization_endpoint.as_deref(),
-                    &reg,
-                )
-                .await
+                && let Some(answer) =
+                    stored_client_refused(http, config, validated.authorization_endpoint(), &reg)
+                        .await
             {
                 return Err(Error::Action {
                     step: Step::Registration,
@@ -152,7 +150,7 @@ pub async fn obtain_client(
         ));
     }
 
-    if let Some(endpoint) = &meta.registration_endpoint {
+    if let Some(endpoint) = validated.registration_endpoint() {
         let key = ClientKey {
             issuer: issuer.clone(),
             redirect_uri: redirect_uri.to_string(),
@@ -168,8 +166,7 @@ pub async fn obtain_client(
             let refused = if vouched.contains(&reg.client_id) {
                 None
             } else {
-                stored_client_refused(http, config, meta.authorization_endpoint.as_deref(), &reg)
-                    .await
+                stored_client_refused(http, config, validated.authorization_endpoint(), &reg).await
             };
             match refused {
                 None => {
@@ -193,7 +190,7 @@ pub async fn obtain_client(
                 }
             }
         }
-        let reg = register(http, config, discovery, endpoint, redirect_uri)
+        let reg = register(http, config, discovery, endpoint.as_str(), redirect_uri)
             .await
             .map_err(|e| discovery.explain_default_endpoint(e))?;
         let store = store.clone();
@@ -239,7 +236,7 @@ const CLIENT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 async fn stored_client_refused(
     http: &HttpClient,
     config: &OAuthConfig,
-    authorization_endpoint: Option<&str>,
+    authorization_endpoint: &Endpoint,
     reg: &ClientRegistration,
 ) -> Option<String> {
     if config.interaction == crate::config::Interaction::Device {
@@ -247,7 +244,7 @@ async fn stored_client_refused(
     }
     let pkce = crate::authorize::Pkce::new();
     let url = crate::authorize::AuthorizationRequest {
-        authorization_endpoint: authorization_endpoint?,
+        authorization_endpoint: authorization_endpoint.as_str(),
         client_id: &reg.client_id,
         redirect_uri: &reg.redirect_uri,
         scope: None,
@@ -317,7 +314,7 @@ pub async fn register(
     endpoint: &str,
     redirect_uri: &str,
 ) -> Result<ClientRegistration> {
-    let meta = &discovery.metadata;
+    let meta = discovery.metadata.document();
     let supported = meta.token_auth_methods();
     let method = dynamic_auth_method(meta);
     let mut grant_types = vec!["authorization_code"];
@@ -329,7 +326,7 @@ pub async fn register(
         grant_types.push("refresh_token");
     }
     if config.interaction == crate::config::Interaction::Device
-        && meta.device_authorization_endpoint.is_some()
+        && discovery.metadata.device_authorization_endpoint().is_some()
     {
         grant_types.push(crate::authorize::device::GRANT_TYPE);
     }

@@ -22,10 +22,11 @@ impl OAuthClient {
             self.authorization_url(discovery, &client, &redirect_uri, choice, &state, &pkce)?;
         let pending = PendingAuthorization {
             state: state.clone(),
-            expected_issuer: discovery.metadata.issuer.clone(),
+            expected_issuer: discovery.metadata.issuer().to_string(),
             issuer_validated: discovery.issuer_validated(),
             iss_supported: discovery
                 .metadata
+                .document()
                 .authorization_response_iss_parameter_supported
                 == Some(true),
             allow_missing_state: false,
@@ -74,11 +75,7 @@ impl OAuthClient {
         let mut extra = self.config.authorize_params.clone();
         extra.extend(choice.extra_params());
         AuthorizationRequest {
-            authorization_endpoint: discovery
-                .metadata
-                .authorization_endpoint
-                .as_deref()
-                .unwrap_or_default(),
+            authorization_endpoint: discovery.metadata.authorization_endpoint().as_str(),
             client_id: &client.client_id,
             redirect_uri,
             scope: choice.scope.as_deref(),
@@ -108,11 +105,7 @@ impl OAuthClient {
         let result = token::request_tokens(
             &self.http,
             &TokenRequest {
-                token_endpoint: discovery
-                    .metadata
-                    .token_endpoint
-                    .as_deref()
-                    .unwrap_or_default(),
+                token_endpoint: discovery.metadata.token_endpoint().as_str(),
                 client: self.credentials(client).await?,
                 grant: Grant::AuthorizationCode {
                     code,

@@ -48,12 +48,8 @@ impl OAuthClient {
             Some(k) => {
                 let client = self.non_interactive_client(&discovery, k).await?;
                 let target = MintTarget {
-                    issuer: &discovery.metadata.issuer,
-                    token_endpoint: discovery
-                        .metadata
-                        .token_endpoint
-                        .as_deref()
-                        .unwrap_or_default(),
+                    issuer: discovery.metadata.issuer(),
+                    token_endpoint: discovery.metadata.token_endpoint().as_str(),
                     resource: discovery.resource.as_deref(),
                 };
                 let tokens = self
@@ -85,13 +81,12 @@ impl OAuthClient {
                 .as_ref()
                 .map(|p| p.metadata.resource.clone())
                 .unwrap_or_else(|| self.config.server_url.clone()),
-            issuer: discovery.metadata.issuer.clone(),
-            token_endpoint: discovery
+            issuer: discovery.metadata.issuer().to_string(),
+            token_endpoint: discovery.metadata.token_endpoint().to_string(),
+            revocation_endpoint: discovery
                 .metadata
-                .token_endpoint
-                .clone()
-                .unwrap_or_default(),
-            revocation_endpoint: discovery.metadata.revocation_endpoint.clone(),
+                .revocation_endpoint()
+                .map(Endpoint::to_string),
             resource_indicator: discovery.resource.clone(),
             client,
             tokens,
@@ -118,6 +113,7 @@ impl OAuthClient {
             .is_some_and(|c| c.client_secret.is_some() || c.private_key.is_some());
         let grants = d
             .metadata
+            .document()
             .grant_types_supported
             .as_deref()
             .unwrap_or_default();
@@ -142,6 +138,7 @@ impl OAuthClient {
             DpopPolicy::Auto => {
                 d.resource_accepts_dpop
                     && d.metadata
+                        .document()
                         .dpop_signing_alg_values_supported
                         .as_ref()
                         .is_some_and(|algs| algs.iter().any(|a| a == crate::dpop::DPOP_ALG))
@@ -156,7 +153,7 @@ impl OAuthClient {
         d: &Discovery,
         kind: GrantKind,
     ) -> Result<ClientRegistration> {
-        let issuer = &d.metadata.issuer;
+        let issuer = d.metadata.issuer();
         let Some(pre) = self
             .config
             .client
@@ -173,10 +170,12 @@ impl OAuthClient {
             });
         };
         crate::issuer_pin::check(&self.store, &self.config, pre, issuer).await?;
-        let method =
-            registration::pre_registered_auth_method(pre, &d.metadata.token_auth_methods());
+        let method = registration::pre_registered_auth_method(
+            pre,
+            &d.metadata.document().token_auth_methods(),
+        );
         Ok(ClientRegistration {
-            issuer: issuer.clone(),
+            issuer: issuer.to_string(),
             redirect_uri: String::new(),
             client_id: pre.client_id.clone(),
             // Read from its source at each use, never kept (see `SecretSource`).

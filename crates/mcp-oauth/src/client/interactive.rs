@@ -235,6 +235,7 @@ impl OAuthClient {
             self.authorization_url(discovery, &client, &redirect_uri, choice, &state, &pkce)?;
         let iss_supported = discovery
             .metadata
+            .document()
             .authorization_response_iss_parameter_supported
             == Some(true);
         tracing::info!(scope = scope.unwrap_or("(none)"), %redirect_uri, "paste mode: waiting for the pasted redirect");
@@ -266,13 +267,13 @@ impl OAuthClient {
                     "a bare code was pasted, but {} promises an `iss` parameter in its redirects \
                      (RFC 9207), which only the whole URL carries; paste the whole URL from the \
                      browser's address bar",
-                    discovery.metadata.issuer
+                    discovery.metadata.issuer()
                 ),
             });
         }
         let pending = PendingAuthorization {
             state,
-            expected_issuer: discovery.metadata.issuer.clone(),
+            expected_issuer: discovery.metadata.issuer().to_string(),
             issuer_validated: discovery.issuer_validated(),
             iss_supported,
             // The user pasted a code from their own browser; a pasted URL must carry state.
@@ -293,18 +294,18 @@ impl OAuthClient {
         scope: Option<&str>,
     ) -> Result<(ClientRegistration, TokenSet)> {
         let meta = &discovery.metadata;
-        let Some(endpoint) = meta.device_authorization_endpoint.clone() else {
+        let Some(endpoint) = meta.device_authorization_endpoint() else {
             return Err(Error::Action {
                 step: Step::Authorization,
                 message: format!(
                     "the authorization server {} does not advertise a device_authorization_endpoint \
                      (RFC 8628), so the device grant cannot be used with it; use --no-browser to \
                      paste the redirect URL instead",
-                    meta.issuer
+                    meta.issuer()
                 ),
             });
         };
-        let token_endpoint = meta.token_endpoint.clone().unwrap_or_default();
+        let token_endpoint = meta.token_endpoint().as_str();
         // The registration still names the loopback redirect URI (registrations are kept
         // per issuer and redirect URI, and DCR needs one for the code grant).
         let redirect_uri =
@@ -313,7 +314,7 @@ impl OAuthClient {
         let resource = discovery.resource.as_deref();
         let auth = match device::start(
             &self.http,
-            &endpoint,
+            endpoint.as_str(),
             &self.credentials(&client).await?,
             scope,
             resource,
@@ -332,14 +333,14 @@ impl OAuthClient {
                 tracing::info!(error = %e, "the stored client may not use the device grant; registering a new one");
                 let store = self.store.clone();
                 let key = ClientKey {
-                    issuer: meta.issuer.clone(),
+                    issuer: meta.issuer().to_string(),
                     redirect_uri: redirect_uri.clone(),
                 };
                 blocking(move || store.remove_client(&key)).await?;
                 client = self.client_for(discovery, &redirect_uri).await?;
                 device::start(
                     &self.http,
-                    &endpoint,
+                    endpoint.as_str(),
                     &self.credentials(&client).await?,
                     scope,
                     resource,
@@ -364,12 +365,12 @@ impl OAuthClient {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            key.proof("POST", &token_endpoint, None, nonce.as_deref())
+            key.proof("POST", token_endpoint, None, nonce.as_deref())
         };
         let make_proof = flow_dpop.as_ref().map(|k| move || proof(k));
         let tokens = device::poll(
             &self.http,
-            &token_endpoint,
+            token_endpoint,
             &self.credentials(&client).await?,
             &auth,
             resource,

@@ -93,7 +93,7 @@ impl<'a> ScopeInputs<'a> {
             step_up,
             challenge: d.challenge.as_ref().and_then(|c| c.scope.as_deref()),
             scopes_supported: d.scopes_supported(),
-            as_offers_offline_access: d.metadata.supports_scope(OFFLINE_ACCESS),
+            as_offers_offline_access: d.metadata.document().supports_scope(OFFLINE_ACCESS),
             as_is_openid_provider: d.is_openid_provider(),
             interactive,
             ..Self::from_settings(config)

@@ -2,14 +2,15 @@
 //! the order the MCP spec gives, each document validated before use (issuer identity,
 //! PKCE S256, HTTPS endpoints).
 
+use super::endpoint::Endpoint;
 use super::trace::{DiscoveryTrace, Verdict};
 use crate::config::PkceMetadataPolicy;
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
-use crate::quirks;
 use serde::Serialize;
 use url::Url;
 
+pub use super::validated::{MetadataRejection, ValidatedMetadata, validate};
 pub use mcp_oauth_types::metadata::AuthServerMetadata;
 
 /// Which well-known form a candidate URL uses.
@@ -119,88 +120,14 @@ pub fn issuer_matches(published: &str, expected: &str) -> bool {
     a.strip_suffix('/') == Some(b) && Url::parse(a).is_ok_and(|u| u.path() == "/")
 }
 
-/// Checks that make a document unusable.
-pub fn validate(
-    meta: &AuthServerMetadata,
-    doc_url: &str,
-    pkce: PkceMetadataPolicy,
-) -> std::result::Result<Vec<String>, String> {
-    let mut warnings = Vec::new();
-    let Some(authz) = meta.authorization_endpoint.as_deref() else {
-        return Err("metadata has no authorization_endpoint".into());
-    };
-    let Some(token) = meta.token_endpoint.as_deref() else {
-        return Err("metadata has no token_endpoint".into());
-    };
-    if let Some(rt) = &meta.response_types_supported
-        && !rt.iter().any(|r| r == "code")
-    {
-        return Err("response_types_supported does not include \"code\"".into());
-    }
-    match &meta.code_challenge_methods_supported {
-        Some(m) if m.iter().any(|x| x == "S256") => {}
-        Some(m) => {
-            return Err(format!(
-                "code_challenge_methods_supported is {m:?}, without S256: PKCE S256 is required \
-                 (OAuth 2.1, MCP authorization spec)"
-            ));
-        }
-        None => match pkce {
-            PkceMetadataPolicy::Require => {
-                return Err(format!(
-                    "metadata does not list code_challenge_methods_supported, so PKCE \
-                            support cannot be verified (the MCP spec requires refusing such a \
-                            server); if you trust it (e.g. {}), set \
-                            `{}` for this server \
-                            (--allow-missing-pkce-metadata), which weakens this check",
-                    quirks::COGNITO.provider,
-                    quirks::Setting::AllowMissingPkceMetadata,
-                ));
-            }
-            PkceMetadataPolicy::AllowMissing => warnings.push(
-                "metadata omits code_challenge_methods_supported; using S256 anyway because \
-                 allow_missing_pkce_metadata is set (weakens a security check)"
-                    .to_string(),
-            ),
-        },
-    }
-    for (name, value) in [
-        ("issuer", Some(meta.issuer.as_str())),
-        ("authorization_endpoint", Some(authz)),
-        ("token_endpoint", Some(token)),
-        (
-            "registration_endpoint",
-            meta.registration_endpoint.as_deref(),
-        ),
-        ("revocation_endpoint", meta.revocation_endpoint.as_deref()),
-        (
-            "device_authorization_endpoint",
-            meta.device_authorization_endpoint.as_deref(),
-        ),
-    ] {
-        if let Some(v) = value {
-            require_https(name, v)?;
-        }
-    }
-    let _ = doc_url;
-    Ok(warnings)
-}
-
 /// Authorization server endpoints must use HTTPS, except on loopback (development
-/// servers, RFC 8252 §8.3's loopback exception).
+/// servers, RFC 8252 §8.3's loopback exception). The error is the rule broken.
 pub fn require_https(name: &str, value: &str) -> std::result::Result<(), String> {
-    let url = Url::parse(value).map_err(|e| format!("{name} {value:?} is not a URL: {e}"))?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if crate::util::is_loopback_url(&url) => Ok(()),
-        other => Err(format!(
-            "{name} {value:?} uses {other}: authorization server endpoints must use https \
-             (plain http is accepted only on loopback)"
-        )),
-    }
+    Endpoint::parse(name, value).map(drop)
 }
 
-/// Fetch and validate one candidate. `None` means "try the next one"; the trace says why.
+/// Fetch and validate one candidate, for a report on the document itself (`doctor`):
+/// [`fetch_validated`]'s outcome, as published.
 pub async fn fetch_candidate(
     http: &HttpClient,
     kind: MetadataKind,
@@ -209,6 +136,20 @@ pub async fn fetch_candidate(
     pkce: PkceMetadataPolicy,
     trace: &mut DiscoveryTrace,
 ) -> Option<(AuthServerMetadata, Vec<String>)> {
+    fetch_validated(http, kind, url, expected_issuer, pkce, trace)
+        .await
+        .map(|(meta, warnings)| (meta.into_document(), warnings))
+}
+
+/// Fetch and validate one candidate. `None` means "try the next one"; the trace says why.
+pub async fn fetch_validated(
+    http: &HttpClient,
+    kind: MetadataKind,
+    url: &str,
+    expected_issuer: Option<&str>,
+    pkce: PkceMetadataPolicy,
+    trace: &mut DiscoveryTrace,
+) -> Option<(ValidatedMetadata, Vec<String>)> {
     let label = kind.label();
     let fetched = match http.get(Step::AuthServerMetadata, url).await {
         Ok(f) => f,
@@ -266,7 +207,7 @@ pub async fn fetch_candidate(
         return None;
     }
     match validate(&meta, url, pkce) {
-        Ok(warnings) => {
+        Ok((meta, warnings)) => {
             let verdict = if warnings.is_empty() {
                 Verdict::Used
             } else {
@@ -275,8 +216,8 @@ pub async fn fetch_candidate(
             trace.push(label, url, status, verdict);
             Some((meta, warnings))
         }
-        Err(rule) => {
-            trace.push(label, url, status, Verdict::Rejected(rule));
+        Err(rejection) => {
+            trace.push(label, url, status, Verdict::Rejected(rejection.to_string()));
             None
         }
     }
@@ -347,19 +288,45 @@ mod tests {
         let mut m = meta();
         m.code_challenge_methods_supported = Some(vec!["plain".into()]);
         let e = validate(&m, "u", PkceMetadataPolicy::AllowMissing).unwrap_err();
-        assert!(e.contains("without S256"), "{e}");
+        assert!(e.to_string().contains("without S256"), "{e}");
         m.code_challenge_methods_supported = None;
         let e = validate(&m, "u", PkceMetadataPolicy::Require).unwrap_err();
-        assert!(e.contains("allow_missing_pkce_metadata"), "{e}");
-        let w = validate(&m, "u", PkceMetadataPolicy::AllowMissing).unwrap();
+        assert!(e.to_string().contains("allow_missing_pkce_metadata"), "{e}");
+        let (_, w) = validate(&m, "u", PkceMetadataPolicy::AllowMissing).unwrap();
         assert_eq!(w.len(), 1);
+    }
+
+    /// The endpoints are typed, and kept as published (`url::Url` would write
+    /// `http://127.0.0.1:9/`); the document is kept whole.
+    #[test]
+    fn validated_metadata_keeps_the_endpoints_as_published() {
+        let mut m = meta();
+        m.issuer = "http://127.0.0.1:9".into();
+        m.authorization_endpoint = Some("http://127.0.0.1:9".into());
+        m.token_endpoint = Some("http://127.0.0.1:9/t".into());
+        let (v, warnings) = validate(&m, "u", PkceMetadataPolicy::Require).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(v.issuer(), "http://127.0.0.1:9");
+        assert_eq!(v.authorization_endpoint().as_str(), "http://127.0.0.1:9");
+        assert_eq!(v.token_endpoint().as_str(), "http://127.0.0.1:9/t");
+        assert!(v.registration_endpoint().is_none());
+        assert_eq!(v.document(), &m);
+        // A missing endpoint is reported before the PKCE rule.
+        m.token_endpoint = None;
+        m.code_challenge_methods_supported = None;
+        assert_eq!(
+            validate(&m, "u", PkceMetadataPolicy::Require).unwrap_err(),
+            MetadataRejection::MissingEndpoint("token_endpoint")
+        );
     }
 
     #[test]
     fn https_required_off_loopback() {
         let mut m = meta();
         m.token_endpoint = Some("http://as.example/token".into());
-        let e = validate(&m, "u", PkceMetadataPolicy::Require).unwrap_err();
+        let e = validate(&m, "u", PkceMetadataPolicy::Require)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("token_endpoint") && e.contains("https"), "{e}");
         m.issuer = "http://127.0.0.1:9".into();
         m.authorization_endpoint = Some("http://localhost:9/a".into());

@@ -5,16 +5,20 @@
 //! a server that was misconfigured a minute ago may be fixed now.
 
 pub mod as_metadata;
+pub mod endpoint;
 pub mod prm;
 pub mod trace;
+pub mod validated;
 
 use crate::challenge::{self, BearerChallenge};
 use crate::config::{OAuthConfig, ResourceSetting};
 use crate::error::{Error, Result, Step};
 use crate::http::HttpClient;
 use as_metadata::{AuthServerMetadata, MetadataKind};
+use endpoint::Endpoint;
 use prm::FoundPrm;
 use trace::{AskedUrls, DiscoveryTrace, Verdict};
+use validated::{MetadataRejection, ValidatedMetadata};
 
 /// How the authorization server metadata was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +40,8 @@ pub struct Discovery {
     pub prm: Option<FoundPrm>,
     /// The RFC 8707 `resource` to send, or `None` when configured to omit it.
     pub resource: Option<String>,
-    pub metadata: AuthServerMetadata,
+    /// The authorization server's metadata, validated: its required endpoints are there.
+    pub metadata: ValidatedMetadata,
     pub metadata_source: MetadataSource,
     /// Checks that passed only because a setting weakened them.
     pub warnings: Vec<String>,
@@ -49,7 +54,7 @@ pub struct Discovery {
 impl Discovery {
     /// The issuer recorded for RFC 9207 validation and credential binding.
     pub fn issuer(&self) -> &str {
-        &self.metadata.issuer
+        self.metadata.issuer()
     }
 
     /// Whether the issuer was validated from a metadata document.
@@ -60,7 +65,7 @@ impl Discovery {
     /// Whether the authorization server is an OpenID Connect provider: its document says
     /// so, or it was found at an OpenID Connect Discovery URL.
     pub fn is_openid_provider(&self) -> bool {
-        self.metadata.is_openid_provider()
+        self.metadata.document().is_openid_provider()
             || matches!(
                 self.metadata_source,
                 MetadataSource::Document {
@@ -189,7 +194,7 @@ pub async fn discover(
     })
 }
 
-type Found = (AuthServerMetadata, MetadataSource, Vec<String>);
+type Found = (ValidatedMetadata, MetadataSource, Vec<String>);
 
 async fn find_as_metadata(
     http: &HttpClient,
@@ -249,7 +254,7 @@ async fn find_as_metadata(
             if !asked.first_time(kind.label(), &url, "auth_server_metadata_url", trace) {
                 continue;
             }
-            if let Some((meta, warnings)) = as_metadata::fetch_candidate(
+            if let Some((meta, warnings)) = as_metadata::fetch_validated(
                 http,
                 kind,
                 &url,
@@ -303,7 +308,7 @@ async fn legacy_metadata(
         ),
     };
     if let Some((meta, warnings)) =
-        as_metadata::fetch_candidate(http, kind, &url, Some(&origin), config.pkce_metadata, trace)
+        as_metadata::fetch_validated(http, kind, &url, Some(&origin), config.pkce_metadata, trace)
             .await
     {
         return Ok((meta, MetadataSource::Document { kind, url }, warnings));
@@ -333,21 +338,17 @@ async fn legacy_metadata(
         code_challenge_methods_supported: Some(vec!["S256".into()]),
         ..Default::default()
     };
-    for (name, v) in [
-        (
-            "authorization_endpoint",
-            meta.authorization_endpoint.as_deref(),
-        ),
-        ("token_endpoint", meta.token_endpoint.as_deref()),
-    ] {
-        if let Err(rule) = as_metadata::require_https(name, v.unwrap_or_default()) {
-            return Err(Error::Discovery {
-                step: Step::AuthServerMetadata,
-                message: rule,
-                trace: trace.clone(),
-            });
-        }
-    }
+    // The https rule, stated for the endpoints the flow needs: the issuer and `/register`
+    // share their origin, so they pass when these do.
+    let meta = Endpoint::parse("authorization_endpoint", &format!("{origin}/authorize"))
+        .and_then(|_| Endpoint::parse("token_endpoint", &format!("{origin}/token")))
+        .map_err(MetadataRejection::InsecureEndpoint)
+        .and_then(|_| ValidatedMetadata::from_document(meta))
+        .map_err(|rejection| Error::Discovery {
+            step: Step::AuthServerMetadata,
+            message: rejection.to_string(),
+            trace: trace.clone(),
+        })?;
     trace.push(
         "as metadata (2025-03-26 default endpoints)",
         format!("{origin}/authorize, {origin}/token, {origin}/register"),
