@@ -3,7 +3,9 @@
 //! The token endpoint sets the rules; device authorization (RFC 8628 §3.1) and
 //! revocation (RFC 7009 §2.1) follow them, so a client authenticates there exactly as it
 //! does for a token: [`authenticate`] is the only place that adds credentials to a
-//! request.
+//! request, and [`post_form`] the only one that sends such a request. A new method is a
+//! new [`ClientAuthMethod`] variant: the compiler then points at the `match` in
+//! [`authenticate`], the one place that applies it.
 
 use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
 use crate::credential::ClientRegistration;
@@ -38,6 +40,12 @@ impl ClientAuthMethod {
         ClientAuthMethod::ClientSecretPost,
         ClientAuthMethod::PrivateKeyJwt,
     ];
+
+    /// Whether an authorization server's list of methods
+    /// (`token_endpoint_auth_methods_supported`, as published) names this one.
+    pub fn offered_in(self, supported: &[String]) -> bool {
+        supported.iter().any(|s| s == self.as_str())
+    }
 
     /// The registered name (RFC 7591 §2, RFC 7523 §9).
     pub fn as_str(self) -> &'static str {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// Picks `client_secret_basic` or `client_secret_post` for a client that has a secret,
 /// from what the AS supports (RFC 8414's default is `client_secret_basic`).
 pub fn secret_auth_method(supported: &[String]) -> ClientAuthMethod {
-    let offers = |m: ClientAuthMethod| supported.iter().any(|s| s == m.as_str());
+    let offers = |m: ClientAuthMethod| m.offered_in(supported);
     if !offers(ClientAuthMethod::ClientSecretBasic) && offers(ClientAuthMethod::ClientSecretPost) {
         ClientAuthMethod::ClientSecretPost
     } else {
@@ -42,7 +42,7 @@ pub fn dynamic_auth_method(
     meta: &crate::discovery::as_metadata::AuthServerMetadata,
 ) -> ClientAuthMethod {
     let supported = meta.token_auth_methods();
-    let offers = |m: ClientAuthMethod| supported.iter().any(|s| s == m.as_str());
+    let offers = |m: ClientAuthMethod| m.offered_in(&supported);
     if meta.token_endpoint_auth_methods_supported.is_none() || offers(ClientAuthMethod::None) {
         ClientAuthMethod::None
     } else if offers(ClientAuthMethod::ClientSecretPost) {

@@ -174,28 +174,25 @@ pub fn build_form(req: &TokenRequest<'_>) -> Result<AuthenticatedForm> {
 /// (RFC 9449 §8).
 pub async fn request_tokens(http: &HttpClient, req: &TokenRequest<'_>) -> Result<TokenSet> {
     let step = step_of(&req.grant);
-    let AuthenticatedForm { form, basic } = build_form(req)?;
+    let request = build_form(req)?;
     // What we send must not come back in an error (a debug page echoing the request).
-    let sent = crate::redact::Sent::from_form(&form, basic.as_deref())
+    let sent = crate::redact::Sent::from_form(&request.form, request.basic.as_deref())
         .with(req.client.secret().map(|s| s.expose()));
     let mut nonce_retried = false;
     loop {
-        let mut builder = http
-            .reqwest()
-            .post(req.token_endpoint)
-            .header(http::header::ACCEPT, "application/json")
-            .form(&form);
-        if let Some(b) = &basic {
-            builder = builder.header(http::header::AUTHORIZATION, b);
-        }
-        if let Some(d) = &req.dpop {
-            let nonce = d.nonce.lock().ok().and_then(|n| n.clone());
-            let proof = d
-                .key
-                .proof("POST", req.token_endpoint, None, nonce.as_deref())?;
-            builder = builder.header("DPoP", proof);
-        }
-        let fetched = http.send(step, req.token_endpoint, builder).await?;
+        // A new proof for each attempt, with the latest nonce (RFC 9449 §8).
+        let proof = match &req.dpop {
+            Some(d) => {
+                let nonce = d.nonce.lock().ok().and_then(|n| n.clone());
+                Some(
+                    d.key
+                        .proof("POST", req.token_endpoint, None, nonce.as_deref())?,
+                )
+            }
+            None => None,
+        };
+        let fetched =
+            client_auth::post_form(http, step, req.token_endpoint, &request, proof).await?;
         let server_nonce = fetched
             .headers
             .get("dpop-nonce")
