@@ -286,18 +286,26 @@ fn connect_line(e: &anyhow::Error) -> Option<String> {
 
 /// The message of `e` with its causes, except that a failed connection is one line
 /// ("could not connect to URL: connection refused"): the HTTP library's chain of causes
-/// says the same five times over, so it is logged at -v only.
+/// says the same five times over, so it is logged at -v only. The causes stop at a
+/// library error whose message already says what its source says.
 fn in_words(e: &anyhow::Error) -> String {
     if let Some(line) = connect_line(e) {
         return line;
     }
     let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
+    let mut cur: &(dyn std::error::Error + 'static) = e.as_ref();
+    while !covers_its_source(cur)
+        && let Some(s) = cur.source()
+    {
         message.push_str(&format!("\n  caused by: {s}"));
-        src = s.source();
+        cur = s;
     }
     message
+}
+
+fn covers_its_source(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<mcp_oauth::Error>()
+        .is_some_and(mcp_oauth::Error::message_covers_source)
 }
 
 /// "could not connect to URL: connection refused" when `detail` (an HTTP client's
@@ -341,7 +349,7 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
             ..
         } => "nothing came back in time; on a machine without a browser use --no-browser (paste) or --device".into(),
         Error::Discovery { .. } => doctor,
-        Error::Rule { step, .. } | Error::Status { step, .. } | Error::Transport { step, .. } | Error::Timeout { step, .. } => {
+        Error::Rule { step, .. } | Error::Signing { step, .. } | Error::Status { step, .. } | Error::Transport { step, .. } | Error::Timeout { step, .. } => {
             match step {
                 Step::Refresh => format!("{login}, or {doctor}"),
                 Step::Store => return None,
@@ -447,6 +455,29 @@ mod tests {
             trace: Default::default(),
         };
         assert_eq!(hint_for(&anyhow::Error::new(wrapped), url), direct);
+    }
+
+    /// A library error whose message says its source ends the causes; another error's
+    /// causes are listed as before.
+    #[test]
+    fn causes_are_said_once() {
+        let io = || std::io::Error::other("disk on fire");
+        let store = mcp_oauth::Error::Store {
+            path: "/s".into(),
+            message: "writing it failed: disk on fire".into(),
+            source: Some(Box::new(io())),
+        };
+        let e = anyhow::Error::new(store).context("cannot save the credential");
+        assert_eq!(
+            in_words(&e),
+            "cannot save the credential\n  caused by: credential store: /s: writing it failed: \
+             disk on fire"
+        );
+        let e = anyhow::Error::new(io()).context("cannot read the configuration");
+        assert_eq!(
+            in_words(&e),
+            "cannot read the configuration\n  caused by: disk on fire"
+        );
     }
 
     #[test]

@@ -323,6 +323,7 @@ impl Proxy {
                 step: mcp_oauth::error::Step::McpRequest,
                 url: "stdout".into(),
                 message: format!("writing to the client failed: {e}"),
+                source: Some(Box::new(e)),
             }),
             _ => Ok(report),
         }

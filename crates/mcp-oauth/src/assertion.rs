@@ -82,12 +82,11 @@ pub fn client_assertion(key: &SigningKey, client_id: &str, audience: &str) -> Re
     };
     let mut header = Header::new(alg);
     header.typ = Some("JWT".into());
-    jsonwebtoken::encode(&header, &claims, &key.encoding_key(alg)?).map_err(|e| {
-        Error::rule(
-            Step::TokenExchange,
-            audience,
-            format!("cannot sign the client assertion: {e}"),
-        )
+    jsonwebtoken::encode(&header, &claims, &key.encoding_key(alg)?).map_err(|e| Error::Signing {
+        step: Step::TokenExchange,
+        url: audience.to_string(),
+        what: "the client assertion",
+        source: Box::new(e),
     })
 }
 

@@ -24,7 +24,7 @@ use crate::credential::{
 use crate::discovery::endpoint::Endpoint;
 use crate::discovery::{self, Discovery};
 use crate::dpop::DpopKey;
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use crate::http::HttpClient;
 use crate::registration;
 use crate::secret::AuthorizationCode;
@@ -366,10 +366,13 @@ impl OAuthClient {
                 map.insert("dpop", http::HeaderValue::from_str(&proof).map_err(bad)?);
             }
             (None, true) => {
-                return Err(Error::rule(
+                return Err(Error::broke(
                     Step::McpRequest,
                     &self.config.server_url,
-                    "the stored token is DPoP-bound but its key is missing; log in again",
+                    Rule::MissingCredential(
+                        "the stored token is DPoP-bound but its key is missing; log in again"
+                            .into(),
+                    ),
                 ));
             }
             _ => {
@@ -448,6 +451,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Store {
             path: String::new(),
             message: format!("the store task failed: {e}"),
+            source: Some(Box::new(e)),
         })?
 }
 

@@ -9,7 +9,7 @@
 
 use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
 use crate::credential::ClientRegistration;
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use crate::secret::ClientSecret;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -185,14 +185,14 @@ pub fn authenticate(
     let reg = client.registration;
     let secret = || {
         client.secret().ok_or_else(|| {
-            Error::rule(
+            Error::broke(
                 step,
                 url,
-                format!(
+                Rule::MissingCredential(format!(
                     "client {} uses {} but has no client secret; configure one \
                      (client_secret_env / --client-secret-env)",
                     reg.client_id, reg.token_endpoint_auth_method
-                ),
+                )),
             )
         })
     };
@@ -222,24 +222,24 @@ pub fn authenticate(
 fn client_assertion(step: Step, url: &str, client: &ClientCredentials<'_>) -> Result<String> {
     let reg = client.registration;
     let key = client.signing_key.ok_or_else(|| {
-        Error::rule(
+        Error::broke(
             step,
             url,
-            format!(
+            Rule::MissingCredential(format!(
                 "client {} uses private_key_jwt but no private key is configured (--private-key)",
                 reg.client_id
-            ),
+            )),
         )
     })?;
     if reg.issuer.is_empty() {
-        return Err(Error::rule(
+        return Err(Error::broke(
             step,
             url,
-            format!(
+            Rule::MissingCredential(format!(
                 "client {} uses private_key_jwt but its authorization server is not known, so \
                  there is no audience for the assertion",
                 reg.client_id
-            ),
+            )),
         ));
     }
     assertion::client_assertion(key, &reg.client_id, &reg.issuer)

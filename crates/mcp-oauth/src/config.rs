@@ -347,11 +347,7 @@ impl OAuthConfig {
         Err(crate::Error::Rule {
             step: crate::Step::Config,
             url: url.to_string(),
-            rule: "the MCP server is reached over plain http on a host that is not loopback, so \
-                   its access token would cross the network unencrypted (OAuth 2.1 §1.5); use \
-                   its https URL, or accept the risk for this server with --allow-http \
-                   (allow_http = true in the configuration file)"
-                .into(),
+            rule: crate::error::Rule::PlainHttp,
         })
     }
 

@@ -146,12 +146,11 @@ impl DpopKey {
             nonce,
         };
         let key = EncodingKey::from_ec_der(&self.pkcs8);
-        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| {
-            Error::rule(
-                Step::TokenExchange,
-                url,
-                format!("cannot sign a DPoP proof: {e}"),
-            )
+        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| Error::Signing {
+            step: Step::TokenExchange,
+            url: url.to_string(),
+            what: "a DPoP proof",
+            source: Box::new(e),
         })
     }
 }

@@ -73,14 +73,21 @@ impl fmt::Display for OAuthErrorBody {
     }
 }
 
+/// A source error kept with an [`Error`] whose message already says what it says.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The request could not be sent or its response could not be read.
+    /// The request could not be sent or its response could not be read. `message` says
+    /// how, with the causes of `source` (the HTTP client's error, when there is one).
     #[error("{step}: request to {url} failed: {message}")]
     Transport {
         step: Step,
         url: String,
         message: String,
+        #[source]
+        source: Option<Source>,
     },
 
     /// No response within the configured time.
@@ -96,12 +103,20 @@ pub enum Error {
         body_excerpt: String,
     },
 
-    /// A response or document broke a rule of the spec (the message names it).
+    /// A response, a document, a request or a setting broke a rule; [`Rule`] says which,
+    /// by cause.
     #[error("{step}: {url}: {rule}")]
-    Rule {
+    Rule { step: Step, url: String, rule: Rule },
+
+    /// A signature the request needs could not be made (a DPoP proof, a client
+    /// assertion); `what` names it.
+    #[error("{step}: {url}: cannot sign {what}: {source}")]
+    Signing {
         step: Step,
         url: String,
-        rule: String,
+        what: &'static str,
+        #[source]
+        source: Source,
     },
 
     /// An OAuth error response (RFC 6749 §5.2).
@@ -156,9 +171,15 @@ pub enum Error {
     )]
     StepUpExhausted { attempts: u32, scope: String },
 
-    /// Reading or writing the credential store.
+    /// Reading or writing the credential store. `message` says what went wrong and what
+    /// to do about it; `source` is the I/O (or task) error it comes from, if any.
     #[error("credential store: {path}: {message}")]
-    Store { path: String, message: String },
+    Store {
+        path: String,
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 
     /// A credential store outside this crate (a database, a keychain) failed; `source`
     /// says how. `store` names it without secrets (`postgres://host:5432/db`).
@@ -167,7 +188,7 @@ pub enum Error {
         store: String,
         message: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: Source,
     },
 
     /// A JSON-RPC error returned by the MCP server.
@@ -183,6 +204,87 @@ pub enum Error {
     Config(String),
 }
 
+/// The rule an [`Error::Rule`] broke, by cause. Its text names the rule (and, for a
+/// refusal that a setting can lift, the setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The network policy refused the address a URL leads to (SSRF protection, see
+    /// [`crate::netpolicy`]); the text is the policy's refusal.
+    NetworkPolicy(String),
+    /// A redirect to another origin, which is never followed.
+    CrossOriginRedirect { to: String },
+    /// A response body larger than the limit (in bytes).
+    SizeLimit { limit: usize },
+    /// The MCP server is reached over plain http on a host that is not loopback, so its
+    /// access token would cross the network unencrypted (OAuth 2.1 §1.5);
+    /// [`OAuthConfig::allow_plain_http`](crate::config::OAuthConfig::allow_plain_http)
+    /// accepts that risk.
+    PlainHttp,
+    /// An authorization server endpoint (or issuer) that is not an https URL, plain http
+    /// being accepted on loopback only.
+    InsecureEndpoint(String),
+    /// RFC 9207: the authorization response names another issuer than the one the request
+    /// went to, or none where one was promised (mix-up protection).
+    IssuerMismatch(String),
+    /// The authorization response's `state` is absent or not the request's (CSRF
+    /// protection).
+    StateMismatch(String),
+    /// The authorization redirect (received or pasted) cannot be used, or was not
+    /// received.
+    Redirect(String),
+    /// A credential the request needs is not there: the client's secret or private key,
+    /// the issuer its assertion is addressed to, the stored token's DPoP key.
+    MissingCredential(String),
+    /// A response, document or value that breaks its protocol (RFC 6749, 7591, 8414,
+    /// 8628, MCP, ...).
+    Protocol(String),
+}
+
+impl Rule {
+    /// The rule with `f` applied to the text it carries (to scrub echoed secrets).
+    pub(crate) fn map_text(self, f: impl Fn(&str) -> String) -> Rule {
+        match self {
+            Rule::NetworkPolicy(t) => Rule::NetworkPolicy(f(&t)),
+            Rule::CrossOriginRedirect { to } => Rule::CrossOriginRedirect { to: f(&to) },
+            Rule::InsecureEndpoint(t) => Rule::InsecureEndpoint(f(&t)),
+            Rule::IssuerMismatch(t) => Rule::IssuerMismatch(f(&t)),
+            Rule::StateMismatch(t) => Rule::StateMismatch(f(&t)),
+            Rule::Redirect(t) => Rule::Redirect(f(&t)),
+            Rule::MissingCredential(t) => Rule::MissingCredential(f(&t)),
+            Rule::Protocol(t) => Rule::Protocol(f(&t)),
+            Rule::SizeLimit { .. } | Rule::PlainHttp => self,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::NetworkPolicy(t)
+            | Rule::InsecureEndpoint(t)
+            | Rule::IssuerMismatch(t)
+            | Rule::StateMismatch(t)
+            | Rule::Redirect(t)
+            | Rule::MissingCredential(t)
+            | Rule::Protocol(t) => f.write_str(t),
+            Rule::CrossOriginRedirect { to } => write!(
+                f,
+                "redirected to another origin ({to}); cross-origin redirects are not followed"
+            ),
+            Rule::SizeLimit { limit } => {
+                write!(f, "response body is larger than the {limit}-byte limit")
+            }
+            Rule::PlainHttp => f.write_str(
+                "the MCP server is reached over plain http on a host that is not loopback, so \
+                 its access token would cross the network unencrypted (OAuth 2.1 §1.5); use \
+                 its https URL, or accept the risk for this server with --allow-http \
+                 (allow_http = true in the configuration file)",
+            ),
+        }
+    }
+}
+
 fn excerpt_suffix(body: &str) -> String {
     if body.is_empty() {
         String::new()
@@ -191,19 +293,59 @@ fn excerpt_suffix(body: &str) -> String {
     }
 }
 
+/// A reqwest error given to [`Error::from_reqwest`]: owned, it becomes the error's
+/// source; lent, only its text is kept (enough for a caller that reports the text).
+pub(crate) trait ReqwestFailure {
+    fn error(&self) -> &reqwest::Error;
+    fn into_source(self) -> Option<Source>;
+}
+
+impl ReqwestFailure for reqwest::Error {
+    fn error(&self) -> &reqwest::Error {
+        self
+    }
+    fn into_source(self) -> Option<Source> {
+        Some(Box::new(self))
+    }
+}
+
+impl ReqwestFailure for &reqwest::Error {
+    fn error(&self) -> &reqwest::Error {
+        self
+    }
+    fn into_source(self) -> Option<Source> {
+        None
+    }
+}
+
 impl Error {
+    /// A response or document that broke its protocol ([`Rule::Protocol`]).
     pub(crate) fn rule(step: Step, url: impl Into<String>, rule: impl Into<String>) -> Self {
+        Error::broke(step, url, Rule::Protocol(rule.into()))
+    }
+
+    /// `rule` broken at `url` during `step`.
+    pub(crate) fn broke(step: Step, url: impl Into<String>, rule: Rule) -> Self {
         Error::Rule {
             step,
             url: url.into(),
-            rule: rule.into(),
+            rule,
+        }
+    }
+
+    /// A credential store error without an underlying one.
+    pub(crate) fn store(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Store {
+            path: path.into(),
+            message: message.into(),
+            source: None,
         }
     }
 
     /// Maps a reqwest error, telling time-outs apart from other transport failures.
     /// reqwest's own message is used without its URL part: URLs are named by us.
-    pub(crate) fn from_reqwest(step: Step, url: &str, err: &reqwest::Error, secs: u64) -> Self {
-        if err.is_timeout() {
+    pub(crate) fn from_reqwest(step: Step, url: &str, err: impl ReqwestFailure, secs: u64) -> Self {
+        if err.error().is_timeout() {
             return Error::Timeout {
                 step,
                 url: url.to_string(),
@@ -213,7 +355,8 @@ impl Error {
         Error::Transport {
             step,
             url: url.to_string(),
-            message: crate::util::error_chain(err),
+            message: crate::util::error_chain(err.error()),
+            source: err.into_source(),
         }
     }
 
@@ -226,6 +369,16 @@ impl Error {
             Error::AtDefaultEndpoint { error, .. } => error.oauth_error(),
             _ => None,
         }
+    }
+
+    /// Whether the message already says what the [`source`](std::error::Error::source)
+    /// says (its text and causes, or what they mean), so that a printer walking the
+    /// sources stops here rather than say it twice.
+    pub fn message_covers_source(&self) -> bool {
+        matches!(
+            self,
+            Error::Transport { .. } | Error::Store { .. } | Error::Signing { .. }
+        )
     }
 }
 
@@ -252,4 +405,90 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         ));
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each cause says what the single rule string said before rules were typed.
+    #[test]
+    fn rules_by_cause_read_as_before() {
+        let shown = |rule: Rule| Error::broke(Step::McpRequest, "https://u", rule).to_string();
+        assert_eq!(
+            shown(Rule::SizeLimit { limit: 1024 }),
+            "MCP request: https://u: response body is larger than the 1024-byte limit"
+        );
+        assert_eq!(
+            shown(Rule::CrossOriginRedirect {
+                to: "https://elsewhere/".into()
+            }),
+            "MCP request: https://u: redirected to another origin (https://elsewhere/); \
+             cross-origin redirects are not followed"
+        );
+        assert_eq!(
+            shown(Rule::NetworkPolicy("refused".into())),
+            "MCP request: https://u: refused"
+        );
+        assert_eq!(
+            Error::rule(Step::Registration, "https://r", "no client_id").to_string(),
+            "client registration: https://r: no client_id"
+        );
+        assert!(matches!(
+            Error::rule(Step::Registration, "u", "x"),
+            Error::Rule {
+                rule: Rule::Protocol(_),
+                ..
+            }
+        ));
+    }
+
+    /// A source is kept beside a message that already says it: the text is as before,
+    /// and a printer walking the sources knows to stop.
+    #[test]
+    fn sources_are_kept_and_their_text_is_said_once() {
+        use std::error::Error as _;
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = Error::Store {
+            path: "/s".into(),
+            message: "permission denied while reading it".into(),
+            source: Some(Box::new(io)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "credential store: /s: permission denied while reading it"
+        );
+        let source = e.source().expect("the I/O error");
+        assert_eq!(
+            source.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        assert!(e.message_covers_source());
+        assert!(Error::store("/s", "m").source().is_none());
+        let config = Error::Config("x".into());
+        assert!(!config.message_covers_source());
+    }
+
+    /// The HTTP client's error is the source of a transport error when it is given, and
+    /// the text is the same either way.
+    #[tokio::test]
+    async fn a_transport_error_keeps_the_http_clients_error() {
+        use std::error::Error as _;
+        // Nothing listens on port 1 of loopback: the connection is refused.
+        let err = reqwest::Client::new()
+            .get("http://127.0.0.1:1/")
+            .send()
+            .await
+            .unwrap_err();
+        let lent = Error::from_reqwest(Step::McpRequest, "http://127.0.0.1:1/", &err, 5);
+        let given = Error::from_reqwest(Step::McpRequest, "http://127.0.0.1:1/", err, 5);
+        assert_eq!(lent.to_string(), given.to_string());
+        assert!(matches!(given, Error::Transport { .. }), "{given}");
+        assert!(lent.source().is_none());
+        assert!(
+            given
+                .source()
+                .is_some_and(|s| s.downcast_ref::<reqwest::Error>().is_some())
+        );
+    }
 }

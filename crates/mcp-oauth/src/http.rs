@@ -4,7 +4,7 @@
 //! bounce us, or a token, to another host), rustls, and the proxy environment
 //! (`HTTPS_PROXY`, `NO_PROXY`, ...) honoured by reqwest.
 
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use crate::netpolicy::{AddressGuard, HostResolver};
 use hyper_util::client::proxy::matcher::Matcher;
 use std::sync::{Arc, OnceLock};
@@ -340,7 +340,7 @@ impl HttpClient {
             Some(g) => g
                 .check_via(url, self.proxies.applies_to(url))
                 .await
-                .map_err(|rule| Error::rule(step, url, rule)),
+                .map_err(|refusal| Error::broke(step, url, Rule::NetworkPolicy(refusal))),
             None => Ok(()),
         }
     }
@@ -376,7 +376,7 @@ impl HttpClient {
             .get(url)
             .send()
             .await
-            .map_err(|e| request_error(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, e, secs))?;
         if resp.status().is_redirection() {
             return Ok(Fetched {
                 url: url.to_string(),
@@ -401,7 +401,7 @@ impl HttpClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| request_error(step, url, &e, secs))?;
+            .map_err(|e| request_error(step, url, e, secs))?;
         self.read(step, url, resp).await
     }
 
@@ -414,12 +414,10 @@ impl HttpClient {
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("(no Location)");
-            return Err(Error::rule(
+            return Err(Error::broke(
                 step,
                 url,
-                format!(
-                    "redirected to another origin ({to}); cross-origin redirects are not followed"
-                ),
+                Rule::CrossOriginRedirect { to: to.to_string() },
             ));
         }
         let content_type = headers
@@ -434,7 +432,7 @@ impl HttpClient {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| Error::from_reqwest(step, url, &e, secs))?
+            .map_err(|e| Error::from_reqwest(step, url, e, secs))?
         {
             if body.len() + chunk.len() > cap {
                 return Err(too_large(step, url, cap));
@@ -616,9 +614,14 @@ fn env_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Pro
 
 /// The error of a request that got no response: the network policy's refusal as a rule
 /// of `step` (a connection to an address it does not allow), else the transport error.
-pub(crate) fn request_error(step: Step, url: &str, e: &reqwest::Error, secs: u64) -> Error {
-    match refusal_in(e) {
-        Some(r) => Error::rule(step, url, r.0.clone()),
+pub(crate) fn request_error(
+    step: Step,
+    url: &str,
+    e: impl crate::error::ReqwestFailure,
+    secs: u64,
+) -> Error {
+    match refusal_in(e.error()) {
+        Some(r) => Error::broke(step, url, Rule::NetworkPolicy(r.0.clone())),
         None => Error::from_reqwest(step, url, e, secs),
     }
 }
@@ -638,11 +641,7 @@ pub fn refusal_in<'a>(
 }
 
 fn too_large(step: Step, url: &str, cap: usize) -> Error {
-    Error::rule(
-        step,
-        url,
-        format!("response body is larger than the {cap}-byte limit"),
-    )
+    Error::broke(step, url, Rule::SizeLimit { limit: cap })
 }
 
 #[cfg(test)]

@@ -124,13 +124,24 @@ impl Sent {
             Error::Rule { step, url, rule } => Error::Rule {
                 step,
                 url,
-                rule: self.scrub_str(&rule),
+                rule: rule.map_text(|t| self.scrub_str(t)),
             },
-            Error::Transport { step, url, message } => Error::Transport {
+            Error::Transport {
                 step,
                 url,
-                message: self.scrub_str(&message),
-            },
+                message,
+                source,
+            } => {
+                // A source whose text held a secret goes with it.
+                let scrubbed = self.scrub_str(&message);
+                let source = source.filter(|_| scrubbed == message);
+                Error::Transport {
+                    step,
+                    url,
+                    message: scrubbed,
+                    source,
+                }
+            }
             other => other,
         }
     }

@@ -5,7 +5,7 @@ use crate::assertion::SigningKey;
 use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::credential::CredentialRecord;
 use crate::discovery::as_metadata::require_https;
-use crate::error::{Error, OAuthErrorBody, Result, Step};
+use crate::error::{Error, OAuthErrorBody, Result, Rule, Step};
 use crate::http::HttpClient;
 use crate::secret::ClientSecret;
 use serde::Serialize;
@@ -75,7 +75,8 @@ pub async fn revoke(
     token_type_hint: &str,
 ) -> Result<()> {
     let step = Step::Revocation;
-    require_https("revocation_endpoint", endpoint).map_err(|r| Error::rule(step, endpoint, r))?;
+    require_https("revocation_endpoint", endpoint)
+        .map_err(|r| Error::broke(step, endpoint, Rule::InsecureEndpoint(r)))?;
     let request = revocation_request(endpoint, client, token, token_type_hint)?;
     // What we send must not come back in an error (a debug page echoing the request).
     let sent = crate::redact::Sent::from_form(&request.form, request.basic.as_deref())

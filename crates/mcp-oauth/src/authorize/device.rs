@@ -6,7 +6,7 @@
 use crate::client_auth::{self, AuthenticatedForm, ClientCredentials};
 use crate::credential::TokenSet;
 use crate::discovery::as_metadata::require_https;
-use crate::error::{Error, OAuthErrorBody, Result, Step};
+use crate::error::{Error, OAuthErrorBody, Result, Rule, Step};
 use crate::http::HttpClient;
 use crate::secret::DeviceCode;
 use crate::token::parse_token_response;
@@ -123,7 +123,7 @@ pub async fn start(
 ) -> Result<DeviceAuthorization> {
     let step = Step::Authorization;
     require_https("device_authorization_endpoint", endpoint)
-        .map_err(|r| Error::rule(step, endpoint, r))?;
+        .map_err(|r| Error::broke(step, endpoint, Rule::InsecureEndpoint(r)))?;
     let request = start_request(endpoint, client, scope, resource)?;
     tracing::info!(%endpoint, "requesting a device code (RFC 8628)");
     let fetched = client_auth::post_form(http, step, endpoint, &request, None).await?;

@@ -7,7 +7,7 @@
 
 use super::CallbackParams;
 use crate::config::RedirectSettings;
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -168,12 +168,16 @@ impl LoopbackListener {
             Ok(Ok(Ok(params))) => Ok((params, responder)),
             Ok(Ok(Err(msg))) => {
                 responder.finish(Err(msg.clone()));
-                Err(Error::rule(Step::Authorization, self.redirect_uri, msg))
+                Err(Error::broke(
+                    Step::Authorization,
+                    self.redirect_uri,
+                    Rule::Redirect(msg),
+                ))
             }
-            Ok(Err(_)) => Err(Error::rule(
+            Ok(Err(_)) => Err(Error::broke(
                 Step::Authorization,
                 self.redirect_uri,
-                "the redirect listener stopped",
+                Rule::Redirect("the redirect listener stopped".into()),
             )),
             Err(_) => {
                 drop(responder);

@@ -7,7 +7,7 @@ pub mod device;
 pub mod loopback;
 pub mod paste;
 
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use crate::secret::{AuthorizationCode, PkceVerifier};
 use crate::util::random_token;
 use base64::Engine;
@@ -228,29 +228,25 @@ pub fn validate_callback(
     params: &CallbackParams,
     pending: &PendingAuthorization,
 ) -> Result<AuthorizationCode> {
-    let fail = |rule: String| Error::Rule {
-        step: Step::Authorization,
-        url: "the authorization redirect".into(),
-        rule,
-    };
+    let fail = |rule: Rule| Error::broke(Step::Authorization, "the authorization redirect", rule);
     if pending.issuer_validated {
         // The spec's table: advertised → required; present → compared, advertised or not.
         // Simple string comparison: no case folding, no trailing-slash or port normalisation.
         match (&params.iss, pending.iss_supported) {
             (Some(iss), _) if iss != &pending.expected_issuer => {
-                return Err(fail(format!(
+                return Err(fail(Rule::IssuerMismatch(format!(
                     "iss {iss:?} is not the issuer {:?} of the authorization server the request \
                      was sent to (RFC 9207: possible mix-up attack); the response was discarded",
                     pending.expected_issuer
-                )));
+                ))));
             }
             (None, true) => {
-                return Err(fail(format!(
+                return Err(fail(Rule::IssuerMismatch(format!(
                     "the authorization server {} advertises \
                      authorization_response_iss_parameter_supported but its response has no iss \
                      (RFC 9207 §2.4); the response was discarded",
                     pending.expected_issuer
-                )));
+                ))));
             }
             _ => {}
         }
@@ -258,16 +254,16 @@ pub fn validate_callback(
     match &params.state {
         Some(s) if s == &pending.state => {}
         Some(_) => {
-            return Err(fail(
+            return Err(fail(Rule::StateMismatch(
                 "state does not match the request (possible CSRF); the response was discarded"
                     .into(),
-            ));
+            )));
         }
         None if pending.allow_missing_state && params.code.is_some() && params.error.is_none() => {}
         None => {
-            return Err(fail(
+            return Err(fail(Rule::StateMismatch(
                 "the redirect has no state parameter; the response was discarded".into(),
-            ));
+            )));
         }
     }
     if let Some(error) = &params.error {
@@ -284,7 +280,11 @@ pub fn validate_callback(
         .code
         .clone()
         .filter(|c| !c.expose().is_empty())
-        .ok_or_else(|| fail("the redirect has neither a code nor an error".into()))
+        .ok_or_else(|| {
+            fail(Rule::Redirect(
+                "the redirect has neither a code nor an error".into(),
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::authorize::{self, CallbackParams, PendingAuthorization, Pkce, device,
 use crate::config::Interaction;
 use crate::credential::{ClientRegistration, CredentialRecord, RegistrationKind, TokenSet};
 use crate::discovery::Discovery;
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result, Rule, Step};
 use crate::registration;
 use crate::store::{ClientKey, StoreLock};
 use crate::util::{now_secs, random_token};
@@ -258,8 +258,13 @@ impl OAuthClient {
             }
         };
         let bare_code = !pasted.contains('=');
-        let params = CallbackParams::from_pasted(&pasted)
-            .map_err(|m| Error::rule(Step::Authorization, "the pasted redirect", m))?;
+        let params = CallbackParams::from_pasted(&pasted).map_err(|m| {
+            Error::broke(
+                Step::Authorization,
+                "the pasted redirect",
+                Rule::Redirect(m),
+            )
+        })?;
         if bare_code && iss_supported {
             return Err(Error::Action {
                 step: Step::Authorization,

@@ -95,7 +95,8 @@ mod tests {
         assert!(is_transient(&Error::Transport {
             step: Step::Refresh,
             url: "u".into(),
-            message: "connection reset".into()
+            message: "connection reset".into(),
+            source: None,
         }));
         assert!(!is_transient(&Error::Timeout {
             step: Step::Refresh,

@@ -47,10 +47,12 @@ impl MetadataKind {
 /// well-known segment, so `https://as.example/` and `https://as.example` share one
 /// candidate list; for a path, a trailing slash is dropped likewise.
 pub fn candidates(issuer: &str) -> Result<Vec<(MetadataKind, String)>> {
-    let url = Url::parse(issuer).map_err(|e| Error::Rule {
-        step: Step::AuthServerMetadata,
-        url: issuer.to_string(),
-        rule: format!("authorization server issuer is not an absolute URL: {e}"),
+    let url = Url::parse(issuer).map_err(|e| {
+        Error::rule(
+            Step::AuthServerMetadata,
+            issuer,
+            format!("authorization server issuer is not an absolute URL: {e}"),
+        )
     })?;
     // A non-HTTP scheme has an opaque origin, whose serialization is "null" (fuzz:
     // as_metadata): no metadata URL can be built from it.

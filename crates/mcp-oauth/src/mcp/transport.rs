@@ -123,6 +123,7 @@ impl Transport {
             step: STEP,
             url: self.url.clone(),
             message: message.into(),
+            source: None,
         }
     }
 
@@ -308,7 +309,7 @@ impl Transport {
                     return Err(crate::http::request_error(
                         STEP,
                         &self.url,
-                        &e,
+                        e,
                         self.timeout.as_secs(),
                     ));
                 }
@@ -382,7 +383,7 @@ impl Transport {
                         return Err(crate::http::request_error(
                             STEP,
                             &self.url,
-                            &e,
+                            e,
                             self.timeout.as_secs(),
                         ));
                     }
@@ -566,7 +567,7 @@ impl HttpAttempt for Attempt<'_> {
             Ok(Err(e)) => Err(crate::http::request_error(
                 STEP,
                 &t.url,
-                &e,
+                e,
                 t.timeout.as_secs(),
             )),
             Ok(Ok(r)) => Ok(Some(r)),

@@ -186,7 +186,7 @@ impl FileStore {
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err(&path, "removing", &e)),
+            Err(e) => return Err(io_err(&path, "removing", e)),
         }
         sync_dir(&dir);
         Ok(true)
@@ -306,7 +306,7 @@ impl CredentialStore for FileStore {
             match file.lock() {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(&path, "locking", &e)),
+                Err(e) => return Err(io_err(&path, "locking", e)),
             }
         }
         Ok(StoreLock::new(file))
@@ -321,7 +321,7 @@ impl CredentialStore for FileStore {
                 Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {
                     continue;
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(io_err(&path, "locking", &e)),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(&path, "locking", e)),
             }
         }
     }
@@ -340,7 +340,7 @@ impl FileStore {
             options.mode(0o600);
         }
         let file = open_no_follow(&mut options, &path)
-            .map_err(|e| open_err(&path, "opening the lock file", &e))?;
+            .map_err(|e| open_err(&path, "opening the lock file", e))?;
         Ok((path, file))
     }
 }
@@ -389,11 +389,13 @@ fn default_dir(env: Option<OsString>) -> Result<PathBuf> {
             )
         });
     }
-    dirs::data_dir().map(|d| d.join("mcp-oauth")).ok_or_else(|| Error::Store {
-        path: format!("${HOME_ENV}"),
-        message: format!(
-            "cannot determine the per-user data directory (is HOME set?); set {HOME_ENV} to the directory where credentials should be kept"
-        ),
+    dirs::data_dir().map(|d| d.join("mcp-oauth")).ok_or_else(|| {
+        Error::store(
+            format!("${HOME_ENV}"),
+            format!(
+                "cannot determine the per-user data directory (is HOME set?); set {HOME_ENV} to the directory where credentials should be kept"
+            ),
+        )
     })
 }
 
@@ -403,6 +405,7 @@ fn file_name<K: Serialize>(key: &K) -> Result<String> {
     let json = serde_json::to_vec(key).map_err(|e| Error::Store {
         path: String::new(),
         message: format!("cannot serialize a store key: {e}"),
+        source: Some(Box::new(e)),
     })?;
     let digest = Sha256::digest(&json);
     Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())

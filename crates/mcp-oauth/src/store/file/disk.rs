@@ -24,7 +24,7 @@ pub(super) fn open_no_follow(options: &mut OpenOptions, path: &Path) -> io::Resu
 
 /// The error of a failed [`open_no_follow`]: a symbolic link is named as such (the
 /// kernel's `ELOOP` reads "too many levels of symbolic links").
-pub(super) fn open_err(path: &Path, doing: &str, e: &io::Error) -> Error {
+pub(super) fn open_err(path: &Path, doing: &str, e: io::Error) -> Error {
     if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         store_err(
             path,
@@ -41,7 +41,7 @@ pub(super) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = match open_no_follow(OpenOptions::new().read(true), path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(open_err(path, "reading", &e)),
+        Err(e) => return Err(open_err(path, "reading", e)),
     };
     #[cfg(unix)]
     if let Ok(meta) = file.metadata() {
@@ -58,7 +58,7 @@ pub(super) fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| io_err(path, "reading", &e))?;
+        .map_err(|e| io_err(path, "reading", e))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(store_err(
             path,
@@ -80,13 +80,13 @@ pub(super) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> 
     }
     let mut tmp = builder
         .tempfile_in(dir)
-        .map_err(|e| io_err(dir, "creating a temporary file in", &e))?;
+        .map_err(|e| io_err(dir, "creating a temporary file in", e))?;
     // On any error below, dropping `tmp` deletes the temporary file.
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| io_err(tmp.path(), "writing", &e))?;
+        .map_err(|e| io_err(tmp.path(), "writing", e))?;
     tmp.persist(path)
-        .map_err(|e| io_err(path, "replacing", &e.error))?;
+        .map_err(|e| io_err(path, "replacing", e.error))?;
     sync_dir(dir);
     Ok(())
 }
@@ -145,13 +145,13 @@ pub(super) fn ensure_private_dir(path: &Path) -> Result<()> {
     }
     builder
         .create(path)
-        .map_err(|e| io_err(path, "creating", &e))?;
+        .map_err(|e| io_err(path, "creating", e))?;
     // The umask may have removed bits we need (it cannot have added any).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(path, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io_err(path, "setting permissions on", &e))?;
+            .map_err(|e| io_err(path, "setting permissions on", e))?;
     }
     Ok(())
 }
@@ -174,7 +174,7 @@ pub(super) fn check_private_dir(path: &Path) -> Result<bool> {
             ),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_err(path, "accessing", &e)),
+        Err(e) => Err(io_err(path, "accessing", e)),
     }
 }
 
@@ -215,7 +215,7 @@ pub(super) fn make_dir_private(path: &Path, meta: &fs::Metadata) -> Result<()> {
         io_err(
             path,
             "making the credential store directory private (`chmod 700`)",
-            &e,
+            e,
         )
     })?;
     tracing::warn!(
@@ -232,14 +232,11 @@ pub(super) fn make_dir_private(_path: &Path, _meta: &fs::Metadata) -> Result<()>
 }
 
 pub(super) fn store_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Store {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
+    Error::store(path.display().to_string(), message)
 }
 
 /// An I/O error on `path` while `doing` something to it, with what to do about it.
-pub(super) fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
+pub(super) fn io_err(path: &Path, doing: &str, e: io::Error) -> Error {
     let message = match e.kind() {
         io::ErrorKind::PermissionDenied => format!(
             "permission denied while {doing} it; make sure it and the directories above it belong \
@@ -258,5 +255,9 @@ pub(super) fn io_err(path: &Path, doing: &str, e: &io::Error) -> Error {
         ),
         _ => format!("{doing} it failed: {e}"),
     };
-    store_err(path, message)
+    Error::Store {
+        path: path.display().to_string(),
+        message,
+        source: Some(Box::new(e)),
+    }
 }

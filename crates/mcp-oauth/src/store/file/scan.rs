@@ -102,7 +102,7 @@ impl FileStore {
         match fs::remove_file(&file.path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err(&file.path, "removing", &e)),
+            Err(e) => return Err(io_err(&file.path, "removing", e)),
         }
         if let Some(dir) = file.path.parent() {
             sync_dir(dir);
@@ -161,10 +161,10 @@ impl FileStore {
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
-            Err(e) => return Err(io_err(&dir, "listing", &e)),
+            Err(e) => return Err(io_err(&dir, "listing", e)),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| io_err(&dir, "listing", &e))?;
+            let entry = entry.map_err(|e| io_err(&dir, "listing", e))?;
             let path = entry.path();
             let file_name = entry.file_name();
             let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {

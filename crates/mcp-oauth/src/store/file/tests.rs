@@ -82,7 +82,7 @@ fn cred_path(store: &FileStore, key: &CredentialKey) -> PathBuf {
 
 fn store_error(e: Error) -> (String, String) {
     match e {
-        Error::Store { path, message } => (path, message),
+        Error::Store { path, message, .. } => (path, message),
         other => panic!("expected a store error, got {other:?}"),
     }
 }
@@ -405,7 +405,7 @@ fn corrupt_file_is_a_clear_error() {
         let (p, message) = store_error(store.load(&key).unwrap_err());
         assert_eq!(p, path.display().to_string());
         assert!(message.contains("mcp-oauth logout"), "{message}");
-        let shown = Error::Store { path: p, message }.to_string();
+        let shown = Error::store(p, message).to_string();
         assert!(shown.contains(&path.display().to_string()), "{shown}");
         assert!(path.exists(), "a corrupt file must not be deleted by load");
     }
@@ -554,7 +554,7 @@ fn io_error_messages_are_actionable() {
     let (p, m) = store_error(io_err(
         path,
         "reading",
-        &io::Error::from(io::ErrorKind::PermissionDenied),
+        io::Error::from(io::ErrorKind::PermissionDenied),
     ));
     assert_eq!(p, "/x/credentials/abc.json");
     assert!(m.contains("permission denied while reading"), "{m}");
@@ -562,7 +562,7 @@ fn io_error_messages_are_actionable() {
     let (_, m) = store_error(io_err(
         path,
         "replacing",
-        &io::Error::from(io::ErrorKind::ReadOnlyFilesystem),
+        io::Error::from(io::ErrorKind::ReadOnlyFilesystem),
     ));
     assert!(m.contains("read-only") && m.contains(HOME_ENV), "{m}");
 }
