@@ -7,6 +7,7 @@ use crate::progress::{self, Waiting};
 use mcp_oauth::authorize::browser::{Browser, Progress, SystemBrowser};
 use mcp_oauth::authorize::device::DevicePrompt;
 use mcp_oauth::authorize::paste;
+use mcp_oauth::remedy::Remedy;
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -59,7 +60,11 @@ pub fn say(text: impl std::fmt::Display) {
 }
 
 pub fn warn(msg: &str) {
-    say(format_args!("{} {msg}", paint("1;33", "warning:")));
+    say(format_args!(
+        "{} {}",
+        paint("1;33", "warning:"),
+        in_cli_terms(msg)
+    ));
 }
 
 /// The log's writer: stderr, with the spinner's line cleared before each record.
@@ -364,13 +369,63 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
 
 pub fn print_error(e: &anyhow::Error) {
     if let Some(c) = e.downcast_ref::<CliError>() {
-        say(format_args!("{} {}", paint("1;31", "error:"), c.message));
+        say(format_args!(
+            "{} {}",
+            paint("1;31", "error:"),
+            in_cli_terms(&c.message)
+        ));
         if let Some(h) = &c.hint {
             say(format_args!("{} {h}", paint("1;36", "next:")));
         }
         return;
     }
-    say(format_args!("{} {}", paint("1;31", "error:"), in_words(e)));
+    say(format_args!(
+        "{} {}",
+        paint("1;31", "error:"),
+        in_cli_terms(&in_words(e))
+    ));
+}
+
+/// A text that may quote the library's messages (an error, a `doctor` report), with each
+/// setting they name restated as the command line sets it: the library names its
+/// settings (`allow_private_networks`), the command line adds its flags
+/// (`--allow-private-networks`). Applied once, where the text is printed.
+pub fn in_cli_terms(text: &str) -> String {
+    Remedy::restate(text, flag_phrase)
+}
+
+/// How the command line says each [`Remedy`] of the library.
+fn flag_phrase(remedy: Remedy) -> &'static str {
+    match remedy {
+        Remedy::CheckClientId => "check the client id (--client-id)",
+        Remedy::SetClientMetadataUrl => "set client_metadata_url (--client-metadata-url)",
+        Remedy::ConfigureRegisteredClient => {
+            "pass its id with --client-id (and the secret with --client-secret-env or \
+             --client-secret-file, if it has one)"
+        }
+        Remedy::ConfigureClientSecret => "configure one (client_secret_env / --client-secret-env)",
+        Remedy::ConfigurePrivateKey => "no private key is configured (--private-key)",
+        Remedy::ConfigureClientForGrant => {
+            "pass --client-id, with --client-secret-env or --private-key"
+        }
+        Remedy::ConfigureWorkloadAssertion => "a workload assertion (--assertion-file)",
+        Remedy::ConfigureEnterpriseIdp => {
+            "the IdP settings (--idp-token-endpoint, --id-token-file)"
+        }
+        Remedy::AllowMissingPkceMetadata => {
+            "set `allow_missing_pkce_metadata = true` for this server \
+             (--allow-missing-pkce-metadata)"
+        }
+        Remedy::AllowPrivateNetworks => "set allow_private_networks (--allow-private-networks)",
+        Remedy::TrustProxyDns => "set trust_proxy_dns = true (--trust-proxy-dns)",
+        Remedy::AllowPlainHttp => "accept the risk for this server with --allow-http",
+        Remedy::ChooseRedirectPort => "choose another port with --redirect-port",
+        Remedy::PasteInsteadOfBrowser => "or use --no-browser",
+        Remedy::PasteInsteadOfDevice => "use --no-browser to paste",
+        Remedy::ClientIssuerNamed => "(client_issuer / --client-issuer)",
+        Remedy::MoveClientIssuer => "say so with --client-issuer",
+        Remedy::NameClientIssuer => "name the client's authorization server with --client-issuer",
+    }
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {
@@ -478,6 +533,44 @@ mod tests {
             in_words(&e),
             "cannot read the configuration\n  caused by: disk on fire"
         );
+    }
+
+    /// The library names settings, the command line its flags: a library message reads
+    /// on the command line as it did when the library named the flags itself.
+    #[test]
+    fn library_messages_are_restated_with_the_flags() {
+        let config = mcp_oauth::OAuthConfig::new("http://mcp.example.com/mcp");
+        let e = config
+            .check_transport("http://mcp.example.com/mcp")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("--"), "{e}");
+        assert_eq!(
+            in_cli_terms(&e),
+            "configuration: http://mcp.example.com/mcp: the MCP server is reached over plain \
+             http on a host that is not loopback, so its access token would cross the network \
+             unencrypted (OAuth 2.1 §1.5); use its https URL, or accept the risk for this \
+             server with --allow-http (allow_http = true in the configuration file)"
+        );
+        let pkce = mcp_oauth::discovery::validated::MetadataRejection::PkceUnverifiable;
+        assert_eq!(
+            in_cli_terms(&pkce.to_string()),
+            "metadata does not list code_challenge_methods_supported, so PKCE support cannot \
+             be verified (the MCP spec requires refusing such a server); if you trust it (e.g. \
+             AWS Cognito), set `allow_missing_pkce_metadata = true` for this server \
+             (--allow-missing-pkce-metadata), which weakens this check"
+        );
+        for r in Remedy::ALL {
+            let said = flag_phrase(r);
+            assert!(said.contains("--"), "{r:?} names no flag: {said}");
+            // One pass restates each phrase once: no flag phrase holds another phrase.
+            for other in Remedy::ALL {
+                assert!(
+                    other == r || !said.contains(other.phrase()),
+                    "{r:?} holds {other:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::dpop::DpopKey;
 use crate::error::{Error, Result, Rule, Step};
 use crate::http::HttpClient;
 use crate::registration;
+use crate::remedy::Remedy;
 use crate::secret::AuthorizationCode;
 use crate::store::{CredentialStore, StoreLock};
 use crate::token::{self, DpopContext, Grant, TokenRequest, grant_types};

@@ -10,6 +10,7 @@
 use crate::assertion::{self, CLIENT_ASSERTION_TYPE, SigningKey};
 use crate::credential::ClientRegistration;
 use crate::error::{Error, Result, Rule, Step};
+use crate::remedy::Remedy;
 use crate::secret::ClientSecret;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -189,9 +190,10 @@ pub fn authenticate(
                 step,
                 url,
                 Rule::MissingCredential(format!(
-                    "client {} uses {} but has no client secret; configure one \
-                     (client_secret_env / --client-secret-env)",
-                    reg.client_id, reg.token_endpoint_auth_method
+                    "client {} uses {} but has no client secret; {}",
+                    reg.client_id,
+                    reg.token_endpoint_auth_method,
+                    Remedy::ConfigureClientSecret
                 )),
             )
         })
@@ -226,8 +228,9 @@ fn client_assertion(step: Step, url: &str, client: &ClientCredentials<'_>) -> Re
             step,
             url,
             Rule::MissingCredential(format!(
-                "client {} uses private_key_jwt but no private key is configured (--private-key)",
-                reg.client_id
+                "client {} uses private_key_jwt but {}",
+                reg.client_id,
+                Remedy::ConfigurePrivateKey
             )),
         )
     })?;

@@ -407,7 +407,8 @@ mod tests {
         let e = c.check_transport("http://mcp.example.com/mcp").unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("http://mcp.example.com/mcp") && m.contains("--allow-http"),
+            m.contains("http://mcp.example.com/mcp")
+                && m.contains(crate::remedy::Remedy::AllowPlainHttp.phrase()),
             "{m}"
         );
         assert!(c.check_transport("http://10.0.0.5/mcp").is_err());

@@ -275,11 +275,12 @@ impl fmt::Display for Rule {
             Rule::SizeLimit { limit } => {
                 write!(f, "response body is larger than the {limit}-byte limit")
             }
-            Rule::PlainHttp => f.write_str(
+            Rule::PlainHttp => write!(
+                f,
                 "the MCP server is reached over plain http on a host that is not loopback, so \
                  its access token would cross the network unencrypted (OAuth 2.1 §1.5); use \
-                 its https URL, or accept the risk for this server with --allow-http \
-                 (allow_http = true in the configuration file)",
+                 its https URL, or {} (allow_http = true in the configuration file)",
+                crate::remedy::Remedy::AllowPlainHttp
             ),
         }
     }

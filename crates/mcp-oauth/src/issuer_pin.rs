@@ -20,6 +20,7 @@
 use crate::client::blocking;
 use crate::config::{OAuthConfig, PreRegisteredClient};
 use crate::error::{Error, Result, Step};
+use crate::remedy::Remedy;
 use crate::store::{CredentialStore, IssuerPin, IssuerPinKey};
 use std::sync::Arc;
 
@@ -121,9 +122,9 @@ fn refusal(
     let id = &pre.client_id;
     let why = if pinned.configured {
         format!(
-            "the client {id} belongs to the authorization server {} (client_issuer / \
-             --client-issuer)",
-            pinned.issuer
+            "the client {id} belongs to the authorization server {} {}",
+            pinned.issuer,
+            Remedy::ClientIssuerNamed
         )
     } else {
         format!(
@@ -136,9 +137,10 @@ fn refusal(
         step: Step::Registration,
         message: format!(
             "{why}, but {server} now sends it to {issuer}: its client secret or private key is \
-             not sent there. If the client really belongs to {issuer} now, say so with \
-             --client-issuer {issuer} (client_issuer in the configuration file); otherwise \
-             {server} may be trying to obtain the client's credentials"
+             not sent there. If the client really belongs to {issuer} now, {} {issuer} \
+             (client_issuer in the configuration file); otherwise {server} may be trying to \
+             obtain the client's credentials",
+            Remedy::MoveClientIssuer
         ),
     }
 }
@@ -191,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn the_refusal_names_both_issuers_and_the_flag() {
+    fn the_refusal_names_both_issuers_and_the_setting() {
         let mut config = OAuthConfig::new("https://mcp.example/mcp");
         config.client = Some(PreRegisteredClient {
             client_id: "svc".into(),
@@ -209,7 +211,7 @@ mod tests {
             "svc",
             "https://as-a.example",
             "https://evil.example",
-            "--client-issuer https://evil.example",
+            &format!("{} https://evil.example", Remedy::MoveClientIssuer),
             "https://mcp.example/mcp",
         ] {
             assert!(m.contains(part), "{part}: {m}");

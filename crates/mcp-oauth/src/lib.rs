@@ -48,6 +48,7 @@ pub mod netpolicy;
 pub mod quirks;
 pub(crate) mod redact;
 pub mod registration;
+pub mod remedy;
 pub mod revocation;
 #[cfg(feature = "rmcp")]
 pub mod rmcp_transport;

@@ -333,8 +333,8 @@ pub fn decide(zone: ServerZone, class: AddressClass, policy: AddressPolicy) -> R
         AddressClass::Private => format!(
             "a public MCP server may not point the client into private networks (SSRF \
              protection); if this authorization server really lives on your private network, \
-             set allow_private_networks (--allow-private-networks), which weakens this check \
-             (zone of the MCP server: {})",
+             {}, which weakens this check (zone of the MCP server: {})",
+            crate::remedy::Remedy::AllowPrivateNetworks,
             zone.describe()
         ),
         _ => "a public MCP server may not point the client at link-local or reserved addresses (SSRF protection)".into(),
@@ -668,8 +668,8 @@ impl AddressGuard {
                      HTTP proxy from the environment would resolve it instead, so where the \
                      request would go cannot be checked (a server could point discovery at a \
                      name only the proxy's network knows). If the proxy may reach whatever \
-                     this server names, set trust_proxy_dns = true (--trust-proxy-dns), which \
-                     weakens this check"
+                     this server names, {}, which weakens this check",
+                    crate::remedy::Remedy::TrustProxyDns
                 ));
             }
             // Without a proxy, a name that cannot be resolved cannot be connected to

@@ -13,6 +13,7 @@ use crate::discovery::Discovery;
 use crate::discovery::endpoint::Endpoint;
 use crate::error::{Error, OAuthErrorBody, Result, Step};
 use crate::http::HttpClient;
+use crate::remedy::Remedy;
 use crate::secret::ClientSecret;
 use crate::store::{ClientKey, CredentialStore};
 use crate::util::now_secs;
@@ -116,9 +117,11 @@ pub async fn obtain_client(
                     step: Step::Registration,
                     message: format!(
                         "the authorization server {} refused the configured client {} at its \
-                         authorization endpoint ({answer}); check the client id (--client-id) \
-                         and that the redirect URI {redirect_uri} is registered for it there",
-                        reg.issuer, reg.client_id
+                         authorization endpoint ({answer}); {} and that the redirect URI \
+                         {redirect_uri} is registered for it there",
+                        reg.issuer,
+                        reg.client_id,
+                        Remedy::CheckClientId
                     ),
                 });
             }
@@ -202,22 +205,24 @@ pub async fn obtain_client(
     }
 
     let cimd_hint = if meta.client_id_metadata_document_supported == Some(true) {
-        " or set client_metadata_url (--client-metadata-url) to your client ID metadata document"
+        format!(
+            " or {} to your client ID metadata document",
+            Remedy::SetClientMetadataUrl
+        )
     } else {
-        ""
+        String::new()
     };
     Err(Error::Action {
         step: Step::Registration,
         message: format!(
             "the authorization server {issuer} offers no dynamic client registration{}; \
-             register a client there with redirect URI {redirect_uri} and pass its id with \
-             --client-id (and the secret with --client-secret-env or --client-secret-file, if \
-             it has one){cimd_hint}",
+             register a client there with redirect URI {redirect_uri} and {}{cimd_hint}",
             if meta.client_id_metadata_document_supported == Some(true) {
                 ""
             } else {
                 " and does not support client ID metadata documents"
-            }
+            },
+            Remedy::ConfigureRegisteredClient
         ),
     })
 }

@@ -377,6 +377,9 @@ async fn client_credentials_without_a_client_is_an_actionable_error() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("--client-id"), "{e}");
+    assert!(
+        e.contains(mcp_oauth::remedy::Remedy::ConfigureClientForGrant.phrase()),
+        "{e}"
+    );
     assert!(server.requests_to("/token").is_empty());
 }

@@ -338,7 +338,9 @@ async fn device_grant_needs_the_endpoint() {
     );
     let e = c.login(&challenge(server.base())).await.unwrap_err();
     assert!(
-        matches!(e, Error::Action { .. }) && e.to_string().contains("--no-browser"),
+        matches!(e, Error::Action { .. })
+            && e.to_string()
+                .contains(mcp_oauth::remedy::Remedy::PasteInsteadOfDevice.phrase()),
         "{e}"
     );
 }

@@ -124,7 +124,9 @@ impl World {
 fn assert_refused(e: &mcp_oauth::Error, w: &World) {
     let m = e.to_string();
     assert!(
-        m.contains(w.a.base()) && m.contains(w.b.base()) && m.contains("--client-issuer"),
+        m.contains(w.a.base())
+            && m.contains(w.b.base())
+            && m.contains(mcp_oauth::remedy::Remedy::MoveClientIssuer.phrase()),
         "{m}"
     );
 }

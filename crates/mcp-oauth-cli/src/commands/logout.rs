@@ -292,7 +292,8 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
         let all: Vec<Entry> = (outcomes.iter().map(Entry::Credential))
             .chain(forgotten.iter().map(|f| Entry::Client { forgot_client: f }))
             .collect();
-        out::line(serde_json::to_string_pretty(&all)?)?;
+        // A failed revocation quotes the library's message: in the command line's terms.
+        out::line(ui::in_cli_terms(&serde_json::to_string_pretty(&all)?))?;
     }
     if incomplete > 0 {
         return Err(CliError {
@@ -411,7 +412,10 @@ fn describe(
                     "  {name}: the authorization server cannot revoke it ({why}); it stays valid until it expires{until}"
                 ))?
             }
-            TokenRevocation::Failed(e) => out::line(format_args!("  {name} NOT revoked: {e}"))?,
+            TokenRevocation::Failed(e) => out::line(format_args!(
+                "  {name} NOT revoked: {}",
+                ui::in_cli_terms(e)
+            ))?,
         }
     }
     Ok(())

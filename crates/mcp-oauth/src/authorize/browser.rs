@@ -79,8 +79,9 @@ impl Browser for SystemBrowser {
         Err(Error::Action {
             step: Step::Authorization,
             message: format!(
-                "could not open a browser ({}); open this URL yourself, or use --no-browser: {url}",
-                last_err.unwrap_or_else(|| "no opener found".into())
+                "could not open a browser ({}); open this URL yourself, {}: {url}",
+                last_err.unwrap_or_else(|| "no opener found".into()),
+                crate::remedy::Remedy::PasteInsteadOfBrowser
             ),
         })
     }

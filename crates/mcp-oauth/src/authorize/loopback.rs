@@ -206,8 +206,9 @@ async fn bind_all(addrs: &[IpAddr], port: u16) -> std::io::Result<Vec<TcpListene
 
 fn bind_error(host: &str, port: u16, e: std::io::Error) -> Error {
     Error::Config(format!(
-        "cannot listen for the authorization redirect on {host}:{port}: {e}; choose another \
-         port with --redirect-port (and register that redirect URI)"
+        "cannot listen for the authorization redirect on {host}:{port}: {e}; {} (and register \
+         that redirect URI)",
+        crate::remedy::Remedy::ChooseRedirectPort
     ))
 }
 

@@ -163,9 +163,9 @@ impl OAuthClient {
             return Err(Error::Action {
                 step: Step::Registration,
                 message: format!(
-                    "{} needs a client registered at {issuer}: pass --client-id, with \
-                     --client-secret-env or --private-key when it is confidential",
-                    CredentialGrant::from(kind)
+                    "{} needs a client registered at {issuer}: {} when it is confidential",
+                    CredentialGrant::from(kind),
+                    Remedy::ConfigureClientForGrant
                 ),
             });
         };
@@ -201,9 +201,10 @@ impl OAuthClient {
             GrantKind::ClientCredentials => Grant::ClientCredentials { scope },
             GrantKind::JwtBearer => {
                 let source = self.config.workload_assertion.as_ref().ok_or_else(|| {
-                    Error::Config(
-                        "the jwt-bearer grant needs a workload assertion (--assertion-file)".into(),
-                    )
+                    Error::Config(format!(
+                        "the jwt-bearer grant needs {}",
+                        Remedy::ConfigureWorkloadAssertion
+                    ))
                 })?;
                 assertion_owned = source.load()?;
                 Grant::JwtBearer {
@@ -251,7 +252,10 @@ impl OAuthClient {
         scope: Option<&str>,
     ) -> Result<crate::secret::Assertion> {
         let ent = self.config.enterprise.as_ref().ok_or_else(|| {
-            Error::Config("enterprise-managed authorization needs the IdP settings (--idp-token-endpoint, --id-token-file)".into())
+            Error::Config(format!(
+                "enterprise-managed authorization needs {}",
+                Remedy::ConfigureEnterpriseIdp
+            ))
         })?;
         let id_token = ent.id_token.load()?;
         let idp_secret = ent

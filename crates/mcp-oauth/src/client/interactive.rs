@@ -304,9 +304,10 @@ impl OAuthClient {
                 step: Step::Authorization,
                 message: format!(
                     "the authorization server {} does not advertise a device_authorization_endpoint \
-                     (RFC 8628), so the device grant cannot be used with it; use --no-browser to \
-                     paste the redirect URL instead",
-                    meta.issuer()
+                     (RFC 8628), so the device grant cannot be used with it; {} the redirect URL \
+                     instead",
+                    meta.issuer(),
+                    crate::remedy::Remedy::PasteInsteadOfDevice
                 ),
             });
         };

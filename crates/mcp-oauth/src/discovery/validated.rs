@@ -6,6 +6,7 @@
 use super::endpoint::Endpoint;
 use crate::config::PkceMetadataPolicy;
 use crate::quirks;
+use crate::remedy::Remedy;
 use mcp_oauth_types::metadata::AuthServerMetadata;
 use std::fmt;
 
@@ -44,10 +45,9 @@ impl fmt::Display for MetadataRejection {
                 f,
                 "metadata does not list code_challenge_methods_supported, so PKCE support \
                  cannot be verified (the MCP spec requires refusing such a server); if you \
-                 trust it (e.g. {}), set `{}` for this server \
-                 (--allow-missing-pkce-metadata), which weakens this check",
+                 trust it (e.g. {}), {}, which weakens this check",
                 quirks::COGNITO.provider,
-                quirks::Setting::AllowMissingPkceMetadata,
+                Remedy::AllowMissingPkceMetadata
             ),
             MetadataRejection::InsecureEndpoint(rule) => f.write_str(rule),
         }

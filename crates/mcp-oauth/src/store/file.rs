@@ -267,8 +267,10 @@ impl CredentialStore for FileStore {
         self.load_entry(
             Kind::Pin,
             key,
-            "delete it and name the client's authorization server with --client-issuer \
-             (client_issuer in the configuration file)",
+            &format!(
+                "delete it and {} (client_issuer in the configuration file)",
+                crate::remedy::Remedy::NameClientIssuer
+            ),
         )
     }
 

@@ -96,15 +96,16 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
             },
         });
     }
+    // The report quotes the library's messages: in the command line's terms.
     if args.json {
-        out::line(serde_json::to_string_pretty(&report)?)?;
+        out::line(ui::in_cli_terms(&serde_json::to_string_pretty(&report)?))?;
     } else {
-        out::text(&render(
+        out::text(&ui::in_cli_terms(&render(
             &report,
             Style {
                 color: ui::color_stdout(),
             },
-        ))?;
+        )))?;
     }
     // Not an MCP server at all: that, rather than a count of broken MUSTs.
     if let Some(e) = report.probes.first().and_then(common::not_mcp) {
