@@ -3,7 +3,7 @@
 //! The token endpoint sets the rules; device authorization (RFC 8628 §3.1) and
 //! revocation (RFC 7009 §2.1) follow them, so a client authenticates there exactly as it
 //! does for a token: [`authenticate`] is the only place that adds credentials to a
-//! request, and [`post_form`] the only one that sends such a request. A new method is a
+//! request, and `post_form` the only one that sends such a request. A new method is a
 //! new [`ClientAuthMethod`] variant: the compiler then points at the `match` in
 //! [`authenticate`], the one place that applies it.
 

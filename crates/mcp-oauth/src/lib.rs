@@ -15,6 +15,8 @@
 //! - [`token`]: the token endpoint (client authentication, exchange, refresh);
 //! - [`credential`]: what a credential is made of (tokens, client, the grant);
 //! - [`store`]: credentials at rest;
+//! - [`error`]: errors typed by step and cause, with their sources; [`remedy`]: the
+//!   settings a message tells the user to set, in this library's terms;
 //! - [`client`]: [`client::OAuthClient`], which ties the above together for one MCP server
 //!   and answers challenges (refresh, re-authorization, step-up);
 //! - [`quirks`]: what is known about identity providers (Entra, Google, Cognito, …): the

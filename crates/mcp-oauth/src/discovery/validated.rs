@@ -114,22 +114,27 @@ impl ValidatedMetadata {
         &self.document.issuer
     }
 
+    /// The authorization endpoint (RFC 6749 §3.1).
     pub fn authorization_endpoint(&self) -> &Endpoint {
         &self.authorization_endpoint
     }
 
+    /// The token endpoint (RFC 6749 §3.2).
     pub fn token_endpoint(&self) -> &Endpoint {
         &self.token_endpoint
     }
 
+    /// The Dynamic Client Registration endpoint (RFC 7591), if offered.
     pub fn registration_endpoint(&self) -> Option<&Endpoint> {
         self.registration_endpoint.as_ref()
     }
 
+    /// The revocation endpoint (RFC 7009), if offered.
     pub fn revocation_endpoint(&self) -> Option<&Endpoint> {
         self.revocation_endpoint.as_ref()
     }
 
+    /// The device authorization endpoint (RFC 8628), if offered.
     pub fn device_authorization_endpoint(&self) -> Option<&Endpoint> {
         self.device_authorization_endpoint.as_ref()
     }
@@ -139,6 +144,7 @@ impl ValidatedMetadata {
         &self.document
     }
 
+    /// The document as published, for a report on it.
     pub fn into_document(self) -> AuthServerMetadata {
         self.document
     }
