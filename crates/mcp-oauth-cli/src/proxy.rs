@@ -175,6 +175,8 @@ pub async fn run(mut args: ProxyArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         bridge_eras: !args.no_bridge,
         idle_spin: Duration::from_micros(args.idle_spin),
+        // The host shows the user what the library said, with this command line's flags.
+        error_words: crate::ui::in_cli_terms,
         ..ProxyOptions::default()
     };
     let proxy = Proxy::new(args.url.clone(), options, auth)?;

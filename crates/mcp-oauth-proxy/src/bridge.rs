@@ -231,7 +231,7 @@ impl Relay {
         };
         let msg: Value = match reply {
             Ok(m) => serde_json::from_slice(&m).unwrap_or(Value::Null),
-            Err(e) => return e.to_response(Some(id), self.url()),
+            Err(e) => return e.to_response(Some(id), self.url(), self.opts.error_words),
         };
         if let Some(err) = msg.get("error") {
             return error_response_with(Some(id), err.clone());

@@ -103,6 +103,15 @@ pub struct ProxyOptions {
     /// (zero: sleep at once). Saves the wake-ups that dominate a fast server's round trip
     /// on virtual machines, for at most this much CPU per message (see `spin.rs`).
     pub idle_spin: Duration,
+    /// How the library's error messages reach the host, in an error response: the
+    /// command line restates the library's remedies with its own flags
+    /// (`mcp_oauth::remedy::Remedy`). By default, as the library says them.
+    pub error_words: fn(&str) -> String,
+}
+
+/// [`ProxyOptions::error_words`]' default: the library's words, unchanged.
+fn as_said(text: &str) -> String {
+    text.to_string()
 }
 
 impl Default for ProxyOptions {
@@ -116,6 +125,7 @@ impl Default for ProxyOptions {
             shutdown_grace: Duration::from_secs(10),
             bridge_eras: true,
             idle_spin: DEFAULT_IDLE_SPIN,
+            error_words: as_said,
         }
     }
 }

@@ -164,7 +164,7 @@ impl Relay {
         }
         match self.sse_exchange(conn, bytes, id).await {
             Ok(msg) => msg,
-            Err(e) => e.to_response(Some(id), self.url()),
+            Err(e) => e.to_response(Some(id), self.url(), self.opts.error_words),
         }
     }
 
@@ -268,7 +268,7 @@ impl Relay {
                         None,
                     );
                 }
-                Err(e) => return e.to_response(Some(&id), self.url()),
+                Err(e) => return e.to_response(Some(&id), self.url(), self.opts.error_words),
             }
         }
     }

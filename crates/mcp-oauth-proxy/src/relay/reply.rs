@@ -61,8 +61,14 @@ impl ReplyError {
             || matches!(self, ReplyError::Http { status: 404, .. } if code == Some(METHOD_NOT_FOUND))
     }
 
-    /// The error response for the client's request `id`.
-    pub(crate) fn to_response(&self, id: Option<&Value>, url: &str) -> Bytes {
+    /// The error response for the client's request `id`; `words` restates the library's
+    /// errors for the host ([`crate::ProxyOptions::error_words`]).
+    pub(crate) fn to_response(
+        &self,
+        id: Option<&Value>,
+        url: &str,
+        words: fn(&str) -> String,
+    ) -> Bytes {
         match self {
             ReplyError::Http {
                 error: Some(e),
@@ -95,7 +101,10 @@ impl ReplyError {
             ReplyError::Send(e) => error_response(
                 id,
                 INTERNAL_ERROR,
-                &format!("mcp-oauth proxy: request to {url} failed: {e}"),
+                &format!(
+                    "mcp-oauth proxy: request to {url} failed: {}",
+                    words(&e.to_string())
+                ),
                 None,
             ),
             ReplyError::Protocol(m) => error_response(

@@ -39,7 +39,9 @@ impl Relay {
                 .await
             {
                 Ok(r) => r,
-                Err(e) => return ReplyError::from(e).to_response(id, self.url()),
+                Err(e) => {
+                    return ReplyError::from(e).to_response(id, self.url(), self.opts.error_words);
+                }
             };
             if resp.status() == http::StatusCode::NOT_FOUND && snap.session_id.is_some() && !renewed
             {
@@ -66,7 +68,7 @@ impl Relay {
                 .await
             {
                 Ok(msg) => msg,
-                Err(e) => e.to_response(id, self.url()),
+                Err(e) => e.to_response(id, self.url(), self.opts.error_words),
             };
         }
     }
@@ -96,7 +98,13 @@ impl Relay {
             .await
         {
             Ok(r) => r,
-            Err(e) => return ReplyError::from(e).to_response(Some(&id), self.url()),
+            Err(e) => {
+                return ReplyError::from(e).to_response(
+                    Some(&id),
+                    self.url(),
+                    self.opts.error_words,
+                );
+            }
         };
         if resp.status().is_success() {
             conn.session_id = session_id_of(&resp);
@@ -120,7 +128,7 @@ impl Relay {
                     );
                     msg
                 }
-                Err(e) => e.to_response(Some(&id), self.url()),
+                Err(e) => e.to_response(Some(&id), self.url(), self.opts.error_words),
             };
         }
         let err = self.http_error(resp).await;
@@ -144,7 +152,7 @@ impl Relay {
                 Err(e) => tracing::info!(url = %self.url(), "not an HTTP+SSE server either: {e}"),
             }
         }
-        err.to_response(Some(&id), self.url())
+        err.to_response(Some(&id), self.url(), self.opts.error_words)
     }
 
     /// Forgets the current session: stops its stream and (in the background, when

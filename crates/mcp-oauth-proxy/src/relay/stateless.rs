@@ -29,7 +29,9 @@ impl Relay {
             };
             let resp = match self.up.post(self.url(), headers, bytes.clone()).await {
                 Ok(r) => r,
-                Err(e) => return ReplyError::from(e).to_response(id, self.url()),
+                Err(e) => {
+                    return ReplyError::from(e).to_response(id, self.url(), self.opts.error_words);
+                }
             };
             let ctx = ReplyCtx {
                 relay_others: true,
@@ -54,7 +56,7 @@ impl Relay {
             return match reply {
                 Ok(msg) if env.method() == "tools/list" => self.learn_tools(msg),
                 Ok(msg) => msg,
-                Err(e) => e.to_response(id, self.url()),
+                Err(e) => e.to_response(id, self.url(), self.opts.error_words),
             };
         }
     }
