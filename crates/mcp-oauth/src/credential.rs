@@ -46,7 +46,9 @@ impl fmt::Display for RegistrationKind {
 pub struct ClientRegistration {
     /// The issuer of the authorization server this client id belongs to.
     pub issuer: String,
+    /// The redirect URI the client was registered with (its key, with the issuer).
     pub redirect_uri: String,
+    /// The client id the authorization server knows the client by.
     pub client_id: String,
     /// A secret the authorization server issued at registration. `None` for a
     /// pre-registered client (its secret comes from the configuration at each use).
@@ -56,6 +58,7 @@ pub struct ClientRegistration {
     /// How the client authenticates; stored as its registered name (`none`,
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`).
     pub token_endpoint_auth_method: ClientAuthMethod,
+    /// How the client came to be: configured, a metadata document URL, or registered.
     pub kind: RegistrationKind,
     /// Unix seconds.
     pub registered_at: u64,
@@ -134,9 +137,11 @@ impl fmt::Debug for ClientRegistration {
 /// Tokens from one token response, with the absolute expiry computed when received.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
+    /// The access token sent to the MCP server.
     pub access_token: AccessToken,
     /// As returned by the server (`Bearer`, `bearer`, `DPoP`, ...).
     pub token_type: String,
+    /// The refresh token, if the server issued one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     /// Unix seconds; `None` when the server gave no `expires_in`.
@@ -187,7 +192,9 @@ pub struct CredentialRecord {
     /// The resource indicator sent (None when omitted by configuration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_indicator: Option<String>,
+    /// The client the tokens were issued to.
     pub client: ClientRegistration,
+    /// The tokens, with their expiry and scopes.
     pub tokens: TokenSet,
     /// How the tokens were obtained, which says how to renew them. Absent in records
     /// written before grants without a user existed: those were authorization codes.

@@ -53,9 +53,12 @@ impl fmt::Display for Step {
 /// An OAuth error response body (RFC 6749 §5.2, also used by RFC 7591 §3.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct OAuthErrorBody {
+    /// The OAuth error code (`invalid_grant`, `invalid_client_metadata`, ...).
     pub error: String,
+    /// The server's human-readable explanation, if it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// A page about the error, if the server named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_uri: Option<String>,
 }
@@ -76,6 +79,8 @@ impl fmt::Display for OAuthErrorBody {
 /// A source error kept with an [`Error`] whose message already says what it says.
 pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Everything the library can fail with. Most variants name the [`Step`] of the flow and
+/// the URL they happened at; none carries a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -83,38 +88,64 @@ pub enum Error {
     /// how, with the causes of `source` (the HTTP client's error, when there is one).
     #[error("{step}: request to {url} failed: {message}")]
     Transport {
+        /// The step of the flow the error happened in.
         step: Step,
+        /// The URL the request went to.
         url: String,
+        /// What failed, with the causes of `source`.
         message: String,
+        /// The HTTP client's error, when there is one.
         #[source]
         source: Option<Source>,
     },
 
     /// No response within the configured time.
     #[error("{step}: no answer from {url} within {secs} s")]
-    Timeout { step: Step, url: String, secs: u64 },
+    Timeout {
+        /// The step of the flow the error happened in.
+        step: Step,
+        /// The URL the request went to.
+        url: String,
+        /// The configured time-out, in seconds.
+        secs: u64,
+    },
 
     /// An HTTP status that the step cannot use.
     #[error("{step}: {url} answered HTTP {status}{}", excerpt_suffix(.body_excerpt))]
     Status {
+        /// The step of the flow the error happened in.
         step: Step,
+        /// The URL the request went to.
         url: String,
+        /// The HTTP status code of the response.
         status: u16,
+        /// The start of the response body (empty if there was none), with secrets removed.
         body_excerpt: String,
     },
 
     /// A response, a document, a request or a setting broke a rule; [`Rule`] says which,
     /// by cause.
     #[error("{step}: {url}: {rule}")]
-    Rule { step: Step, url: String, rule: Rule },
+    Rule {
+        /// The step of the flow the error happened in.
+        step: Step,
+        /// The URL of the response, document or request that broke the rule.
+        url: String,
+        /// The rule that was broken.
+        rule: Rule,
+    },
 
     /// A signature the request needs could not be made (a DPoP proof, a client
     /// assertion); `what` names it.
     #[error("{step}: {url}: cannot sign {what}: {source}")]
     Signing {
+        /// The step of the flow the error happened in.
         step: Step,
+        /// The URL the signed request was for.
         url: String,
+        /// What could not be signed (a DPoP proof, a client assertion).
         what: &'static str,
+        /// The signing library's error.
         #[source]
         source: Source,
     },
@@ -122,9 +153,13 @@ pub enum Error {
     /// An OAuth error response (RFC 6749 §5.2).
     #[error("{step}: {url} returned OAuth error {body}")]
     OAuth {
+        /// The step of the flow the error happened in.
         step: Step,
+        /// The endpoint that answered with the error.
         url: String,
+        /// The HTTP status code of the error response.
         status: u16,
+        /// The error response's body.
         body: OAuthErrorBody,
     },
 
@@ -132,15 +167,20 @@ pub enum Error {
     /// redirect (RFC 6749 §4.1.2.1): the user denied, or the server refused the request.
     #[error("authorization: the authorization server {issuer} refused: {body}")]
     AuthorizationRefused {
+        /// The issuer of the authorization server that refused.
         issuer: String,
+        /// The error parameters of the redirect.
         body: OAuthErrorBody,
     },
 
     /// Discovery found nothing usable; the trace says what was tried.
     #[error("{step}: {message}\n{trace}")]
     Discovery {
+        /// The step of the flow the error happened in.
         step: Step,
+        /// What was missing.
         message: String,
+        /// Each URL tried and what it answered.
         trace: DiscoveryTrace,
     },
 
@@ -156,27 +196,42 @@ pub enum Error {
          server's metadata, or set auth_server_metadata_url if it is published elsewhere.\n{trace}"
     )]
     AtDefaultEndpoint {
+        /// The error the default endpoint answered with.
         error: Box<Error>,
+        /// What each metadata URL answered during discovery.
         trace: DiscoveryTrace,
     },
 
     /// The user has to do something (pre-register a client, accept a setting, ...).
     #[error("{step}: {message}")]
-    Action { step: Step, message: String },
+    Action {
+        /// The step of the flow the error happened in.
+        step: Step,
+        /// What the user has to do, and how.
+        message: String,
+    },
 
     /// Step-up authorization did not satisfy the server.
     #[error(
         "authorization: the server still answers insufficient_scope after {attempts} \
          re-authorizations (last scopes requested: {scope}); giving up"
     )]
-    StepUpExhausted { attempts: u32, scope: String },
+    StepUpExhausted {
+        /// How many re-authorizations were made.
+        attempts: u32,
+        /// The space-separated scopes requested last.
+        scope: String,
+    },
 
     /// Reading or writing the credential store. `message` says what went wrong and what
     /// to do about it; `source` is the I/O (or task) error it comes from, if any.
     #[error("credential store: {path}: {message}")]
     Store {
+        /// The store's file or directory.
         path: String,
+        /// What went wrong and what to do about it.
         message: String,
+        /// The I/O (or task) error it comes from, if any.
         #[source]
         source: Option<Source>,
     },
@@ -185,8 +240,11 @@ pub enum Error {
     /// says how. `store` names it without secrets (`postgres://host:5432/db`).
     #[error("credential store {store}: {message}")]
     StoreBackend {
+        /// The store's name, without secrets (`postgres://host:5432/db`).
         store: String,
+        /// What the store was doing, or could not do.
         message: String,
+        /// The store's own error.
         #[source]
         source: Source,
     },
@@ -194,8 +252,11 @@ pub enum Error {
     /// A JSON-RPC error returned by the MCP server.
     #[error("MCP server returned error {code}: {message}")]
     JsonRpc {
+        /// The JSON-RPC error code.
         code: i64,
+        /// The error's message.
         message: String,
+        /// The error's `data` member, if any.
         data: Option<serde_json::Value>,
     },
 
@@ -213,9 +274,15 @@ pub enum Rule {
     /// [`crate::netpolicy`]); the text is the policy's refusal.
     NetworkPolicy(String),
     /// A redirect to another origin, which is never followed.
-    CrossOriginRedirect { to: String },
+    CrossOriginRedirect {
+        /// The URL the redirect led to.
+        to: String,
+    },
     /// A response body larger than the limit (in bytes).
-    SizeLimit { limit: usize },
+    SizeLimit {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The MCP server is reached over plain http on a host that is not loopback, so its
     /// access token would cross the network unencrypted (OAuth 2.1 §1.5);
     /// [`OAuthConfig::allow_plain_http`](crate::config::OAuthConfig::allow_plain_http)
@@ -383,6 +450,7 @@ impl Error {
     }
 }
 
+/// The library's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error's message with its causes (each said once), and what to do about an

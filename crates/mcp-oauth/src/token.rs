@@ -18,39 +18,59 @@ pub use crate::client_auth::basic_auth_value;
 /// A grant to redeem at the token endpoint.
 #[derive(Debug)]
 pub enum Grant<'a> {
+    /// The authorization code grant (RFC 6749 §4.1.3), with its PKCE verifier (RFC 7636).
     AuthorizationCode {
+        /// The code received in the authorization redirect.
         code: &'a AuthorizationCode,
+        /// The PKCE verifier whose challenge went with the authorization request.
         verifier: &'a PkceVerifier,
+        /// The redirect URI of the authorization request, sent again (RFC 6749 §4.1.3).
         redirect_uri: &'a str,
     },
+    /// The refresh token grant (RFC 6749 §6).
     RefreshToken {
+        /// The refresh token to redeem.
         refresh_token: &'a RefreshToken,
         /// Scopes to ask for (Entra wants them repeated on refresh:
         /// [`crate::quirks::Behaviour::NeedsScopeOnRefresh`]); `None` keeps the grant's.
         scope: Option<&'a str>,
     },
     /// OAuth 2.1 §4.2 / the MCP `oauth-client-credentials` extension.
-    ClientCredentials { scope: Option<&'a str> },
+    ClientCredentials {
+        /// Scopes to ask for; `None` leaves them to the server.
+        scope: Option<&'a str>,
+    },
     /// RFC 7523 §2.1 authorization grant: a workload identity token, or an ID-JAG.
     JwtBearer {
+        /// The assertion to present.
         assertion: &'a Assertion,
+        /// Scopes to ask for; `None` leaves them to the server.
         scope: Option<&'a str>,
     },
     /// RFC 8693 token exchange (at an enterprise IdP: ID token → ID-JAG).
     TokenExchange {
+        /// The token to exchange (an ID token).
         subject_token: &'a Assertion,
+        /// The type URN of `subject_token` (see [`grant_types`]).
         subject_token_type: &'a str,
+        /// The type URN of the token wanted (see [`grant_types`]).
         requested_token_type: &'a str,
+        /// The authorization server the token is wanted for.
         audience: &'a str,
+        /// Scopes to ask for; `None` leaves them to the server.
         scope: Option<&'a str>,
     },
 }
 
 /// The grant type URNs used here.
 pub mod grant_types {
+    /// RFC 7523 JWT bearer grant type.
     pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    /// RFC 8693 token exchange grant type.
     pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    /// RFC 8693 token type of an OpenID Connect ID token.
     pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+    /// Token type of an Identity Assertion JWT Authorization Grant (ID-JAG).
     pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
 }
 
@@ -58,16 +78,20 @@ pub mod grant_types {
 /// (updated in place when the server supplies a new one).
 #[derive(Debug)]
 pub struct DpopContext<'a> {
+    /// The key the DPoP proofs are signed with (RFC 9449).
     pub key: &'a DpopKey,
+    /// The latest `DPoP-Nonce` the server gave, if any; replaced when it sends a new one.
     pub nonce: &'a std::sync::Mutex<Option<String>>,
 }
 
 /// A token request.
 #[derive(Debug)]
 pub struct TokenRequest<'a> {
+    /// The token endpoint URL.
     pub token_endpoint: &'a str,
     /// The client, and its signing key for `private_key_jwt`.
     pub client: ClientCredentials<'a>,
+    /// The grant to redeem.
     pub grant: Grant<'a>,
     /// RFC 8707 `resource`, sent verbatim.
     pub resource: Option<&'a str>,

@@ -44,7 +44,9 @@ use std::fmt;
 /// keyed credentials by the URL as typed ([`find_legacy`] finds those).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CredentialKey {
+    /// The MCP server URL, canonical when made by [`CredentialKey::new`].
     pub server_url: String,
+    /// A named profile, to keep several credentials for one server; `None` for the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
 }
@@ -115,6 +117,7 @@ impl CredentialKey {
             profile: None,
         }
     }
+    /// The key with `profile` as its profile.
     pub fn with_profile(mut self, profile: Option<String>) -> Self {
         self.profile = profile;
         self
@@ -124,7 +127,9 @@ impl CredentialKey {
 /// Key of a stored [`ClientRegistration`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClientKey {
+    /// The issuer of the authorization server the client is registered with.
     pub issuer: String,
+    /// The redirect URI the client was registered with.
     pub redirect_uri: String,
 }
 
@@ -133,6 +138,7 @@ pub struct ClientKey {
 pub struct IssuerPinKey {
     /// The MCP server URL as the user gave it.
     pub server_url: String,
+    /// The client id configured for that server.
     pub client_id: String,
 }
 
@@ -141,6 +147,7 @@ pub struct IssuerPinKey {
 /// was used with. Kept apart from the credentials, so that a logout does not forget it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerPin {
+    /// The issuer the client's credentials may be sent to.
     pub issuer: String,
     /// Unix seconds.
     pub pinned_at: u64,
@@ -155,6 +162,7 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
+    /// Wraps whatever releases the lock when dropped (a file lock, a mutex guard, ...).
     pub fn new(guard: impl Send + Sync + 'static) -> Self {
         Self {
             _guard: Box::new(guard),
@@ -174,18 +182,25 @@ impl fmt::Debug for StoreLock {
 ///
 /// The methods are blocking (small files); async callers run them on a blocking thread.
 pub trait CredentialStore: Send + Sync + 'static {
+    /// The record stored under `key`, if any.
     fn load(&self, key: &CredentialKey) -> Result<Option<CredentialRecord>>;
+    /// Stores `record` under `key`, atomically, replacing any record there.
     fn save(&self, key: &CredentialKey, record: &CredentialRecord) -> Result<()>;
     /// Returns whether there was a record.
     fn remove(&self, key: &CredentialKey) -> Result<bool>;
+    /// Every record in the store, with its key.
     fn list(&self) -> Result<Vec<(CredentialKey, CredentialRecord)>>;
 
+    /// The client registration stored under `key`, if any.
     fn load_client(&self, key: &ClientKey) -> Result<Option<ClientRegistration>>;
+    /// Stores `registration` under `key`, atomically, replacing any there.
     fn save_client(&self, key: &ClientKey, registration: &ClientRegistration) -> Result<()>;
+    /// Removes the client registration under `key`; returns whether there was one.
     fn remove_client(&self, key: &ClientKey) -> Result<bool>;
 
     /// The issuer a configured client is pinned to (see [`IssuerPin`]).
     fn load_issuer_pin(&self, key: &IssuerPinKey) -> Result<Option<IssuerPin>>;
+    /// Stores `pin` under `key`, atomically, replacing any pin there.
     fn save_issuer_pin(&self, key: &IssuerPinKey, pin: &IssuerPin) -> Result<()>;
 
     /// Blocks until this caller holds the exclusive lock for `key` (across processes
