@@ -106,6 +106,7 @@ impl From<ClientSecret> for SecretSource {
 /// A client the user registered with the authorization server beforehand.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PreRegisteredClient {
+    /// The client id the authorization server issued for this client.
     pub client_id: String,
     /// Read at each use (see [`SecretSource`]).
     pub client_secret: Option<SecretSource>,
@@ -160,12 +161,16 @@ pub enum GrantKind {
 /// use, so a platform that rotates the token is followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssertionSource {
+    /// The JWT itself.
     Value(Assertion),
+    /// A file holding the JWT (surrounding whitespace ignored), read at each use.
     File(std::path::PathBuf),
+    /// An environment variable holding the JWT, read at each use.
     Env(String),
 }
 
 impl AssertionSource {
+    /// Reads the JWT from where it comes from; an [`Error::Config`](crate::Error::Config) if it cannot.
     pub fn load(&self) -> crate::Result<Assertion> {
         let v = match self {
             AssertionSource::Value(a) => return Ok(a.clone()),
@@ -209,7 +214,9 @@ pub enum DpopPolicy {
     /// resource server accepts DPoP (a `DPoP` challenge, or DPoP fields in its PRM).
     #[default]
     Auto,
+    /// Always bind tokens with DPoP.
     Always,
+    /// Never use DPoP: tokens are bearer tokens.
     Never,
 }
 
@@ -221,6 +228,7 @@ pub struct RedirectSettings {
     /// `None`: a stable port derived from the server URL, so that a redirect URI
     /// registered once keeps working; `Some(0)`: any free port.
     pub port: Option<u16>,
+    /// The path of the redirect URI (`/callback` by default).
     pub path: String,
 }
 
@@ -256,13 +264,17 @@ pub struct OAuthConfig {
     pub server_url: String,
     /// Several accounts on one server are told apart by profile.
     pub profile: Option<String>,
+    /// A client registered beforehand; `None` registers one (CIMD or RFC 7591).
     pub client: Option<PreRegisteredClient>,
     /// A Client ID Metadata Document URL, used as `client_id` where the AS supports it.
     pub client_metadata_url: Option<String>,
+    /// The `client_name` the client registers with (shown on consent screens).
     pub client_name: String,
+    /// Where the authorization server sends the browser back to.
     pub redirect: RedirectSettings,
     /// Scopes to request, overriding the challenge and the metadata.
     pub scopes: Option<String>,
+    /// Which `resource` indicator (RFC 8707) to send.
     pub resource: ResourceSetting,
     /// Extra parameters on the authorization request (Google: `access_type=offline`,
     /// `prompt=consent`; Auth0: `audience=...`; see [`crate::quirks`]).
@@ -272,6 +284,7 @@ pub struct OAuthConfig {
     /// Which of several `authorization_servers` to use (by issuer); the first that works
     /// otherwise.
     pub authorization_server: Option<String>,
+    /// What to do with an authorization server that does not list its PKCE methods.
     pub pkce_metadata: PkceMetadataPolicy,
     /// How long to wait for the browser to come back.
     pub callback_timeout: Duration,
@@ -281,10 +294,13 @@ pub struct OAuthConfig {
     pub refresh_margin: Duration,
     /// Browser + loopback (default), paste, or device grant.
     pub interaction: Interaction,
+    /// Which grant obtains the tokens (authorization code by default).
     pub grant: GrantKind,
     /// A workload identity JWT (for [`GrantKind::JwtBearer`]).
     pub workload_assertion: Option<AssertionSource>,
+    /// The enterprise IdP, for [`GrantKind::EnterpriseManaged`].
     pub enterprise: Option<EnterpriseSettings>,
+    /// When to bind tokens to a DPoP key (RFC 9449).
     pub dpop: DpopPolicy,
     /// Which addresses the URLs that servers hand out during discovery may point at
     /// (SSRF protection, see [`crate::netpolicy`]). The default refuses private, link-local,
@@ -302,6 +318,7 @@ pub struct OAuthConfig {
 }
 
 impl OAuthConfig {
+    /// A configuration for `server_url` with every other setting at its default.
     pub fn new(server_url: impl Into<String>) -> Self {
         Self {
             server_url: server_url.into(),

@@ -19,14 +19,26 @@ use std::process::{Command, Stdio};
 pub enum Progress {
     /// Discovery, registration or a grant without a user is under way: requests to the
     /// MCP server's metadata and its authorization server. Ends with [`Progress::Finished`].
-    Discovering { server_url: String },
+    Discovering {
+        /// The MCP server URL.
+        server_url: String,
+    },
     /// Another process (or client) holds this server's lock: it is logging in or
     /// refreshing. This one waits for it, then uses its result when there is one.
-    WaitingForOtherProcess { server_url: String },
+    WaitingForOtherProcess {
+        /// The MCP server URL.
+        server_url: String,
+    },
     /// The other process finished; its result is being looked at.
-    OtherProcessDone { server_url: String },
+    OtherProcessDone {
+        /// The MCP server URL.
+        server_url: String,
+    },
     /// Waiting for the user to approve the device code (RFC 8628).
-    WaitingForDevice { verification_uri: String },
+    WaitingForDevice {
+        /// Where the user goes to enter the code.
+        verification_uri: String,
+    },
     /// The redirect (or the approval) arrived; redeeming it at the token endpoint.
     Exchanging,
     /// The interactive part of the authorization is over, successfully or not.

@@ -19,9 +19,13 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Clone)]
 pub struct DeviceAuthorization {
+    /// The device code, sent with each poll of the token endpoint.
     pub device_code: DeviceCode,
+    /// The code the user enters at the verification URI.
     pub user_code: String,
+    /// Where the user goes to enter the code.
     pub verification_uri: String,
+    /// A verification URI that carries the code, if the server gave one.
     pub verification_uri_complete: Option<String>,
     /// Lifetime of the codes.
     pub expires_in: Duration,
@@ -32,13 +36,18 @@ pub struct DeviceAuthorization {
 /// What the user has to see: where to go and which code to enter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevicePrompt {
+    /// The code the user enters at the verification URI.
     pub user_code: String,
+    /// Where the user goes to enter the code.
     pub verification_uri: String,
+    /// A verification URI that carries the code, if the server gave one.
     pub verification_uri_complete: Option<String>,
+    /// Lifetime of the code.
     pub expires_in: Duration,
 }
 
 impl DevicePrompt {
+    /// The text to show the user: where to go, the code, and when it expires.
     pub fn instructions(&self) -> String {
         let mut s = format!(
             "To authorize, open {} on any device and enter the code\n\n    {}\n",
@@ -56,6 +65,7 @@ impl DevicePrompt {
 }
 
 impl DeviceAuthorization {
+    /// What the user has to see of this authorization.
     pub fn prompt(&self) -> DevicePrompt {
         DevicePrompt {
             user_code: self.user_code.clone(),

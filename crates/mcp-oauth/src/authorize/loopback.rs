@@ -123,6 +123,7 @@ impl LoopbackListener {
         })
     }
 
+    /// The redirect URI to register and send, with the port the listener got.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 /// A PKCE verifier and its S256 challenge.
 #[derive(Debug, Clone)]
 pub struct Pkce {
+    /// The secret verifier, sent with the token request (RFC 7636 §4.5).
     pub verifier: PkceVerifier,
+    /// Its S256 challenge, sent with the authorization request (RFC 7636 §4.2).
     pub challenge: String,
 }
 
@@ -28,6 +30,7 @@ impl Pkce {
         Self::from_verifier(PkceVerifier::new(random_token(32)))
     }
 
+    /// The PKCE pair of `verifier`.
     pub fn from_verifier(verifier: PkceVerifier) -> Self {
         let digest = Sha256::digest(verifier.expose().as_bytes());
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
@@ -47,13 +50,21 @@ impl Default for Pkce {
 /// Everything needed to build an authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest<'a> {
+    /// The authorization endpoint URL, from the authorization server metadata.
     pub authorization_endpoint: &'a str,
+    /// The client id.
     pub client_id: &'a str,
+    /// Where the authorization server sends the browser back to.
     pub redirect_uri: &'a str,
+    /// The space-separated scopes to request, if any.
     pub scope: Option<&'a str>,
+    /// The RFC 8707 `resource` indicator, if one is sent.
     pub resource: Option<&'a str>,
+    /// The `state` value the redirect must carry back (CSRF protection).
     pub state: &'a str,
+    /// The PKCE S256 challenge (RFC 7636 §4.2).
     pub code_challenge: &'a str,
+    /// Extra parameters (from the configuration); they never replace the flow's own.
     pub extra: &'a [(String, String)],
 }
 
@@ -144,11 +155,17 @@ impl AuthorizationRequest<'_> {
 /// The parameters of the redirect back to us (RFC 6749 §4.1.2 / §4.1.2.1, RFC 9207).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct CallbackParams {
+    /// The authorization code, on success.
     pub code: Option<AuthorizationCode>,
+    /// The `state` the request was sent with, as the server returned it.
     pub state: Option<String>,
+    /// The issuer, when the server sends it (RFC 9207).
     pub iss: Option<String>,
+    /// The OAuth error code, when the server refused (RFC 6749 §4.1.2.1).
     pub error: Option<String>,
+    /// The server's explanation of the error, if any.
     pub error_description: Option<String>,
+    /// A page about the error, if the server named one.
     pub error_uri: Option<String>,
 }
 
@@ -210,6 +227,7 @@ impl CallbackParams {
 /// What the callback is checked against: recorded before the browser is opened.
 #[derive(Debug, Clone)]
 pub struct PendingAuthorization {
+    /// The `state` the request was sent with.
     pub state: String,
     /// The issuer from validated metadata (RFC 9207 compares against it).
     pub expected_issuer: String,
