@@ -108,6 +108,9 @@ impl std::fmt::Debug for OAuthClient {
 }
 
 impl OAuthClient {
+    /// A client for `config`'s MCP server: it sends its requests through `http` (under the
+    /// configuration's network policy), keeps credentials in `store`, and has `browser`
+    /// open the authorization page.
     pub fn new(
         config: OAuthConfig,
         http: HttpClient,
@@ -134,10 +137,12 @@ impl OAuthClient {
         }
     }
 
+    /// The configuration this client was made with.
     pub fn config(&self) -> &OAuthConfig {
         &self.config
     }
 
+    /// The HTTP client OAuth requests go through.
     pub fn http(&self) -> &HttpClient {
         &self.http
     }

@@ -124,7 +124,9 @@ impl std::error::Error for UnsupportedAuthMethod {}
 /// never holds them, only a secret the authorization server issued at registration).
 #[derive(Debug, Clone)]
 pub struct ClientCredentials<'a> {
+    /// The client's registration: its id, issuer and authentication method.
     pub registration: &'a ClientRegistration,
+    /// The key that signs `private_key_jwt` assertions, if the client has one.
     pub signing_key: Option<&'a SigningKey>,
     /// The configured secret, read from its source for this request; it takes the place
     /// of the registration's.
@@ -169,6 +171,7 @@ impl<'a> ClientCredentials<'a> {
 /// A request body with the client's authentication in it.
 #[derive(Debug)]
 pub struct AuthenticatedForm {
+    /// The form fields, with the client's credentials added where the method puts them.
     pub form: Vec<(String, String)>,
     /// The `Authorization: Basic …` value, for `client_secret_basic`.
     pub basic: Option<String>,

@@ -170,7 +170,8 @@ pub enum AssertionSource {
 }
 
 impl AssertionSource {
-    /// Reads the JWT from where it comes from; an [`Error::Config`](crate::Error::Config) if it cannot.
+    /// Reads the JWT from where it comes from; [`Error::Config`](crate::Error::Config) if
+    /// it cannot be read.
     pub fn load(&self) -> crate::Result<Assertion> {
         let v = match self {
             AssertionSource::Value(a) => return Ok(a.clone()),

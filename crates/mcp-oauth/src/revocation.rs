@@ -32,8 +32,11 @@ pub enum TokenRevocation {
 /// The outcome of revoking one stored credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RevocationReport {
+    /// The revocation endpoint used, or `None` when the authorization server offers none.
     pub endpoint: Option<String>,
+    /// What became of the refresh token.
     pub refresh_token: TokenRevocation,
+    /// What became of the access token.
     pub access_token: TokenRevocation,
 }
 

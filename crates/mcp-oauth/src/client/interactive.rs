@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 /// The result of [`OAuthClient::login`] and [`OAuthClient::token_or_login`].
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
+    /// The credential, as stored.
     pub record: CredentialRecord,
     /// `true` when no flow ran here: the credential is the one another process had just
     /// obtained while this one waited for it (or a stored, still valid one).

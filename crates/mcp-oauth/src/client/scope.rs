@@ -44,9 +44,15 @@ pub enum ScopeSource {
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum OfflineAccess {
     /// Added; `with_consent` when `prompt=consent` goes with it (an OpenID provider).
-    Added { with_consent: bool },
+    Added {
+        /// Whether `prompt=consent` goes with it (an OpenID provider).
+        with_consent: bool,
+    },
     /// Not added, for this reason.
-    NotAdded { reason: String },
+    NotAdded {
+        /// Why it was not added.
+        reason: String,
+    },
 }
 
 /// The scope of one authorization request, with its explanation.
@@ -56,7 +62,9 @@ pub struct ScopeChoice {
     pub scope: Option<String>,
     /// The base scope before any addition.
     pub base: Option<String>,
+    /// What named the base scope.
     pub source: ScopeSource,
+    /// Whether `offline_access` was added, and why (not).
     pub offline_access: OfflineAccess,
 }
 
@@ -67,7 +75,9 @@ pub struct ScopeInputs<'a> {
     pub configured: Option<&'a str>,
     /// The step-up union, when this authorization is a step-up.
     pub step_up: Option<&'a str>,
+    /// The `scope` of the server's `WWW-Authenticate` challenge.
     pub challenge: Option<&'a str>,
+    /// The protected resource metadata's `scopes_supported`.
     pub scopes_supported: Option<&'a [String]>,
     /// The authorization server lists `offline_access` in `scopes_supported`.
     pub as_offers_offline_access: bool,

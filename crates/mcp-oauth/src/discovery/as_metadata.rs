@@ -30,6 +30,7 @@ pub enum MetadataKind {
 }
 
 impl MetadataKind {
+    /// How this kind is named in the discovery trace.
     pub fn label(self) -> &'static str {
         match self {
             MetadataKind::OAuth => "as metadata (RFC 8414)",

@@ -24,7 +24,12 @@ use validated::{MetadataRejection, ValidatedMetadata};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataSource {
     /// A validated metadata document at this URL.
-    Document { kind: MetadataKind, url: String },
+    Document {
+        /// Which well-known URL (or setting) the document came from.
+        kind: MetadataKind,
+        /// The document's URL.
+        url: String,
+    },
     /// 2025-03-26 back-compat: no metadata anywhere; the default endpoints
     /// `/authorize`, `/token`, `/register` at the MCP server's origin.
     LegacyDefaults,
@@ -33,6 +38,7 @@ pub enum MetadataSource {
 /// The outcome of discovery.
 #[derive(Debug, Clone)]
 pub struct Discovery {
+    /// The MCP server URL, as the user gave it.
     pub server_url: String,
     /// The Bearer challenge that started this run, if any.
     pub challenge: Option<BearerChallenge>,
@@ -42,12 +48,14 @@ pub struct Discovery {
     pub resource: Option<String>,
     /// The authorization server's metadata, validated: its required endpoints are there.
     pub metadata: ValidatedMetadata,
+    /// How the metadata was obtained.
     pub metadata_source: MetadataSource,
     /// Checks that passed only because a setting weakened them.
     pub warnings: Vec<String>,
     /// Whether the resource server accepts DPoP-bound tokens: it challenged with the
     /// `DPoP` scheme, or its metadata lists DPoP algorithms or requires DPoP.
     pub resource_accepts_dpop: bool,
+    /// Every URL tried, and what it answered.
     pub trace: DiscoveryTrace,
 }
 
@@ -75,6 +83,7 @@ impl Discovery {
             )
     }
 
+    /// The scopes the protected resource metadata lists, if any.
     pub fn scopes_supported(&self) -> Option<&[String]> {
         self.prm
             .as_ref()

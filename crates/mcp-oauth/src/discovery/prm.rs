@@ -26,6 +26,7 @@ pub enum PrmSource {
 }
 
 impl PrmSource {
+    /// How this source is named in the discovery trace.
     pub fn label(self) -> &'static str {
         match self {
             PrmSource::Header => "prm (resource_metadata of the challenge)",
@@ -38,8 +39,11 @@ impl PrmSource {
 /// A PRM document found and validated.
 #[derive(Debug, Clone)]
 pub struct FoundPrm {
+    /// The validated document.
     pub metadata: ProtectedResourceMetadata,
+    /// The URL it was fetched from.
     pub url: String,
+    /// Where that URL came from.
     pub source: PrmSource,
 }
 
@@ -151,11 +155,18 @@ fn spelled_as_the_resource(resource: &str, server_url: &str) -> Option<String> {
 pub enum PrmFetch {
     /// A PRM document (not yet checked against the server).
     Document {
+        /// The HTTP status of the response.
         status: u16,
+        /// The parsed document.
         metadata: ProtectedResourceMetadata,
     },
     /// Not usable; try the next candidate. `status` when a response came back.
-    Unusable { status: Option<u16>, why: String },
+    Unusable {
+        /// The HTTP status, when a response came back.
+        status: Option<u16>,
+        /// Why the answer cannot be used.
+        why: String,
+    },
 }
 
 /// Fetches one candidate URL.

@@ -26,10 +26,12 @@ pub struct Attempt {
     /// What this attempt was for: "challenge", "prm (resource_metadata header)",
     /// "prm (path-inserted well-known)", "as metadata (RFC 8414)", ...
     pub what: String,
+    /// The URL tried.
     pub url: String,
     /// HTTP status, when a response came back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// What was made of the answer.
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -37,10 +39,12 @@ pub struct Attempt {
 /// Every attempt of one discovery run, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiscoveryTrace {
+    /// The attempts, in the order they were made.
     pub attempts: Vec<Attempt>,
 }
 
 impl DiscoveryTrace {
+    /// Records an attempt (and logs it at debug level, target `mcp_oauth::discovery`).
     pub fn push(
         &mut self,
         what: impl Into<String>,
