@@ -31,6 +31,8 @@
 //! - `rmcp_transport` (feature `rmcp`): the same authorization for an
 //!   [rmcp](https://docs.rs/rmcp) client.
 
+#![warn(missing_docs)]
+
 pub mod assertion;
 pub mod authorize;
 pub use mcp_oauth_types::challenge;
