@@ -85,7 +85,8 @@ impl AuthorizationRequest<'_> {
     /// kept as they are (RFC 6749 §3.1: the query "MUST be retained", and no parameter
     /// may appear twice): one of ours that the endpoint already carries (a hosted server
     /// publishing `…/authorize?resource=…`, say) is not added again. The endpoint may not
-    /// carry the flow's own protocol parameters ([`PROTOCOL_PARAMS`]).
+    /// carry the flow's own protocol parameters (`response_type`, `client_id`,
+    /// `redirect_uri`, `state`, `code_challenge`, `code_challenge_method`).
     pub fn url(&self) -> Result<String> {
         let mut url = url::Url::parse(self.authorization_endpoint).map_err(|e| {
             Error::rule(

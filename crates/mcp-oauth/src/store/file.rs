@@ -72,7 +72,9 @@ const LOCKS_DIR: &str = "locks";
 /// Environment variable that overrides [`FileStore::default_location`].
 pub(crate) const HOME_ENV: &str = "MCP_OAUTH_HOME";
 
-/// Credentials stored as files in a private directory; see the [module docs](self).
+/// Credentials stored as files in a private directory: one small JSON file per record,
+/// written atomically (a temporary file, flushed, renamed over the old one); on Unix,
+/// every directory of the store must belong to the current user and is kept at 0700.
 ///
 /// Cheap to clone; several `FileStore`s (in one or several processes) may share a
 /// directory: writes are atomic and [`CredentialStore::lock`] is exclusive across all of
@@ -85,7 +87,7 @@ pub struct FileStore {
 impl FileStore {
     /// A store rooted at `dir`. Nothing is created until the first write or lock; the
     /// directory (and its parents) are then created with mode 0700. Every access checks
-    /// the existing directories (see the [module docs](self)).
+    /// the existing directories (on Unix: their owner and their mode, as above).
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
