@@ -354,3 +354,31 @@ pub(crate) fn describe_reply(e: &ReplyError) -> String {
         ReplyError::Protocol(m) => m.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host reads an authorization failure in the words the proxy's owner chose
+    /// (`ProxyOptions::error_words`: the command line puts its flags back into the
+    /// library's remedies), in the error response to the request it held.
+    #[test]
+    fn an_authorization_failure_reaches_the_host_in_the_owners_words() {
+        fn flags(text: &str) -> String {
+            text.replace("(client_id)", "(--client-id)")
+        }
+        let id = serde_json::json!(7);
+        let auth = ReplyError::Send(SendError::Auth(mcp_oauth::Error::Config(
+            "check the client id (client_id)".into(),
+        )));
+        let reply: Value =
+            serde_json::from_slice(&auth.to_response(Some(&id), "http://h/mcp", flags)).unwrap();
+        assert_eq!(reply["id"], 7);
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains("(--client-id)"), "{message}");
+        assert!(
+            message.starts_with("mcp-oauth proxy: request to http://h/mcp failed"),
+            "{message}"
+        );
+    }
+}
