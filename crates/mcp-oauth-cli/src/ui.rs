@@ -560,11 +560,11 @@ mod tests {
              AWS Cognito), set `allow_missing_pkce_metadata = true` for this server \
              (--allow-missing-pkce-metadata), which weakens this check"
         );
-        for r in Remedy::ALL {
+        for &r in Remedy::ALL {
             let said = flag_phrase(r);
             assert!(said.contains("--"), "{r:?} names no flag: {said}");
             // One pass restates each phrase once: no flag phrase holds another phrase.
-            for other in Remedy::ALL {
+            for &other in Remedy::ALL {
                 assert!(
                     other == r || !said.contains(other.phrase()),
                     "{r:?} holds {other:?}"

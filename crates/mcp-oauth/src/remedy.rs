@@ -11,100 +11,74 @@
 
 use std::fmt;
 
-/// One phrase of a message that names a setting (see the [module](self) documentation).
-/// The variants are named for the setting; the comment of each says where it is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Remedy {
+/// Declares [`Remedy`] from one list: each variant with its phrase, so that the enum,
+/// [`Remedy::ALL`] and [`Remedy::phrase`] cannot disagree (a variant missing from `ALL`
+/// would never be restated by a front end).
+macro_rules! remedies {
+    ($($(#[$doc:meta])* $name:ident => $phrase:expr,)*) => {
+        /// One phrase of a message that names a setting (see the [module](self)
+        /// documentation). The variants are named for the setting; the comment of each
+        /// says where it is said.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Remedy {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Remedy {
+            /// Every phrase, for a front end that restates them.
+            pub const ALL: &'static [Remedy] = &[$(Remedy::$name,)*];
+
+            /// The phrase as this library's messages say it.
+            pub fn phrase(self) -> &'static str {
+                match self {
+                    $(Remedy::$name => $phrase,)*
+                }
+            }
+        }
+    };
+}
+
+remedies! {
     /// A configured client refused at the authorization endpoint.
-    CheckClientId,
+    CheckClientId => "check the client id (client_id)",
     /// No dynamic registration, and the authorization server takes Client ID Metadata
     /// Documents.
-    SetClientMetadataUrl,
+    SetClientMetadataUrl => "set client_metadata_url",
     /// No dynamic registration: register a client and configure it.
-    ConfigureRegisteredClient,
+    ConfigureRegisteredClient => "pass its id in client_id (and the secret in client_secret, if it has one)",
     /// A client authentication method that needs a secret, without one.
-    ConfigureClientSecret,
+    ConfigureClientSecret => "configure one (client_secret)",
     /// `private_key_jwt` without a private key.
-    ConfigurePrivateKey,
+    ConfigurePrivateKey => "no private key is configured (private_key)",
     /// A grant without a user, and no client configured for it.
-    ConfigureClientForGrant,
+    ConfigureClientForGrant => "set client_id, with client_secret or private_key",
     /// The jwt-bearer grant without a workload assertion.
-    ConfigureWorkloadAssertion,
+    ConfigureWorkloadAssertion => "a workload assertion (workload_assertion)",
     /// Enterprise-managed authorization without the IdP settings.
-    ConfigureEnterpriseIdp,
+    ConfigureEnterpriseIdp => "the IdP settings (enterprise)",
     /// Metadata without `code_challenge_methods_supported`.
-    AllowMissingPkceMetadata,
+    AllowMissingPkceMetadata => "set `allow_missing_pkce_metadata = true` for this server",
     /// A private address refused by the network policy.
-    AllowPrivateNetworks,
+    AllowPrivateNetworks => "set allow_private_networks",
     /// A name only the HTTP proxy could resolve, refused by the network policy.
-    TrustProxyDns,
+    TrustProxyDns => "set trust_proxy_dns = true",
     /// An MCP server over plain http off loopback.
-    AllowPlainHttp,
+    AllowPlainHttp => "accept the risk for this server with allow_plain_http",
     /// The redirect listener's port is taken.
-    ChooseRedirectPort,
+    ChooseRedirectPort => "choose another port in redirect.port",
     /// No browser could be opened.
-    PasteInsteadOfBrowser,
+    PasteInsteadOfBrowser => "or use Interaction::Paste",
     /// The device grant asked of an authorization server that does not offer it.
-    PasteInsteadOfDevice,
+    PasteInsteadOfDevice => "use Interaction::Paste to paste",
     /// A configured client bound to its authorization server by the configuration.
-    ClientIssuerNamed,
+    ClientIssuerNamed => "(client_issuer)",
     /// A configured client used with another authorization server than its pin.
-    MoveClientIssuer,
+    MoveClientIssuer => "say so by setting the client's issuer to",
     /// An issuer pin file that cannot be read.
-    NameClientIssuer,
+    NameClientIssuer => "name the client's authorization server as its issuer",
 }
 
 impl Remedy {
-    /// Every phrase, for a front end that restates them.
-    pub const ALL: [Remedy; 18] = [
-        Remedy::CheckClientId,
-        Remedy::SetClientMetadataUrl,
-        Remedy::ConfigureRegisteredClient,
-        Remedy::ConfigureClientSecret,
-        Remedy::ConfigurePrivateKey,
-        Remedy::ConfigureClientForGrant,
-        Remedy::ConfigureWorkloadAssertion,
-        Remedy::ConfigureEnterpriseIdp,
-        Remedy::AllowMissingPkceMetadata,
-        Remedy::AllowPrivateNetworks,
-        Remedy::TrustProxyDns,
-        Remedy::AllowPlainHttp,
-        Remedy::ChooseRedirectPort,
-        Remedy::PasteInsteadOfBrowser,
-        Remedy::PasteInsteadOfDevice,
-        Remedy::ClientIssuerNamed,
-        Remedy::MoveClientIssuer,
-        Remedy::NameClientIssuer,
-    ];
-
-    /// The phrase as this library's messages say it.
-    pub fn phrase(self) -> &'static str {
-        match self {
-            Remedy::CheckClientId => "check the client id (client_id)",
-            Remedy::SetClientMetadataUrl => "set client_metadata_url",
-            Remedy::ConfigureRegisteredClient => {
-                "pass its id in client_id (and the secret in client_secret, if it has one)"
-            }
-            Remedy::ConfigureClientSecret => "configure one (client_secret)",
-            Remedy::ConfigurePrivateKey => "no private key is configured (private_key)",
-            Remedy::ConfigureClientForGrant => "set client_id, with client_secret or private_key",
-            Remedy::ConfigureWorkloadAssertion => "a workload assertion (workload_assertion)",
-            Remedy::ConfigureEnterpriseIdp => "the IdP settings (enterprise)",
-            Remedy::AllowMissingPkceMetadata => {
-                "set `allow_missing_pkce_metadata = true` for this server"
-            }
-            Remedy::AllowPrivateNetworks => "set allow_private_networks",
-            Remedy::TrustProxyDns => "set trust_proxy_dns = true",
-            Remedy::AllowPlainHttp => "accept the risk for this server with allow_plain_http",
-            Remedy::ChooseRedirectPort => "choose another port in redirect.port",
-            Remedy::PasteInsteadOfBrowser => "or use Interaction::Paste",
-            Remedy::PasteInsteadOfDevice => "use Interaction::Paste to paste",
-            Remedy::ClientIssuerNamed => "(client_issuer)",
-            Remedy::MoveClientIssuer => "say so by setting the client's issuer to",
-            Remedy::NameClientIssuer => "name the client's authorization server as its issuer",
-        }
-    }
-
     /// `text` with each phrase replaced by `say(remedy)`: how a front end puts a
     /// message in its own terms.
     pub fn restate(text: &str, say: impl Fn(Remedy) -> &'static str) -> String {
@@ -130,9 +104,9 @@ mod tests {
 
     #[test]
     fn phrases_name_no_flag_and_do_not_contain_each_other() {
-        for a in Remedy::ALL {
+        for &a in Remedy::ALL {
             assert!(!a.phrase().contains("--"), "{a:?}");
-            for b in Remedy::ALL {
+            for &b in Remedy::ALL {
                 assert!(
                     a == b || !a.phrase().contains(b.phrase()),
                     "{a:?} contains {b:?}"
