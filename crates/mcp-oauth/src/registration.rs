@@ -53,6 +53,27 @@ pub fn dynamic_auth_method(
     }
 }
 
+/// The registration of the configured client `pre` at `issuer`, with the method it
+/// authenticates with there. Its secret is read from its source at each use and never
+/// kept (see `SecretSource`), so the record holds none.
+pub(crate) fn pre_registered(
+    pre: &PreRegisteredClient,
+    issuer: String,
+    redirect_uri: String,
+    meta: &crate::discovery::as_metadata::AuthServerMetadata,
+) -> ClientRegistration {
+    ClientRegistration {
+        issuer,
+        redirect_uri,
+        client_id: pre.client_id.clone(),
+        client_secret: None,
+        client_secret_expires_at: None,
+        token_endpoint_auth_method: pre_registered_auth_method(pre, &meta.token_auth_methods()),
+        kind: RegistrationKind::PreRegistered,
+        registered_at: now_secs(),
+    }
+}
+
 /// How a pre-registered client authenticates: as configured, else `private_key_jwt` with
 /// a private key, a secret method the AS supports with a secret, `none` without either.
 pub fn pre_registered_auth_method(
@@ -92,19 +113,8 @@ pub async fn obtain_client(
         if !bound_elsewhere {
             // Refused here, before a browser is sent to this authorization server.
             crate::issuer_pin::check(store, config, pre, &issuer).await?;
-            let method = pre_registered_auth_method(pre, &meta.token_auth_methods());
             tracing::info!(client_id = %pre.client_id, %issuer, "using the pre-registered client");
-            let reg = ClientRegistration {
-                issuer,
-                redirect_uri: redirect_uri.to_string(),
-                client_id: pre.client_id.clone(),
-                // Read from its source at each use, never kept (see `SecretSource`).
-                client_secret: None,
-                client_secret_expires_at: None,
-                token_endpoint_auth_method: method,
-                kind: RegistrationKind::PreRegistered,
-                registered_at: now_secs(),
-            };
+            let reg = pre_registered(pre, issuer, redirect_uri.to_string(), meta);
             // A configured client cannot be registered anew: one the authorization
             // server does not know (or whose redirect URI it does not have) ends here,
             // instead of in a browser tab that can never come back.

@@ -170,21 +170,13 @@ impl OAuthClient {
             });
         };
         crate::issuer_pin::check(&self.store, &self.config, pre, issuer).await?;
-        let method = registration::pre_registered_auth_method(
+        // No redirect: these grants need no user.
+        Ok(registration::pre_registered(
             pre,
-            &d.metadata.document().token_auth_methods(),
-        );
-        Ok(ClientRegistration {
-            issuer: issuer.to_string(),
-            redirect_uri: String::new(),
-            client_id: pre.client_id.clone(),
-            // Read from its source at each use, never kept (see `SecretSource`).
-            client_secret: None,
-            client_secret_expires_at: None,
-            token_endpoint_auth_method: method,
-            kind: RegistrationKind::PreRegistered,
-            registered_at: now_secs(),
-        })
+            issuer.to_string(),
+            String::new(),
+            d.metadata.document(),
+        ))
     }
 
     /// Obtains tokens with a grant that needs no user.
