@@ -55,6 +55,21 @@ impl Worker {
         })?
     }
 
+    /// Runs `fut` on the store's runtime and blocks this thread until it is done or
+    /// `limit` has passed; `false` when it is still running (it goes on without us).
+    pub(crate) fn wait_for(
+        &self,
+        fut: impl Future<Output = ()> + Send + 'static,
+        limit: Duration,
+    ) -> bool {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.rt().spawn(async move {
+            fut.await;
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(limit).is_ok()
+    }
+
     /// Runs `fut` on the store's runtime without waiting for it.
     pub(crate) fn detach(&self, fut: impl Future<Output = ()> + Send + 'static) {
         self.rt().spawn(fut);

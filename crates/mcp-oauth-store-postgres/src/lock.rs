@@ -48,26 +48,55 @@ pub(crate) struct HeldLock {
 }
 
 impl Drop for HeldLock {
-    /// Hands the release to the store's runtime, without waiting: this runs in async
-    /// tasks too. If the process exits first, its connection closes and the server frees
+    /// Releases on the store's runtime. A caller outside any async runtime (the store's
+    /// blocking API) waits for the release, bounded by [`RELEASE_WAIT`], so that a lock
+    /// it has dropped is free when the next line asks for it. Inside a runtime (an async
+    /// task, or the store's own runtime thread) it cannot block, so the release runs on
+    /// its own. If the process exits first, its connection closes and the server frees
     /// the lock; the lease row left behind is of this incarnation, so it is ignored.
     fn drop(&mut self) {
         let Some(client) = self.client.take() else {
             return;
         };
-        let (key, holder, connector) = (self.key, self.holder.clone(), self.connector.clone());
-        self.worker.detach(async move {
-            if clear_lease(&client, key, &holder).await.is_err() {
-                // The lock's connection was lost (a restart): clear the lease on a new
-                // one, or a waiter would wait for it to expire.
-                if let Ok(c) = connector.connect().await {
-                    let _ = clear_lease(&c, key, &holder).await;
-                }
-            }
-            // Dropping the client closes the connection, which frees the advisory lock.
-            drop(client);
-        });
+        let release = release(
+            client,
+            self.key,
+            self.holder.clone(),
+            self.connector.clone(),
+        );
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.worker.detach(release);
+        } else if !self.worker.wait_for(release, RELEASE_WAIT) {
+            tracing::warn!(
+                "releasing a credential's lock took over {} s; it goes on in the background",
+                RELEASE_WAIT.as_secs()
+            );
+        }
     }
+}
+
+/// How long dropping a lock outside a runtime waits for its release: one round trip
+/// normally, a reconnection when the database has just restarted.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Clears the lease, then unlocks on the lock's own connection and closes it. The unlock
+/// is explicit because closing a connection frees its locks only once the server has
+/// noticed, after the client has moved on: a `try_lock` right after a release would find
+/// the lock still held.
+async fn release(client: Client, key: LockKey, holder: String, connector: Connector) {
+    if clear_lease(&client, key, &holder).await.is_err() {
+        // The lock's connection was lost (a restart), and the lock with it: clear the
+        // lease on a new connection, or a waiter would wait for it to expire.
+        if let Ok(c) = connector.connect().await {
+            let _ = clear_lease(&c, key, &holder).await;
+        }
+        return;
+    }
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&key.0])
+        .await;
+    // Dropping the client closes the connection (which would free the lock anyway).
+    drop(client);
 }
 
 async fn clear_lease(
