@@ -609,6 +609,15 @@ fn paste_mode_through_stdin() {
                 .to_string()
         })
     });
+    // doctor names the redirect URI a login sends (the one a client registered by hand
+    // needs).
+    let doctor = env.run(&["doctor", &env.url]);
+    let said = &doctor.stdout;
+    env.check(
+        said.lines()
+            .any(|l| l.trim() == format!("redirect URI: {redirect_uri}")),
+        &format!("doctor names the login's redirect URI {redirect_uri}:\n{said}"),
+    );
     let pasted = follow_until(&auth_url, &redirect_uri, &env.tmp.path().join("paste.jar"));
     env.check(
         pasted.contains("code=") && pasted.contains("state=") && pasted.contains("iss="),

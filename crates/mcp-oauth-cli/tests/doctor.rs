@@ -169,9 +169,17 @@ async fn diagnose(seed: Seed) -> (DoctorReport, String) {
     let http = HttpClient::new(HttpPolicy::default()).unwrap();
     let cfg = OAuthConfig::new(format!("{}/mcp", w.mcp.base()));
     let report = doctor::diagnose(&http, &cfg).await;
-    let text = render(&report, Style::default())
+    let mut text = render(&report, Style::default())
         .replace(w.mcp.base(), "http://127.0.0.1:<MCP>")
         .replace(w.auth.base(), "http://127.0.0.1:<AS>");
+    // The redirect URI's port is derived from the server URL, whose port is random here.
+    if let Some(uri) = report
+        .registration
+        .as_ref()
+        .and_then(|r| r.redirect_uri.as_ref())
+    {
+        text = text.replace(uri.as_str(), "http://127.0.0.1:<REDIRECT>/callback");
+    }
     (report, text)
 }
 

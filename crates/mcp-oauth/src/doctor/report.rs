@@ -149,6 +149,11 @@ pub struct RegistrationReport {
     /// How that client would authenticate at the token endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// The loopback redirect URI this client would send for this server (the one to
+    /// register for a pre-registered client); absent when the redirect settings are
+    /// unusable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
 }
 
 /// What happened when `--login` continued into a real login.

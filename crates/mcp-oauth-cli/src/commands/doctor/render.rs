@@ -251,6 +251,9 @@ fn registration(o: &mut String, report: &DoctorReport, style: Style) {
         if let Some(m) = &reg.token_endpoint_auth_method {
             let _ = writeln!(o, "   token endpoint authentication: {m}");
         }
+        if let Some(uri) = &reg.redirect_uri {
+            let _ = writeln!(o, "   redirect URI: {uri}");
+        }
     }
     if let Some(c) = &report.scope {
         let _ = writeln!(o, "   scope requested first: {}", c.explain());

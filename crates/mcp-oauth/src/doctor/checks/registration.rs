@@ -1,10 +1,12 @@
 //! Step 4: client registration, in the spec's priority order (a pre-registered client,
 //! then a Client ID Metadata Document, then Dynamic Client Registration).
 
+use crate::authorize::loopback;
 use crate::client_auth::ClientAuthMethod;
 use crate::config::OAuthConfig;
 use crate::doctor::{DoctorReport, Level, RegistrationReport};
 use crate::registration;
+use crate::remedy::Remedy;
 use crate::store::RegistrationKind;
 
 /// What this client would register as, how it would authenticate at the token endpoint,
@@ -38,6 +40,9 @@ pub(in crate::doctor) fn checks(r: &mut DoctorReport, config: &OAuthConfig) {
         None => None,
     }
     .map(|m| m.as_str().to_string());
+    // The URI a login would send: with the default settings, the stable port of this
+    // server. A client registered by hand needs exactly this one.
+    let redirect_uri = loopback::redirect_uri_for(&config.redirect, &r.server_url).ok();
     r.registration = Some(RegistrationReport {
         token_endpoint_auth_method: auth_method,
         pre_registered: pre.clone(),
@@ -45,6 +50,7 @@ pub(in crate::doctor) fn checks(r: &mut DoctorReport, config: &OAuthConfig) {
         client_metadata_url: config.client_metadata_url.clone(),
         registration_endpoint: meta.registration_endpoint.clone(),
         chosen,
+        redirect_uri: redirect_uri.clone(),
     });
     let offers = format!(
         "client ID metadata documents: {}; dynamic registration: {}",
@@ -52,16 +58,29 @@ pub(in crate::doctor) fn checks(r: &mut DoctorReport, config: &OAuthConfig) {
         meta.registration_endpoint.as_deref().unwrap_or("none")
     );
     match chosen {
-        Some(k) => r.check("registration", Level::Ok, format!("registration: {k} ({offers})"), None),
+        Some(k) => r.check(
+            "registration",
+            Level::Ok,
+            format!("registration: {k} ({offers})"),
+            None,
+        ),
         None => r.check(
             "registration",
             Level::Warn,
-            format!("no registration endpoint and no CIMD: clients need pre-registration ({offers})"),
-            Some(
-                "register a client at the authorization server (redirect URI: see `mcp-oauth login --help`) \
-                 and pass --client-id, or set client_id in the config file"
-                    .into(),
+            format!(
+                "no registration endpoint and no CIMD: clients need pre-registration ({offers})"
             ),
+            Some(match &redirect_uri {
+                Some(uri) => format!(
+                    "register a client at the authorization server with the redirect URI {uri}, \
+                     then {}",
+                    Remedy::ConfigureRegisteredClient
+                ),
+                None => format!(
+                    "register a client at the authorization server, then {}",
+                    Remedy::ConfigureRegisteredClient
+                ),
+            }),
         ),
     }
 }
