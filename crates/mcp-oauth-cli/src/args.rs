@@ -75,6 +75,19 @@ pub fn server_url(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+/// A profile name: not empty. An empty one would name a credential of its own that
+/// `status` cannot tell from the default one (and the vault refuses to store).
+pub fn profile(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err(
+            "--profile (or MCP_OAUTH_PROFILE) is empty: give the profile a name, or leave it out \
+             for the default credential"
+                .into(),
+        );
+    }
+    Ok(value.to_string())
+}
+
 /// A JSON object given inline or as `@FILE` (mcp-remote's convention for its JSON flags).
 fn inline_or_file(
     flag: &str,

@@ -293,6 +293,27 @@ fn a_bad_server_url_is_a_usage_error_in_words() {
 }
 
 #[test]
+fn an_empty_profile_is_a_usage_error() {
+    let home = Home::new("profile");
+    // Before: accepted as a credential of its own, "(profile )", whose suggested next
+    // command left the profile out.
+    for args in [
+        &["token", "http://127.0.0.1:9/mcp", "--profile", ""][..],
+        &["login", "http://127.0.0.1:9/mcp", "--profile", " "],
+        &["status", "--profile", ""],
+        &["logout", "--all", "--profile", ""],
+    ] {
+        let o = home.run(args);
+        assert_eq!(o.code(), Some(2), "mcp-oauth {args:?}: {o}");
+        assert!(
+            o.stderr
+                .contains("--profile (or MCP_OAUTH_PROFILE) is empty: give the profile a name"),
+            "mcp-oauth {args:?}: {o}"
+        );
+    }
+}
+
+#[test]
 fn bad_tool_arguments_are_a_usage_error() {
     let home = Home::new("args");
     // An unroutable server: the arguments are refused before any request.

@@ -55,7 +55,7 @@ pub enum VaultError {
     /// copied from another row (the row's identity is authenticated with it).
     #[error(
         "{whose} does not decrypt with vault key {key_id}: the row was altered or copied \
-         from another row; remove it (mcp-oauth logout) and log in again"
+         from another row; remove that credential (log out of its server) and log in again"
     )]
     Tampered { whose: String, key_id: KeyId },
 

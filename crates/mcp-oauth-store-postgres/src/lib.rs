@@ -64,7 +64,9 @@ impl EndUser {
         let name = name.into();
         if name.trim().is_empty() {
             return Err(VaultError::InvalidKey(
-                "the end user's name is empty; give --user (or MCP_OAUTH_USER)".into(),
+                "the end user's name is empty: name the person (or tenant) whose credentials \
+                 these are"
+                    .into(),
             ));
         }
         Ok(EndUser(name))
@@ -464,7 +466,7 @@ fn profile_column(key: &CredentialKey) -> Result<String, VaultError> {
     match key.profile.as_deref() {
         None => Ok(String::new()),
         Some("") => Err(VaultError::InvalidKey(
-            "an empty profile name cannot be stored in the vault; give a name or no --profile"
+            "an empty profile name cannot be stored in the vault: name the profile, or use none"
                 .into(),
         )),
         Some(p) => Ok(p.to_string()),

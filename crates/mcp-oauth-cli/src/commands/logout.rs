@@ -1,7 +1,7 @@
 //! `mcp-oauth logout <URL> | --all`: revoke (RFC 7009) and delete stored credentials.
 
 use super::common::{self, UnreadableDetail, UnreadableSummary, same_server};
-use crate::args::{Check, server};
+use crate::args::{Check, profile, server};
 use crate::out;
 use crate::settings::{OAuthArgs, server_url_of};
 use crate::store::Store;
@@ -42,7 +42,7 @@ pub struct LogoutArgs {
     #[arg(long)]
     pub all: bool,
     /// Only this profile (default: every profile of the server).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Check(profile))]
     pub profile: Option<String>,
     /// Delete locally without revoking at the authorization server.
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! `mcp-oauth status [URL]`: what is stored.
 
 use super::common::{self, CredentialSummary, UnreadableSummary, same_server};
-use crate::args::{Check, server};
+use crate::args::{Check, profile, server};
 use crate::config_file::{self, ConfigFile};
 use crate::out;
 use crate::settings::server_url_of;
@@ -22,7 +22,7 @@ pub struct StatusArgs {
     #[arg(value_parser = Check(server))]
     pub url: Option<String>,
     /// Only this profile.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = Check(profile))]
     pub profile: Option<String>,
     /// A JSON array for scripts.
     #[arg(long)]

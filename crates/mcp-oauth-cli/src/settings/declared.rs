@@ -40,7 +40,7 @@ use super::engine::{
     apply_client, apply_enterprise, apply_interaction, apply_workload_assertion,
     omit_or_override_resource, redirect_uri, static_authorization, weakened,
 };
-use crate::args::{Check, static_client_info, static_client_metadata};
+use crate::args::{Check, profile, static_client_info, static_client_metadata};
 use crate::config_file::{DpopName, GrantName, InteractionName, Scopes};
 use mcp_oauth::config::{DpopPolicy, GrantKind, PkceMetadataPolicy};
 use std::collections::BTreeMap;
@@ -58,7 +58,8 @@ super::macros::declare_settings! {
         long,
         value_name = "NAME",
         env = "MCP_OAUTH_PROFILE",
-        help_heading = "Settings"
+        help_heading = "Settings",
+        value_parser = Check(profile)
     )]
     flag profile: Option<String>;
 
