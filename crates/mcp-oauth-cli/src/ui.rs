@@ -362,7 +362,7 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
             }
         }
         Error::Action { step: Step::Registration, .. } => doctor,
-        Error::Config(_) => format!("check the settings (`mcp-oauth {} --help`)", "login"),
+        Error::Config { .. } => format!("check the settings (`mcp-oauth {} --help`)", "login"),
         _ => return None,
     })
 }

@@ -467,5 +467,5 @@ fn http_client_resolving(
         .dns_resolver(Arc::new(connect))
         .user_agent(client::USER_AGENT)
         .build()
-        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| Error::config_caused(format!("cannot build the HTTP client: {e}"), e))
 }

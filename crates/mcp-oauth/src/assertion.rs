@@ -26,9 +26,9 @@ impl SigningKey {
         let alg: Algorithm = self
             .alg
             .parse()
-            .map_err(|_| Error::Config(format!("signing algorithm {:?} is not known", self.alg)))?;
+            .map_err(|_| Error::config(format!("signing algorithm {:?} is not known", self.alg)))?;
         match alg {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Err(Error::Config(format!(
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Err(Error::config(format!(
                 "{:?} is a shared-secret algorithm; private_key_jwt needs an asymmetric one (ES256, RS256, ...)",
                 self.alg
             ))),
@@ -44,10 +44,10 @@ impl SigningKey {
             _ => EncodingKey::from_rsa_pem(pem),
         };
         key.map_err(|e| {
-            Error::Config(format!(
-                "the private key is not a valid PEM {} key: {e}",
-                self.alg
-            ))
+            Error::config_caused(
+                format!("the private key is not a valid PEM {} key: {e}", self.alg),
+                e,
+            )
         })
     }
 

@@ -56,20 +56,20 @@ impl SecretSource {
         let v = match self {
             SecretSource::Value(s) => return Ok(s.clone()),
             SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                crate::Error::Config(format!(
+                crate::Error::config(format!(
                     "the client secret's environment variable {var} is not set"
                 ))
             })?,
             SecretSource::File(p) => std::fs::read_to_string(p).map_err(|e| {
-                crate::Error::Config(format!(
-                    "cannot read the client secret file {}: {e}",
-                    p.display()
-                ))
+                crate::Error::config_caused(
+                    format!("cannot read the client secret file {}: {e}", p.display()),
+                    e,
+                )
             })?,
         };
         let v = v.trim();
         if v.is_empty() {
-            return Err(crate::Error::Config(format!(
+            return Err(crate::Error::config(format!(
                 "the client secret ({}) is empty",
                 self.describe()
             )));
@@ -176,20 +176,20 @@ impl AssertionSource {
         let v = match self {
             AssertionSource::Value(a) => return Ok(a.clone()),
             AssertionSource::File(p) => std::fs::read_to_string(p).map_err(|e| {
-                crate::Error::Config(format!(
-                    "cannot read the assertion file {}: {e}",
-                    p.display()
-                ))
+                crate::Error::config_caused(
+                    format!("cannot read the assertion file {}: {e}", p.display()),
+                    e,
+                )
             })?,
             AssertionSource::Env(var) => std::env::var(var).map_err(|_| {
-                crate::Error::Config(format!(
+                crate::Error::config(format!(
                     "the environment variable {var} (assertion) is not set"
                 ))
             })?,
         };
         let v = v.trim();
         if v.is_empty() {
-            return Err(crate::Error::Config("the assertion is empty".into()));
+            return Err(crate::Error::config("the assertion is empty"));
         }
         Ok(Assertion::new(v))
     }

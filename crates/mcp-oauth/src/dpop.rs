@@ -37,8 +37,8 @@ impl std::fmt::Debug for DpopKey {
     }
 }
 
-fn key_error(e: impl std::fmt::Display) -> Error {
-    Error::Config(format!("DPoP key: {e}"))
+fn key_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::config_caused(format!("DPoP key: {e}"), e)
 }
 
 #[derive(Serialize)]
@@ -68,7 +68,7 @@ impl DpopKey {
         // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
         let point = pair.public_key().as_ref();
         if point.len() != 65 || point[0] != 4 {
-            return Err(key_error("unexpected public key encoding"));
+            return Err(Error::config("DPoP key: unexpected public key encoding"));
         }
         let jwk = Jwk {
             common: CommonParameters::default(),
@@ -90,9 +90,9 @@ impl DpopKey {
     /// The key stored with a credential (the inverse of [`DpopKey::to_material`]); an
     /// error when the stored value is not a base64url PKCS#8 P-256 key.
     pub fn from_material(m: &DpopKeyMaterial) -> Result<Self> {
-        let der = URL_SAFE_NO_PAD
-            .decode(m.expose())
-            .map_err(|e| key_error(format!("stored key is not base64url: {e}")))?;
+        let der = URL_SAFE_NO_PAD.decode(m.expose()).map_err(|e| {
+            Error::config_caused(format!("DPoP key: stored key is not base64url: {e}"), e)
+        })?;
         Self::from_pkcs8(der)
     }
 
@@ -158,7 +158,7 @@ impl DpopKey {
 /// `htu`: the request URL without query and fragment (RFC 9449 §4.2).
 pub fn htu(url: &str) -> Result<String> {
     let mut u = url::Url::parse(url)
-        .map_err(|e| Error::Config(format!("DPoP htu {url:?} is not a URL: {e}")))?;
+        .map_err(|e| Error::config_caused(format!("DPoP htu {url:?} is not a URL: {e}"), e))?;
     u.set_query(None);
     u.set_fragment(None);
     Ok(u.into())

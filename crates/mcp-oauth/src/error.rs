@@ -260,9 +260,17 @@ pub enum Error {
         data: Option<serde_json::Value>,
     },
 
-    /// Invalid configuration.
-    #[error("configuration: {0}")]
-    Config(String),
+    /// Invalid configuration, or something a setting names that cannot be used (a key or
+    /// secret file, a redirect port). `message` says what and how to fix it, with the
+    /// causes of `source` when there is one.
+    #[error("configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it, with the causes of `source`.
+        message: String,
+        /// The error it comes from (reading a file, parsing a key), if any.
+        #[source]
+        source: Option<Source>,
+    },
 }
 
 /// The rule an [`Error::Rule`] broke, by cause. Its text names the rule (and, for a
@@ -439,13 +447,33 @@ impl Error {
         }
     }
 
+    /// A configuration error with no underlying cause.
+    pub fn config(message: impl Into<String>) -> Error {
+        Error::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A configuration error caused by `source`; `message` should say what the source
+    /// says (its text is not appended).
+    pub fn config_caused(message: impl Into<String>, source: impl Into<Source>) -> Error {
+        Error::Config {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// Whether the message already says what the [`source`](std::error::Error::source)
     /// says (its text and causes, or what they mean), so that a printer walking the
     /// sources stops here rather than say it twice.
     pub fn message_covers_source(&self) -> bool {
         matches!(
             self,
-            Error::Transport { .. } | Error::Store { .. } | Error::Signing { .. }
+            Error::Transport { .. }
+                | Error::Store { .. }
+                | Error::Signing { .. }
+                | Error::Config { .. }
         )
     }
 }
@@ -534,8 +562,20 @@ mod tests {
         );
         assert!(e.message_covers_source());
         assert!(Error::store("/s", "m").source().is_none());
-        let config = Error::Config("x".into());
-        assert!(!config.message_covers_source());
+        assert!(Error::config("x").source().is_none());
+        let unreadable = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let config = Error::config_caused(
+            format!("cannot read the key file k: {unreadable}"),
+            unreadable,
+        );
+        assert_eq!(
+            config
+                .source()
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        assert!(config.message_covers_source());
     }
 
     /// The HTTP client's error is the source of a transport error when it is given, and

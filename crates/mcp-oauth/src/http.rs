@@ -38,7 +38,7 @@ pub fn tls_config() -> Result<rustls::ClientConfig> {
 fn build_tls_config(
     extra: Vec<rustls::pki_types::CertificateDer<'static>>,
 ) -> Result<rustls::ClientConfig> {
-    let fail = |m: String| Error::Config(format!("cannot set up TLS: {m}"));
+    let fail = |m: String| Error::config(format!("cannot set up TLS: {m}"));
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
@@ -81,13 +81,16 @@ fn extra_roots_verifier(
 fn extra_roots(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     let var = crate::util::EXTRA_CA_CERTS_ENV;
-    let bad = |why: String| Error::Config(format!("{var}={}: {why}", path.display()));
+    let say = |why: String| format!("{var}={}: {why}", path.display());
+    let bad = |why: String, e: rustls::pki_types::pem::Error| Error::config_caused(say(why), e);
     let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(format!("cannot read it ({e})")))?
+        .map_err(|e| bad(format!("cannot read it ({e})"), e))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("not a PEM file of certificates ({e})")))?;
+        .map_err(|e| bad(format!("not a PEM file of certificates ({e})"), e))?;
     if certs.is_empty() {
-        return Err(bad("holds no PEM certificate (BEGIN CERTIFICATE)".into()));
+        return Err(Error::config(say(
+            "holds no PEM certificate (BEGIN CERTIFICATE)".into(),
+        )));
     }
     Ok(certs)
 }
@@ -247,7 +250,7 @@ impl HttpClient {
         }
         builder
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+            .map_err(|e| Error::config_caused(format!("cannot build the HTTP client: {e}"), e))
     }
 
     /// The same client, checking every request it sends through [`get`](Self::get) and
@@ -604,7 +607,7 @@ fn env_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<reqwest::Pro
             };
             // The proxy URL may hold credentials: name the variable's role, not its value.
             let p = made.map_err(|_| {
-                Error::Config("a proxy URL in the environment (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY) is not a valid URL".into())
+                Error::config("a proxy URL in the environment (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY) is not a valid URL")
             })?;
             out.push(p.no_proxy(reqwest::NoProxy::from_string(&no_proxy)));
         }

@@ -171,9 +171,7 @@ pub async fn obtain_client(
         let stored = {
             let store = store.clone();
             let key = key.clone();
-            tokio::task::spawn_blocking(move || store.load_client(&key))
-                .await
-                .map_err(|e| Error::Config(format!("store task failed: {e}")))??
+            crate::client::blocking(move || store.load_client(&key)).await?
         };
         if let Some(reg) = stored.filter(|r| r.issuer == issuer && !secret_expired(r)) {
             let refused = if vouched.contains(&reg.client_id) {
@@ -197,9 +195,7 @@ pub async fn obtain_client(
                         "the authorization server no longer knows the stored client; registering a new one"
                     );
                     let (store, key) = (store.clone(), key.clone());
-                    tokio::task::spawn_blocking(move || store.remove_client(&key))
-                        .await
-                        .map_err(|e| Error::Config(format!("store task failed: {e}")))??;
+                    crate::client::blocking(move || store.remove_client(&key)).await?;
                 }
             }
         }
@@ -208,9 +204,7 @@ pub async fn obtain_client(
             .map_err(|e| discovery.explain_default_endpoint(e))?;
         let store = store.clone();
         let reg2 = reg.clone();
-        tokio::task::spawn_blocking(move || store.save_client(&key, &reg2))
-            .await
-            .map_err(|e| Error::Config(format!("store task failed: {e}")))??;
+        crate::client::blocking(move || store.save_client(&key, &reg2)).await?;
         return Ok((reg, true));
     }
 

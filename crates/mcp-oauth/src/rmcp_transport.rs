@@ -527,7 +527,7 @@ mod tests {
     #[test]
     fn rmcp_errors_keep_their_kind() {
         // rmcp renews the session on SessionExpired: the kind must survive the mapping.
-        let to_config = |e: std::io::Error| Error::Config(e.to_string());
+        let to_config = |e: std::io::Error| Error::config_caused(e.to_string(), e);
         let session_expired = StreamableHttpError::<std::io::Error>::SessionExpired;
         assert!(matches!(
             map_client_error(session_expired, to_config),
@@ -535,7 +535,9 @@ mod tests {
         ));
         let client = StreamableHttpError::Client(std::io::Error::other("connection reset"));
         match map_client_error(client, to_config) {
-            StreamableHttpError::Client(Error::Config(m)) => assert_eq!(m, "connection reset"),
+            StreamableHttpError::Client(Error::Config { message: m, .. }) => {
+                assert_eq!(m, "connection reset")
+            }
             other => panic!("{other:?}"),
         }
     }

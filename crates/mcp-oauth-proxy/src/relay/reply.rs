@@ -368,8 +368,8 @@ mod tests {
             text.replace("(client_id)", "(--client-id)")
         }
         let id = serde_json::json!(7);
-        let auth = ReplyError::Send(SendError::Auth(mcp_oauth::Error::Config(
-            "check the client id (client_id)".into(),
+        let auth = ReplyError::Send(SendError::Auth(mcp_oauth::Error::config(
+            "check the client id (client_id)",
         )));
         let reply: Value =
             serde_json::from_slice(&auth.to_response(Some(&id), "http://h/mcp", flags)).unwrap();

@@ -74,12 +74,12 @@ fn bind_addrs(host: &str) -> Result<Vec<IpAddr>> {
         ]);
     }
     let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
-        Error::Config(format!(
+        Error::config(format!(
             "redirect host {host:?} must be `localhost` or a loopback IP literal (RFC 8252 §7.3)"
         ))
     })?;
     if !ip.is_loopback() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "redirect host {host:?} is not a loopback address; the listener only binds loopback"
         )));
     }
@@ -206,11 +206,14 @@ async fn bind_all(addrs: &[IpAddr], port: u16) -> std::io::Result<Vec<TcpListene
 }
 
 fn bind_error(host: &str, port: u16, e: std::io::Error) -> Error {
-    Error::Config(format!(
-        "cannot listen for the authorization redirect on {host}:{port}: {e}; {} (and register \
-         that redirect URI)",
-        crate::remedy::Remedy::ChooseRedirectPort
-    ))
+    Error::config_caused(
+        format!(
+            "cannot listen for the authorization redirect on {host}:{port}: {e}; {} (and \
+             register that redirect URI)",
+            crate::remedy::Remedy::ChooseRedirectPort
+        ),
+        e,
+    )
 }
 
 struct Shared {

@@ -193,7 +193,7 @@ impl OAuthClient {
             GrantKind::ClientCredentials => Grant::ClientCredentials { scope },
             GrantKind::JwtBearer => {
                 let source = self.config.workload_assertion.as_ref().ok_or_else(|| {
-                    Error::Config(format!(
+                    Error::config(format!(
                         "the jwt-bearer grant needs {}",
                         Remedy::ConfigureWorkloadAssertion
                     ))
@@ -212,9 +212,7 @@ impl OAuthClient {
                 }
             }
             GrantKind::Auto | GrantKind::AuthorizationCode => {
-                return Err(Error::Config(
-                    "the authorization code grant needs a user".into(),
-                ));
+                return Err(Error::config("the authorization code grant needs a user"));
             }
         };
         // No retry on failure: a rejected assertion is reported as is (retrying the same
@@ -244,7 +242,7 @@ impl OAuthClient {
         scope: Option<&str>,
     ) -> Result<crate::secret::Assertion> {
         let ent = self.config.enterprise.as_ref().ok_or_else(|| {
-            Error::Config(format!(
+            Error::config(format!(
                 "enterprise-managed authorization needs {}",
                 Remedy::ConfigureEnterpriseIdp
             ))

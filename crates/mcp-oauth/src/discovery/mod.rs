@@ -297,10 +297,13 @@ async fn legacy_metadata(
     trace: &mut DiscoveryTrace,
 ) -> Result<Found> {
     let server = url::Url::parse(&config.server_url).map_err(|e| {
-        Error::Config(format!(
-            "the MCP server URL {:?} is not an absolute URL: {e}",
-            config.server_url
-        ))
+        Error::config_caused(
+            format!(
+                "the MCP server URL {:?} is not an absolute URL: {e}",
+                config.server_url
+            ),
+            e,
+        )
     })?;
     let origin = prm::origin_of(&server);
     trace.push(

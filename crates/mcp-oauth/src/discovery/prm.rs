@@ -56,9 +56,10 @@ pub fn candidates(
     trace: &mut DiscoveryTrace,
 ) -> Result<Vec<(PrmSource, String)>> {
     let base = Url::parse(server_url).map_err(|e| {
-        Error::Config(format!(
-            "the MCP server URL {server_url:?} is not an absolute URL: {e}"
-        ))
+        Error::config_caused(
+            format!("the MCP server URL {server_url:?} is not an absolute URL: {e}"),
+            e,
+        )
     })?;
     let mut out = Vec::new();
     if let Some(rm) = resource_metadata {

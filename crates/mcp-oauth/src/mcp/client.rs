@@ -451,7 +451,7 @@ impl McpClient {
                     Value::Null => Map::new(),
                     Value::Object(m) => m.clone(),
                     _ => {
-                        return Err(Error::Config(format!(
+                        return Err(Error::config(format!(
                             "the params of an MCP {method} request must be a JSON object"
                         )));
                     }
@@ -460,7 +460,7 @@ impl McpClient {
                     .entry("_meta")
                     .or_insert_with(|| Value::Object(Map::new()));
                 let Value::Object(meta) = meta else {
-                    return Err(Error::Config(format!(
+                    return Err(Error::config(format!(
                         "params._meta of an MCP {method} request must be a JSON object"
                     )));
                 };
@@ -494,7 +494,7 @@ impl McpClient {
             Era::Stateless => {
                 h.insert(VERSION_HEADER, HeaderValue::from_static(STATELESS_VERSION));
                 let m = HeaderValue::from_str(method).map_err(|_| {
-                    Error::Config(format!(
+                    Error::config(format!(
                         "the MCP method name {method:?} cannot be sent as a header value"
                     ))
                 })?;

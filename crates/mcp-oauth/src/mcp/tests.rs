@@ -1054,7 +1054,7 @@ async fn stateless_params_must_be_an_object() {
         let server = serve(stateless_handler).await;
         let c = client(&server, Protocol::Stateless, None);
         let err = c.request("tools/list", json!([1])).await.unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(matches!(err, Error::Config { .. }), "{err}");
         assert!(server.posts().is_empty());
     })
     .await
