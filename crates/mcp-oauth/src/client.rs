@@ -81,6 +81,10 @@ pub struct OAuthClient {
     /// Bumped whenever a new token is put in place, so that a task that waited for
     /// another one's flow can tell that it has nothing left to do.
     generation: AtomicU64,
+    /// The generation of the token a user's authorization (the browser, a paste, a device
+    /// code) put in place last; `u64::MAX` for none. A 401 for exactly that token is not
+    /// answered with another authorization (see `refusal.rs`).
+    user_authorized_generation: AtomicU64,
     /// In-process single flight for refreshes and logins.
     flow: tokio::sync::Mutex<()>,
     /// The latest DPoP nonces from the authorization server and the MCP server.
@@ -126,6 +130,7 @@ impl OAuthClient {
             browser,
             cached: RwLock::new(None),
             generation: AtomicU64::new(0),
+            user_authorized_generation: AtomicU64::new(u64::MAX),
             flow: tokio::sync::Mutex::new(()),
             as_nonce: std::sync::Mutex::new(None),
             rs_nonce: std::sync::Mutex::new(None),

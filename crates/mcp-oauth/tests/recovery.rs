@@ -35,6 +35,10 @@ struct Provider {
     /// Refuse a refresh without `scope` (Entra's AADSTS900144).
     refresh_requires_scope: AtomicBool,
     rotation: AtomicUsize,
+    /// The MCP server (`/mcp`) refuses every token with FastMCP's answer to a token it
+    /// cannot validate; with `Some(scope)`, its challenge to a token also names that scope.
+    refuse_every_token: AtomicBool,
+    refusal_scope: Mutex<Option<String>>,
 }
 
 impl Provider {
@@ -157,6 +161,23 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                         json!({"access_token": format!("at-{n}"), "token_type": "Bearer", "expires_in": 3600,
                                "refresh_token": format!("rt-{n}"), "scope": "offline_access"}),
                     )
+                }
+                ("POST", "/mcp") if p.refuse_every_token.load(Ordering::SeqCst) => {
+                    let mut www = format!(
+                        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+                    );
+                    if req.headers.get("authorization").is_some() {
+                        www.push_str(", error=\"invalid_token\", error_description=\"Token validation failed: Invalid JWT format (expected 3 parts)\"");
+                    }
+                    if let Some(scope) = p.refusal_scope.lock().unwrap().as_deref()
+                        && req.headers.get("authorization").is_some()
+                    {
+                        www.push_str(&format!(", scope=\"{scope}\""));
+                    }
+                    let mut r = json(401, json!({"error": "invalid_token"}));
+                    r.headers_mut()
+                        .insert("www-authenticate", www.parse().unwrap());
+                    r
                 }
                 _ => not_found(),
             }
@@ -458,4 +479,83 @@ async fn a_configured_client_the_server_does_not_know_ends_before_the_browser() 
         server.requests_to("/reg").is_empty(),
         "a configured client is not replaced"
     );
+}
+
+/// An MCP client authorized by `s.client`, for the server's `/mcp`.
+fn mcp_client(s: Setup) -> (mcp_oauth::mcp::McpClient, Setup2) {
+    let oauth = Arc::new(s.client);
+    let mcp = mcp_oauth::mcp::McpClient::new(
+        format!("{}/mcp", s.server.base()),
+        oauth.http().reqwest().clone(),
+        mcp_oauth::mcp::McpClientOptions::default(),
+        Some(oauth.clone() as Arc<dyn mcp_oauth::mcp::RequestAuth>),
+    );
+    (
+        mcp,
+        Setup2 {
+            server: s.server,
+            browser: s.browser,
+        },
+    )
+}
+
+/// What a test still looks at once the client went into an MCP client.
+struct Setup2 {
+    server: MockServer,
+    browser: Arc<FollowingBrowser>,
+}
+
+/// FastMCP in front of an OpenID provider that issues an opaque token for `openid`: the
+/// token the user has just authorized is refused at once. Before: three authorizations
+/// (three tabs to approve), then "still answers HTTP 401 after 3 authorizations".
+#[tokio::test]
+async fn a_token_refused_as_soon_as_issued_ends_after_one_authorization() {
+    let s = setup(FollowingBrowser::default()).await;
+    s.provider.refuse_every_token.store(true, Ordering::SeqCst);
+    let (mcp, s) = mcp_client(s);
+    let e = tokio::time::timeout(Duration::from_secs(30), mcp.connect())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    assert_eq!(s.browser.opened(), 1, "one authorization: {e}");
+    assert_eq!(s.server.requests_to("/auth").len(), 1);
+    let said = e.to_string();
+    assert!(
+        said.contains("refused the access token that")
+            && said.contains("has just issued for it (HTTP 401, error invalid_token: \"Token validation failed: Invalid JWT format (expected 3 parts)\")")
+            && said.contains("no new authorization was started"),
+        "{said}"
+    );
+}
+
+/// A 401 whose challenge names a scope the new token lacks is worth one more
+/// authorization, for that scope; then the same rule ends it.
+#[tokio::test]
+async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
+    let s = setup(FollowingBrowser::default()).await;
+    s.provider.refuse_every_token.store(true, Ordering::SeqCst);
+    let (mcp, s2) = {
+        let p = s.provider.clone();
+        let r = mcp_client(s);
+        *p.refusal_scope.lock().unwrap() = Some("openid mcp:extra".into());
+        r
+    };
+    let e = tokio::time::timeout(Duration::from_secs(30), mcp.connect())
+        .await
+        .expect("bounded")
+        .unwrap_err();
+    let asked: Vec<String> = s2
+        .server
+        .requests_to("/auth")
+        .iter()
+        .map(|r| {
+            query_map(&r.query)
+                .get("scope")
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(s2.browser.opened(), 2, "{asked:?}: {e}");
+    assert!(asked[1].split(' ').any(|x| x == "mcp:extra"), "{asked:?}");
+    assert!(e.to_string().contains("has just issued"), "{e}");
 }

@@ -44,6 +44,7 @@ impl OAuthClient {
             None
         };
         *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
+        let with_user = CredentialGrant::from(kind).without_user().is_none();
         let (client, tokens) = match CredentialGrant::from(kind).without_user() {
             Some(k) => {
                 let client = self.non_interactive_client(&discovery, k).await?;
@@ -61,6 +62,10 @@ impl OAuthClient {
         };
         let record = self.record_from(&discovery, client, tokens, kind, dpop_key.as_ref());
         self.save_record(&record).await?;
+        if with_user {
+            self.user_authorized_generation
+                .store(self.generation.load(Ordering::SeqCst), Ordering::SeqCst);
+        }
         tracing::info!("authorization complete");
         Ok(record)
     }

@@ -51,6 +51,19 @@ impl OAuthClient {
             if self.generation.load(Ordering::SeqCst) != entry_generation {
                 return Ok(());
             }
+            // The token the user just authorized is refused: another authorization would
+            // get the same kind of token and be refused the same way (FastMCP refusing
+            // the opaque token an OpenID provider issues for `openid`, a server whose
+            // JWKS lags a key rotation), so the user would approve in vain, tab after tab.
+            // Only a challenge for scopes that token lacks is worth another authorization.
+            // (`attempt` > 0: this very request led to that authorization; a token that
+            // served for a while and is refused later is refreshed or renewed as usual.)
+            if refusal.attempt > 0
+                && self.user_authorized_generation.load(Ordering::SeqCst) == entry_generation
+                && !self.challenge_wants_more_scope(refusal, sent.as_ref())
+            {
+                return Err(self.fresh_token_refused(refusal, sent.as_ref()));
+            }
             if let Some(rec) = sent
                 && refusal.attempt == 0
                 && (rec.tokens.refresh_token.is_some() || rec.grant.without_user().is_some())
@@ -85,6 +98,65 @@ impl OAuthClient {
         self.authorize_locked(&refusal.www_authenticate, Reason::Unauthorized)
             .await
             .map(|_| ())
+    }
+
+    /// Whether the refusal's challenge names a scope that `sent` was neither granted nor
+    /// asked for: a server that says "insufficient scope" with a 401.
+    fn challenge_wants_more_scope(
+        &self,
+        refusal: &Refusal,
+        sent: Option<&CredentialRecord>,
+    ) -> bool {
+        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+        let Some(wanted) = challenge::bearer(&challenges)
+            .or_else(|| challenge::dpop(&challenges))
+            .and_then(|b| b.scope)
+        else {
+            return false;
+        };
+        let had = sent.map(|r| {
+            union_scopes([
+                r.tokens.scope.as_deref().unwrap_or_default(),
+                r.tokens.requested_scope.as_deref().unwrap_or_default(),
+            ])
+        });
+        let had = had.unwrap_or_default();
+        wanted
+            .split_whitespace()
+            .any(|s| !had.split_whitespace().any(|h| h == s))
+    }
+
+    /// The error for a server that refuses the token the user has just authorized: what
+    /// the server said, and whose configuration it is.
+    fn fresh_token_refused(&self, refusal: &Refusal, sent: Option<&CredentialRecord>) -> Error {
+        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+        let said = challenge::bearer(&challenges)
+            .or_else(|| challenge::dpop(&challenges))
+            .map(|b| {
+                let mut said = String::new();
+                if let Some(e) = b.error {
+                    said.push_str(&format!(", error {}", printable(&e, 60)));
+                }
+                if let Some(d) = b.error_description {
+                    said.push_str(&format!(": \"{}\"", printable(&d, 300)));
+                }
+                said
+            })
+            .unwrap_or_default();
+        let issuer = sent.map_or("its authorization server", |r| r.issuer.as_str());
+        Error::Action {
+            step: Step::McpRequest,
+            message: format!(
+                "{} refused the access token that {issuer} has just issued for it (HTTP {}{said}); \
+                 authorizing again would get the same kind of token, so no new authorization \
+                 was started. The server does not accept this authorization server's tokens \
+                 as issued (its checks of their audience, issuer, signature or format, or its \
+                 token introspection): that is for the server's operator to fix, or for its \
+                 settings (the scope asked for decides the kind of token some authorization \
+                 servers issue)",
+                refusal.url, refusal.status
+            ),
+        }
     }
 
     /// A `DPoP error="use_dpop_nonce"` challenge with a `DPoP-Nonce` (RFC 9449 §9): keep
@@ -132,5 +204,14 @@ impl OAuthClient {
         self.authorize_locked(&refusal.www_authenticate, Reason::StepUp(wanted))
             .await
             .map(|_| ())
+    }
+}
+
+/// `text` from a server, with control characters dropped and at most `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean,
     }
 }
