@@ -262,6 +262,16 @@ fn the_ts_sdk_example_through_call() {
     //    endpoint); the next use logs in again, without registering anew.
     let logout = ctx.run(ctx.mcp_oauth(&["logout", &url]), &example);
     assert!(logout.contains("stored credential deleted"), "{logout}");
+    // Its authorization server has no revocation endpoint and issued no refresh token.
+    assert!(
+        logout.contains("no revocation endpoint (RFC 7009): nothing was revoked"),
+        "{logout}"
+    );
+    assert!(
+        logout.contains("the access token stays valid until it expires (in "),
+        "{logout}"
+    );
+    assert!(!logout.contains("refresh token"), "{logout}");
     let hello = ctx.run(
         ctx.mcp_oauth(&["call", &url, "greet", "--args", r#"{"name":"again"}"#]),
         &example,

@@ -373,6 +373,27 @@ fn forget_clients(
     Ok(forgotten)
 }
 
+/// What becomes of a refresh token that was not revoked: its lifetime is the
+/// authorization server's, and this client does not know it.
+const REFRESH_TOKEN_FATE: &str = "  the refresh token stays valid until the authorization server \
+     expires it or the grant is revoked there";
+
+/// What becomes of an access token that was not revoked: "stays valid until it expires
+/// (in 4m)", or "had expired already (3m ago)".
+fn access_token_fate(expires_at: &Option<u64>) -> String {
+    match expires_at {
+        None => "stays valid until it expires".into(),
+        Some(e) => {
+            let left = *e as i64 - ui::now_secs() as i64;
+            if left > 0 {
+                format!("stays valid until it expires ({})", ui::relative(left))
+            } else {
+                format!("had expired already ({})", ui::relative(left))
+            }
+        }
+    }
+}
+
 fn describe(
     key: &CredentialKey,
     r: Option<&RevocationReport>,
@@ -386,13 +407,17 @@ fn describe(
         return out::line("  not revoked (--no-revoke)");
     };
     let Some(endpoint) = &r.endpoint else {
-        let until = expires_at
-            .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
-            .unwrap_or_default();
-        return out::line(format_args!(
-            "  the authorization server offers no revocation endpoint: the tokens stay valid until they \
-             expire{until}"
-        ));
+        out::line(
+            "  the authorization server offers no revocation endpoint (RFC 7009): nothing was revoked",
+        )?;
+        out::line(format_args!(
+            "  the access token {}",
+            access_token_fate(expires_at)
+        ))?;
+        if !matches!(r.refresh_token, TokenRevocation::Absent) {
+            out::line(REFRESH_TOKEN_FATE)?;
+        }
+        return Ok(());
     };
     for (name, t) in [
         ("refresh token", &r.refresh_token),
@@ -405,12 +430,17 @@ fn describe(
                 out::line(format_args!("  {name}: no revocation endpoint"))?
             }
             TokenRevocation::Unsupported(why) => {
-                let until = expires_at
-                    .map(|e| format!(" ({})", ui::relative(e as i64 - ui::now_secs() as i64)))
-                    .unwrap_or_default();
                 out::line(format_args!(
-                    "  {name}: the authorization server cannot revoke it ({why}); it stays valid until it expires{until}"
-                ))?
+                    "  {name}: the authorization server cannot revoke it ({why})"
+                ))?;
+                if name == "access token" {
+                    out::line(format_args!(
+                        "  the access token {}",
+                        access_token_fate(expires_at)
+                    ))?;
+                } else {
+                    out::line(REFRESH_TOKEN_FATE)?;
+                }
             }
             TokenRevocation::Failed(e) => out::line(format_args!(
                 "  {name} NOT revoked: {}",
@@ -419,4 +449,20 @@ fn describe(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An access token that expired before the logout is not said to "stay valid".
+    #[test]
+    fn the_access_tokens_fate_follows_its_expiry() {
+        let now = ui::now_secs();
+        assert!(
+            access_token_fate(&Some(now + 300)).starts_with("stays valid until it expires (in ")
+        );
+        assert!(access_token_fate(&Some(now - 23)).starts_with("had expired already ("));
+        assert_eq!(access_token_fate(&None), "stays valid until it expires");
+    }
 }
