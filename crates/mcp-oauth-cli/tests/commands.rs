@@ -955,10 +955,16 @@ fn doctor_on_the_seed_server() {
         .issuer
         .trim_start_matches("http://127.0.0.1:")
         .to_string();
+    // The redirect URI's port is derived from the server URL, whose port is random here.
+    let redirect_port = mcp_oauth::authorize::loopback::stable_port(&env.url);
     let text = out
         .stdout
         .replace(&format!("127.0.0.1:{mcp_port}"), "127.0.0.1:<MCP>")
-        .replace(&format!("127.0.0.1:{as_port}"), "127.0.0.1:<AS>");
+        .replace(&format!("127.0.0.1:{as_port}"), "127.0.0.1:<AS>")
+        .replace(
+            &format!("127.0.0.1:{redirect_port}/callback"),
+            "127.0.0.1:<REDIRECT>/callback",
+        );
     insta::assert_snapshot!("doctor_seed_server", text);
     env.check(
         env.as_entries().iter().all(|e| e["path"] != "/token"),
