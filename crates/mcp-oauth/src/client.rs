@@ -99,6 +99,9 @@ pub struct OAuthClient {
     /// that the server forgot the stored client it presented.
     fresh_client: std::sync::Mutex<Option<String>>,
     forgot_stale_client: std::sync::atomic::AtomicBool,
+    /// A stored client the authorization endpoint refused a scope for (`invalid_scope`),
+    /// which a new registration may fix (see `interactive_with_recovery`).
+    scope_refused_client: std::sync::Mutex<Option<ClientRegistration>>,
     /// Whether the store was searched for a credential under an older form of the key.
     legacy_checked: std::sync::atomic::AtomicBool,
 }
@@ -138,6 +141,7 @@ impl OAuthClient {
             vouched_clients: Default::default(),
             fresh_client: std::sync::Mutex::new(None),
             forgot_stale_client: std::sync::atomic::AtomicBool::new(false),
+            scope_refused_client: std::sync::Mutex::new(None),
             legacy_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }

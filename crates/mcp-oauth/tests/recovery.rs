@@ -39,6 +39,12 @@ struct Provider {
     /// cannot validate; with `Some(scope)`, its challenge to a token also names that scope.
     refuse_every_token: AtomicBool,
     refusal_scope: Mutex<Option<String>>,
+    /// `Some(scopes)`: a client may ask only for the scopes the server had when it
+    /// registered (the MCP Python SDK's authorization server and FastMCP's OAuth proxy
+    /// record them at registration); these are the server's scopes now.
+    bound_scopes: Mutex<Option<String>>,
+    /// The scopes each client registered with, by client id.
+    registered_scopes: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Provider {
@@ -88,6 +94,9 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                         p.registered.lock().unwrap().len() + 1
                     );
                     p.registered.lock().unwrap().push(id.clone());
+                    if let Some(now) = p.bound_scopes.lock().unwrap().clone() {
+                        p.registered_scopes.lock().unwrap().insert(id.clone(), now);
+                    }
                     json(
                         201,
                         json!({"client_id": id, "token_endpoint_auth_method": "none"}),
@@ -114,6 +123,16 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                         return back("error=access_denied&error_description=User+denied+access");
                     }
                     let scope = q.get("scope").cloned().unwrap_or_default();
+                    if let Some(allowed) = p.registered_scopes.lock().unwrap().get(&q["client_id"])
+                        && let Some(missing) = scope
+                            .split(' ')
+                            .find(|s| !s.is_empty() && !allowed.split(' ').any(|a| a == *s))
+                    {
+                        return back(&format!(
+                            "error=invalid_scope&error_description={}",
+                            urlenc(&format!("Client was not registered with scope {missing}"))
+                        ));
+                    }
                     let asks_offline = scope.split(' ').any(|s| s == "offline_access");
                     if asks_offline && p.refuse_offline_access.load(Ordering::SeqCst) {
                         return back(
@@ -558,4 +577,70 @@ async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
     assert_eq!(s2.browser.opened(), 2, "{asked:?}: {e}");
     assert!(asked[1].split(' ').any(|x| x == "mcp:extra"), "{asked:?}");
     assert!(e.to_string().contains("has just issued"), "{e}");
+}
+
+/// A server that binds a client's scopes at registration (the MCP Python SDK's
+/// authorization server, FastMCP's OAuth proxy) and has gained a scope since the stored
+/// client registered: "Client was not registered with scope mcp:tools". Before: that
+/// error, for good (until `logout --forget-client`). Now: one new registration, then the
+/// request is granted.
+#[tokio::test]
+async fn a_stored_client_refused_a_newer_scope_is_registered_anew() {
+    let s = setup(FollowingBrowser::default()).await;
+    *s.provider.bound_scopes.lock().unwrap() = Some("offline_access".into());
+    s.client
+        .authorize(&challenge(s.server.base()), Reason::Login)
+        .await
+        .expect("the first login");
+    assert_eq!(s.server.requests_to("/reg").len(), 1);
+    // The server now also has mcp:tools, and its challenge asks for it.
+    *s.provider.bound_scopes.lock().unwrap() = Some("offline_access mcp:tools".into());
+    let with_scope = vec![format!(
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:tools\"",
+        s.server.base()
+    )];
+    let rec = s
+        .client
+        .authorize(&with_scope, Reason::Unauthorized)
+        .await
+        .expect("granted with a new registration");
+    assert_eq!(
+        s.server.requests_to("/reg").len(),
+        2,
+        "one new registration"
+    );
+    let q = authorize_queries(&s);
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(q[1]["scope"], "mcp:tools offline_access");
+    assert_ne!(
+        q[1]["client_id"], q[2]["client_id"],
+        "the retry used the new client"
+    );
+    assert_eq!(
+        q[2]["scope"], "mcp:tools offline_access",
+        "not narrowed first"
+    );
+    assert_eq!(rec.client.client_id, q[2]["client_id"]);
+}
+
+/// oidc-provider-like refusal of the added offline_access for a stored client: asking
+/// without it comes first, and no new registration is made.
+#[tokio::test]
+async fn a_refused_addition_for_a_stored_client_is_narrowed_not_reregistered() {
+    let s = setup(FollowingBrowser::default()).await;
+    s.client
+        .authorize(&challenge(s.server.base()), Reason::Login)
+        .await
+        .expect("the first login");
+    s.provider
+        .refuse_offline_access
+        .store(true, Ordering::SeqCst);
+    s.client
+        .authorize(&challenge(s.server.base()), Reason::Login)
+        .await
+        .expect("granted without offline_access");
+    assert_eq!(s.server.requests_to("/reg").len(), 1, "no new registration");
+    let q = authorize_queries(&s);
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert!(!q[2].contains_key("scope"), "{q:?}");
 }

@@ -45,7 +45,8 @@ impl OAuthClient {
         // forget it.
         let (params, responder) = listener.wait(self.config.callback_timeout, &state).await?;
         let outcome = async {
-            let code = authorize::validate_callback(&params, &pending)?;
+            let code = authorize::validate_callback(&params, &pending)
+                .inspect_err(|e| self.note_scope_refusal(&client, e))?;
             self.exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope)
                 .await
         }
@@ -124,20 +125,44 @@ impl OAuthClient {
         // A client registered moments ago for this very authorization is not one the
         // server forgot: its refusal says something else (an authentication method it
         // does not take), which registering again would only repeat.
-        let fresh = self
-            .fresh_client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-            == Some(client.client_id.as_str());
         if let Err(e) = &result
             && e.oauth_error() == Some("invalid_client")
-            && !fresh
+            && !self.registered_in_this_flow(client)
             && self.forget_registration(client).await
         {
             self.forgot_stale_client.store(true, Ordering::SeqCst);
         }
         result
+    }
+
+    /// Whether `client` is the one this authorization registered.
+    pub(super) fn registered_in_this_flow(&self, client: &ClientRegistration) -> bool {
+        self.fresh_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(client.client_id.as_str())
+    }
+
+    /// Notes a stored dynamic client that the authorization endpoint refused a scope for:
+    /// servers that bind a client's scopes when it registers (the MCP Python SDK's
+    /// authorization server, FastMCP's OAuth proxy: "Client was not registered with
+    /// scope …") refuse every scope they added since, and only a new registration gets
+    /// them. `interactive_with_recovery` decides whether to register anew.
+    pub(super) fn note_scope_refusal(&self, client: &ClientRegistration, e: &Error) {
+        let refused_scope = matches!(
+            e,
+            Error::AuthorizationRefused { body, .. } if body.error == "invalid_scope"
+        );
+        if refused_scope
+            && client.kind == RegistrationKind::Dynamic
+            && !self.registered_in_this_flow(client)
+        {
+            *self
+                .scope_refused_client
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
+        }
     }
 
     /// The scope of an authorization request and why ([`scope::select`]).

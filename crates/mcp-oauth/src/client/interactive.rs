@@ -133,6 +133,10 @@ impl OAuthClient {
     ) -> Result<(ClientRegistration, TokenSet)> {
         *self.fresh_client.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.forgot_stale_client.store(false, Ordering::SeqCst);
+        *self
+            .scope_refused_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         let mut choice = first;
         let mut narrowed = false;
         let mut reregistered = false;
@@ -143,6 +147,29 @@ impl OAuthClient {
                 Err(e) => e,
             };
             let code = err.oauth_error().unwrap_or_default().to_string();
+            // A stored client the authorization endpoint refused a scope for: registered
+            // before the server's scopes changed, perhaps (see `note_scope_refusal`).
+            let scope_refused = self
+                .scope_refused_client
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            // The refusal names a scope of the base request (not the offline_access this
+            // client added): a new registration first, since asking without the addition
+            // would be refused the same way.
+            if !reregistered
+                && blames_the_base_scope(&err, &choice)
+                && let Some(client) = &scope_refused
+                && self.forget_registration(client).await
+            {
+                tracing::warn!(
+                    error = %err,
+                    "the authorization server refused a scope for the client registered \
+                     earlier; registering a new one and authorizing once more"
+                );
+                reregistered = true;
+                continue;
+            }
             if !narrowed
                 && refuses_the_scope(&err)
                 && let Some(narrower) = choice.without_addition(&code)
@@ -154,6 +181,18 @@ impl OAuthClient {
                 );
                 choice = narrower;
                 narrowed = true;
+                continue;
+            }
+            if !reregistered
+                && let Some(client) = &scope_refused
+                && self.forget_registration(client).await
+            {
+                tracing::warn!(
+                    error = %err,
+                    "the authorization server refused the scope for the client registered \
+                     earlier; registering a new one and authorizing once more"
+                );
+                reregistered = true;
                 continue;
             }
             if !reregistered && self.forgot_stale_client.swap(false, Ordering::SeqCst) {
@@ -285,7 +324,8 @@ impl OAuthClient {
             // The user pasted a code from their own browser; a pasted URL must carry state.
             allow_missing_state: bare_code,
         };
-        let code = authorize::validate_callback(&params, &pending)?;
+        let code = authorize::validate_callback(&params, &pending)
+            .inspect_err(|e| self.note_scope_refusal(&client, e))?;
         self.browser.progress(&Progress::Exchanging);
         let tokens = self
             .exchange_code(discovery, &client, &code, &pkce, &redirect_uri, scope)
@@ -395,6 +435,19 @@ impl OAuthClient {
 /// that says nothing (oidc-provider's answer when no scope was granted) or speaks of the
 /// scope. An `access_denied` that is the user's "Deny" (its description says so) is
 /// final: a second browser tab would only ask the user again.
+/// Whether a refusal's description names a scope of `choice`'s base request (as the MCP
+/// Python SDK's "Client was not registered with scope mcp:tools" does).
+fn blames_the_base_scope(err: &Error, choice: &ScopeChoice) -> bool {
+    let Error::AuthorizationRefused { body, .. } = err else {
+        return false;
+    };
+    let (Some(described), Some(base)) = (body.error_description.as_deref(), choice.base.as_deref())
+    else {
+        return false;
+    };
+    body.error == "invalid_scope" && base.split_whitespace().any(|s| described.contains(s))
+}
+
 fn refuses_the_scope(err: &Error) -> bool {
     let Error::AuthorizationRefused { body, .. } = err else {
         return err.oauth_error() == Some("invalid_scope");
