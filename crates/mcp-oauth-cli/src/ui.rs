@@ -416,6 +416,9 @@ fn flag_phrase(remedy: Remedy) -> &'static str {
             "set `allow_missing_pkce_metadata = true` for this server \
              (--allow-missing-pkce-metadata)"
         }
+        Remedy::SetScopes => {
+            "ask for the scopes it needs with --scope (scopes in the configuration file)"
+        }
         Remedy::AllowPrivateNetworks => "set allow_private_networks (--allow-private-networks)",
         Remedy::TrustProxyDns => "set trust_proxy_dns = true (--trust-proxy-dns)",
         Remedy::AllowPlainHttp => "accept the risk for this server with --allow-http",

@@ -165,12 +165,18 @@ pub enum Error {
 
     /// The authorization server answered the authorization request with an error in its
     /// redirect (RFC 6749 §4.1.2.1): the user denied, or the server refused the request.
-    #[error("authorization: the authorization server {issuer} refused: {body}")]
+    #[error(
+        "authorization: the authorization server {issuer} refused: {body}{}",
+        .note.as_deref().map(|n| format!("\n  {n}")).unwrap_or_default()
+    )]
     AuthorizationRefused {
         /// The issuer of the authorization server that refused.
         issuer: String,
         /// The error parameters of the redirect.
         body: OAuthErrorBody,
+        /// What this client knows that may explain the refusal (the request it made),
+        /// and what to do about it.
+        note: Option<String>,
     },
 
     /// Discovery found nothing usable; the trace says what was tried.

@@ -58,6 +58,9 @@ remedies! {
     ConfigureEnterpriseIdp => "the IdP settings (enterprise)",
     /// Metadata without `code_challenge_methods_supported`.
     AllowMissingPkceMetadata => "set `allow_missing_pkce_metadata = true` for this server",
+    /// A refusal of a request without `scope`, from an authorization server that grants
+    /// nothing without one.
+    SetScopes => "set the scopes to ask for (scopes)",
     /// A private address refused by the network policy.
     AllowPrivateNetworks => "set allow_private_networks",
     /// A name only the HTTP proxy could resolve, refused by the network policy.

@@ -293,6 +293,7 @@ pub fn validate_callback(
                 error_description: params.error_description.clone(),
                 error_uri: params.error_uri.clone(),
             },
+            note: None,
         });
     }
     params

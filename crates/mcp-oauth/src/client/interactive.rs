@@ -4,6 +4,8 @@
 //! say that they wait, then use its result).
 
 use super::scope::ScopeChoice;
+#[cfg(test)]
+use super::scope::{OfflineAccess, ScopeSource};
 use super::{OAuthClient, Reason, blocking};
 use crate::authorize::browser::Progress;
 use crate::authorize::{self, CallbackParams, PendingAuthorization, Pkce, device, loopback};
@@ -204,7 +206,7 @@ impl OAuthClient {
                 reregistered = true;
                 continue;
             }
-            return Err(err);
+            return Err(explain_a_scopeless_refusal(err, &choice));
         }
     }
 
@@ -435,6 +437,32 @@ impl OAuthClient {
 /// that says nothing (oidc-provider's answer when no scope was granted) or speaks of the
 /// scope. An `access_denied` that is the user's "Deny" (its description says so) is
 /// final: a second browser tab would only ask the user again.
+/// A refusal of a request that carried no `scope` (the server named none: no scope in
+/// its challenge or metadata), which said nothing of a user: some authorization servers
+/// grant nothing without a scope (oidc-provider: "no scope was granted", often without a
+/// description in the redirect), so the error says that none was asked for, and how to.
+fn explain_a_scopeless_refusal(err: Error, choice: &ScopeChoice) -> Error {
+    match err {
+        Error::AuthorizationRefused {
+            issuer,
+            body,
+            note: None,
+        } if choice.scope.is_none() && refuses_the_scope_body(&body) => {
+            Error::AuthorizationRefused {
+                issuer,
+                body,
+                note: Some(format!(
+                    "No scope was asked for, since neither the MCP server's challenge nor its \
+                     metadata names one, and some authorization servers grant nothing without \
+                     one: {}.",
+                    crate::remedy::Remedy::SetScopes
+                )),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Whether a refusal's description names a scope of `choice`'s base request (as the MCP
 /// Python SDK's "Client was not registered with scope mcp:tools" does).
 fn blames_the_base_scope(err: &Error, choice: &ScopeChoice) -> bool {
@@ -452,6 +480,11 @@ fn refuses_the_scope(err: &Error) -> bool {
     let Error::AuthorizationRefused { body, .. } = err else {
         return err.oauth_error() == Some("invalid_scope");
     };
+    refuses_the_scope_body(body)
+}
+
+/// Whether an authorization error refuses the scope, rather than being a user's "no".
+fn refuses_the_scope_body(body: &crate::error::OAuthErrorBody) -> bool {
     match body.error.as_str() {
         "invalid_scope" => true,
         "access_denied" => match body.error_description.as_deref() {
@@ -478,6 +511,7 @@ mod tests {
                 error_description: description.map(str::to_string),
                 error_uri: None,
             },
+            note: None,
         }
     }
 
@@ -503,5 +537,44 @@ mod tests {
             Some("End-User aborted interaction")
         )));
         assert!(!refuses_the_scope(&refused("server_error", None)));
+    }
+
+    fn choice(scope: Option<&str>) -> ScopeChoice {
+        ScopeChoice {
+            scope: scope.map(str::to_string),
+            base: scope.map(str::to_string),
+            source: ScopeSource::None,
+            offline_access: OfflineAccess::NotAdded {
+                reason: "test".into(),
+            },
+        }
+    }
+
+    /// FastMCP's OIDC proxy with no scopes configured sends none upstream, and
+    /// oidc-provider grants nothing: "refused: access_denied", no description. The error
+    /// says that no scope was asked for, and how to ask for one; not after a user's "no",
+    /// nor when a scope was sent.
+    #[test]
+    fn a_refusal_of_a_request_without_scope_says_so() {
+        let said = explain_a_scopeless_refusal(refused("access_denied", None), &choice(None));
+        assert_eq!(said.oauth_error(), Some("access_denied"));
+        let text = said.to_string();
+        assert!(
+            text.contains("refused: access_denied\n  No scope was asked for")
+                && text.contains(crate::remedy::Remedy::SetScopes.phrase()),
+            "{text}"
+        );
+        let deny = refused("access_denied", Some("User denied access"));
+        assert!(
+            !explain_a_scopeless_refusal(deny, &choice(None))
+                .to_string()
+                .contains("No scope")
+        );
+        let scoped = refused("access_denied", None);
+        assert!(
+            !explain_a_scopeless_refusal(scoped, &choice(Some("mcp")))
+                .to_string()
+                .contains("No scope")
+        );
     }
 }
