@@ -579,6 +579,14 @@ async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
     assert!(e.to_string().contains("has just issued"), "{e}");
 }
 
+/// A login that stores a dynamically registered client.
+async fn first_login(s: &Setup) {
+    s.client
+        .authorize(&challenge(s.server.base()), Reason::Login)
+        .await
+        .expect("the first login");
+}
+
 /// A server that binds a client's scopes at registration (the MCP Python SDK's
 /// authorization server, FastMCP's OAuth proxy) and has gained a scope since the stored
 /// client registered: "Client was not registered with scope mcp:tools". Before: that
@@ -588,10 +596,7 @@ async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
 async fn a_stored_client_refused_a_newer_scope_is_registered_anew() {
     let s = setup(FollowingBrowser::default()).await;
     *s.provider.bound_scopes.lock().unwrap() = Some("offline_access".into());
-    s.client
-        .authorize(&challenge(s.server.base()), Reason::Login)
-        .await
-        .expect("the first login");
+    first_login(&s).await;
     assert_eq!(s.server.requests_to("/reg").len(), 1);
     // The server now also has mcp:tools, and its challenge asks for it.
     *s.provider.bound_scopes.lock().unwrap() = Some("offline_access mcp:tools".into());
@@ -628,10 +633,7 @@ async fn a_stored_client_refused_a_newer_scope_is_registered_anew() {
 #[tokio::test]
 async fn a_refused_addition_for_a_stored_client_is_narrowed_not_reregistered() {
     let s = setup(FollowingBrowser::default()).await;
-    s.client
-        .authorize(&challenge(s.server.base()), Reason::Login)
-        .await
-        .expect("the first login");
+    first_login(&s).await;
     s.provider
         .refuse_offline_access
         .store(true, Ordering::SeqCst);

@@ -162,13 +162,8 @@ impl OAuthClient {
             if !reregistered
                 && blames_the_base_scope(&err, &choice)
                 && let Some(client) = &scope_refused
-                && self.forget_registration(client).await
+                && self.register_anew_after(client, &err).await
             {
-                tracing::warn!(
-                    error = %err,
-                    "the authorization server refused a scope for the client registered \
-                     earlier; registering a new one and authorizing once more"
-                );
                 reregistered = true;
                 continue;
             }
@@ -187,13 +182,8 @@ impl OAuthClient {
             }
             if !reregistered
                 && let Some(client) = &scope_refused
-                && self.forget_registration(client).await
+                && self.register_anew_after(client, &err).await
             {
-                tracing::warn!(
-                    error = %err,
-                    "the authorization server refused the scope for the client registered \
-                     earlier; registering a new one and authorizing once more"
-                );
                 reregistered = true;
                 continue;
             }
@@ -208,6 +198,20 @@ impl OAuthClient {
             }
             return Err(explain_a_scopeless_refusal(err, &choice));
         }
+    }
+
+    /// Forgets the stored `client` that was refused a scope (`err`), so that the next
+    /// round registers a new one; `false` when there was nothing to forget.
+    async fn register_anew_after(&self, client: &ClientRegistration, err: &Error) -> bool {
+        if !self.forget_registration(client).await {
+            return false;
+        }
+        tracing::warn!(
+            error = %err,
+            "the authorization server refused a scope for the client registered earlier; \
+             registering a new one and authorizing once more"
+        );
+        true
     }
 
     /// The client to present for `discovery` and `redirect_uri`
