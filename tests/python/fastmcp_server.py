@@ -179,24 +179,15 @@ def announce_when_listening(ready: dict[str, Any], out: Any) -> None:
     out.flush()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MCP_PORT", "0")))
-    parser.add_argument("--issuer", default=os.environ.get("MCP_ISSUER"))
-    args = parser.parse_args()
-    if not args.issuer:
-        parser.error("--issuer (or MCP_ISSUER) is required")
+def announce_and_watch_stdin(ready: dict[str, Any]) -> None:
+    """The harness around ``mcp.run``: the ready line alone on stdout once the port
+    listens, and (MCP_EXIT_ON_STDIN_EOF=1) exit at stdin's EOF.
 
-    port = args.port or free_port()
-    origin = f"http://127.0.0.1:{port}"
-    mcp = build_server(args.issuer, jwks_uri_of(args.issuer), origin)
-
-    middleware = [Middleware(RequestLog, path=os.environ["MCP_LOG"])] if os.environ.get("MCP_LOG") else None
-    ready = {"ready": True, "url": f"{origin}/mcp", "issuer": args.issuer, "port": port, "pid": os.getpid()}
-    # stdout carries the ready line only: uvicorn's access log (which FastMCP leaves at
-    # uvicorn's default, stdout) would otherwise follow it there, and a parent that reads
-    # just the ready line would eventually block us on a full pipe. Everything written to
-    # fd 1 goes to stderr from here on; the ready line goes to a copy of the original fd 1.
+    stdout carries the ready line only: uvicorn's access log (which FastMCP leaves at
+    uvicorn's default, stdout) would otherwise follow it there, and a parent that reads
+    just the ready line would eventually block us on a full pipe. Everything written to
+    fd 1 goes to stderr from here on; the ready line goes to a copy of the original fd 1.
+    """
     ready_out = os.fdopen(os.dup(1), "w")
     sys.stdout.flush()
     os.dup2(2, 1)
@@ -212,6 +203,23 @@ def main() -> None:
                 os._exit(0)
 
         threading.Thread(target=watch_stdin, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MCP_PORT", "0")))
+    parser.add_argument("--issuer", default=os.environ.get("MCP_ISSUER"))
+    args = parser.parse_args()
+    if not args.issuer:
+        parser.error("--issuer (or MCP_ISSUER) is required")
+
+    port = args.port or free_port()
+    origin = f"http://127.0.0.1:{port}"
+    mcp = build_server(args.issuer, jwks_uri_of(args.issuer), origin)
+
+    middleware = [Middleware(RequestLog, path=os.environ["MCP_LOG"])] if os.environ.get("MCP_LOG") else None
+    ready = {"ready": True, "url": f"{origin}/mcp", "issuer": args.issuer, "port": port, "pid": os.getpid()}
+    announce_and_watch_stdin(ready)
 
     # Exactly the seed report's call, plus where to listen and the log middleware.
     mcp.run(transport="streamable-http", path="/mcp", host="127.0.0.1", port=port, middleware=middleware)
