@@ -417,7 +417,8 @@ fn flag_phrase(remedy: Remedy) -> &'static str {
              (--allow-missing-pkce-metadata)"
         }
         Remedy::SetScopes => {
-            "ask for the scopes it needs with --scope (scopes in the configuration file)"
+            "ask for the scopes it needs with --scope (or `scopes = \"…\"` in the server's \
+             section of the configuration file)"
         }
         Remedy::AllowPrivateNetworks => "set allow_private_networks (--allow-private-networks)",
         Remedy::TrustProxyDns => "set trust_proxy_dns = true (--trust-proxy-dns)",

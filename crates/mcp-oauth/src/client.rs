@@ -315,9 +315,11 @@ impl OAuthClient {
     }
 
     /// Drops a stored dynamic registration that the authorization server no longer
-    /// accepts (it was deleted, or the server forgot it on restart), so that the next
-    /// attempt registers anew instead of presenting a dead client id forever.
-    pub(crate) async fn forget_registration(&self, client: &ClientRegistration) -> bool {
+    /// accepts (it was deleted, the server forgot it on restart, or it lacks a scope the
+    /// server has since gained), so that the next attempt registers anew instead of
+    /// presenting a dead client id forever. `why` says what the server refused, for the
+    /// one log line about it.
+    pub(crate) async fn forget_registration(&self, client: &ClientRegistration, why: &str) -> bool {
         self.vouched_clients
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -334,8 +336,8 @@ impl OAuthClient {
             Ok(true) => {
                 tracing::warn!(
                     client_id = %client.client_id,
-                    "the authorization server refused the registered client; it was forgotten, \
-                     and the next authorization registers a new one"
+                    "{why}; the registered client was forgotten, and the next authorization \
+                     registers a new one"
                 );
                 true
             }

@@ -514,6 +514,7 @@ fn mcp_client(s: Setup) -> (mcp_oauth::mcp::McpClient, Setup2) {
         Setup2 {
             server: s.server,
             browser: s.browser,
+            store: s.store,
         },
     )
 }
@@ -522,6 +523,7 @@ fn mcp_client(s: Setup) -> (mcp_oauth::mcp::McpClient, Setup2) {
 struct Setup2 {
     server: MockServer,
     browser: Arc<FollowingBrowser>,
+    store: Arc<MemoryStore>,
 }
 
 /// FastMCP in front of an OpenID provider that issues an opaque token for `openid`: the
@@ -541,9 +543,16 @@ async fn a_token_refused_as_soon_as_issued_ends_after_one_authorization() {
     let said = e.to_string();
     assert!(
         said.contains("refused the access token that")
-            && said.contains("has just issued for it (HTTP 401, error invalid_token: \"Token validation failed: Invalid JWT format (expected 3 parts)\")")
-            && said.contains("no new authorization was started"),
+            && said.contains("issued for it moments ago (HTTP 401, error invalid_token: \"Token validation failed: Invalid JWT format (expected 3 parts)\")")
+            && said.contains("none was started, and the refused token was not kept"),
         "{said}"
+    );
+    // `mcp-oauth token` must not hand out a token the server refuses.
+    let key = CredentialKey::new(format!("{}/mcp", s.server.base()));
+    assert_eq!(
+        s.store.load(&key).unwrap(),
+        None,
+        "the refused credential is gone"
     );
 }
 
@@ -576,7 +585,7 @@ async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
         .collect();
     assert_eq!(s2.browser.opened(), 2, "{asked:?}: {e}");
     assert!(asked[1].split(' ').any(|x| x == "mcp:extra"), "{asked:?}");
-    assert!(e.to_string().contains("has just issued"), "{e}");
+    assert!(e.to_string().contains("issued for it moments ago"), "{e}");
 }
 
 /// A login that stores a dynamically registered client.
@@ -645,4 +654,42 @@ async fn a_refused_addition_for_a_stored_client_is_narrowed_not_reregistered() {
     let q = authorize_queries(&s);
     assert_eq!(q.len(), 3, "{q:?}");
     assert!(!q[2].contains_key("scope"), "{q:?}");
+}
+
+/// A server that binds scopes at registration and has begun to offer offline_access
+/// since the stored client registered: "Client was not registered with scope
+/// offline_access". Asking without it would work, without a refresh token, at every
+/// login from then on; a new registration gets the refresh token.
+#[tokio::test]
+async fn a_refusal_that_blames_the_registration_registers_anew_before_narrowing() {
+    let s = setup(FollowingBrowser::default()).await;
+    let with_scope = vec![format!(
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:tools\"",
+        s.server.base()
+    )];
+    *s.provider.bound_scopes.lock().unwrap() = Some("mcp:tools".into());
+    let first = s
+        .client
+        .authorize(&with_scope, Reason::Login)
+        .await
+        .expect("granted without offline_access");
+    assert!(
+        first.tokens.refresh_token.is_some(),
+        "the provider issues one anyway"
+    );
+    let before = authorize_queries(&s).len();
+    *s.provider.bound_scopes.lock().unwrap() = Some("mcp:tools offline_access".into());
+    s.client
+        .authorize(&with_scope, Reason::Login)
+        .await
+        .expect("granted with a new registration");
+    assert_eq!(
+        s.server.requests_to("/reg").len(),
+        2,
+        "one new registration"
+    );
+    let q = authorize_queries(&s);
+    assert_eq!(q.len(), before + 2, "{q:?}");
+    assert_eq!(q[before + 1]["scope"], "mcp:tools offline_access", "{q:?}");
+    assert_ne!(q[before]["client_id"], q[before + 1]["client_id"]);
 }

@@ -128,7 +128,9 @@ impl OAuthClient {
         if let Err(e) = &result
             && e.oauth_error() == Some("invalid_client")
             && !self.registered_in_this_flow(client)
-            && self.forget_registration(client).await
+            && self
+                .forget_registration(client, "the token endpoint refused the registered client")
+                .await
         {
             self.forgot_stale_client.store(true, Ordering::SeqCst);
         }

@@ -156,11 +156,12 @@ impl OAuthClient {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
-            // The refusal names a scope of the base request (not the offline_access this
-            // client added): a new registration first, since asking without the addition
-            // would be refused the same way.
+            // The refusal blames the registration, or names a scope of the base request
+            // (not the offline_access this client added): a new registration first, since
+            // asking without the addition would be refused the same way, or would give up
+            // the refresh token that a new registration gets.
             if !reregistered
-                && blames_the_base_scope(&err, &choice)
+                && blames_the_registration(&err, &choice)
                 && let Some(client) = &scope_refused
                 && self.register_anew_after(client, &err).await
             {
@@ -188,11 +189,7 @@ impl OAuthClient {
                 continue;
             }
             if !reregistered && self.forgot_stale_client.swap(false, Ordering::SeqCst) {
-                tracing::warn!(
-                    error = %err,
-                    "the token endpoint refused the registered client; registering a new one \
-                     and authorizing once more"
-                );
+                tracing::info!("authorizing once more, with a new registration");
                 reregistered = true;
                 continue;
             }
@@ -203,15 +200,14 @@ impl OAuthClient {
     /// Forgets the stored `client` that was refused a scope (`err`), so that the next
     /// round registers a new one; `false` when there was nothing to forget.
     async fn register_anew_after(&self, client: &ClientRegistration, err: &Error) -> bool {
-        if !self.forget_registration(client).await {
-            return false;
-        }
-        tracing::warn!(
-            error = %err,
-            "the authorization server refused a scope for the client registered earlier; \
-             registering a new one and authorizing once more"
+        let why = format!(
+            "the authorization server refused a scope for the client registered earlier ({err})"
         );
-        true
+        let forgotten = self.forget_registration(client, &why).await;
+        if forgotten {
+            tracing::info!("authorizing once more, with a new registration");
+        }
+        forgotten
     }
 
     /// The client to present for `discovery` and `redirect_uri`
@@ -467,17 +463,22 @@ fn explain_a_scopeless_refusal(err: Error, choice: &ScopeChoice) -> Error {
     }
 }
 
-/// Whether a refusal's description names a scope of `choice`'s base request (as the MCP
-/// Python SDK's "Client was not registered with scope mcp:tools" does).
-fn blames_the_base_scope(err: &Error, choice: &ScopeChoice) -> bool {
+/// Whether an `invalid_scope` refusal blames the client's registration ("Client was not
+/// registered with scope offline_access": the MCP Python and TypeScript SDKs' authorization
+/// servers, FastMCP's proxy) or names a scope of `choice`'s base request.
+fn blames_the_registration(err: &Error, choice: &ScopeChoice) -> bool {
     let Error::AuthorizationRefused { body, .. } = err else {
         return false;
     };
-    let (Some(described), Some(base)) = (body.error_description.as_deref(), choice.base.as_deref())
-    else {
+    let Some(described) = body.error_description.as_deref() else {
         return false;
     };
-    body.error == "invalid_scope" && base.split_whitespace().any(|s| described.contains(s))
+    let names_a_base_scope = choice
+        .base
+        .as_deref()
+        .is_some_and(|base| base.split_whitespace().any(|s| described.contains(s)));
+    body.error == "invalid_scope"
+        && (names_a_base_scope || described.to_ascii_lowercase().contains("registered"))
 }
 
 fn refuses_the_scope(err: &Error) -> bool {

@@ -114,7 +114,11 @@ impl OAuthClient {
                 // both, so that the next authorization registers a new client instead of
                 // sending the user to an error page with the refused client id.
                 tracing::warn!(error = %e, "the authorization server refused the client at refresh");
-                self.forget_registration(&base.client).await;
+                self.forget_registration(
+                    &base.client,
+                    "the client is unknown to the authorization server",
+                )
+                .await;
                 let store = self.store.clone();
                 let key = self.config.credential_key();
                 blocking(move || store.remove(&key)).await?;

@@ -62,6 +62,7 @@ impl OAuthClient {
                 && self.user_authorized_generation.load(Ordering::SeqCst) == entry_generation
                 && !self.challenge_wants_more_scope(refusal, sent.as_ref())
             {
+                self.discard_refused(sent.as_ref()).await;
                 return Err(self.fresh_token_refused(refusal, sent.as_ref()));
             }
             if let Some(rec) = sent
@@ -147,15 +148,43 @@ impl OAuthClient {
         Error::Action {
             step: Step::McpRequest,
             message: format!(
-                "{} refused the access token that {issuer} has just issued for it (HTTP {}{said}); \
-                 authorizing again would get the same kind of token, so no new authorization \
-                 was started. The server does not accept this authorization server's tokens \
-                 as issued (its checks of their audience, issuer, signature or format, or its \
-                 token introspection): that is for the server's operator to fix, or for its \
-                 settings (the scope asked for decides the kind of token some authorization \
-                 servers issue)",
+                "{} refused the access token that {issuer} issued for it moments ago (HTTP \
+                 {}{said}). That token comes from an authorization made just now, so another \
+                 would only get the same kind of token: none was started, and the refused \
+                 token was not kept. The server does not accept this authorization server's \
+                 tokens as issued (its checks of their audience, issuer, signature or format, \
+                 or its token introspection): that is for the server's operator to fix, or for \
+                 its settings (the scope asked for decides the kind of token some \
+                 authorization servers issue)",
                 refusal.url, refusal.status
             ),
+        }
+    }
+
+    /// Drops the stored credential whose access token the server refused, if it is still
+    /// the stored one (a sibling process may have replaced it since): a token the server
+    /// will not take is no credential, and `token` must not hand it out.
+    async fn discard_refused(&self, sent: Option<&CredentialRecord>) {
+        let Some(sent) = sent else {
+            return;
+        };
+        let _lock = match self.lock_store().await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not drop the refused credential");
+                return;
+            }
+        };
+        match self.load_record().await {
+            Ok(Some(stored)) if stored.tokens.access_token == sent.tokens.access_token => {
+                let (store, key) = (self.store.clone(), self.config.credential_key());
+                if let Err(e) = blocking(move || store.remove(&key)).await {
+                    tracing::warn!(error = %e, "could not drop the refused credential");
+                }
+                self.set_cached(None, false);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not drop the refused credential"),
         }
     }
 
