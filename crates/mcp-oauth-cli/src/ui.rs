@@ -348,20 +348,32 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
         Error::OAuth { body, .. } if body.error == "invalid_grant" => {
             format!("the authorization server no longer accepts the stored grant; {login}")
         }
-        Error::OAuth { step: Step::Registration, .. } => format!("{doctor}; or pre-register a client (--client-id)"),
+        Error::OAuth {
+            step: Step::Registration,
+            ..
+        } => format!("{doctor}; or pre-register a client (--client-id)"),
         Error::Timeout {
             step: Step::Authorization,
             ..
-        } => "nothing came back in time; on a machine without a browser use --no-browser (paste) or --device".into(),
+        } => format!(
+            "nothing came back in time; on a machine without a browser use --no-browser (paste) or \
+             --device; if the browser showed the authorization server's error about the client, \
+             forget the stored registration with `mcp-oauth logout {url} --forget-client` and try again"
+        ),
         Error::Discovery { .. } => doctor,
-        Error::Rule { step, .. } | Error::Signing { step, .. } | Error::Status { step, .. } | Error::Transport { step, .. } | Error::Timeout { step, .. } => {
-            match step {
-                Step::Refresh => format!("{login}, or {doctor}"),
-                Step::Store => return None,
-                _ => doctor,
-            }
-        }
-        Error::Action { step: Step::Registration, .. } => doctor,
+        Error::Rule { step, .. }
+        | Error::Signing { step, .. }
+        | Error::Status { step, .. }
+        | Error::Transport { step, .. }
+        | Error::Timeout { step, .. } => match step {
+            Step::Refresh => format!("{login}, or {doctor}"),
+            Step::Store => return None,
+            _ => doctor,
+        },
+        Error::Action {
+            step: Step::Registration,
+            ..
+        } => doctor,
         Error::Config { .. } => format!("check the settings (`mcp-oauth {} --help`)", "login"),
         _ => return None,
     })

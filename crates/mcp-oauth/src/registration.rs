@@ -275,6 +275,12 @@ async fn stored_client_refused(
 }
 
 /// The refusal of a client in an authorization endpoint's answer, if it is one.
+///
+/// A 400 that is not a redirect is one, whatever it says: RFC 6749 §4.1.2.1 has the
+/// authorization endpoint redirect every error back to the client except an invalid
+/// client id or redirect URI, which it shows the user instead (the MCP Python SDK's
+/// `{"error": "invalid_request", "error_description": "Client ID '…' not found"}`). Other
+/// 4xx statuses (a login wall, a firewall's 403) count only when they name the client.
 fn client_refusal(status: u16, body: &[u8]) -> Option<String> {
     if !(400..500).contains(&status) {
         return None;
@@ -282,8 +288,8 @@ fn client_refusal(status: u16, body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let lower = text.to_ascii_lowercase();
     // oidc-provider's page and JSON say `invalid_client`; others "Unrecognized
-    // client_id", "unknown client", "client not found", or name the redirect URI that is
-    // no longer registered.
+    // client_id", "unknown client", "client not found", "Client ID '…' not found", or name
+    // the redirect URI that is no longer registered.
     const SIGNS: &[&str] = &[
         "invalid_client",
         "invalid client",
@@ -291,12 +297,11 @@ fn client_refusal(status: u16, body: &[u8]) -> Option<String> {
         "client not found",
         "unrecognized client",
         "client_id",
+        "client id",
         "redirect_uri",
         "invalid_redirect_uri",
     ];
-    SIGNS
-        .iter()
-        .any(|s| lower.contains(s))
+    (status == 400 || SIGNS.iter().any(|s| lower.contains(s)))
         .then(|| format!("HTTP {status}: {}", crate::util::excerpt(&text, 160)))
 }
 
@@ -454,6 +459,15 @@ mod tests {
         assert!(client_refusal(200, b"<form>log in</form>").is_none());
         assert!(client_refusal(500, b"invalid_client").is_none());
         assert!(client_refusal(403, b"<html>Forbidden by the firewall</html>").is_none());
+        // The MCP Python SDK's authorization endpoint (mcp 2.x) for a client it lost.
+        let sdk = br#"{"error":"invalid_request","error_description":"Client ID '3cd85baa' not found","state":"x"}"#;
+        assert!(client_refusal(400, sdk).is_some());
+        assert!(
+            client_refusal(404, sdk).is_some(),
+            "named, whatever the status"
+        );
+        // Any other 400 that is not a redirect: §4.1.2.1 leaves only the client for it.
+        assert!(client_refusal(400, b"<html>Bad Request</html>").is_some());
     }
 
     #[test]

@@ -43,6 +43,10 @@ struct Provider {
     /// registered (the MCP Python SDK's authorization server and FastMCP's OAuth proxy
     /// record them at registration); these are the server's scopes now.
     bound_scopes: Mutex<Option<String>>,
+    /// An unknown client at the authorization endpoint gets the MCP Python SDK's answer
+    /// (a 400 with `invalid_request`, "Client ID '…' not found") instead of
+    /// oidc-provider's page.
+    sdk_style_unknown_client: AtomicBool,
     /// The scopes each client registered with, by client id.
     registered_scopes: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -103,6 +107,14 @@ async fn provider_server(p: Arc<Provider>) -> MockServer {
                     )
                 }
                 ("GET", "/auth") => {
+                    if !p.known(&q["client_id"])
+                        && p.sdk_style_unknown_client.load(Ordering::SeqCst)
+                    {
+                        return json(
+                            400,
+                            json!({"error": "invalid_request", "error_description": format!("Client ID '{}' not found", q["client_id"]), "state": q.get("state")}),
+                        );
+                    }
                     if !p.known(&q["client_id"]) {
                         // No redirect for an unknown client (RFC 6749 §4.1.2.1): a page.
                         return text(
@@ -372,7 +384,22 @@ async fn a_restarted_server_gets_one_new_registration_and_one_browser() {
 
 #[tokio::test]
 async fn a_stored_client_the_server_forgot_is_replaced_before_the_browser_opens() {
+    a_forgotten_client_is_replaced(false).await;
+}
+
+/// The same with the MCP Python SDK's authorization server (mcp 2.x, clients in memory):
+/// its 400 "Client ID '…' not found" was not taken for a refusal, so the browser got the
+/// dead client id, showed the error, and the login waited out its 300 s, every time.
+#[tokio::test]
+async fn a_client_the_python_sdks_server_forgot_is_replaced_before_the_browser_opens() {
+    a_forgotten_client_is_replaced(true).await;
+}
+
+async fn a_forgotten_client_is_replaced(sdk_style: bool) {
     let s = setup(FollowingBrowser::default()).await;
+    s.provider
+        .sdk_style_unknown_client
+        .store(sdk_style, Ordering::SeqCst);
     s.client
         .authorize(&challenge(s.server.base()), Reason::Login)
         .await
