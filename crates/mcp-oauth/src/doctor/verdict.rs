@@ -168,7 +168,8 @@ fn metadata_shortcuts(r: &mut DoctorReport, server: &url::Url, m: &AuthServerMet
                     .to_string()
             } else {
                 format!(
-                    "issuer differs from PRM by a trailing slash: {:?} vs {:?}",
+                    "the issuer expected ({:?}, from the PRM or the MCP origin) and the metadata's \
+                     ({:?}) differ by a trailing slash",
                     rep.issuer, m.issuer
                 )
             },

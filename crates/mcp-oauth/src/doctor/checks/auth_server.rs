@@ -200,7 +200,7 @@ pub(in crate::doctor) fn checks(
             None,
         );
     }
-    issuer(r, used, &meta);
+    issuer(r, used, &meta, prm_doc.is_some());
     pkce(r, &meta, config);
     https(r, &meta);
     iss(r, &meta);
@@ -221,8 +221,36 @@ pub(in crate::doctor) fn checks(
     refresh_and_endpoints(r, &meta);
 }
 
-/// The metadata's issuer against the one the PRM names (RFC 8414 §3.3).
-fn issuer(r: &mut DoctorReport, used: &str, meta: &AuthServerMetadata) {
+/// The metadata's issuer against the one the PRM names (RFC 8414 §3.3), or, without a
+/// PRM (`from_prm` false: the 2025-03-26 fallback), against the MCP server's origin.
+fn issuer(r: &mut DoctorReport, used: &str, meta: &AuthServerMetadata, from_prm: bool) {
+    if !from_prm {
+        if meta.issuer == used {
+            r.check(
+                "issuer",
+                Level::Ok,
+                format!("the metadata's issuer {used:?} is the MCP server's origin (2025-03-26)"),
+                None,
+            );
+        } else {
+            r.check(
+                "issuer",
+                Level::Warn,
+                format!(
+                    "without protected resource metadata the MCP server's origin {used:?} is the \
+                     authorization server (2025-03-26), and its metadata names the issuer {:?}: \
+                     a trailing slash apart (RFC 8414 §3.3 wants them identical; mcp-oauth \
+                     tolerates it, strict clients refuse the metadata)",
+                    meta.issuer
+                ),
+                Some(format!(
+                    "serve protected resource metadata (RFC 9728) naming the issuer exactly as {:?}",
+                    meta.issuer
+                )),
+            );
+        }
+        return;
+    }
     if meta.issuer == used {
         r.check(
             "issuer",
