@@ -320,6 +320,20 @@ fn the_strict_ts_sdk_example_through_the_proxy() {
         assert_eq!(ctx.browser_opens(), 1, "run {}: one login in all", run + 1);
     }
     assert_tokens_were_for(&example);
+    // logout --json: nothing to revoke at, and when the access token, still valid, expires.
+    let out = ctx.run(ctx.mcp_oauth(&["logout", &url, "--json"]), &example);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("logout --json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        v[0]["deleted"] == true
+            && v[0]["access_token_expires_at"]
+                .as_u64()
+                .is_some_and(|e| e > now),
+        "{v}"
+    );
     keep_logs_on_request(
         ctx.tmp.path(),
         "the_strict_ts_sdk_example_through_the_proxy",

@@ -136,6 +136,10 @@ struct Outcome {
     profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation: Option<RevocationReport>,
+    /// When the deleted access token expires (Unix seconds): until then it stays valid
+    /// wherever it was not revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token_expires_at: Option<u64>,
     /// The file could not be read (and was deleted): path and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     unreadable: Option<UnreadableDetail>,
@@ -218,6 +222,7 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
             server_url: Some(key.server_url.clone()),
             profile: key.profile.clone(),
             revocation,
+            access_token_expires_at: record.tokens.expires_at,
             unreadable: None,
             deleted,
         });
@@ -239,6 +244,7 @@ pub async fn run(mut args: LogoutArgs) -> anyhow::Result<()> {
             server_url: summary.server_url,
             profile: summary.profile,
             revocation: None,
+            access_token_expires_at: None,
             unreadable: Some(summary.unreadable),
             deleted,
         });
