@@ -361,6 +361,16 @@ fn hint_for_error(err: &mcp_oauth::Error, url: &str) -> Option<String> {
              forget the stored registration with `mcp-oauth logout {url} --forget-client` and try again"
         ),
         Error::Discovery { .. } => doctor,
+        // doctor cannot see this one (it never logs in): say what usually causes it.
+        Error::Rule {
+            rule: mcp_oauth::error::Rule::IssuerMismatch(_),
+            ..
+        } => "the authorization server's redirect named another issuer. An OAuth proxy in front \
+              of another authorization server that passes its upstream's redirect on unchanged \
+              (the MCP TypeScript SDK's ProxyOAuthServerProvider does) looks like this to every \
+              client; its operator must fix it, since accepting it would disable mix-up \
+              protection"
+            .into(),
         Error::Rule { step, .. }
         | Error::Signing { step, .. }
         | Error::Status { step, .. }
@@ -500,6 +510,24 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `iss` of another issuer cannot be diagnosed by doctor (it does not log in), so
+    /// the hint says what usually causes it instead of sending the user there.
+    #[test]
+    fn an_issuer_mismatch_hint_names_the_usual_cause() {
+        use mcp_oauth::error::Rule;
+        use mcp_oauth::{Error, Step};
+        let e = Error::Rule {
+            step: Step::Authorization,
+            url: "http://127.0.0.1:1/callback".into(),
+            rule: Rule::IssuerMismatch("iss \"http://upstream\" is not the issuer".into()),
+        };
+        let hint = hint_for_error(&e, "http://127.0.0.1:2/mcp").unwrap();
+        assert!(
+            hint.contains("OAuth proxy") && !hint.contains("doctor"),
+            "{hint}"
+        );
+    }
 
     #[test]
     fn an_error_at_a_default_endpoint_gets_the_hint_of_the_error_inside() {
