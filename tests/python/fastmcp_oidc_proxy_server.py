@@ -34,25 +34,23 @@ with the redirect URI ``http://127.0.0.1:N/auth/callback``); FASTMCP_HOME (where
 keeps its clients and tokens); MCP_LOG, MCP_EXIT_ON_STDIN_EOF and the ready line as in
 fastmcp_server.py, whose harness this reuses.
 
-Tools: ``echo(text)``; ``whoami()``: the proxy's token as FastMCP hands it to a tool
-(``sub``, ``scope``, ``client_id``, ``aud``) as JSON text.
+Tools: fastmcp_server.py's ``echo(text)`` and ``whoami()`` (here ``whoami`` describes the
+proxy's token as FastMCP hands it to a tool: ``sub``, ``scope``, ``client_id``, ``aud``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.auth.oidc_proxy import OIDCProxy
-from fastmcp.server.dependencies import get_access_token
 from starlette.middleware import Middleware
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fastmcp_server import RequestLog, announce_and_watch_stdin  # noqa: E402
+from fastmcp_server import RequestLog, add_tools, announce_and_watch_stdin  # noqa: E402
 
 
 def build_server(upstream: str, origin: str, minimal: bool) -> FastMCP:
@@ -73,26 +71,7 @@ def build_server(upstream: str, origin: str, minimal: bool) -> FastMCP:
         **settings,
     )
     mcp = FastMCP("mcp-oauth FastMCP OIDCProxy fixture", auth=auth)
-
-    @mcp.tool
-    def echo(text: str) -> str:
-        """Return the given text unchanged."""
-        return text
-
-    @mcp.tool
-    def whoami() -> str:
-        """Describe the access token this request was authorized with."""
-        token = get_access_token()
-        claims: dict[str, Any] = (token.claims or {}) if token else {}
-        return json.dumps(
-            {
-                "sub": claims.get("sub") if token else None,
-                "scope": " ".join(token.scopes) if token else None,
-                "client_id": token.client_id if token else None,
-                "aud": claims.get("aud"),
-            }
-        )
-
+    add_tools(mcp)
     return mcp
 
 

@@ -78,6 +78,13 @@ def build_server(issuer: str, jwks_uri: str, origin: str) -> FastMCP:
         base_url=origin,
     )
     mcp = FastMCP("mcp-oauth FastMCP fixture", auth=auth)
+    add_tools(mcp)
+    return mcp
+
+
+def add_tools(mcp: FastMCP) -> None:
+    """The fixture's tools: ``echo(text)``, and ``whoami()`` from FastMCP's
+    ``get_access_token()``."""
 
     @mcp.tool
     def echo(text: str) -> str:
@@ -97,8 +104,6 @@ def build_server(issuer: str, jwks_uri: str, origin: str) -> FastMCP:
                 "aud": claims.get("aud"),
             }
         )
-
-    return mcp
 
 
 # ---------------------------------------------------------------- test harness only
