@@ -44,8 +44,8 @@ impl OAuthClient {
             None
         };
         *self.flow_dpop.lock().unwrap_or_else(|p| p.into_inner()) = dpop_key.clone();
-        let with_user = CredentialGrant::from(kind).without_user().is_none();
-        let (client, tokens) = match CredentialGrant::from(kind).without_user() {
+        let without_user = CredentialGrant::from(kind).without_user();
+        let (client, tokens) = match without_user {
             Some(k) => {
                 let client = self.non_interactive_client(&discovery, k).await?;
                 let target = MintTarget {
@@ -62,7 +62,7 @@ impl OAuthClient {
         };
         let record = self.record_from(&discovery, client, tokens, kind, dpop_key.as_ref());
         self.save_record(&record).await?;
-        if with_user {
+        if without_user.is_none() {
             self.user_authorized_generation
                 .store(self.generation.load(Ordering::SeqCst), Ordering::SeqCst);
         }

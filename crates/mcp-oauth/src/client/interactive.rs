@@ -432,11 +432,6 @@ impl OAuthClient {
     }
 }
 
-/// Whether an authorization refusal is about the requested scope, so that asking again
-/// without the client's own addition may pass: `invalid_scope`, or an `access_denied`
-/// that says nothing (oidc-provider's answer when no scope was granted) or speaks of the
-/// scope. An `access_denied` that is the user's "Deny" (its description says so) is
-/// final: a second browser tab would only ask the user again.
 /// A refusal of a request that carried no `scope` (the server named none: no scope in
 /// its challenge or metadata), which said nothing of a user: some authorization servers
 /// grant nothing without a scope (oidc-provider: "no scope was granted", often without a
@@ -481,6 +476,11 @@ fn blames_the_registration(err: &Error, choice: &ScopeChoice) -> bool {
         && (names_a_base_scope || described.to_ascii_lowercase().contains("registered"))
 }
 
+/// Whether an authorization refusal is about the requested scope, so that asking again
+/// without the client's own addition may pass: `invalid_scope`, or an `access_denied`
+/// that says nothing (oidc-provider's answer when no scope was granted) or speaks of the
+/// scope. An `access_denied` that is the user's "Deny" (its description says so) is
+/// final: a second browser tab would only ask the user again.
 fn refuses_the_scope(err: &Error) -> bool {
     let Error::AuthorizationRefused { body, .. } = err else {
         return err.oauth_error() == Some("invalid_scope");
@@ -488,7 +488,7 @@ fn refuses_the_scope(err: &Error) -> bool {
     refuses_the_scope_body(body)
 }
 
-/// Whether an authorization error refuses the scope, rather than being a user's "no".
+/// [`refuses_the_scope`] of an authorization response's error parameters.
 fn refuses_the_scope_body(body: &crate::error::OAuthErrorBody) -> bool {
     match body.error.as_str() {
         "invalid_scope" => true,
