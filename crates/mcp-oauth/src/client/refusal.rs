@@ -108,20 +108,15 @@ impl OAuthClient {
         refusal: &Refusal,
         sent: Option<&CredentialRecord>,
     ) -> bool {
-        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
-        let Some(wanted) = challenge::bearer(&challenges)
-            .or_else(|| challenge::dpop(&challenges))
-            .and_then(|b| b.scope)
-        else {
+        let Some(wanted) = token_challenge(refusal).and_then(|b| b.scope) else {
             return false;
         };
-        let had = sent.map(|r| {
+        let had = sent.map_or_else(String::new, |r| {
             union_scopes([
                 r.tokens.scope.as_deref().unwrap_or_default(),
                 r.tokens.requested_scope.as_deref().unwrap_or_default(),
             ])
         });
-        let had = had.unwrap_or_default();
         wanted
             .split_whitespace()
             .any(|s| !had.split_whitespace().any(|h| h == s))
@@ -130,16 +125,14 @@ impl OAuthClient {
     /// The error for a server that refuses the token the user has just authorized: what
     /// the server said, and whose configuration it is.
     fn fresh_token_refused(&self, refusal: &Refusal, sent: Option<&CredentialRecord>) -> Error {
-        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
-        let said = challenge::bearer(&challenges)
-            .or_else(|| challenge::dpop(&challenges))
+        let said = token_challenge(refusal)
             .map(|b| {
                 let mut said = String::new();
                 if let Some(e) = b.error {
-                    said.push_str(&format!(", error {}", printable(&e, 60)));
+                    said.push_str(&format!(", error {}", crate::util::excerpt(&e, 60)));
                 }
                 if let Some(d) = b.error_description {
-                    said.push_str(&format!(": \"{}\"", printable(&d, 300)));
+                    said.push_str(&format!(": \"{}\"", crate::util::excerpt(&d, 300)));
                 }
                 said
             })
@@ -212,9 +205,9 @@ impl OAuthClient {
     }
 
     pub(super) async fn handle_forbidden(&self, refusal: &Refusal) -> Result<()> {
-        let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
-        let bearer = challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges));
-        let Some(b) = bearer.filter(|b| b.error.as_deref() == Some("insufficient_scope")) else {
+        let Some(b) =
+            token_challenge(refusal).filter(|b| b.error.as_deref() == Some("insufficient_scope"))
+        else {
             return Err(Error::Status {
                 step: Step::McpRequest,
                 url: refusal.url.clone(),
@@ -236,11 +229,8 @@ impl OAuthClient {
     }
 }
 
-/// `text` from a server, with control characters dropped and at most `max` characters.
-fn printable(text: &str, max: usize) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
-    match clean.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &clean[..cut]),
-        None => clean,
-    }
+/// The refusal's `Bearer` challenge, else its `DPoP` one (a DPoP-bound token's refusal).
+fn token_challenge(refusal: &Refusal) -> Option<challenge::BearerChallenge> {
+    let (challenges, _) = challenge::parse_challenges_lenient(&refusal.www_authenticate);
+    challenge::bearer(&challenges).or_else(|| challenge::dpop(&challenges))
 }
