@@ -412,22 +412,20 @@ fn describe(
     let Some(r) = r else {
         return out::line("  not revoked (--no-revoke)");
     };
+    let access_fate = format!("  the access token {}", access_token_fate(expires_at));
     let Some(endpoint) = &r.endpoint else {
         out::line(
             "  the authorization server offers no revocation endpoint (RFC 7009): nothing was revoked",
         )?;
-        out::line(format_args!(
-            "  the access token {}",
-            access_token_fate(expires_at)
-        ))?;
+        out::line(&access_fate)?;
         if !matches!(r.refresh_token, TokenRevocation::Absent) {
             out::line(REFRESH_TOKEN_FATE)?;
         }
         return Ok(());
     };
-    for (name, t) in [
-        ("refresh token", &r.refresh_token),
-        ("access token", &r.access_token),
+    for (name, t, fate) in [
+        ("refresh token", &r.refresh_token, REFRESH_TOKEN_FATE),
+        ("access token", &r.access_token, access_fate.as_str()),
     ] {
         match t {
             TokenRevocation::Revoked => out::line(format_args!("  {name} revoked at {endpoint}"))?,
@@ -439,14 +437,7 @@ fn describe(
                 out::line(format_args!(
                     "  {name}: the authorization server cannot revoke it ({why})"
                 ))?;
-                if name == "access token" {
-                    out::line(format_args!(
-                        "  the access token {}",
-                        access_token_fate(expires_at)
-                    ))?;
-                } else {
-                    out::line(REFRESH_TOKEN_FATE)?;
-                }
+                out::line(fate)?;
             }
             TokenRevocation::Failed(e) => out::line(format_args!(
                 "  {name} NOT revoked: {}",
