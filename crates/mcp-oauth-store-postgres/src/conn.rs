@@ -44,11 +44,7 @@ impl Worker {
         &self,
         fut: impl Future<Output = Result<T, VaultError>> + Send + 'static,
     ) -> Result<T, VaultError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt().spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv().map_err(|_| {
+        self.spawn_answering(fut).recv().map_err(|_| {
             VaultError::Runtime(std::io::Error::other(
                 "the vault task ended without an answer",
             ))
@@ -62,12 +58,19 @@ impl Worker {
         fut: impl Future<Output = ()> + Send + 'static,
         limit: Duration,
     ) -> bool {
+        self.spawn_answering(fut).recv_timeout(limit).is_ok()
+    }
+
+    /// Spawns `fut` on the store's runtime; its output arrives on the returned channel.
+    fn spawn_answering<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.rt().spawn(async move {
-            fut.await;
-            let _ = tx.send(());
+            let _ = tx.send(fut.await);
         });
-        rx.recv_timeout(limit).is_ok()
+        rx
     }
 
     /// Runs `fut` on the store's runtime without waiting for it.
