@@ -227,7 +227,7 @@ struct Setup {
     provider: Arc<Provider>,
     store: Arc<MemoryStore>,
     browser: Arc<FollowingBrowser>,
-    client: OAuthClient,
+    client: Arc<OAuthClient>,
 }
 
 async fn setup(browser: FollowingBrowser) -> Setup {
@@ -237,12 +237,12 @@ async fn setup(browser: FollowingBrowser) -> Setup {
     let browser = Arc::new(browser);
     let mut cfg = OAuthConfig::new(format!("{}/mcp", server.base()));
     cfg.callback_timeout = Duration::from_secs(5);
-    let client = OAuthClient::new(
+    let client = Arc::new(OAuthClient::new(
         cfg,
         HttpClient::new(HttpPolicy::default()).unwrap(),
         store.clone(),
         browser.clone(),
-    );
+    ));
     Setup {
         server,
         provider,
@@ -528,29 +528,13 @@ async fn a_configured_client_the_server_does_not_know_ends_before_the_browser() 
 }
 
 /// An MCP client authorized by `s.client`, for the server's `/mcp`.
-fn mcp_client(s: Setup) -> (mcp_oauth::mcp::McpClient, Setup2) {
-    let oauth = Arc::new(s.client);
-    let mcp = mcp_oauth::mcp::McpClient::new(
+fn mcp_client(s: &Setup) -> mcp_oauth::mcp::McpClient {
+    mcp_oauth::mcp::McpClient::new(
         format!("{}/mcp", s.server.base()),
-        oauth.http().reqwest().clone(),
+        s.client.http().reqwest().clone(),
         mcp_oauth::mcp::McpClientOptions::default(),
-        Some(oauth.clone() as Arc<dyn mcp_oauth::mcp::RequestAuth>),
-    );
-    (
-        mcp,
-        Setup2 {
-            server: s.server,
-            browser: s.browser,
-            store: s.store,
-        },
+        Some(s.client.clone() as Arc<dyn mcp_oauth::mcp::RequestAuth>),
     )
-}
-
-/// What a test still looks at once the client went into an MCP client.
-struct Setup2 {
-    server: MockServer,
-    browser: Arc<FollowingBrowser>,
-    store: Arc<MemoryStore>,
 }
 
 /// FastMCP in front of an OpenID provider that issues an opaque token for `openid`: the
@@ -560,7 +544,7 @@ struct Setup2 {
 async fn a_token_refused_as_soon_as_issued_ends_after_one_authorization() {
     let s = setup(FollowingBrowser::default()).await;
     s.provider.refuse_every_token.store(true, Ordering::SeqCst);
-    let (mcp, s) = mcp_client(s);
+    let mcp = mcp_client(&s);
     let e = tokio::time::timeout(Duration::from_secs(30), mcp.connect())
         .await
         .expect("bounded")
@@ -589,17 +573,13 @@ async fn a_token_refused_as_soon_as_issued_ends_after_one_authorization() {
 async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
     let s = setup(FollowingBrowser::default()).await;
     s.provider.refuse_every_token.store(true, Ordering::SeqCst);
-    let (mcp, s2) = {
-        let p = s.provider.clone();
-        let r = mcp_client(s);
-        *p.refusal_scope.lock().unwrap() = Some("openid mcp:extra".into());
-        r
-    };
+    *s.provider.refusal_scope.lock().unwrap() = Some("openid mcp:extra".into());
+    let mcp = mcp_client(&s);
     let e = tokio::time::timeout(Duration::from_secs(30), mcp.connect())
         .await
         .expect("bounded")
         .unwrap_err();
-    let asked: Vec<String> = s2
+    let asked: Vec<String> = s
         .server
         .requests_to("/auth")
         .iter()
@@ -610,7 +590,7 @@ async fn a_401_naming_a_missing_scope_gets_one_more_authorization() {
                 .unwrap_or_default()
         })
         .collect();
-    assert_eq!(s2.browser.opened(), 2, "{asked:?}: {e}");
+    assert_eq!(s.browser.opened(), 2, "{asked:?}: {e}");
     assert!(asked[1].split(' ').any(|x| x == "mcp:extra"), "{asked:?}");
     assert!(e.to_string().contains("issued for it moments ago"), "{e}");
 }
