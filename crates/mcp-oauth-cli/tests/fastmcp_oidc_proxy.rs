@@ -24,7 +24,7 @@ use serde_json::Value;
 use std::fs;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -114,21 +114,8 @@ impl Ctx {
     fn run(&mut self, mut cmd: Command) -> Output {
         self.runs += 1;
         let n = self.runs;
-        let (out, err) = (
-            self.tmp.path().join(format!("run{n}.out")),
-            self.tmp.path().join(format!("run{n}.err")),
-        );
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap());
-        let mut child = cmd.spawn().expect("spawn");
-        let status = cli::wait_or_kill(&mut child, RUN_TIMEOUT)
-            .unwrap_or_else(|| panic!("run {n} ({cmd:?}) did not end within {RUN_TIMEOUT:?}"));
-        Output {
-            status,
-            stdout: fs::read(&out).unwrap_or_default(),
-            stderr: fs::read(&err).unwrap_or_default(),
-        }
+        cli::run_to_files(&mut cmd, self.tmp.path(), &format!("run{n}"), RUN_TIMEOUT)
+            .unwrap_or_else(|| panic!("run {n} ({cmd:?}) did not end within {RUN_TIMEOUT:?}"))
     }
 
     /// Runs `cmd`, asserting success; its stdout.

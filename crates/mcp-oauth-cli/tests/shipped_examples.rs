@@ -170,18 +170,16 @@ impl Ctx {
     fn run(&mut self, mut cmd: Command, example: &Example) -> String {
         self.runs += 1;
         let n = self.runs;
-        let stdout = self.tmp.path().join(format!("run{n}.stdout"));
-        let stderr = self.tmp.path().join(format!("run{n}.stderr"));
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap());
-        let mut child = cmd.spawn().expect("spawn");
-        let status = cli::wait_or_kill(&mut child, RUN_TIMEOUT);
-        let out = fs::read_to_string(&stdout).unwrap_or_default();
+        let name = format!("run{n}");
+        let done = cli::run_to_files(&mut cmd, self.tmp.path(), &name, RUN_TIMEOUT);
+        let status = done.as_ref().map(|o| o.status);
+        let out = done
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
         assert!(
             status.is_some_and(|s| s.success()),
             "run {n} ({cmd:?}) ended {status:?}\nstdout:\n{out}\nstderr:\n{}\nexample:\n{}",
-            tail(&stderr, 4000),
+            tail(&self.tmp.path().join(format!("{name}.stderr")), 4000),
             tail(&example.log, 4000)
         );
         out

@@ -17,7 +17,7 @@ pub use files::{
     browser_opens, credential_files, json_lines, keep_logs_on_request, log_tails, now,
     rewrite_as_the_store_does, tail, token_requests,
 };
-pub use process::{have, lines_of, read_all, repo_root, temp_dir, wait_or_kill};
+pub use process::{have, lines_of, read_all, repo_root, run_to_files, temp_dir, wait_or_kill};
 pub use sandbox::{PROXY_VARS, Sandbox, clean_env};
 pub use servers::{
     READY_TIMEOUT, ServerProcess, start_mcp_server, start_oidc_provider, stderr_tails,

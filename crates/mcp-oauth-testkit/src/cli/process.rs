@@ -27,6 +27,34 @@ pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Runs `cmd` with stdin closed and its stdout and stderr in `<dir>/<name>.stdout` and
+/// `.stderr` (files, not pipes: a grandchild that keeps a pipe open cannot hang the
+/// test), for at most `limit`. `None` when it had to be killed; the files stay for the
+/// failure message either way.
+pub fn run_to_files(
+    cmd: &mut Command,
+    dir: &Path,
+    name: &str,
+    limit: Duration,
+) -> Option<std::process::Output> {
+    let (out, err) = (
+        dir.join(format!("{name}.stdout")),
+        dir.join(format!("{name}.stderr")),
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("create stdout file"))
+        .stderr(std::fs::File::create(&err).expect("create stderr file"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let status = wait_or_kill(&mut child, limit)?;
+    Some(std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap_or_default(),
+        stderr: std::fs::read(&err).unwrap_or_default(),
+    })
+}
+
 /// A child's stream line by line, read on a thread (so that a read can time out). The
 /// thread keeps draining once nobody listens, so that the child never blocks on a full
 /// pipe.
